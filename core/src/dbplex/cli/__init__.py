@@ -1,0 +1,1 @@
+"""The ``dbplex`` command line."""

@@ -1,0 +1,124 @@
+"""``dbplex``: the command-line entry point.
+
+Commands import what they need when they run, so ``dbplex --help`` loads no plugin and no
+database driver.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import msgspec
+
+from dbplex.cli.errors import fail, reported
+
+
+class Context(msgspec.Struct):
+    """What the group's options hand to each command."""
+
+    config_path: str | None = None
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (bytes as base64), secrets scrubbed."""
+    from dbplex.secrets import scrub
+
+    click.echo(scrub(msgspec.json.format(msgspec.json.encode(data), indent=2).decode()))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    envvar="DBPLEX_CONFIG",
+    help="Configuration file (default: $DBPLEX_CONFIG, else ./dbplex.toml).",
+)
+@click.version_option(package_name="dbplex")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """dbplex: one configuration, pools, health and benchmarks for PostgreSQL, MongoDB and Redis."""
+    ctx.obj = Context(config_path=config_path)
+
+
+def open_hub(ctx: click.Context) -> Any:
+    """Open the configured hub; errors surface as DbplexError for `reported()`."""
+    import dbplex
+
+    return dbplex.open(ctx.obj.config_path)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins, their backends, hooks, capabilities and load errors."""
+    from dbplex import plugins as plugins_mod
+
+    with reported():
+        loaded = plugins_mod.default()
+    data = {"plugins": loaded.describe(), "load_errors": [msgspec.to_builtins(e) for e in loaded.load_errors]}
+    if as_json:
+        emit_json(data)
+        return
+    from dbplex.cli import render
+
+    render.plugins(data)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Check only these sources (repeatable).")
+@click.pass_context
+def health(ctx: click.Context, as_json: bool, sources: tuple[str, ...]) -> None:
+    """Check every source. Exit code 1 when a required source is DOWN (for probes)."""
+    with reported(), open_hub(ctx) as hub:
+        report = hub.health(list(sources) or None)
+    if as_json:
+        emit_json(report)
+    else:
+        from dbplex.cli import render
+
+        render.health(report)
+    sys.exit(0 if report.ready else 1)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("op_json", metavar="JSON")
+@click.pass_context
+def op(ctx: click.Context, source: str, op_json: str) -> None:
+    """Run one operation given as JSON on SOURCE and print the result as JSON.
+
+    \b
+    Examples:
+      dbplex op pg '{"op": "put", "table": "t", "key": "k1", "values": {"a": 1}}'
+      dbplex op pg '{"op": "get", "table": "t", "key": "k1"}'
+      dbplex op cache '{"op": "scan", "table": "t", "start_key": "", "limit": 10}'
+    Pass - as JSON to read it from standard input.
+    """
+    from dbplex import ops
+
+    text = sys.stdin.read() if op_json == "-" else op_json
+    with reported(), open_hub(ctx) as hub:
+        parsed = ops.decode(text, hub.backend(source).ops)
+        result = hub.execute(source, parsed)
+    emit_json(result.to_builtins())
+
+
+def _add_subcommands() -> None:
+    from dbplex.cli.sandbox import sandbox
+
+    cli.add_command(sandbox)
+
+
+_add_subcommands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        fail("interrupted", 130)

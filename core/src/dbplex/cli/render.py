@@ -1,0 +1,50 @@
+"""Human-readable output of the read commands (``--json`` bypasses this)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dbplex.health import Report, Status
+
+_STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
+
+
+def plugins(data: dict[str, Any]) -> None:
+    table = Table("plugin", "package", "version", "backend", "schemes", "capabilities")
+    for plugin in data["plugins"]:
+        for backend in plugin["backends"] or [{"name": "-", "schemes": [], "capabilities": []}]:
+            table.add_row(
+                plugin["name"],
+                plugin["package"],
+                plugin["version"] or "",
+                backend["name"],
+                ", ".join(backend["schemes"]),
+                ", ".join(backend["capabilities"]),
+            )
+    console = Console()
+    console.print(table)
+    for error in data["load_errors"]:
+        console.print(f"[red]failed to load[/red] {error['name']} ({error['package']}): {error['error']}")
+
+
+def health(report: Report) -> None:
+    table = Table("source", "backend", "status", "required", "latency ms", "version", "pool used/size/max", "error")
+    for check in report.sources:
+        pool = f"{check.pool.used}/{check.pool.size}/{check.pool.max}" if check.pool else ""
+        table.add_row(
+            check.source,
+            check.backend,
+            f"[{_STYLE[check.status]}]{check.status.value}[/]",
+            "yes" if check.required else "no",
+            f"{check.latency_ms:.1f}" if check.latency_ms is not None else "",
+            check.server_version or "",
+            pool,
+            check.error or "",
+        )
+    console = Console()
+    console.print(table)
+    verdict = "ready" if report.ready else "NOT ready"
+    console.print(f"overall: [{_STYLE[report.status]}]{report.status.value}[/] ({verdict})")

@@ -1,0 +1,176 @@
+"""Configuration: one TOML file describing every source, read into msgspec Structs.
+
+Lookup order: an explicit path (``--config``), ``$DBPLEX_CONFIG``, then ``./dbplex.toml``.
+``${NAME}`` and ``${NAME:-default}`` in any string are replaced from the environment before
+validation, so that secrets stay out of the file. Errors name the file and the field path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from dbplex import secrets
+from dbplex.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_FILE = "dbplex.toml"
+ENV_VAR = "DBPLEX_CONFIG"
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """How many connections a source keeps and how long callers wait for one."""
+
+    min_size: Count = 1
+    max_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    #: seconds a caller waits for a free connection before :class:`~dbplex.errors.PoolTimeout`.
+    timeout: Seconds = 5.0
+    #: seconds an idle connection above ``min_size`` is kept.
+    max_idle: Seconds = 300.0
+    #: seconds after which a connection is replaced.
+    max_lifetime: Seconds = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
+
+
+class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One named endpoint. Its URL scheme picks the backend."""
+
+    url: str
+    #: readiness depends only on required sources.
+    required: bool = True
+    #: seconds to wait for a new connection, including DNS, TCP and authentication.
+    connect_timeout: Seconds = 5.0
+    pool: PoolConfig = PoolConfig()
+    #: backend-specific settings, validated by the backend (e.g. Redis ``prefix``).
+    options: dict[str, Any] = {}
+
+    @property
+    def scheme(self) -> str:
+        return self.url.partition("://")[0].lower() if "://" in self.url else ""
+
+    def __repr__(self) -> str:
+        return f"SourceConfig(url={secrets.redact_url(self.url)!r}, required={self.required})"
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The whole configuration."""
+
+    sources: dict[str, SourceConfig] = {}
+    #: where ``dbplex migrate`` looks for migration folders (relative to the file).
+    migrations: str | None = None
+    #: the file this was read from, if any; not a TOML key.
+    path: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Config(path={self.path!r}, sources={sorted(self.sources)})"
+
+
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match["name"], match["default"]
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable {name} is not set (use ${{{name}:-default}} for a default)")
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+_SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
+def _field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
+    """msgspec's message with ``$`` replaced by the field path a user can find in the file."""
+    text = str(error)
+    if prefix:
+        if " - at `" not in text:
+            return f"{text} - at `{prefix}`"
+        return text.replace("`$.", f"`{prefix}.").replace("`$`", f"`{prefix}`")
+    return text.replace("`$.", "`").replace("`$`", "the top level")
+
+
+def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
+    """Validate sources one by one, so that errors name the source (msgspec shows dict keys as ``[...]``)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: `sources` must be a table of [sources.NAME] tables")
+    converted = {}
+    for name, value in raw.items():
+        if not _SOURCE_NAME.fullmatch(name):
+            raise ConfigError(f"{origin}: source name {name!r} must start with a letter or _ and contain only letters, digits, _ and -")
+        try:
+            converted[name] = msgspec.convert(value, SourceConfig)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{origin}: {_field_path(exc, f'sources.{name}')}") from None
+    return converted
+
+
+def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
+    """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
+    origin = path or "configuration"
+    data = _interpolate(data, origin)
+    data.pop("path", None)
+    sources = _convert_sources(data.pop("sources", {}), origin)
+    try:
+        config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{origin}: {_field_path(exc)}") from None
+    for source in config.sources.values():
+        secrets.remember(secrets.password_of(source.url))
+        for key, value in source.options.items():
+            if "password" in key.lower() and isinstance(value, str):
+                secrets.remember(value)
+    return msgspec.structs.replace(config, path=path)
+
+
+def find(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The configuration file to use: ``explicit``, ``$DBPLEX_CONFIG`` or ``./dbplex.toml``."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return Path(DEFAULT_FILE)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a configuration file, raising :class:`ConfigError` on any problem."""
+    file = find(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: configuration file not found (pass --config FILE, set {ENV_VAR}, "
+            f"or create {DEFAULT_FILE}; `dbplex sandbox up` writes one)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read configuration: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return from_dict(data, str(file))

@@ -1,0 +1,100 @@
+"""The hooks a dbplex plugin implements.
+
+A backend plugin answers these for its own sources and returns None for any other; the core
+binds each source to the plugins that concern it, so in practice a backend is only asked
+about sources it registered a scheme for. Cross-cutting plugins (metrics, tracing, retries,
+caches) wrap ``dbplex_query`` and ``dbplex_pool`` with ``@hookimpl(wrapper=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from dbplex.backends import Backend, Source
+    from dbplex.health import Health
+    from dbplex.ops import Op
+    from dbplex.pool import Pool
+    from dbplex.result import Result
+
+PROJECT = "dbplex"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def dbplex_register_backends(register: Callable[[Backend], None]) -> None:
+    """Declare the backends this plugin provides.
+
+    :param register: call once per backend with a :class:`~dbplex.backends.Backend` naming its
+        URL schemes, capabilities, version and own op types.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_connect(source: Source) -> Any:
+    """Open one new native driver connection to ``source``, outside any pool.
+
+    Must give up within ``source.config.connect_timeout`` and raise
+    :class:`~dbplex.errors.SourceUnavailable` naming the source (never the password).
+
+    :param source: the configured source.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_pool(source: Source) -> Pool:
+    """Create the connection pool for ``source`` from ``source.config.pool``.
+
+    Called once per source, on first use. The result satisfies :class:`~dbplex.pool.Pool`.
+
+    :param source: the configured source.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_query(source: Source, conn: Any, op: Op) -> Result:
+    """Run ``op`` on the checked-out native connection ``conn`` and return its result.
+
+    Raise :class:`~dbplex.errors.UnsupportedError` for an op type the backend does not know.
+
+    :param source: the configured source.
+    :param conn: what ``Pool.connection()`` or ``Pool.transaction()`` yielded.
+    :param op: a uniform op (:mod:`dbplex.ops`) or one of the backend's own.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_migrate(source: Source, conn: Any, step: Any) -> Any:
+    """Apply one migration step on ``conn`` and report its outcome.
+
+    :param source: the configured source.
+    :param conn: a native connection checked out for the migration run.
+    :param step: the planned step: its version, kind, checksum and body.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_health(source: Source, pool: Pool) -> Health:
+    """Check ``source`` through ``pool``: reachability, server version, role.
+
+    Raise or return DOWN when unreachable; the core measures latency and bounds the wait.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for a checkout and its stats.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_partition(source: Source, conn: Any, spec: Any, action: str) -> Any:
+    """Plan or apply partition maintenance for ``spec`` on ``source``.
+
+    :param source: the configured source.
+    :param conn: a native connection checked out for the work.
+    :param spec: the partition spec, backend-neutral.
+    :param action: ``"plan"``, ``"apply"``, ``"maintain"`` or ``"status"``.
+    """

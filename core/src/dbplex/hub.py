@@ -1,0 +1,200 @@
+"""The public entry point: ``dbplex.open(config)`` returns a :class:`Hub` over every source."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from dbplex import config as config_mod
+from dbplex import plugins as plugins_mod
+from dbplex.backends import Backend, Source
+from dbplex.config import Config
+from dbplex.errors import ConfigError, DbplexError, UnsupportedError
+from dbplex.health import Health, Report, Status, aggregate
+from dbplex.ops import Op
+from dbplex.plugins import Plugins, SourceHooks
+from dbplex.pool import Pool, PoolStats
+from dbplex.result import Result
+from dbplex.secrets import scrub
+
+
+class _Bound:
+    """A source with its hook callers and (once opened) its pool."""
+
+    __slots__ = ("source", "backend", "hooks", "pool")
+
+    def __init__(self, source: Source, backend: Backend, hooks: SourceHooks) -> None:
+        self.source = source
+        self.backend = backend
+        self.hooks = hooks
+        self.pool: Pool | None = None
+
+
+class Transaction:
+    """Ops run on one connection inside one transaction (see :meth:`Hub.transaction`)."""
+
+    def __init__(self, bound: _Bound, conn: Any) -> None:
+        self._bound = bound
+        #: the native driver connection (or session) the transaction runs on.
+        self.conn = conn
+
+    def execute(self, op: Op) -> Result:
+        return _run(self._bound, self.conn, op)
+
+
+def _run(bound: _Bound, conn: Any, op: Op) -> Result:
+    result = bound.hooks.query(source=bound.source, conn=conn, op=op)
+    if result is None:
+        raise UnsupportedError(f"source {bound.source.name!r}: backend {bound.backend.name!r} does not run {type(op).__name__} ops")
+    return result  # type: ignore[no-any-return]
+
+
+class Hub:
+    """Every configured source behind one object.
+
+    Pools open lazily, on a source's first use, so one unreachable source does not stop the
+    others. Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, config: Config, plugins: Plugins) -> None:
+        self.config = config
+        self.plugins = plugins
+        self._lock = threading.Lock()
+        self._bound: dict[str, _Bound] = {}
+        for name, source_config in config.sources.items():
+            source = plugins.source(name, source_config)
+            backend = plugins.backends[source.backend]
+            self._bound[name] = _Bound(source, backend, plugins.hooks_for(backend.name))
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        return {name: bound.source for name, bound in self._bound.items()}
+
+    def backend(self, source: str) -> Backend:
+        """The backend serving ``source`` (its name, capabilities and op types)."""
+        return self._get(source).backend
+
+    def _get(self, source: str) -> _Bound:
+        try:
+            return self._bound[source]
+        except KeyError:
+            known = ", ".join(sorted(self._bound)) or "none configured"
+            raise ConfigError(f"unknown source {source!r} (configured: {known})") from None
+
+    def _pool(self, bound: _Bound) -> Pool:
+        pool = bound.pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if bound.pool is None:
+                created = bound.hooks.pool(source=bound.source)
+                if created is None:
+                    raise UnsupportedError(f"source {bound.source.name!r}: backend {bound.backend.name!r} provides no pool")
+                bound.pool = created
+            return bound.pool
+
+    def pool(self, source: str) -> Pool:
+        """The pool of ``source``, opening it if needed."""
+        return self._pool(self._get(source))
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def execute(self, source: str, op: Op) -> Result:
+        """Run one op on a pooled connection of ``source``."""
+        bound = self._bound.get(source) or self._get(source)
+        with (bound.pool or self._pool(bound)).connection() as conn:
+            return _run(bound, conn, op)
+
+    @contextmanager
+    def connection(self, source: str) -> Iterator[Any]:
+        """Check out ``source``'s native driver object from its pool for direct use."""
+        with self.pool(source).connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self, source: str) -> Iterator[Transaction]:
+        """Run several ops atomically: commit when the block ends, roll back if it raises."""
+        bound = self._get(source)
+        if "transactions" not in bound.backend.capabilities:
+            raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")
+        with self._pool(bound).transaction() as conn:
+            yield Transaction(bound, conn)
+
+    # -- observation ----------------------------------------------------------------------------
+
+    def health(self, sources: list[str] | None = None) -> Report:
+        """Check sources concurrently; each check is bounded by the source's connect timeout."""
+        names = sources if sources is not None else list(self._bound)
+        bounds = [self._get(n) for n in names]
+        if not bounds:
+            return aggregate([])
+        with ThreadPoolExecutor(max_workers=min(len(bounds), 16), thread_name_prefix="dbplex-health") as executor:
+            checks = list(executor.map(self._check, bounds))
+        return aggregate(checks)
+
+    def _check(self, bound: _Bound) -> Health:
+        source = bound.source
+        started = time.perf_counter()
+        try:
+            pool = self._pool(bound)
+            health: Health | None = bound.hooks.health(source=source, pool=pool)
+            if health is None:
+                health = Health(source=source.name, backend=bound.backend.name, status=Status.UNKNOWN, error="backend has no health check")
+        except Exception as exc:  # a health check reports failures, it does not raise them
+            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
+            health = Health(source=source.name, backend=bound.backend.name, status=Status.DOWN, error=scrub(message))
+        health.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        health.required = source.config.required
+        if health.pool is None and bound.pool is not None:
+            health.pool = bound.pool.stats()
+        return health
+
+    def pool_stats(self) -> dict[str, PoolStats]:
+        """Stats of every pool opened so far, by source name."""
+        return {name: b.pool.stats() for name, b in self._bound.items() if b.pool is not None}
+
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every pool. The hub can be reopened lazily by further use."""
+        with self._lock:
+            for bound in self._bound.values():
+                if bound.pool is not None:
+                    pool, bound.pool = bound.pool, None
+                    pool.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Hub(sources={sorted(self._bound)})"
+
+
+def open(  # noqa: A001 - mirrors the builtin on purpose: dbplex.open(...)
+    config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    plugins: Plugins | None = None,
+) -> Hub:
+    """Open every source described by ``config``.
+
+    ``config`` is a :class:`~dbplex.config.Config`, a dict shaped like the TOML file, a path to
+    a TOML file, or None to find ``$DBPLEX_CONFIG`` or ``./dbplex.toml``. ``plugins`` defaults
+    to those installed (entry-point group ``dbplex``).
+    """
+    if isinstance(config, Config):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = config_mod.from_dict(dict(config))
+    else:
+        resolved = config_mod.load(config)
+    return Hub(resolved, plugins if plugins is not None else plugins_mod.default())

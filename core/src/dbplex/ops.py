@@ -1,0 +1,168 @@
+"""Operations as data.
+
+The uniform record operations below (the YCSB interface) mean the same on every backend:
+
+* :class:`Put` writes the whole record: inserts it, or replaces every field of an existing one.
+* :class:`Update` sets the given fields of an existing record; ``affected`` says whether it existed.
+  A missing record is not created.
+* :class:`Get` returns one row ``{"key": ..., "values": {...}}``, or no row for a missing key.
+* :class:`Delete` removes a record; ``affected`` says whether there was one.
+* :class:`Scan` returns up to ``limit`` records with ``key >= start_key``, in code-point order
+  of the keys.
+
+``fields`` selects a subset of a record's fields. Values round-trip with their types: str,
+bytes, int (64-bit), finite float, bool, None, and lists and dicts of these. Field names are
+non-empty, contain no ``.`` or NUL, do not start with ``$`` and are not ``_id``; table names
+are identifiers. Backends add their own op types (registered with their backend) for what the
+uniform ones cannot say.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+
+from dbplex.errors import OpError
+
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_FIELD = re.compile(r"[^$.\x00][^.\x00]*")
+_checked_tables: set[str] = set()
+
+Table = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+Key = Annotated[str, msgspec.Meta(min_length=1)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+
+def check_table(table: str) -> None:
+    """Raise :class:`OpError` unless ``table`` is an identifier (cached: this is the hot path)."""
+    if table in _checked_tables:
+        return
+    if not isinstance(table, str) or not _TABLE.fullmatch(table):
+        raise OpError(f"table {table!r}: must be an identifier of letters, digits and _ (at most 63)")
+    _checked_tables.add(table)
+
+
+def check_fields(names: Iterable[str]) -> None:
+    """Raise :class:`OpError` for a field name that some backend could not store."""
+    for name in names:
+        if not isinstance(name, str) or not _FIELD.fullmatch(name) or name == "_id":
+            raise OpError(f"field {name!r}: field names are non-empty, have no '.' or NUL, do not start with '$' and are not '_id'")
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise OpError(f"key {key!r}: keys are non-empty strings without NUL")
+
+
+class Op(msgspec.Struct, frozen=True, tag_field="op"):
+    """Base of every operation; ``op`` in JSON names the concrete type."""
+
+    #: True for operations that only read, so a router may send them to a replica.
+    is_read: ClassVar[bool] = False
+
+
+class Get(Op, frozen=True, tag="get"):
+    """Read one record."""
+
+    table: Table
+    key: Key
+    fields: list[str] | None = None
+    is_read: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        _check_key(self.key)
+
+
+class Put(Op, frozen=True, tag="put"):
+    """Insert or replace a whole record."""
+
+    table: Table
+    key: Key
+    values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        _check_key(self.key)
+        check_fields(self.values)
+
+
+class Update(Op, frozen=True, tag="update"):
+    """Set some fields of an existing record."""
+
+    table: Table
+    key: Key
+    values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        _check_key(self.key)
+        check_fields(self.values)
+
+
+class Delete(Op, frozen=True, tag="delete"):
+    """Remove one record."""
+
+    table: Table
+    key: Key
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        _check_key(self.key)
+
+
+class Scan(Op, frozen=True, tag="scan"):
+    """Read up to ``limit`` records from ``start_key`` on, in key order."""
+
+    table: Table
+    start_key: str = ""
+    limit: Limit = 100
+    fields: list[str] | None = None
+    is_read: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        if not 1 <= self.limit <= 100_000:
+            raise OpError(f"limit {self.limit}: must be between 1 and 100000")
+
+
+UNIFORM_OPS: tuple[type[Op], ...] = (Get, Put, Update, Delete, Scan)
+
+
+def decode(text: str | bytes, extra: Iterable[type[Op]] = ()) -> Op:
+    """Decode one op from JSON, e.g. ``{"op": "get", "table": "t", "key": "k1"}``.
+
+    ``extra`` are a backend's own op types. Errors name the offending field.
+    """
+    types = (*UNIFORM_OPS, *extra)
+    try:
+        return msgspec.json.decode(text, type=types[0] if len(types) == 1 else _union(types))
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace("`$.", "`").replace("`$`", "the op")
+        tags = ", ".join(sorted(_tag(t) for t in types))
+        if "op" in message and ("Invalid value" in message or "missing required field `op`" in message):
+            message += f" (known ops: {tags})"
+        raise OpError(f"op JSON: {message}") from None
+    except msgspec.DecodeError as exc:
+        raise OpError(f"op JSON: not valid JSON: {exc}") from None
+    except OpError as exc:
+        raise OpError(f"op JSON: {exc}") from None
+
+
+def _tag(op_type: type[Op]) -> str:
+    return str(msgspec.inspect.type_info(op_type).tag)  # type: ignore[attr-defined]
+
+
+def _union(types: tuple[type[Op], ...]) -> Any:
+    union: Any = types[0]
+    for t in types[1:]:
+        union = union | t
+    return union
+
+
+def to_builtins(op: Op) -> Mapping[str, Any]:
+    """The op as JSON-ready data, with its ``op`` tag."""
+    return msgspec.to_builtins(op)  # type: ignore[no-any-return]

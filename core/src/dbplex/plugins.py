@@ -1,0 +1,250 @@
+"""The guarded plugin loader.
+
+Plugins are found through the entry-point group ``dbplex`` and loaded on first need, so
+``dbplex --help`` imports no driver. A plugin that fails to import, to register or to validate
+is recorded in :attr:`Plugins.load_errors` and skipped; ``DBPLEX_STRICT_PLUGINS=1`` re-raises
+instead. ``DBPLEX_PLUGINS`` (allow list) and ``DBPLEX_DISABLE_PLUGINS`` (block list) take
+comma-separated entry-point names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from importlib.metadata import entry_points
+from typing import Any
+
+import msgspec
+import pluggy
+
+from dbplex import hookspecs
+from dbplex.backends import Backend, Source
+from dbplex.config import SourceConfig
+from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
+
+GROUP = "dbplex"
+STRICT_ENV = "DBPLEX_STRICT_PLUGINS"
+ALLOW_ENV = "DBPLEX_PLUGINS"
+BLOCK_ENV = "DBPLEX_DISABLE_PLUGINS"
+
+#: the package that usually provides a scheme, for the install hint of an unknown scheme.
+_KNOWN_PACKAGES = {
+    "postgresql": "pg",
+    "postgres": "pg",
+    "mongodb": "mongo",
+    "mongodb+srv": "mongo",
+    "redis": "redis",
+    "rediss": "redis",
+    "redis+cluster": "redis",
+}
+
+
+class LoadError(msgspec.Struct, frozen=True):
+    """A plugin that was skipped, and why."""
+
+    name: str
+    package: str
+    error: str
+
+
+@dataclass
+class SourceHooks:
+    """A source's hook callers, bound once to the plugins that concern it (the hot path)."""
+
+    connect: Any
+    pool: Any
+    query: Any
+    health: Any
+    migrate: Any
+    partition: Any
+
+
+@dataclass
+class Plugins:
+    """A loaded plugin manager with the backends its plugins declared."""
+
+    manager: pluggy.PluginManager
+    backends: dict[str, Backend] = field(default_factory=dict)
+    load_errors: list[LoadError] = field(default_factory=list)
+    _scheme_owner: dict[str, Backend] = field(default_factory=dict)
+    _backend_plugin: dict[str, object] = field(default_factory=dict)
+    #: plugin name -> (distribution, version) for plugins that came from entry points.
+    _dists: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def backend_for(self, name: str, config: SourceConfig) -> Backend:
+        """The backend for a source's URL scheme, or an error that says what to install."""
+        scheme = config.scheme
+        backend = self._scheme_owner.get(scheme)
+        if backend is not None:
+            return backend
+        installed = ", ".join(f"{b.name} ({', '.join(b.schemes)})" for b in self.backends.values()) or "none"
+        package = f"dbplex-{_KNOWN_PACKAGES.get(scheme, scheme.split('+')[0] or 'NAME')}"
+        hint = f"install one with: pip install {package}"
+        failed = [e for e in self.load_errors if e.package == package]
+        if failed:
+            hint = f"{package} is installed but failed to load: {failed[0].error}"
+        shown = f"'{scheme}://'" if scheme else "no scheme (expected e.g. postgresql://)"
+        raise UnknownSchemeError(f"source {name!r}: no installed backend handles {shown}; installed backends: {installed}; {hint}")
+
+    def source(self, name: str, config: SourceConfig) -> Source:
+        """Bind a configured source to its backend, validating the backend's options."""
+        backend = self.backend_for(name, config)
+        options: Any = dict(config.options)
+        if backend.options is not None:
+            try:
+                options = msgspec.convert(config.options, backend.options)
+            except msgspec.ValidationError as exc:
+                message = str(exc).replace("`$", f"`sources.{name}.options")
+                raise ConfigError(f"source {name!r}: {message}") from None
+        elif config.options:
+            raise ConfigError(f"source {name!r}: backend {backend.name!r} takes no options, got {sorted(config.options)}")
+        return Source(name=name, backend=backend.name, config=config, options=options)
+
+    def hooks_for(self, backend_name: str) -> SourceHooks:
+        """Hook callers that skip every other backend's plugin but keep cross-cutting ones."""
+        own = self._backend_plugin[backend_name]
+        others = [p for name, p in self._backend_plugin.items() if p is not own and name != backend_name]
+
+        def bound(hook: str) -> Any:
+            return self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
+
+        return SourceHooks(
+            connect=bound("dbplex_connect"),
+            pool=bound("dbplex_pool"),
+            query=bound("dbplex_query"),
+            health=bound("dbplex_health"),
+            migrate=bound("dbplex_migrate"),
+            partition=bound("dbplex_partition"),
+        )
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Name, package, version, hooks, schemes and capabilities of every loaded plugin."""
+        described = []
+        for name, plugin in self.manager.list_name_plugin():
+            backends = [b for b, p in self._backend_plugin.items() if p is plugin]
+            hooks = sorted(h.name for h in self.manager.get_hookcallers(plugin) or [])
+            dist = self._dists.get(name)
+            described.append(
+                {
+                    "name": name,
+                    "package": dist[0] if dist else getattr(plugin, "__name__", name),
+                    "version": dist[1] if dist else None,
+                    "hooks": hooks,
+                    "backends": [
+                        {
+                            "name": self.backends[b].name,
+                            "schemes": list(self.backends[b].schemes),
+                            "capabilities": sorted(self.backends[b].capabilities),
+                            "version": self.backends[b].version,
+                            "ops": sorted(_tag(t) for t in self.backends[b].ops),
+                        }
+                        for b in backends
+                    ],
+                }
+            )
+        return described
+
+
+def _tag(op_type: type) -> str:
+    return str(msgspec.inspect.type_info(op_type).tag)  # type: ignore[attr-defined]
+
+
+def _names(env: str) -> set[str] | None:
+    raw = os.environ.get(env)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_ENV, "") not in ("", "0", "false", "no")
+
+
+def load(extra: Iterable[object] = (), *, use_entry_points: bool = True) -> Plugins:
+    """Load plugins from entry points (unless disabled) plus ``extra`` in-process plugins.
+
+    ``extra`` is how tests and applications register a plugin module or object without
+    packaging it.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    plugins = Plugins(manager=manager)
+    allow, block = _names(ALLOW_ENV), _names(BLOCK_ENV) or set()
+
+    def guarded(name: str, package: str, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            if _strict():
+                raise
+            plugins.load_errors.append(LoadError(name=name, package=package, error=f"{type(exc).__name__}: {exc}"))
+
+    if use_entry_points:
+        for ep in entry_points(group=GROUP):
+            if (allow is not None and ep.name not in allow) or ep.name in block:
+                continue
+            package = ep.dist.name if ep.dist else ep.value
+
+            def register_entry_point(ep: Any = ep) -> None:
+                manager.register(ep.load(), name=ep.name)
+                if ep.dist is not None:
+                    plugins._dists[ep.name] = (ep.dist.name, ep.dist.version)
+
+            guarded(ep.name, package, register_entry_point)
+    for plugin in extra:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        guarded(name, name, lambda plugin=plugin, name=name: manager.register(plugin, name=name))
+
+    _drop_invalid(plugins, guarded)
+    _collect_backends(plugins, guarded)
+    return plugins
+
+
+def _drop_invalid(plugins: Plugins, guarded: Any) -> None:
+    """Unregister each plugin that implements a hook with no spec (a typo), via check_pending."""
+    manager = plugins.manager
+    while True:
+        try:
+            manager.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = manager.get_name(exc.plugin) or str(exc.plugin)
+            manager.unregister(exc.plugin)
+
+            def reraise(exc: Exception = exc) -> None:
+                raise exc
+
+            guarded(name, plugins._dists.get(name, (name,))[0], reraise)
+
+
+def _collect_backends(plugins: Plugins, guarded: Any) -> None:
+    manager = plugins.manager
+    for impl in manager.hook.dbplex_register_backends.get_hookimpls():
+        declared: list[Backend] = []
+        name = manager.get_name(impl.plugin) or str(impl.plugin)
+        package = plugins._dists.get(name, (name,))[0]
+        guarded(name, package, lambda impl=impl, declared=declared: impl.function(register=declared.append))
+        for backend in declared:
+            backend = replace(backend, package=package)
+            for scheme in backend.schemes:
+                owner = plugins._scheme_owner.get(scheme)
+                if owner is not None and owner.package != package:
+                    raise PluginError(
+                        f"URL scheme '{scheme}://' is claimed by two plugins: {owner.package} (backend {owner.name!r}) "
+                        f"and {package} (backend {backend.name!r}); uninstall one or disable it with {BLOCK_ENV}=<name>"
+                    )
+                plugins._scheme_owner[scheme] = backend
+            plugins.backends[backend.name] = backend
+            plugins._backend_plugin[backend.name] = impl.plugin
+
+
+_default: Plugins | None = None
+
+
+def default() -> Plugins:
+    """The process-wide plugins, loaded from entry points on first call."""
+    global _default
+    if _default is None:
+        _default = load()
+    return _default

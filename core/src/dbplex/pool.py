@@ -1,0 +1,121 @@
+"""One pool protocol and one stats schema for every backend.
+
+Each backend wraps its driver's pool (psycopg_pool, redis-py, pymongo) in an object that
+satisfies :class:`Pool`. What the driver does not count itself, :class:`PoolCounters`
+counts, so that ``pool_stats()`` means the same thing for every source.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+
+
+class Timing(msgspec.Struct, kw_only=True):
+    """A running summary of durations in milliseconds."""
+
+    count: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        self.total_ms += ms
+        if ms > self.max_ms:
+            self.max_ms = ms
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.count if self.count else 0.0
+
+
+class PoolStats(msgspec.Struct, kw_only=True):
+    """A pool's state and counters, the same schema for every backend.
+
+    Gauges: ``size`` connections open, ``idle`` of them free, ``used`` checked out,
+    ``pending`` callers waiting, ``min`` and ``max`` configured bounds. Counters since start:
+    ``acquired`` checkouts, ``timeouts`` waits that gave up, ``errors`` failed connection
+    attempts, ``created`` connections opened, ``lost`` connections found broken. Timings:
+    ``wait`` for a checkout, ``use`` how long it was held, ``create`` to open a connection.
+    """
+
+    source: str
+    backend: str
+    size: int = 0
+    idle: int = 0
+    used: int = 0
+    pending: int = 0
+    min: int = 0
+    max: int = 0
+    acquired: int = 0
+    timeouts: int = 0
+    errors: int = 0
+    created: int = 0
+    lost: int = 0
+    wait: Timing = msgspec.field(default_factory=Timing)
+    use: Timing = msgspec.field(default_factory=Timing)
+    create: Timing = msgspec.field(default_factory=Timing)
+
+
+class PoolCounters:
+    """Thread-safe counters for what a driver's pool does not count itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.acquired = 0
+        self.timeouts = 0
+        self.errors = 0
+        self.created = 0
+        self.lost = 0
+        self.pending = 0
+        self.wait = Timing()
+        self.use = Timing()
+        self.create = Timing()
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def time(self, name: str, ms: float) -> None:
+        with self._lock:
+            getattr(self, name).add(ms)
+
+    def fill(self, stats: PoolStats) -> PoolStats:
+        """Copy the counters into ``stats`` (whose gauges the backend has set)."""
+        with self._lock:
+            stats.acquired, stats.timeouts, stats.errors = self.acquired, self.timeouts, self.errors
+            stats.created, stats.lost = self.created, self.lost
+            stats.pending = max(stats.pending, self.pending)
+            stats.wait = msgspec.structs.replace(self.wait)
+            stats.use = msgspec.structs.replace(self.use)
+            stats.create = msgspec.structs.replace(self.create)
+        return stats
+
+
+@runtime_checkable
+class Pool(Protocol):
+    """What a backend's ``dbplex_pool`` hook returns."""
+
+    def connection(self) -> AbstractContextManager[Any]:
+        """Check out the native driver object (psycopg Connection, MongoClient, Redis client)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Check out a native connection inside a transaction: commit on success, roll back on error.
+
+        Raises :class:`~dbplex.errors.UnsupportedError` where the backend or server has none.
+        """
+        ...
+
+    def stats(self) -> PoolStats:
+        """The pool's gauges and counters."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection; the pool is unusable afterwards."""
+        ...
+
+

@@ -1,0 +1,214 @@
+"""The backend conformance suite: what every dbplex backend must do the same way.
+
+Use it from a backend's tests::
+
+    from dbplex.testing.conformance import ConformanceSuite
+
+    class TestMyBackend(ConformanceSuite):
+        backend = "mydb"            # a name dbplex_servers knows, or override `source_url`
+
+Tests for an optional feature run only when the backend declares the capability; where the
+server behind the URL lacks it (e.g. MongoDB transactions on a standalone server), the backend
+raises :class:`~dbplex.errors.UnsupportedError` and the test is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pytest
+
+import dbplex
+from dbplex import Delete, Get, Put, Scan, Status, Update
+from dbplex.errors import UnsupportedError
+
+#: values of every supported type, so each backend's encoding is exercised.
+SAMPLE_VALUES: dict[str, Any] = {
+    "text": "héllo wörld ✓ 日本",
+    "empty": "",
+    "raw": b"\x00\x01\xffbinary",
+    "int": 42,
+    "big": 2**63 - 1,
+    "small": -(2**63),
+    "float": 3.25,
+    "tiny": 1e-300,
+    "huge": 1e300,
+    "whole_float": 2.0,
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "list": [1, "two", 3.5, None, [True]],
+    "dict": {"a": {"b": [1, 2]}, "c": "d", "e": b"\x02"},
+}
+
+
+@contextmanager
+def _skip_unsupported() -> Iterator[None]:
+    try:
+        yield
+    except UnsupportedError as exc:
+        pytest.skip(str(exc))
+
+
+class ConformanceSuite:
+    """Subclass and set :attr:`backend`; override the ``source_url`` fixture for other servers."""
+
+    backend: ClassVar[str]
+    #: extra source fields for the hub the suite opens (e.g. ``{"options": {...}}``).
+    source_fields: ClassVar[dict[str, Any]] = {}
+
+    @pytest.fixture
+    def source_url(self, dbplex_servers: Any) -> str:
+        return str(dbplex_servers.url(self.backend))
+
+    @pytest.fixture
+    def hub(self, source_url: str) -> Iterator[dbplex.Hub]:
+        fields = {"url": source_url, "pool": {"min_size": 1, "max_size": 4}, **self.source_fields}
+        with dbplex.open({"sources": {"s": fields}}) as hub:
+            yield hub
+
+    def has(self, hub: dbplex.Hub, capability: str) -> bool:
+        return capability in hub.backend("s").capabilities
+
+    # -- records --------------------------------------------------------------------------------
+
+    def test_put_then_get_round_trips_every_type(self, hub: dbplex.Hub, unique_table: str) -> None:
+        assert hub.execute("s", Put(unique_table, "k1", SAMPLE_VALUES)).affected == 1
+        row = hub.execute("s", Get(unique_table, "k1")).one()
+        assert row == {"key": "k1", "values": SAMPLE_VALUES}
+        for name, value in SAMPLE_VALUES.items():
+            assert type(row["values"][name]) is type(value), name
+
+    def test_get_of_missing_key_returns_no_row(self, hub: dbplex.Hub, unique_table: str) -> None:
+        result = hub.execute("s", Get(unique_table, "absent"))
+        assert result.rows == [] and result.first() is None
+
+    def test_put_replaces_the_whole_record(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"a": 1, "b": 2}))
+        hub.execute("s", Put(unique_table, "k", {"c": 3}))
+        assert hub.execute("s", Get(unique_table, "k")).one()["values"] == {"c": 3}
+
+    def test_update_sets_fields_of_existing_record_only(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"a": 1, "b": 2}))
+        assert hub.execute("s", Update(unique_table, "k", {"b": 20, "c": 30})).affected == 1
+        assert hub.execute("s", Get(unique_table, "k")).one()["values"] == {"a": 1, "b": 20, "c": 30}
+        assert hub.execute("s", Update(unique_table, "missing", {"a": 1})).affected == 0
+        assert hub.execute("s", Get(unique_table, "missing")).rows == []
+
+    def test_delete_reports_whether_it_removed_a_record(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"a": 1}))
+        assert hub.execute("s", Delete(unique_table, "k")).affected == 1
+        assert hub.execute("s", Delete(unique_table, "k")).affected == 0
+        assert hub.execute("s", Get(unique_table, "k")).rows == []
+
+    def test_fields_select_a_subset(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"a": 1, "b": 2, "c": 3}))
+        row = hub.execute("s", Get(unique_table, "k", fields=["a", "c", "nope"])).one()
+        assert row == {"key": "k", "values": {"a": 1, "c": 3}}
+        scanned = hub.execute("s", Scan(unique_table, "", 10, fields=["b"])).rows
+        assert scanned == [{"key": "k", "values": {"b": 2}}]
+
+    def test_scan_returns_keys_from_start_in_code_point_order(self, hub: dbplex.Hub, unique_table: str) -> None:
+        keys = ["b", "a", "B", "é", "z", "aa", "ä", "10", "9", "日"]
+        for i, key in enumerate(keys):
+            hub.execute("s", Put(unique_table, key, {"i": i}))
+        ordered = sorted(keys)
+        assert [r["key"] for r in hub.execute("s", Scan(unique_table, "", 100))] == ordered
+        tail = [k for k in ordered if k >= "a"][:3]
+        assert [r["key"] for r in hub.execute("s", Scan(unique_table, "a", 3))] == tail
+        assert hub.execute("s", Scan(unique_table, "\U0010ffff", 5)).rows == []
+
+    def test_scan_of_missing_table_is_empty(self, hub: dbplex.Hub, unique_table: str) -> None:
+        assert hub.execute("s", Scan(unique_table, "", 10)).rows == []
+
+    @pytest.mark.parametrize("kind", ["text", "bytes"])
+    def test_values_of_a_mebibyte_and_more_round_trip(self, hub: dbplex.Hub, unique_table: str, kind: str) -> None:
+        size = 1024 * 1024 + 17
+        value: str | bytes = ("ü" * (size // 2)) if kind == "text" else bytes(range(256)) * (size // 256)
+        hub.execute("s", Put(unique_table, "big", {"v": value}))
+        assert hub.execute("s", Get(unique_table, "big")).one()["values"]["v"] == value
+
+    def test_floats_keep_their_exact_value(self, hub: dbplex.Hub, unique_table: str) -> None:
+        values = {"third": 1 / 3, "pi": math.pi, "neg": -2.5e-10, "e16": 1e16, "max": 1.7976931348623157e308}
+        hub.execute("s", Put(unique_table, "f", values))
+        got = hub.execute("s", Get(unique_table, "f")).one()["values"]
+        assert got == values and all(type(v) is float for v in got.values())
+
+    def test_tables_are_independent(self, hub: dbplex.Hub, unique_table: str) -> None:
+        other = unique_table + "_other"
+        hub.execute("s", Put(unique_table, "k", {"a": 1}))
+        assert hub.execute("s", Get(other, "k")).rows == []
+        assert hub.execute("s", Scan(other, "", 10)).rows == []
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def test_transaction_commits_on_success(self, hub: dbplex.Hub, unique_table: str) -> None:
+        if not self.has(hub, "transactions"):
+            pytest.skip("backend declares no transactions")
+        hub.execute("s", Put(unique_table, "seed", {"a": 0}))
+        with _skip_unsupported(), hub.transaction("s") as tx:
+            tx.execute(Put(unique_table, "k1", {"a": 1}))
+            tx.execute(Update(unique_table, "seed", {"a": 2}))
+        assert hub.execute("s", Get(unique_table, "k1")).one()["values"] == {"a": 1}
+        assert hub.execute("s", Get(unique_table, "seed")).one()["values"] == {"a": 2}
+
+    def test_transaction_rolls_back_on_error(self, hub: dbplex.Hub, unique_table: str) -> None:
+        if not self.has(hub, "transactions"):
+            pytest.skip("backend declares no transactions")
+        hub.execute("s", Put(unique_table, "seed", {"a": 0}))
+        with _skip_unsupported(), pytest.raises(RuntimeError, match="boom"), hub.transaction("s") as tx:
+            tx.execute(Put(unique_table, "k1", {"a": 1}))
+            tx.execute(Update(unique_table, "seed", {"a": 2}))
+            raise RuntimeError("boom")
+        assert hub.execute("s", Get(unique_table, "k1")).rows == []
+        assert hub.execute("s", Get(unique_table, "seed")).one()["values"] == {"a": 0}
+
+    def test_transaction_without_capability_is_refused(self, hub: dbplex.Hub) -> None:
+        if self.has(hub, "transactions"):
+            pytest.skip("backend has transactions")
+        with pytest.raises(UnsupportedError, match="no transactions"), hub.transaction("s"):
+            pass
+
+    # -- pool, connection, health ---------------------------------------------------------------
+
+    def test_connection_gives_the_native_driver_object(self, hub: dbplex.Hub) -> None:
+        with hub.connection("s") as conn:
+            assert conn is not None and type(conn).__module__.split(".")[0] != "dbplex"
+
+    def test_pool_stats_count_checkouts_in_the_common_schema(self, hub: dbplex.Hub, unique_table: str) -> None:
+        for i in range(5):
+            hub.execute("s", Put(unique_table, f"k{i}", {"i": i}))
+        stats = hub.pool_stats()["s"]
+        assert stats.source == "s" and stats.backend == hub.backend("s").name
+        assert stats.acquired >= 5
+        assert stats.max == 4 and stats.min == 1
+        assert stats.size >= 1 and stats.used == 0 and stats.idle == stats.size
+        assert stats.wait.count >= 5
+
+    def test_health_is_up_with_server_version_and_pool(self, hub: dbplex.Hub) -> None:
+        report = hub.health()
+        (check,) = report.sources
+        assert report.status is Status.UP and report.ready
+        assert check.status is Status.UP and check.server_version
+        assert check.latency_ms is not None and check.latency_ms >= 0
+        assert check.pool is not None and check.pool.max == 4
+
+    def test_unreachable_server_reports_down_and_names_the_source(self, source_url: str, free_port: int) -> None:
+        url = _with_port(source_url, free_port)
+        with dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 2}}}) as hub:
+            with pytest.raises(dbplex.SourceUnavailable, match="gone"):
+                hub.execute("gone", Get("t", "k"))
+            check = hub.health().sources[0]
+        assert check.status is Status.DOWN and check.error
+
+
+def _with_port(url: str, port: int) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,96 @@
+"""Configuration: TOML, ${ENV} interpolation, errors that name the field, redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbplex import config
+from dbplex.errors import ConfigError
+
+GOOD = """
+[sources.primary]
+url = "postgresql://app:${DBPLEX_TEST_SECRET}@db1:5432/app"
+[sources.primary.pool]
+min_size = 2
+max_size = 20
+
+[sources.cache]
+url = "redis://127.0.0.1:6379/0"
+required = false
+options = { prefix = "cache:", ttl = 300 }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "dbplex.toml"
+    path.write_text(text)
+    return path
+
+
+def test_loads_sources_pool_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBPLEX_TEST_SECRET", "s3cr3t-pw")
+    loaded = config.load(write(tmp_path, GOOD))
+    primary, cache = loaded.sources["primary"], loaded.sources["cache"]
+    assert primary.url == "postgresql://app:s3cr3t-pw@db1:5432/app"
+    assert (primary.pool.min_size, primary.pool.max_size, primary.pool.timeout) == (2, 20, 5.0)
+    assert primary.required and not cache.required
+    assert cache.options == {"prefix": "cache:", "ttl": 300}
+    assert loaded.path == str(tmp_path / "dbplex.toml")
+
+
+def test_password_never_appears_in_repr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBPLEX_TEST_SECRET", "s3cr3t-pw")
+    loaded = config.load(write(tmp_path, GOOD))
+    assert "s3cr3t-pw" not in repr(loaded.sources["primary"])
+    assert "s3cr3t-pw" not in repr(loaded)
+
+
+def test_env_default_is_used_when_variable_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBPLEX_NOPE", raising=False)
+    loaded = config.load(write(tmp_path, '[sources.a]\nurl = "redis://${DBPLEX_NOPE:-localhost}:6379"\n'))
+    assert loaded.sources["a"].url == "redis://localhost:6379"
+
+
+def test_unset_env_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBPLEX_NOPE", raising=False)
+    with pytest.raises(ConfigError, match=r"sources\.a\.url: environment variable DBPLEX_NOPE is not set"):
+        config.load(write(tmp_path, '[sources.a]\nurl = "redis://${DBPLEX_NOPE}:6379"\n'))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmax_size = "ten"\n', r"Expected `int`, got `str` - at `sources\.a\.pool\.max_size`"),
+        ('[sources.a]\nurl = "redis://x"\nconnect_timeout = -1\n', r"Expected `float` > 0.0 - at `sources\.a\.connect_timeout`"),
+        ('[sources.a]\nurl = "redis://x"\nurll = 1\n', r"unknown field `urll` - at `sources\.a`"),
+        ("[sources.a]\nrequired = true\n", r"missing required field `url` - at `sources\.a`"),
+        ('[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmin_size = 5\nmax_size = 2\n', r"min_size \(5\) must not exceed max_size \(2\)"),
+        ('[sources."bad name"]\nurl = "redis://x"\n', r"source name .bad name. must start with a letter"),
+    ],
+)
+def test_invalid_field_names_file_path_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        config.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sources.a\nurl = 1\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line 1"):
+        config.load(path)
+
+
+def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found.*--config FILE.*DBPLEX_CONFIG.*sandbox up"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_lookup_order_is_explicit_then_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBPLEX_CONFIG", "/from/env.toml")
+    assert config.find("given.toml") == Path("given.toml")
+    assert config.find() == Path("/from/env.toml")
+    monkeypatch.delenv("DBPLEX_CONFIG")
+    assert config.find() == Path("dbplex.toml")
