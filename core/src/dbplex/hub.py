@@ -26,7 +26,7 @@ from dbplex.secrets import scrub
 class _Bound:
     """A source with its hook callers and (once opened) its pool."""
 
-    __slots__ = ("source", "backend", "hooks", "pool")
+    __slots__ = ("backend", "hooks", "pool", "source")
 
     def __init__(self, source: Source, backend: Backend, hooks: SourceHooks) -> None:
         self.source = source
@@ -180,7 +180,7 @@ class Hub:
         return f"Hub(sources={sorted(self._bound)})"
 
 
-def open(  # noqa: A001 - mirrors the builtin on purpose: dbplex.open(...)
+def open(
     config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
     plugins: Plugins | None = None,

