@@ -85,7 +85,9 @@ class Plugins:
         if failed:
             hint = f"{package} is installed but failed to load: {failed[0].error}"
         shown = f"'{scheme}://'" if scheme else "no scheme (expected e.g. postgresql://)"
-        raise UnknownSchemeError(f"source {name!r}: no installed backend handles {shown}; installed backends: {installed}; {hint}")
+        raise UnknownSchemeError(
+            f"source {name!r}: no installed backend handles {shown}; installed backends: {installed}; {hint}"
+        )
 
     def source(self, name: str, config: SourceConfig) -> Source:
         """Bind a configured source to its backend, validating the backend's options."""
@@ -98,7 +100,9 @@ class Plugins:
                 message = str(exc).replace("`$", f"`sources.{name}.options")
                 raise ConfigError(f"source {name!r}: {message}") from None
         elif config.options:
-            raise ConfigError(f"source {name!r}: backend {backend.name!r} takes no options, got {sorted(config.options)}")
+            raise ConfigError(
+                f"source {name!r}: backend {backend.name!r} takes no options, got {sorted(config.options)}"
+            )
         return Source(name=name, backend=backend.name, config=config, options=options)
 
     def hooks_for(self, backend_name: str) -> SourceHooks:
@@ -107,7 +111,8 @@ class Plugins:
         others = [p for name, p in self._backend_plugin.items() if p is not own and name != backend_name]
 
         def bound(hook: str) -> Any:
-            return self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
+            caller = self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
+            return _direct(caller)
 
         return SourceHooks(
             connect=bound("dbplex_connect"),
@@ -144,6 +149,22 @@ class Plugins:
                 }
             )
         return described
+
+
+def _direct(caller: Any) -> Any:
+    """The implementation itself when it is the only one and nothing wraps it.
+
+    Calling it then means exactly what pluggy's call would (one firstresult implementation),
+    without pluggy's per-call work — about 1.8 µs, a noticeable share of a Redis round trip.
+    Implementations that take fewer arguments than the spec, and any wrapper, keep pluggy.
+    """
+    impls = caller.get_hookimpls()
+    spec = caller.spec
+    if len(impls) == 1 and spec is not None:
+        impl = impls[0]
+        if not (impl.wrapper or impl.hookwrapper) and tuple(impl.argnames) == tuple(spec.argnames):
+            return impl.function
+    return caller
 
 
 def _tag(op_type: type) -> str:

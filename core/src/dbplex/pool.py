@@ -83,6 +83,17 @@ class PoolCounters:
         with self._lock:
             getattr(self, name).add(ms)
 
+    def checked_out(self, wait_ms: float) -> None:
+        """One checkout that waited ``wait_ms``: the per-operation call, so one lock, not two."""
+        with self._lock:
+            self.acquired += 1
+            self.wait.add(wait_ms)
+
+    def checked_in(self, use_ms: float) -> None:
+        """A connection came back after being held ``use_ms``."""
+        with self._lock:
+            self.use.add(use_ms)
+
     def fill(self, stats: PoolStats) -> PoolStats:
         """Copy the counters into ``stats`` (whose gauges the backend has set)."""
         with self._lock:
@@ -117,5 +128,3 @@ class Pool(Protocol):
     def close(self) -> None:
         """Close every connection; the pool is unusable afterwards."""
         ...
-
-

@@ -196,9 +196,13 @@ class ConformanceSuite:
         assert check.latency_ms is not None and check.latency_ms >= 0
         assert check.pool is not None and check.pool.max == 4
 
-    def test_unreachable_server_reports_down_and_names_the_source(self, source_url: str, free_port: int) -> None:
-        url = _with_port(source_url, free_port)
-        with dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 2}}}) as hub:
+    @pytest.fixture
+    def unreachable_url(self, source_url: str, free_port: int) -> str:
+        """A URL of this backend where nothing answers; a file-based backend returns a path it cannot open."""
+        return _with_port(source_url, free_port)
+
+    def test_unreachable_server_reports_down_and_names_the_source(self, unreachable_url: str) -> None:
+        with dbplex.open({"sources": {"gone": {"url": unreachable_url, "connect_timeout": 2}}}) as hub:
             with pytest.raises(dbplex.SourceUnavailable, match="gone"):
                 hub.execute("gone", Get("t", "k"))
             check = hub.health().sources[0]
