@@ -45,6 +45,10 @@ def test_constructor_checks_match_the_json_rules() -> None:
         Put("t", "k", {"_id": 1})
     with pytest.raises(OpError, match="limit"):
         Scan("t", "", 0)
+    with pytest.raises(OpError, match="field '\\$x'"):
+        Get("t", "k", fields=["$x"])
+    with pytest.raises(OpError, match="field ''"):
+        Scan("t", fields=[""])
 
 
 def test_reads_are_marked_for_routing() -> None:

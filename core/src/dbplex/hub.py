@@ -6,7 +6,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any
 
@@ -130,14 +131,33 @@ class Hub:
     # -- observation ----------------------------------------------------------------------------
 
     def health(self, sources: list[str] | None = None) -> Report:
-        """Check sources concurrently; each check is bounded by the source's connect timeout."""
+        """Check sources concurrently; a check that outlasts its connect timeout (plus a second) is DOWN."""
         names = sources if sources is not None else list(self._bound)
         bounds = [self._get(n) for n in names]
         if not bounds:
             return aggregate([])
-        with ThreadPoolExecutor(max_workers=min(len(bounds), 16), thread_name_prefix="dbplex-health") as executor:
-            checks = list(executor.map(self._check, bounds))
+        executor = ThreadPoolExecutor(max_workers=min(len(bounds), 16), thread_name_prefix="dbplex-health")
+        try:
+            futures = [(bound, executor.submit(self._check, bound)) for bound in bounds]
+            checks = [self._outcome(bound, future) for bound, future in futures]
+        finally:
+            executor.shutdown(wait=False)
         return aggregate(checks)
+
+    @staticmethod
+    def _outcome(bound: _Bound, future: Future[Health]) -> Health:
+        limit = bound.source.config.connect_timeout + 1.0
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            return Health(
+                source=bound.source.name,
+                backend=bound.backend.name,
+                status=Status.DOWN,
+                required=bound.source.config.required,
+                latency_ms=limit * 1000,
+                error=f"source {bound.source.name!r}: no answer within {limit:g}s",
+            )
 
     def _check(self, bound: _Bound) -> Health:
         source = bound.source

@@ -75,6 +75,8 @@ class Get(Op, frozen=True, tag="get"):
     def __post_init__(self) -> None:
         check_table(self.table)
         _check_key(self.key)
+        if self.fields is not None:
+            check_fields(self.fields)
 
 
 class Put(Op, frozen=True, tag="put"):
@@ -125,6 +127,8 @@ class Scan(Op, frozen=True, tag="scan"):
 
     def __post_init__(self) -> None:
         check_table(self.table)
+        if self.fields is not None:
+            check_fields(self.fields)
         if not 1 <= self.limit <= 100_000:
             raise OpError(f"limit {self.limit}: must be between 1 and 100000")
 

@@ -37,6 +37,7 @@ _KNOWN_PACKAGES = {
     "redis": "redis",
     "rediss": "redis",
     "redis+cluster": "redis",
+    "unix": "redis",
 }
 
 

@@ -9,6 +9,8 @@ share servers.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,11 +59,18 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def dbplex_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """Server URLs for ``pg``, ``mongo`` and ``redis``: given by env, else a session sandbox."""
-    servers = Servers(tmp_path_factory.mktemp("dbplex-sandbox"))
+def dbplex_servers() -> Iterator[Servers]:
+    """Server URLs for ``pg``, ``mongo`` and ``redis``: given by env, else a session sandbox.
+
+    The sandbox lives in a fresh folder under the system temp dir rather than pytest's, whose
+    root is private to its owner: a server that runs as another user (PostgreSQL under root)
+    must be able to reach its data.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="dbplex-test-sandbox-"))
+    servers = Servers(directory / "sandbox")
     yield servers
     servers.close()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,73 @@
+"""redis-py errors turned into dbplex errors that name the source and never a password.
+
+The connection errors raised from inside the driver (while connecting, or waiting for a pooled
+connection) are also ``redis.ConnectionError``, so code using the native client through
+``hub.connection()`` can keep catching what redis-py raises.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import redis.exceptions
+
+from dbplex.errors import PoolTimeout, SourceUnavailable
+from dbplex.secrets import scrub
+
+
+class RedisSourceUnavailable(SourceUnavailable, redis.exceptions.ConnectionError):
+    """A Redis server could not be reached, or refused the credentials."""
+
+
+class RedisPoolTimeout(PoolTimeout, redis.exceptions.ConnectionError):
+    """No pooled Redis connection became free in time."""
+
+
+def address(kwargs: dict[str, Any]) -> str:
+    """Where connections go, from redis-py connection arguments: ``host:port`` or a socket path."""
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The socket error behind a redis-py error, which redis-py raises while handling it."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _reason(exc: BaseException, user: str | None, timeout: float) -> str:
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return f"authentication failed for user {user or 'default'!r}"
+    cause = _os_error(exc)
+    if isinstance(exc, redis.exceptions.TimeoutError) or isinstance(cause, socket.timeout):
+        return f"no answer within {timeout:g}s (connect_timeout)"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve the host name ({cause.strerror})"
+    if isinstance(cause, FileNotFoundError):
+        return "no such socket file"
+    if cause is not None and cause.strerror:
+        return cause.strerror.lower()
+    return scrub(str(exc)) or type(exc).__name__
+
+
+def connect_failed(
+    source: str, where: str, user: str | None, timeout: float, exc: BaseException
+) -> RedisSourceUnavailable:
+    """The error for a connection attempt that failed, with the reason a user can act on."""
+    return RedisSourceUnavailable(f"source {source!r}: cannot connect to {where}: {_reason(exc, user, timeout)}")
+
+
+def connection_lost(source: str, where: str, exc: BaseException) -> SourceUnavailable:
+    """The error for a connection that broke or timed out during a command."""
+    kind = "no reply in time (socket_timeout)" if isinstance(exc, redis.exceptions.TimeoutError) else scrub(str(exc))
+    return SourceUnavailable(f"source {source!r}: connection to {where} lost: {kind}")

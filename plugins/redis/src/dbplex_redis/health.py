@@ -1,0 +1,66 @@
+"""The health check of a Redis source: one round trip for ``INFO server`` and ``ROLE``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.exceptions
+
+from dbplex.backends import Source
+from dbplex.health import Health, Status
+from dbplex.pool import Pool
+from dbplex_redis.errors import RedisSourceUnavailable, connection_lost
+from dbplex_redis.translate import decode_reply, parse_info
+
+
+def _replies(conn: Any, count: int) -> list[Any]:
+    """Read ``count`` replies, keeping an error reply (e.g. an ACL refusing INFO) as the exception."""
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            replies.append(exc)
+    return replies
+
+
+def check(source: Source, pool: Pool) -> Health:
+    """UP with the server's version, mode and role; raises SourceUnavailable when it does not answer.
+
+    The wait for the answer is bounded by the source's ``connect_timeout``, whatever its
+    ``socket_timeout``.
+    """
+    with pool.connection() as client:  # the source's redis.Redis, whatever wraps the pool
+        redis_pool = client.connection_pool
+    timeout = source.config.connect_timeout
+    conn = redis_pool.get_connection()
+    try:
+        conn.send_packed_command(conn.pack_commands([("INFO", "server"), ("ROLE",)]))
+        if not conn.can_read(timeout=timeout):
+            raise RedisSourceUnavailable(
+                f"source {source.name!r}: {conn.dbplex_where} did not answer within {timeout:g}s"
+            )
+        info, role = _replies(conn, 2)
+    except RedisSourceUnavailable:
+        conn.disconnect()  # the replies may still come: the connection is out of step
+        raise
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise connection_lost(source.name, conn.dbplex_where, exc) from None
+    finally:
+        redis_pool.release(conn)
+    details: dict[str, Any] = {}
+    version = None
+    if not isinstance(info, Exception):
+        server = parse_info(info)
+        version = server.get("redis_version")
+        details["mode"] = server.get("redis_mode", "standalone")
+    if not isinstance(role, Exception):
+        details["role"] = decode_reply(role[0])
+    return Health(
+        source=source.name,
+        backend=source.backend,
+        status=Status.UP,
+        server_version=version,
+        pool=pool.stats(),
+        details=details,
+    )
