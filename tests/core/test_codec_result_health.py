@@ -50,6 +50,14 @@ def test_tagged_json_keeps_ordinary_values_plain() -> None:
     assert codec.to_json(b"\x00") == {"$bytes": "AA=="}
 
 
+def test_tagged_json_covers_what_jsonb_would_lose_or_refuse() -> None:
+    negative_zero = codec.from_json(codec.to_json(-0.0))
+    assert str(negative_zero) == "-0.0"
+    assert codec.to_json("a\x00b") == {"$text": "YQBi"} and codec.from_json({"$text": "YQBi"}) == "a\x00b"
+    lookalike = {"$bytes": "not a marker"}
+    assert codec.from_json(msgspec.json.decode(msgspec.json.encode(codec.to_json(lookalike)))) == lookalike
+
+
 def test_select_keeps_requested_fields_that_exist() -> None:
     assert codec.select({"a": 1, "b": 2}, ["b", "zz"]) == {"b": 2}
     assert codec.select({"a": 1}, None) == {"a": 1}

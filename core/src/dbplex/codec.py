@@ -5,9 +5,10 @@
 * :func:`to_json` / :func:`from_json` — JSON-ready values for document columns such as
   PostgreSQL JSONB. JSON has no bytes, and JSONB rewrites ``1e16`` as ``10000000000000000``
   (which reads back as an int), so bytes become ``{"$bytes": base64}`` and floats written in
-  exponent form or not finite become ``{"$float": repr}``. Everything else stays plain JSON,
-  so SQL can still query it. Uniform field names never start with ``$``, so the markers
-  cannot collide with user data.
+  exponent form, not finite, or negative zero become ``{"$float": repr}``; strings holding NUL
+  (which JSONB refuses) become ``{"$text": base64}``. Everything else stays plain JSON, so SQL
+  can still query it. A user's dict whose only key starts with ``$`` is wrapped as
+  ``{"$dict": ...}``, so no user data can be mistaken for a marker.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _decoder = msgspec.msgpack.Decoder()
 
 BYTES_TAG = "$bytes"
 FLOAT_TAG = "$float"
+TEXT_TAG = "$text"
+DICT_TAG = "$dict"
 
 
 def pack(value: Any) -> bytes:
@@ -36,13 +39,18 @@ def unpack(data: bytes) -> Any:
 
 def _float_is_plain(value: float) -> bool:
     text = repr(value)
-    return "e" not in text and "n" not in text  # excludes 1e+16, 1e-05, inf, nan
+    return "e" not in text and "n" not in text and text != "-0.0"  # excludes 1e+16, 1e-05, inf, nan, -0.0
 
 
 def to_json(value: Any) -> Any:
     """``value`` with bytes and exponent-form floats replaced by tagged objects."""
     if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
+        encoded = {k: to_json(v) for k, v in value.items()}
+        if len(encoded) == 1 and next(iter(encoded)).startswith("$"):
+            return {DICT_TAG: encoded}
+        return encoded
+    if isinstance(value, str):
+        return {TEXT_TAG: base64.b64encode(value.encode()).decode("ascii")} if "\x00" in value else value
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     if isinstance(value, bytes | bytearray | memoryview):
@@ -60,6 +68,10 @@ def from_json(value: Any) -> Any:
                 return base64.b64decode(value[BYTES_TAG])
             if FLOAT_TAG in value:
                 return float(value[FLOAT_TAG])
+            if TEXT_TAG in value:
+                return base64.b64decode(value[TEXT_TAG]).decode()
+            if DICT_TAG in value:
+                return {k: from_json(v) for k, v in value[DICT_TAG].items()}
         return {k: from_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_json(v) for v in value]

@@ -105,7 +105,7 @@ def _interpolate(value: Any, where: str) -> Any:
 _SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
-def _field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
+def field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
     """msgspec's message with ``$`` replaced by the field path a user can find in the file."""
     text = str(error)
     if prefix:
@@ -126,7 +126,7 @@ def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
         try:
             converted[name] = msgspec.convert(value, SourceConfig)
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"{origin}: {_field_path(exc, f'sources.{name}')}") from None
+            raise ConfigError(f"{origin}: {field_path(exc, f'sources.{name}')}") from None
     return converted
 
 
@@ -139,7 +139,7 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     try:
         config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_field_path(exc)}") from None
+        raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
         secrets.remember(secrets.password_of(source.url))
         for key, value in source.options.items():

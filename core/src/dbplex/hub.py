@@ -27,13 +27,15 @@ from dbplex.secrets import scrub
 class _Bound:
     """A source with its hook callers and (once opened) its pool."""
 
-    __slots__ = ("backend", "hooks", "pool", "source")
+    __slots__ = ("backend", "hooks", "lock", "pool", "source")
 
     def __init__(self, source: Source, backend: Backend, hooks: SourceHooks) -> None:
         self.source = source
         self.backend = backend
         self.hooks = hooks
         self.pool: Pool | None = None
+        #: guards opening the pool: one source's slow connect must not hold up the others.
+        self.lock = threading.Lock()
 
 
 class Transaction:
@@ -65,7 +67,6 @@ class Hub:
     def __init__(self, config: Config, plugins: Plugins) -> None:
         self.config = config
         self.plugins = plugins
-        self._lock = threading.Lock()
         self._bound: dict[str, _Bound] = {}
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
@@ -93,7 +94,7 @@ class Hub:
         pool = bound.pool
         if pool is not None:
             return pool
-        with self._lock:
+        with bound.lock:
             if bound.pool is None:
                 created = bound.hooks.pool(source=bound.source)
                 if created is None:
@@ -184,11 +185,11 @@ class Hub:
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""
-        with self._lock:
-            for bound in self._bound.values():
-                if bound.pool is not None:
-                    pool, bound.pool = bound.pool, None
-                    pool.close()
+        for bound in self._bound.values():
+            with bound.lock:
+                pool, bound.pool = bound.pool, None
+            if pool is not None:
+                pool.close()
 
     def __enter__(self) -> Hub:
         return self

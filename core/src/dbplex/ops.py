@@ -57,7 +57,7 @@ def _check_key(key: str) -> None:
         raise OpError(f"key {key!r}: keys are non-empty strings without NUL")
 
 
-class Op(msgspec.Struct, frozen=True, tag_field="op"):
+class Op(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True):
     """Base of every operation; ``op`` in JSON names the concrete type."""
 
     #: True for operations that only read, so a router may send them to a replica.
@@ -127,6 +127,8 @@ class Scan(Op, frozen=True, tag="scan"):
 
     def __post_init__(self) -> None:
         check_table(self.table)
+        if "\x00" in self.start_key:
+            raise OpError(f"start_key {self.start_key!r}: keys are strings without NUL")
         if self.fields is not None:
             check_fields(self.fields)
         if not 1 <= self.limit <= 100_000:

@@ -20,7 +20,7 @@ import pluggy
 
 from dbplex import hookspecs
 from dbplex.backends import Backend, Source
-from dbplex.config import SourceConfig
+from dbplex.config import SourceConfig, field_path
 from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
 
 GROUP = "dbplex"
@@ -98,8 +98,7 @@ class Plugins:
             try:
                 options = msgspec.convert(config.options, backend.options)
             except msgspec.ValidationError as exc:
-                message = str(exc).replace("`$", f"`sources.{name}.options")
-                raise ConfigError(f"source {name!r}: {message}") from None
+                raise ConfigError(f"source {name!r}: {field_path(exc, f'sources.{name}.options')}") from None
         elif config.options:
             raise ConfigError(
                 f"source {name!r}: backend {backend.name!r} takes no options, got {sorted(config.options)}"

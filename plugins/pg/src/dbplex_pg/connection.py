@@ -1,0 +1,118 @@
+"""The psycopg connections of a source: how they are opened and what they carry.
+
+Connections run in autocommit mode: a record op is then one round trip, where psycopg's
+default (an implicit transaction) would add BEGIN and COMMIT. ``Pool.transaction()`` opens an
+explicit transaction when several ops must commit together.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, ClassVar, TypeVar
+
+import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.rows import TupleRow
+
+from dbplex.backends import Source
+from dbplex.pool import PoolCounters
+from dbplex_pg import errors
+from dbplex_pg.options import PgOptions
+from dbplex_pg.translate import TableSql, decode_record
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - exercised on 3.10 only
+    from typing_extensions import Self
+
+C = TypeVar("C", bound="psycopg.Connection[Any]")
+
+#: runs of one SQL text on a connection before psycopg prepares it (psycopg's default).
+PREPARE_THRESHOLD = 5
+
+
+class SourceState:
+    """What the connections of one pool share."""
+
+    __slots__ = ("counters", "last_error", "name", "schema", "tables")
+
+    def __init__(self, name: str, schema: str) -> None:
+        self.name = name
+        self.schema = schema
+        #: tables known to exist, with their statements: a record op's only per-call lookup.
+        self.tables: dict[str, TableSql] = {}
+        #: what psycopg_pool does not time per call: checkout waits and uses, connection set-up.
+        self.counters = PoolCounters()
+        #: why the latest connection attempt failed; None once one succeeds.
+        self.last_error: str | None = None
+
+
+class RecordLoader(Loader):
+    """Reads the ``data`` column of record tables: msgspec, then tagged values restored."""
+
+    def load(self, data: Buffer) -> Any:
+        return decode_record(data)
+
+
+class PgConnection(psycopg.Connection[TupleRow]):
+    """A psycopg connection that knows its source's state and keeps a cursor for record ops."""
+
+    state: ClassVar[SourceState]
+    #: reused by every record op: a new cursor per op would cost more than the op's own Python work.
+    records: psycopg.Cursor[TupleRow]
+
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        """Connect, timing it and keeping the reason of a failure (psycopg_pool retries unseen)."""
+        state = cls.state
+        started = time.perf_counter()
+        try:
+            conn = super().connect(conninfo, **kwargs)
+        except psycopg.Error as exc:
+            state.last_error = errors.connect_reason(exc, kwargs.get("connect_timeout", 0))
+            raise
+        state.counters.time("create", (time.perf_counter() - started) * 1000)
+        state.last_error = None
+        conn.records = conn.cursor()
+        conn.records.adapters.register_loader("jsonb", RecordLoader)
+        return conn
+
+
+def options(source: Source) -> PgOptions:
+    """The source's validated ``options`` table."""
+    opts: PgOptions = source.options
+    return opts
+
+
+def connection_class(source: Source) -> type[PgConnection]:
+    """A connection class of one's own for a pool (or a lone connection) and its shared state."""
+    state = SourceState(source.name, options(source).schema)
+    return type("PgConnection", (PgConnection,), {"state": state, "__module__": __name__})
+
+
+def connect_timeout(source: Source) -> int:
+    """``connect_timeout`` as libpq counts it: whole seconds, at least 2."""
+    return max(2, int(source.config.connect_timeout))
+
+
+def connect_kwargs(source: Source) -> dict[str, Any]:
+    """psycopg's connection arguments for ``source``, beyond its URL."""
+    opts = options(source)
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": PREPARE_THRESHOLD if opts.prepared_statements else None,
+        "connect_timeout": connect_timeout(source),
+    }
+    if "application_name" not in errors.conninfo(source):
+        kwargs["application_name"] = opts.application_name
+    return kwargs
+
+
+def open_connection(source: Source, connection_type: type[C]) -> C:
+    """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not."""
+    try:
+        return connection_type.connect(source.url, **connect_kwargs(source))
+    except psycopg.Error as exc:
+        raise errors.unavailable(source, exc, connect_timeout(source)) from None

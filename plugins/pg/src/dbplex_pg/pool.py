@@ -1,0 +1,156 @@
+"""A psycopg_pool.ConnectionPool behind dbplex's Pool protocol and stats schema.
+
+psycopg_pool keeps gauges and totals (size, available, waiting, connection errors, losses);
+per-checkout wait and use times, and the time to open each connection, come from
+:class:`~dbplex.pool.PoolCounters`, so each number has exactly one source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from time import perf_counter
+from types import TracebackType
+
+import psycopg
+import psycopg_pool
+
+from dbplex.backends import Source
+from dbplex.errors import PoolTimeout
+from dbplex.pool import PoolStats
+from dbplex_pg.connection import PgConnection, connect_kwargs, connection_class, open_connection
+from dbplex_pg.errors import query_failure
+
+
+class PgPool:
+    """The connections of one PostgreSQL source."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        config = source.config.pool
+        connection_type = connection_class(source)
+        self._state = connection_type.state
+        self._counters = self._state.counters
+        self._timeout = config.timeout
+        # psycopg_pool connects in the background and retries quietly; one connection up front
+        # makes an unreachable server or a rejected login fail now, with libpq's reason.
+        open_connection(source, psycopg.Connection).close()
+        self._pool: psycopg_pool.ConnectionPool[PgConnection] = psycopg_pool.ConnectionPool(
+            source.url,
+            connection_class=connection_type,
+            kwargs=connect_kwargs(source),
+            min_size=config.min_size,
+            max_size=config.max_size,
+            timeout=config.timeout,
+            max_idle=config.max_idle,
+            max_lifetime=config.max_lifetime,
+            name=f"dbplex:{source.name}",
+            open=False,
+        )
+        self._pool.open()
+
+    def connection(self) -> _Checkout:
+        """Check out a connection (autocommit mode); it goes back when the block ends."""
+        return _Checkout(self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgConnection]:
+        """A connection inside BEGIN ... COMMIT, or ROLLBACK when the block raises."""
+        with self.connection() as conn:
+            in_block = False
+            try:
+                with conn.transaction():
+                    in_block = True
+                    yield conn
+                    in_block = False
+            except psycopg.Error as exc:
+                if in_block:  # raised by the caller's own use of the connection: theirs to see
+                    raise
+                raise query_failure(self.source.name, conn, exc) from exc  # BEGIN or COMMIT failed
+
+    def stats(self) -> PoolStats:
+        driver = self._pool.get_stats()
+        stats = self._counters.fill(
+            PoolStats(
+                source=self.source.name,
+                backend=self.source.backend,
+                idle=driver["pool_available"],
+                pending=driver.get("requests_waiting", 0),
+                min=driver["pool_min"],
+                max=driver["pool_max"],
+            )
+        )
+        # psycopg_pool's pool_size also counts connections still being opened; count what exists
+        stats.used = stats.acquired - stats.use.count
+        stats.size = stats.idle + stats.used
+        stats.created = stats.create.count
+        stats.errors = driver.get("connections_errors", 0)
+        stats.lost = driver.get("connections_lost", 0) + driver.get("returns_bad", 0)
+        return stats
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _timed_out(self) -> PoolTimeout:
+        self._counters.count("timeouts")
+        stats = self.stats()
+        message = (
+            f"source {self.source.name!r}: no free connection within {self._timeout:g}s "
+            f"({stats.used} in use, at most {stats.max})"
+        )
+        if self._state.last_error:
+            message += f"; the last connection attempt failed: {self._state.last_error}"
+        return PoolTimeout(message)
+
+    def __repr__(self) -> str:
+        return f"PgPool(source={self.source.name!r})"
+
+
+class _Checkout:
+    """One checkout: times the wait and the use, and returns the connection in autocommit mode."""
+
+    __slots__ = ("_conn", "_owner", "_since")
+
+    def __init__(self, owner: PgPool) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> PgConnection:
+        owner = self._owner
+        started = perf_counter()
+        try:
+            conn = owner._pool.getconn()
+        except psycopg_pool.PoolTimeout:
+            raise owner._timed_out() from None
+        self._since = now = perf_counter()
+        owner._counters.checked_out((now - started) * 1000)
+        self._conn = conn
+        return conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, owner = self._conn, self._owner
+        try:
+            if not conn.autocommit:
+                _end_user_transaction(conn, failed=exc_type is not None)
+        finally:
+            owner._counters.checked_in((perf_counter() - self._since) * 1000)
+            owner._pool.putconn(conn)
+
+
+def _end_user_transaction(conn: PgConnection, failed: bool) -> None:
+    """Commit or roll back like psycopg_pool would, and switch autocommit back on for the next user.
+
+    Record ops rely on autocommit; a connection that cannot get it back is closed, and the pool
+    replaces it.
+    """
+    try:
+        if failed:
+            conn.rollback()
+        else:
+            conn.commit()
+    finally:
+        try:
+            conn.autocommit = True
+        except psycopg.Error:
+            conn.close()
