@@ -63,5 +63,9 @@ class Result:
             raise OpError(f"rows do not fit {type_.__name__}: {str(exc).replace('`$', '`row')}") from None
 
     def to_builtins(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"rows": [...], "affected": n}`` (bytes become base64)."""
-        return {"rows": msgspec.to_builtins(self.rows), "affected": self.affected}
+        """JSON-ready form: ``{"rows": [...], "affected": n}``.
+
+        Bytes become base64; driver types with no JSON form (a MongoDB ObjectId, a Decimal128)
+        become their string form, so any row can be printed.
+        """
+        return {"rows": msgspec.to_builtins(self.rows, enc_hook=str), "affected": self.affected}

@@ -82,6 +82,35 @@ class ConformanceSuite:
         for name, value in SAMPLE_VALUES.items():
             assert type(row["values"][name]) is type(value), name
 
+    def test_put_over_an_existing_record_replaces_every_type(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k1", SAMPLE_VALUES))
+        changed = {**SAMPLE_VALUES, "raw": b"\x02other", "int": 43}
+        assert hub.execute("s", Put(unique_table, "k1", changed)).affected == 1
+        assert hub.execute("s", Get(unique_table, "k1")).one()["values"] == changed
+
+    def test_update_keeps_types_exactly(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"a": 0}))
+        values = {
+            "yes": True,
+            "no": False,
+            "third": 1 / 3,
+            "max": 1.7976931348623157e308,
+            "big": 2**63 - 1,
+            "none": None,
+        }
+        hub.execute("s", Update(unique_table, "k", values))
+        got = hub.execute("s", Get(unique_table, "k")).one()["values"]
+        assert got == {"a": 0, **values}
+        assert {name: type(v) for name, v in got.items()} == {"a": int, **{name: type(v) for name, v in values.items()}}
+
+    def test_non_ascii_field_names_are_written_and_updated(self, hub: dbplex.Hub, unique_table: str) -> None:
+        hub.execute("s", Put(unique_table, "k", {"straße": 1, "名前": "a", "ascii": 0}))
+        hub.execute("s", Update(unique_table, "k", {"straße": 2, "名前": "b"}))
+        assert hub.execute("s", Get(unique_table, "k", fields=["straße", "名前"])).one()["values"] == {
+            "straße": 2,
+            "名前": "b",
+        }
+
     def test_get_of_missing_key_returns_no_row(self, hub: dbplex.Hub, unique_table: str) -> None:
         result = hub.execute("s", Get(unique_table, "absent"))
         assert result.rows == [] and result.first() is None

@@ -1,0 +1,72 @@
+"""MongoClient construction from a source's configuration.
+
+pymongo's ``MongoClient`` is the pool: dbplex's pool settings become its options (keyword
+options win over the same options in the URL). ``connect_timeout`` bounds both opening a
+socket and finding a usable server, so an unreachable source fails within it.
+``max_lifetime`` has no pymongo equivalent and is not applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.monitoring import ConnectionPoolListener
+
+from dbplex.backends import Source
+from dbplex.errors import ConfigError
+from dbplex.secrets import scrub
+from dbplex_mongo import errors
+from dbplex_mongo.options import DEFAULT_DATABASE, options_of
+
+Doc = dict[str, Any]
+
+
+def client_options(source: Source) -> dict[str, Any]:
+    """``MongoClient`` keyword options for ``source``'s pool and timeouts."""
+    pool = source.config.pool
+    connect_ms = round(source.config.connect_timeout * 1000)
+    return {
+        "maxPoolSize": pool.max_size,
+        "minPoolSize": pool.min_size,
+        "waitQueueTimeoutMS": round(pool.timeout * 1000),
+        "maxIdleTimeMS": round(pool.max_idle * 1000),
+        "connectTimeoutMS": connect_ms,
+        "serverSelectionTimeoutMS": connect_ms,
+    }
+
+
+def open_client(source: Source, listener: ConnectionPoolListener | None = None, **overrides: Any) -> MongoClient[Doc]:
+    """A client for ``source`` (no I/O yet: pymongo connects in the background)."""
+    options = {**client_options(source), **overrides}
+    if listener is not None:
+        options["event_listeners"] = [listener]
+    try:
+        return MongoClient(source.url, **options)
+    except ValueError as exc:  # what pymongo raises for some malformed URLs (a non-numeric port)
+        raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(str(exc))}") from exc
+    except errors.DRIVER_ERRORS as exc:
+        raise errors.translate(source, exc, "opening the client") from exc
+
+
+def database_of(source: Source, client: MongoClient[Doc]) -> Database[Doc]:
+    """``options.database``, else the URL's path, else ``dbplex``."""
+    options = options_of(source)
+    if options.database:
+        return client[options.database]
+    return client.get_default_database(DEFAULT_DATABASE)
+
+
+def connect(source: Source) -> Database[Doc]:
+    """One client of one connection, checked to answer: what ``dbplex_connect`` returns.
+
+    Close it with ``db.client.close()``.
+    """
+    client = open_client(source, maxPoolSize=1, minPoolSize=0)
+    try:
+        client.admin.command("ping")
+    except errors.DRIVER_ERRORS as exc:
+        client.close()
+        raise errors.translate(source, exc, "connecting") from exc
+    return database_of(source, client)

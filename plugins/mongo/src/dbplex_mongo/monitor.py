@@ -1,0 +1,105 @@
+"""Pool statistics pymongo does not keep: counted from its connection-pool events.
+
+A ``MongoClient`` has one pool per server it talks to; one :class:`PoolMonitor` listens to all
+of them, so gauges are sums over the client's servers and ``max`` is per server. Every
+operation pymongo runs checks a connection out and back in (a dbplex ``connection()``
+checkout itself takes none), so ``acquired``, ``wait`` and ``use`` count driver checkouts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pymongo import monitoring
+
+from dbplex.pool import PoolCounters, PoolStats
+
+_LOST = frozenset({monitoring.ConnectionClosedReason.ERROR, monitoring.ConnectionClosedReason.STALE})
+
+
+class PoolMonitor(PoolCounters, monitoring.ConnectionPoolListener):
+    """Counters and gauges of one client's pools, fed by pymongo's CMAP events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+        self.used = 0
+        self._checkout_started = threading.local()
+        # (server address, connection id) -> when the connection was created / checked out
+        self._since: dict[tuple[Any, int], float] = {}
+
+    def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
+        with self._lock:
+            size, used = self.size, self.used
+        stats = PoolStats(source=source, backend=backend, size=size, used=used, idle=max(size - used, 0))
+        stats.min, stats.max = min_size, max_size
+        return self.fill(stats)
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self.size += 1
+            self.created += 1
+            self._since[(event.address, event.connection_id)] = now
+
+    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            started = self._since.pop((event.address, event.connection_id), now)
+            self.create.add((now - started) * 1000)
+
+    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
+        with self._lock:
+            self.size -= 1
+            self._since.pop((event.address, event.connection_id), None)
+            if event.reason in _LOST:
+                self.lost += 1
+
+    # -- checkouts (the hot path: one lock per event) ---------------------------------------------
+
+    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
+        self._checkout_started.at = time.perf_counter()
+        with self._lock:
+            self.pending += 1
+
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
+        with self._lock:
+            self.pending -= 1
+            if event.reason == monitoring.ConnectionCheckOutFailedReason.TIMEOUT:
+                self.timeouts += 1
+            elif event.reason == monitoring.ConnectionCheckOutFailedReason.CONN_ERROR:
+                self.errors += 1
+
+    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        now = time.perf_counter()
+        started = getattr(self._checkout_started, "at", now)
+        with self._lock:
+            self.pending -= 1
+            self.used += 1
+            self.acquired += 1
+            self.wait.add((now - started) * 1000)
+            self._since[(event.address, event.connection_id)] = now
+
+    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self.used -= 1
+            self.use.add((now - self._since.pop((event.address, event.connection_id), now)) * 1000)
+
+    # -- pools: nothing to count --------------------------------------------------------------------
+
+    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
+        pass
+
+    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
+        pass
+
+    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
+        pass
+
+    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
+        pass

@@ -1,0 +1,29 @@
+"""``[sources.X.options]`` for MongoDB sources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from dbplex.backends import Source
+
+DatabaseName = Annotated[str, msgspec.Meta(pattern=r'^[^/\\. "$\x00]{1,63}$')]
+BucketName = Annotated[str, msgspec.Meta(pattern=r"^[^$\x00]{1,120}$")]
+
+#: the database used when neither the URL path nor ``options.database`` names one.
+DEFAULT_DATABASE = "dbplex"
+
+
+class MongoOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Backend settings of a MongoDB source."""
+
+    #: the database ops and ``hub.connection()`` use; overrides the URL's path.
+    database: DatabaseName | None = None
+    #: the GridFS bucket (collection prefix) of ``mongo.gridfs_*`` ops that name none.
+    gridfs_bucket: BucketName = "fs"
+
+
+def options_of(source: Source) -> MongoOptions:
+    """A source's validated options (defaults for a source built without them)."""
+    return source.options if isinstance(source.options, MongoOptions) else MongoOptions()

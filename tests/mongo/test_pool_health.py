@@ -1,0 +1,102 @@
+"""Pool settings, pool statistics counted from pymongo's pool events, health, and ``dbplex_connect``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymongo import CursorType, MongoClient
+from pymongo.database import Database
+
+import dbplex
+from dbplex import Get, Put, Status
+from dbplex.errors import PoolTimeout
+
+Doc = dict[str, Any]
+
+
+@pytest.fixture
+def small_hub(mongo_url: str) -> Iterator[dbplex.Hub]:
+    """One connection at most, and a short wait for it."""
+    source = {
+        "url": mongo_url,
+        "connect_timeout": 3,
+        "pool": {"min_size": 0, "max_size": 1, "timeout": 0.2, "max_idle": 30},
+    }
+    with dbplex.open({"sources": {"docs": source}}) as hub:
+        yield hub
+
+
+def test_pool_settings_configure_the_client(small_hub: dbplex.Hub) -> None:
+    with small_hub.connection("docs") as db:
+        options = db.client.options
+    assert (options.pool_options.max_pool_size, options.pool_options.min_pool_size) == (1, 0)
+    assert options.pool_options.wait_queue_timeout == 0.2
+    assert options.pool_options.max_idle_time_seconds == 30
+    assert options.pool_options.connect_timeout == 3
+    assert options.server_selection_timeout == 3
+
+
+def test_stats_count_driver_checkouts_and_connections(hub: dbplex.Hub, unique_table: str) -> None:
+    for i in range(5):
+        hub.execute("docs", Put(unique_table, f"k{i}", {"i": i}))
+        hub.execute("docs", Get(unique_table, f"k{i}"))
+    stats = hub.pool_stats()["docs"]
+    assert (stats.source, stats.backend, stats.min, stats.max) == ("docs", "mongo", 1, 4)
+    assert stats.acquired >= 10 and stats.wait.count == stats.acquired
+    assert stats.use.count == stats.acquired and stats.use.total_ms > 0
+    assert stats.created >= 1 and stats.create.count >= 1 and stats.size >= 1
+    assert (stats.used, stats.pending, stats.idle) == (0, 0, stats.size)
+    assert (stats.timeouts, stats.errors, stats.lost) == (0, 0, 0)
+
+
+def test_a_held_connection_shows_as_used_and_the_next_caller_times_out(
+    small_hub: dbplex.Hub, unique_table: str
+) -> None:
+    for i in range(3):
+        small_hub.execute("docs", Put(unique_table, f"k{i}", {"i": i}))
+    with small_hub.connection("docs") as db:
+        # an exhaust cursor keeps its connection until it is read to the end or closed
+        cursor = db[unique_table].find({}, cursor_type=CursorType.EXHAUST, batch_size=1)
+        next(cursor)
+        stats = small_hub.pool_stats()["docs"]
+        assert (stats.used, stats.idle) == (1, 0)
+        with pytest.raises(PoolTimeout, match=r"source 'docs': no MongoDB connection became free within 0\.2 s"):
+            small_hub.execute("docs", Get(unique_table, "k0"))
+        cursor.close()
+    stats = small_hub.pool_stats()["docs"]
+    assert stats.timeouts >= 1 and stats.used == 0
+    assert small_hub.execute("docs", Get(unique_table, "k0")).one()["values"] == {"i": 0}
+
+
+def test_closing_the_hub_closes_the_client(hub: dbplex.Hub, unique_table: str) -> None:
+    hub.execute("docs", Put(unique_table, "k", {"a": 1}))
+    pool = hub.pool("docs")
+    hub.close()
+    assert pool.stats().size == 0
+    assert hub.execute("docs", Get(unique_table, "k")).one()["values"] == {"a": 1}  # reopens lazily
+
+
+def test_health_reports_version_topology_and_pool(hub: dbplex.Hub, raw_db: Database[Doc]) -> None:
+    report = hub.health()
+    (check,) = report.sources
+    assert report.status is Status.UP and check.status is Status.UP
+    assert check.server_version == raw_db.client.admin.command("buildInfo")["version"]
+    assert check.details["topology"] in {"standalone", "replica_set", "sharded"}
+    assert check.details["address"]
+    assert check.pool is not None and (check.pool.source, check.pool.max) == ("docs", 4)
+
+
+def test_connect_hook_opens_a_separate_database_that_ops_run_on(hub: dbplex.Hub, unique_table: str) -> None:
+    source = hub.sources["docs"]
+    hooks = hub.plugins.hooks_for("mongo")
+    db = hooks.connect(source=source)
+    try:
+        with hub.connection("docs") as pooled:
+            assert isinstance(db, Database) and db.name == pooled.name and db.client is not pooled.client
+        hooks.query(source=source, conn=db, op=Put(unique_table, "k", {"a": 1}))
+        assert hooks.query(source=source, conn=db, op=Get(unique_table, "k")).one()["values"] == {"a": 1}
+        assert isinstance(db.client, MongoClient) and db.client.options.pool_options.max_pool_size == 1
+    finally:
+        db.client.close()
