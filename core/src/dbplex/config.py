@@ -92,7 +92,9 @@ def _interpolate(value: Any, where: str) -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"{where}: environment variable {name} is not set (use ${{{name}:-default}} for a default)")
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (use ${{{name}:-default}} for a default)"
+            )
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):
@@ -122,7 +124,9 @@ def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
     converted = {}
     for name, value in raw.items():
         if not _SOURCE_NAME.fullmatch(name):
-            raise ConfigError(f"{origin}: source name {name!r} must start with a letter or _ and contain only letters, digits, _ and -")
+            raise ConfigError(
+                f"{origin}: source name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
+            )
         try:
             converted[name] = msgspec.convert(value, SourceConfig)
         except msgspec.ValidationError as exc:

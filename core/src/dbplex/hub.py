@@ -53,7 +53,9 @@ class Transaction:
 def _run(bound: _Bound, conn: Any, op: Op) -> Result:
     result = bound.hooks.query(source=bound.source, conn=conn, op=op)
     if result is None:
-        raise UnsupportedError(f"source {bound.source.name!r}: backend {bound.backend.name!r} does not run {type(op).__name__} ops")
+        raise UnsupportedError(
+            f"source {bound.source.name!r}: backend {bound.backend.name!r} does not run {type(op).__name__} ops"
+        )
     return result  # type: ignore[no-any-return]
 
 
@@ -98,7 +100,9 @@ class Hub:
             if bound.pool is None:
                 created = bound.hooks.pool(source=bound.source)
                 if created is None:
-                    raise UnsupportedError(f"source {bound.source.name!r}: backend {bound.backend.name!r} provides no pool")
+                    raise UnsupportedError(
+                        f"source {bound.source.name!r}: backend {bound.backend.name!r} provides no pool"
+                    )
                 bound.pool = created
             return bound.pool
 
@@ -167,7 +171,12 @@ class Hub:
             pool = self._pool(bound)
             health: Health | None = bound.hooks.health(source=source, pool=pool)
             if health is None:
-                health = Health(source=source.name, backend=bound.backend.name, status=Status.UNKNOWN, error="backend has no health check")
+                health = Health(
+                    source=source.name,
+                    backend=bound.backend.name,
+                    status=Status.UNKNOWN,
+                    error="backend has no health check",
+                )
         except Exception as exc:  # a health check reports failures, it does not raise them
             message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
             health = Health(source=source.name, backend=bound.backend.name, status=Status.DOWN, error=scrub(message))

@@ -49,7 +49,9 @@ def check_fields(names: Iterable[str]) -> None:
     """Raise :class:`OpError` for a field name that some backend could not store."""
     for name in names:
         if not isinstance(name, str) or not _FIELD.fullmatch(name) or name == "_id":
-            raise OpError(f"field {name!r}: field names are non-empty, have no '.' or NUL, do not start with '$' and are not '_id'")
+            raise OpError(
+                f"field {name!r}: field names are non-empty, have no '.' or NUL, do not start with '$' and are not '_id'"
+            )
 
 
 def _check_key(key: str) -> None:

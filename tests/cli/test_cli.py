@@ -1,0 +1,138 @@
+"""The dbplex command: JSON output, exit codes, and one-line errors without secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from dbplex.cli.main import cli
+
+SECRET = "n0t-in-output-7f3a"
+
+
+def run(*args: str, config: Path | None = None, stdin: str | None = None) -> Any:
+    prefix = ["--config", str(config)] if config else []
+    return CliRunner().invoke(cli, [*prefix, *args], input=stdin)
+
+
+def write_config(tmp_path: Path, sources: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for name, fields in sources.items():
+        lines.append(f"[sources.{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in fields.items())
+    path = tmp_path / "dbplex.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_help_imports_no_database_driver() -> None:
+    code = (
+        "import sys\n"
+        "from dbplex.cli.main import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "loaded = sorted(m for m in ('psycopg', 'psycopg_pool', 'pymongo', 'redis', 'sqlalchemy') if m in sys.modules)\n"
+        "print('DRIVERS', loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Usage:" in out and "DRIVERS []" in out
+
+
+def test_plugins_json_lists_the_three_backends_without_load_errors() -> None:
+    result = run("plugins", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    backends = {b["name"]: b for p in data["plugins"] for b in p["backends"]}
+    assert {"pg", "mongo", "redis"} <= set(backends)
+    assert "postgresql" in backends["pg"]["schemes"] and "mongodb" in backends["mongo"]["schemes"]
+    assert data["load_errors"] == []
+    pg_plugin = next(p for p in data["plugins"] if any(b["name"] == "pg" for b in p["backends"]))
+    assert pg_plugin["package"] == "dbplex-pg" and "dbplex_query" in pg_plugin["hooks"]
+
+
+@pytest.mark.parametrize("backend", ["pg", "mongo", "redis"])
+def test_op_round_trips_put_get_scan_delete(backend: str, dbplex_servers: Any, tmp_path: Path, unique_table: str) -> None:
+    config = write_config(tmp_path, {backend: {"url": dbplex_servers.url(backend)}})
+
+    def op(payload: dict[str, Any]) -> dict[str, Any]:
+        result = run("op", backend, json.dumps({"table": unique_table, **payload}), config=config)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)  # type: ignore[no-any-return]
+
+    assert op({"op": "put", "key": "k1", "values": {"a": 1, "s": "é"}})["affected"] == 1
+    assert op({"op": "put", "key": "k2", "values": {"a": 2}})["affected"] == 1
+    assert op({"op": "get", "key": "k1"})["rows"] == [{"key": "k1", "values": {"a": 1, "s": "é"}}]
+    assert [r["key"] for r in op({"op": "scan", "start_key": "k", "limit": 10})["rows"]] == ["k1", "k2"]
+    assert op({"op": "delete", "key": "k1"})["affected"] == 1
+    assert op({"op": "get", "key": "k1"})["rows"] == []
+
+
+def test_op_reads_json_from_stdin(dbplex_servers: Any, tmp_path: Path, unique_table: str) -> None:
+    config = write_config(tmp_path, {"r": {"url": dbplex_servers.url("redis")}})
+    result = run("op", "r", "-", config=config, stdin=json.dumps({"op": "get", "table": unique_table, "key": "x"}))
+    assert result.exit_code == 0 and json.loads(result.output) == {"rows": [], "affected": None}
+
+
+def test_malformed_op_json_names_the_field_and_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"r": {"url": "redis://127.0.0.1:1/0"}})
+    result = run("op", "r", '{"op": "get", "table": "t", "key": 7}', config=config)
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: op JSON: Expected `str`, got `int` - at `key`"
+
+
+def test_invalid_config_names_file_and_field_and_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"r": {"url": "redis://x", "connect_timeout": "soon"}})
+    result = run("health", config=config)
+    assert result.exit_code == 2
+    assert f"{config}: Expected `float`, got `str` - at `sources.r.connect_timeout`" in result.output
+
+
+def test_unknown_scheme_names_installed_backends_and_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"legacy": {"url": f"mysql://app:{SECRET}@db/x"}})
+    result = run("health", config=config)
+    assert result.exit_code == 2
+    assert "source 'legacy': no installed backend handles 'mysql://'" in result.output
+    assert "pip install dbplex-mysql" in result.output and SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    ("backend", "url"),
+    [
+        ("pg", f"postgresql://app:{SECRET}@127.0.0.1:{{port}}/db"),
+        ("mongo", f"mongodb://app:{SECRET}@127.0.0.1:{{port}}/db"),
+        ("redis", f"redis://app:{SECRET}@127.0.0.1:{{port}}/0"),
+    ],
+)
+def test_unreachable_source_is_named_without_password_and_exits_2(backend: str, url: str, tmp_path: Path, free_port: int) -> None:
+    config = write_config(tmp_path, {"gone": {"url": url.format(port=free_port), "connect_timeout": 2}})
+    result = run("op", "gone", '{"op": "get", "table": "t", "key": "k"}', config=config)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: source 'gone'") and SECRET not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_health_exit_code_follows_required_sources(dbplex_servers: Any, tmp_path: Path, free_port: int) -> None:
+    live = {"url": dbplex_servers.url("redis")}
+    down = {"url": f"redis://127.0.0.1:{free_port}/0", "connect_timeout": 1}
+    optional = write_config(tmp_path, {"cache": live, "analytics": {**down, "required": False}})
+    result = run("health", "--json", config=optional)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["status"] == "DEGRADED" and report["ready"] is True
+    assert {s["source"]: s["status"] for s in report["sources"]} == {"cache": "UP", "analytics": "DOWN"}
+
+    required = write_config(tmp_path, {"cache": live, "analytics": down})
+    result = run("health", config=required)
+    assert result.exit_code == 1 and "NOT ready" in result.output
+
+
+def test_error_output_of_the_real_command_has_no_traceback(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"x": {"url": "nosuch://h"}})
+    proc = subprocess.run([sys.executable, "-m", "dbplex.cli.main", "--config", str(config), "health"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("Error: source 'x': no installed backend handles 'nosuch://'") and "Traceback" not in proc.stderr
