@@ -66,56 +66,49 @@ class Op(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True
     is_read: ClassVar[bool] = False
 
 
-class Get(Op, frozen=True, tag="get"):
-    """Read one record."""
+class _Keyed(Op, frozen=True):
+    """An op on one record: a table and a key."""
 
     table: Table
     key: Key
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        _check_key(self.key)
+
+
+class Get(_Keyed, frozen=True, tag="get"):
+    """Read one record."""
+
     fields: list[str] | None = None
     is_read: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        check_table(self.table)
-        _check_key(self.key)
+        super().__post_init__()
         if self.fields is not None:
             check_fields(self.fields)
 
 
-class Put(Op, frozen=True, tag="put"):
+class _Write(_Keyed, frozen=True):
+    """An op that writes fields of one record."""
+
+    values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fields(self.values)
+
+
+class Put(_Write, frozen=True, tag="put"):
     """Insert or replace a whole record."""
 
-    table: Table
-    key: Key
-    values: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        check_table(self.table)
-        _check_key(self.key)
-        check_fields(self.values)
-
-
-class Update(Op, frozen=True, tag="update"):
+class Update(_Write, frozen=True, tag="update"):
     """Set some fields of an existing record."""
 
-    table: Table
-    key: Key
-    values: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        check_table(self.table)
-        _check_key(self.key)
-        check_fields(self.values)
-
-
-class Delete(Op, frozen=True, tag="delete"):
+class Delete(_Keyed, frozen=True, tag="delete"):
     """Remove one record."""
-
-    table: Table
-    key: Key
-
-    def __post_init__(self) -> None:
-        check_table(self.table)
-        _check_key(self.key)
 
 
 class Scan(Op, frozen=True, tag="scan"):
