@@ -56,7 +56,9 @@ def test_plugins_json_lists_the_three_backends_without_load_errors() -> None:
 
 
 @pytest.mark.parametrize("backend", ["pg", "mongo", "redis"])
-def test_op_round_trips_put_get_scan_delete(backend: str, dbplex_servers: Any, tmp_path: Path, unique_table: str) -> None:
+def test_op_round_trips_put_get_scan_delete(
+    backend: str, dbplex_servers: Any, tmp_path: Path, unique_table: str
+) -> None:
     config = write_config(tmp_path, {backend: {"url": dbplex_servers.url(backend)}})
 
     def op(payload: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +110,9 @@ def test_unknown_scheme_names_installed_backends_and_exits_2(tmp_path: Path) -> 
         ("redis", f"redis://app:{SECRET}@127.0.0.1:{{port}}/0"),
     ],
 )
-def test_unreachable_source_is_named_without_password_and_exits_2(backend: str, url: str, tmp_path: Path, free_port: int) -> None:
+def test_unreachable_source_is_named_without_password_and_exits_2(
+    backend: str, url: str, tmp_path: Path, free_port: int
+) -> None:
     config = write_config(tmp_path, {"gone": {"url": url.format(port=free_port), "connect_timeout": 2}})
     result = run("op", "gone", '{"op": "get", "table": "t", "key": "k"}', config=config)
     assert result.exit_code == 2, result.output
@@ -133,6 +137,11 @@ def test_health_exit_code_follows_required_sources(dbplex_servers: Any, tmp_path
 
 def test_error_output_of_the_real_command_has_no_traceback(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"x": {"url": "nosuch://h"}})
-    proc = subprocess.run([sys.executable, "-m", "dbplex.cli.main", "--config", str(config), "health"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbplex.cli.main", "--config", str(config), "health"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("Error: source 'x': no installed backend handles 'nosuch://'") and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.startswith("Error: source 'x': no installed backend handles 'nosuch://'")
+        and "Traceback" not in proc.stderr
+    )

@@ -21,7 +21,9 @@ from dbplex import Delete, Get, Op, Put, Scan, Update
 
 TABLE = "dbplex_differential"
 KEYS = ["a", "b", "ba", "c", "é", "z9", "日本"]
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def op_strategy(*, stand_in_safe: bool) -> st.SearchStrategy[Op]:
@@ -36,7 +38,10 @@ def op_strategy(*, stand_in_safe: bool) -> st.SearchStrategy[Op]:
         scalars = scalars | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.binary(max_size=12)
     values = st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="abcxyz", min_size=1, max_size=3), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(alphabet="abcxyz", min_size=1, max_size=3), inner, max_size=3)
+        ),
         max_leaves=6,
     )
     records = st.dictionaries(field_names, values, max_size=3)
@@ -85,7 +90,9 @@ def replay(hub: dbplex.Hub, backends: list[str], sequence: list[Op]) -> None:
         reference, *others = [(name, hub.execute(name, op)) for name in backends]
         for name, got in others:
             expected = reference[1]
-            assert typed([got.rows, got.affected]) == typed([expected.rows, expected.affected]), f"step {step}: {op!r} on {name} vs {reference[0]}"
+            assert typed([got.rows, got.affected]) == typed([expected.rows, expected.affected]), (
+                f"step {step}: {op!r} on {name} vs {reference[0]}"
+            )
 
 
 @SETTINGS
@@ -97,7 +104,13 @@ def test_every_backend_returns_the_same_results(hub: dbplex.Hub, mongo_is_stand_
 
 @SETTINGS
 @given(data=st.data())
-def test_the_mongodb_stand_in_agrees_on_the_values_it_keeps(hub: dbplex.Hub, mongo_is_stand_in: bool, data: st.DataObject) -> None:
+def test_the_mongodb_stand_in_agrees_on_the_values_it_keeps(
+    hub: dbplex.Hub, mongo_is_stand_in: bool, data: st.DataObject
+) -> None:
     if not mongo_is_stand_in:
         pytest.skip("MongoDB is a real server here: the full-domain test covers it")
-    replay(hub, ["redis", "pg", "mongo"], data.draw(st.lists(op_strategy(stand_in_safe=True), min_size=1, max_size=25), label="ops"))
+    replay(
+        hub,
+        ["redis", "pg", "mongo"],
+        data.draw(st.lists(op_strategy(stand_in_safe=True), min_size=1, max_size=25), label="ops"),
+    )

@@ -21,7 +21,11 @@ scalars = (
     | st.text()
     | st.binary()
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1), inner, max_size=4), max_leaves=20)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -45,7 +49,12 @@ def test_tagged_json_round_trips_through_real_json_text(value: Any) -> None:
 
 
 def test_tagged_json_keeps_ordinary_values_plain() -> None:
-    assert codec.to_json({"a": 1, "b": 2.5, "c": "x", "d": [True, None]}) == {"a": 1, "b": 2.5, "c": "x", "d": [True, None]}
+    assert codec.to_json({"a": 1, "b": 2.5, "c": "x", "d": [True, None]}) == {
+        "a": 1,
+        "b": 2.5,
+        "c": "x",
+        "d": [True, None],
+    }
     assert codec.to_json(1e16) == {"$float": "1e+16"}
     assert codec.to_json(b"\x00") == {"$bytes": "AA=="}
 
@@ -102,6 +111,8 @@ def check(status: Status, required: bool = True) -> Health:
         ([], Status.UNKNOWN, True),
     ],
 )
-def test_aggregate_keeps_worst_status_and_readiness_follows_required(checks: list[Health], status: Status, ready: bool) -> None:
+def test_aggregate_keeps_worst_status_and_readiness_follows_required(
+    checks: list[Health], status: Status, ready: bool
+) -> None:
     report = aggregate(checks)
     assert report.status is status and report.ready is ready

@@ -62,11 +62,20 @@ def test_unset_env_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmax_size = "ten"\n', r"Expected `int`, got `str` - at `sources\.a\.pool\.max_size`"),
-        ('[sources.a]\nurl = "redis://x"\nconnect_timeout = -1\n', r"Expected `float` > 0.0 - at `sources\.a\.connect_timeout`"),
+        (
+            '[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmax_size = "ten"\n',
+            r"Expected `int`, got `str` - at `sources\.a\.pool\.max_size`",
+        ),
+        (
+            '[sources.a]\nurl = "redis://x"\nconnect_timeout = -1\n',
+            r"Expected `float` > 0.0 - at `sources\.a\.connect_timeout`",
+        ),
         ('[sources.a]\nurl = "redis://x"\nurll = 1\n', r"unknown field `urll` - at `sources\.a`"),
         ("[sources.a]\nrequired = true\n", r"missing required field `url` - at `sources\.a`"),
-        ('[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmin_size = 5\nmax_size = 2\n', r"min_size \(5\) must not exceed max_size \(2\)"),
+        (
+            '[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmin_size = 5\nmax_size = 2\n',
+            r"min_size \(5\) must not exceed max_size \(2\)",
+        ),
         ('[sources."bad name"]\nurl = "redis://x"\n', r"source name .bad name. must start with a letter"),
     ],
 )

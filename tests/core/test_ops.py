@@ -10,7 +10,9 @@ from dbplex.errors import OpError
 
 def test_decodes_every_uniform_op() -> None:
     assert ops.decode('{"op": "get", "table": "t", "key": "k", "fields": ["a"]}') == Get("t", "k", ["a"])
-    assert ops.decode('{"op": "put", "table": "t", "key": "k", "values": {"a": [1, {"b": null}]}}') == Put("t", "k", {"a": [1, {"b": None}]})
+    assert ops.decode('{"op": "put", "table": "t", "key": "k", "values": {"a": [1, {"b": null}]}}') == Put(
+        "t", "k", {"a": [1, {"b": None}]}
+    )
     assert ops.decode('{"op": "update", "table": "t", "key": "k", "values": {"a": 2}}') == Update("t", "k", {"a": 2})
     assert ops.decode('{"op": "delete", "table": "t", "key": "k"}') == Delete("t", "k")
     assert ops.decode('{"op": "scan", "table": "t", "start_key": "a", "limit": 5}') == Scan("t", "a", 5)
@@ -21,7 +23,10 @@ def test_decodes_every_uniform_op() -> None:
     [
         ('{"op": "get", "table": "t"}', "missing required field `key`"),
         ('{"op": "get", "table": "t", "key": 5}', "Expected `str`, got `int` - at `key`"),
-        ('{"op": "fetch", "table": "t"}', "Invalid value 'fetch' - at `op` .*known ops: delete, get, put, scan, update"),
+        (
+            '{"op": "fetch", "table": "t"}',
+            "Invalid value 'fetch' - at `op` .*known ops: delete, get, put, scan, update",
+        ),
         ('{"table": "t", "key": "k"}', "missing required field `op`"),
         ('{"op": "scan", "table": "t", "limit": 0}', "Expected `int` >= 1 - at `limit`"),
         ('{"op": "get", "table": "drop table;", "key": "k"}', "at `table`"),
@@ -57,4 +62,10 @@ def test_reads_are_marked_for_routing() -> None:
 
 
 def test_ops_serialise_with_their_tag() -> None:
-    assert ops.to_builtins(Scan("t", "a", 3)) == {"op": "scan", "table": "t", "start_key": "a", "limit": 3, "fields": None}
+    assert ops.to_builtins(Scan("t", "a", 3)) == {
+        "op": "scan",
+        "table": "t",
+        "start_key": "a",
+        "limit": 3,
+        "fields": None,
+    }

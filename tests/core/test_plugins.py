@@ -55,7 +55,10 @@ def test_unknown_scheme_names_installed_backends_and_the_package_to_install() ->
 
 def test_hooks_are_bound_to_the_sources_own_backend() -> None:
     loaded = plugins.load(
-        [backend_plugin("alpha", ("alpha",), answer="from alpha"), backend_plugin("beta", ("beta",), answer="from beta")],
+        [
+            backend_plugin("alpha", ("alpha",), answer="from alpha"),
+            backend_plugin("beta", ("beta",), answer="from beta"),
+        ],
         use_entry_points=False,
     )
     alpha, beta = loaded.source("a", SourceConfig(url="alpha://h")), loaded.source("b", SourceConfig(url="beta://h"))
@@ -73,7 +76,10 @@ def test_cross_cutting_wrappers_stay_on_every_source() -> None:
             seen.append(f"{source.name}:{result}")
             return result
 
-    loaded = plugins.load([backend_plugin("alpha", ("alpha",), answer="A"), backend_plugin("beta", ("beta",), answer="B"), Tracing()], use_entry_points=False)
+    loaded = plugins.load(
+        [backend_plugin("alpha", ("alpha",), answer="A"), backend_plugin("beta", ("beta",), answer="B"), Tracing()],
+        use_entry_points=False,
+    )
     loaded.hooks_for("alpha").query(source=SimpleNamespace(name="a"), conn=None, op=None)
     loaded.hooks_for("beta").query(source=SimpleNamespace(name="b"), conn=None, op=None)
     assert seen == ["a:A", "b:B"]
@@ -115,14 +121,21 @@ def test_a_hook_with_a_typo_is_reported_by_check_pending(monkeypatch: pytest.Mon
 
 def test_unknown_capability_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(plugins.STRICT_ENV, raising=False)
-    loaded = plugins.load([backend_plugin("alpha", ("alpha",), capabilities=frozenset({"teleport"}))], use_entry_points=False)
+    loaded = plugins.load(
+        [backend_plugin("alpha", ("alpha",), capabilities=frozenset({"teleport"}))], use_entry_points=False
+    )
     assert loaded.backends == {}
     assert "unknown capabilities ['teleport']" in loaded.load_errors[0].error
 
 
 def test_two_plugins_claiming_one_scheme_is_an_error_naming_both() -> None:
-    with pytest.raises(PluginError, match="'shared://' is claimed by two plugins: plugin_alpha .* and plugin_beta .*DBPLEX_DISABLE_PLUGINS"):
-        plugins.load([backend_plugin("alpha", ("shared",)), backend_plugin("beta", ("shared",))], use_entry_points=False)
+    with pytest.raises(
+        PluginError,
+        match="'shared://' is claimed by two plugins: plugin_alpha .* and plugin_beta .*DBPLEX_DISABLE_PLUGINS",
+    ):
+        plugins.load(
+            [backend_plugin("alpha", ("shared",)), backend_plugin("beta", ("shared",))], use_entry_points=False
+        )
 
 
 class Options(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,7 +148,9 @@ def test_backend_options_are_validated_with_their_path() -> None:
     with pytest.raises(ConfigError, match=r"Expected `str`, got `int` - at `sources\.c\.options\.prefix`"):
         loaded.source("c", SourceConfig(url="alpha://h", options={"prefix": 1}))
     with pytest.raises(ConfigError, match="takes no options"):
-        plugins.load([backend_plugin("beta", ("beta",))], use_entry_points=False).source("c", SourceConfig(url="beta://h", options={"x": 1}))
+        plugins.load([backend_plugin("beta", ("beta",))], use_entry_points=False).source(
+            "c", SourceConfig(url="beta://h", options={"x": 1})
+        )
 
 
 # -- entry points, through real distributions on sys.path ---------------------------------------
@@ -167,7 +182,9 @@ GOOD_PLUGIN = """
 """
 
 
-def test_entry_point_plugins_load_and_broken_ones_are_skipped(installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_point_plugins_load_and_broken_ones_are_skipped(
+    installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(plugins.STRICT_ENV, raising=False)
     installed("good", GOOD_PLUGIN)
     installed("bad", "import a_driver_that_is_not_installed\n")
@@ -182,7 +199,9 @@ def test_entry_point_plugins_load_and_broken_ones_are_skipped(installed: Callabl
     assert described["fake_good"]["hooks"] == ["dbplex_register_backends"]
 
 
-def test_allow_and_block_lists_choose_entry_points(installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allow_and_block_lists_choose_entry_points(
+    installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     installed("good", GOOD_PLUGIN)
     installed("bad", "raise ImportError('never loaded')\n")
     monkeypatch.setenv(plugins.ALLOW_ENV, "fake_good")

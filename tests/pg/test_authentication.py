@@ -40,7 +40,9 @@ def test_wrong_password_is_named_and_never_printed(role: tuple[str, str, str]) -
     except psycopg.OperationalError:
         pass
     else:
-        pytest.skip("this server trusts every login (pg_hba 'trust'), so no password can be wrong; the sandbox checks passwords")
+        pytest.skip(
+            "this server trusts every login (pg_hba 'trust'), so no password can be wrong; the sandbox checks passwords"
+        )
     source = {"url": with_credentials(url, name, wrong), "connect_timeout": 5}
     with dbplex.open({"sources": {"db": source}}) as hub:
         with pytest.raises(dbplex.SourceUnavailable) as info:
