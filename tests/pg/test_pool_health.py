@@ -64,16 +64,27 @@ def test_an_exhausted_pool_times_out_naming_the_source(make_hub: Callable[..., d
     assert (stats.timeouts, stats.pending, stats.used) == (1, 0, 0)
 
 
-def test_a_connection_killed_by_the_server_is_reported_and_replaced(
+def test_an_idle_connection_killed_by_the_server_is_never_handed_out(
     make_hub: Callable[..., dbplex.Hub], unique_table: str, raw: psycopg.Connection[Any]
 ) -> None:
     hub = make_hub(pool={"min_size": 1, "max_size": 1})
     hub.execute("pg", Put(unique_table, "k", {"n": 1}))
     with hub.connection("pg") as conn:
         pid = conn.info.backend_pid
-    raw.execute("SELECT pg_terminate_backend(%s)", [pid])
-    with pytest.raises(SourceUnavailable, match="source 'pg': connection lost: terminating connection"):
-        hub.execute("pg", Get(unique_table, "k"))
+    raw.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits until the backend is gone
+    assert hub.execute("pg", Get(unique_table, "k")).one()["values"] == {"n": 1}
+    assert hub.pool_stats()["pg"].lost == 1
+
+
+def test_a_connection_killed_while_in_use_is_reported_and_replaced(
+    make_hub: Callable[..., dbplex.Hub], unique_table: str, raw: psycopg.Connection[Any]
+) -> None:
+    hub = make_hub(pool={"min_size": 1, "max_size": 1})
+    hub.execute("pg", Put(unique_table, "k", {"n": 1}))
+    with hub.connection("pg") as conn:
+        raw.execute("SELECT pg_terminate_backend(%s, 10000)", [conn.info.backend_pid])
+        with pytest.raises(SourceUnavailable, match="source 'pg': connection lost: terminating connection"):
+            hub.plugins.hooks_for("pg").query(source=hub.sources["pg"], conn=conn, op=Get(unique_table, "k"))
     assert hub.execute("pg", Get(unique_table, "k")).one()["values"] == {"n": 1}
     assert hub.pool_stats()["pg"].lost == 1
 

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -47,6 +47,33 @@ class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
             raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
 
 
+class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """When a replica is taken out of the read rotation, and when it is tried again."""
+
+    #: consecutive failed reads (or checks) on a replica that open its breaker.
+    failures: Annotated[int, msgspec.Meta(ge=1)] = 3
+    #: seconds an open breaker waits before a health check may close it again.
+    reset_after: Seconds = 2.0
+
+
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """How reads are spread over a source's replicas (used only when ``replicas`` is not empty)."""
+
+    #: ``round_robin`` takes turns, ``least_used`` picks the replica with the fewest reads in
+    #: flight, ``latency_window`` picks at random among those within ``latency_window`` ms of
+    #: the fastest (by a moving average of read latency).
+    strategy: Literal["round_robin", "least_used", "latency_window"] = "round_robin"
+    latency_window: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    #: seconds of replication lag beyond which a replica gets no reads.
+    max_lag: Seconds = 10.0
+    #: seconds between replication-lag checks of each replica.
+    lag_check_interval: Seconds = 1.0
+    #: seconds after a write during which reads in the same thread (or asyncio context) go to
+    #: the primary, so they see that write; 0 turns this off.
+    read_your_writes: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    breaker: BreakerConfig = BreakerConfig()
+
+
 class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """One named endpoint. Its URL scheme picks the backend."""
 
@@ -58,13 +85,26 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     pool: PoolConfig = PoolConfig()
     #: backend-specific settings, validated by the backend (e.g. Redis ``prefix``).
     options: dict[str, Any] = {}
+    #: URLs of read replicas of this source (same backend, same credentials rules); reads may go there.
+    replicas: list[str] = []
+    routing: RoutingConfig = RoutingConfig()
+
+    def __post_init__(self) -> None:
+        scheme = self.scheme
+        for url in self.replicas:
+            other = url.partition("://")[0].lower() if "://" in url else ""
+            if other != scheme:
+                raise ValueError(
+                    f"replica {secrets.redact_url(url)!r} must use the primary's URL scheme {scheme + '://'!r}"
+                )
 
     @property
     def scheme(self) -> str:
         return self.url.partition("://")[0].lower() if "://" in self.url else ""
 
     def __repr__(self) -> str:
-        return f"SourceConfig(url={secrets.redact_url(self.url)!r}, required={self.required})"
+        replicas = f", replicas={[secrets.redact_url(url) for url in self.replicas]!r}" if self.replicas else ""
+        return f"SourceConfig(url={secrets.redact_url(self.url)!r}, required={self.required}{replicas})"
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -145,7 +185,8 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
-        secrets.remember(secrets.password_of(source.url))
+        for url in (source.url, *source.replicas):
+            secrets.remember(secrets.password_of(url))
         for key, value in source.options.items():
             if "password" in key.lower() and isinstance(value, str):
                 secrets.remember(value)

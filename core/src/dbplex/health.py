@@ -34,6 +34,12 @@ class Health(msgspec.Struct, kw_only=True):
     server_version: str | None = None
     pool: PoolStats | None = None
     error: str | None = None
+    #: how far a replica's data is behind its primary, in seconds (set by the backend for replicas).
+    lag_seconds: float | None = None
+    #: a replica's circuit breaker, ``closed`` or ``open`` (set by the router).
+    breaker: str | None = None
+    #: a source's replicas, each checked on its own.
+    replicas: list[Health] = []
     details: dict[str, Any] = {}
 
 
@@ -41,7 +47,8 @@ class Report(msgspec.Struct, kw_only=True):
     """Every source's health and the overall verdict.
 
     ``status`` is DOWN when a required source is DOWN, DEGRADED when an optional source is
-    DOWN or any source is DEGRADED, UNKNOWN when nothing was checked, else UP. ``ready`` is
+    DOWN or any source is DEGRADED (a source is DEGRADED when one of its replicas is not UP:
+    reads still succeed on the others or on the primary), UNKNOWN when nothing was checked, else UP. ``ready`` is
     true unless a required source is DOWN: the answer a readiness probe wants.
     """
 

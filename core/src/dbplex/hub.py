@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -21,13 +22,14 @@ from dbplex.ops import Op
 from dbplex.plugins import Plugins, SourceHooks
 from dbplex.pool import Pool, PoolStats
 from dbplex.result import Result
+from dbplex.routing import Router
 from dbplex.secrets import scrub
 
 
 class _Bound:
     """A source with its hook callers and (once opened) its pool."""
 
-    __slots__ = ("backend", "hooks", "lock", "pool", "source")
+    __slots__ = ("backend", "hooks", "lock", "pool", "router", "source")
 
     def __init__(self, source: Source, backend: Backend, hooks: SourceHooks) -> None:
         self.source = source
@@ -36,6 +38,8 @@ class _Bound:
         self.pool: Pool | None = None
         #: guards opening the pool: one source's slow connect must not hold up the others.
         self.lock = threading.Lock()
+        #: routes reads to replicas; None for a source without any (its hot path stays as it was).
+        self.router: Router | None = None
 
 
 class Transaction:
@@ -73,7 +77,9 @@ class Hub:
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             backend = plugins.backends[source.backend]
-            self._bound[name] = _Bound(source, backend, plugins.hooks_for(backend.name))
+            bound = self._bound[name] = _Bound(source, backend, plugins.hooks_for(backend.name))
+            if source_config.replicas:
+                bound.router = Router(source, bound.hooks, functools.partial(self._on_primary, bound))
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -112,9 +118,25 @@ class Hub:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def execute(self, source: str, op: Op) -> Result:
-        """Run one op on a pooled connection of ``source``."""
+    def execute(self, source: str, op: Op, *, read: bool | None = None) -> Result:
+        """Run one op on a pooled connection of ``source``.
+
+        When ``source`` has replicas, a read (``op.is_read``, or ``read=True`` for an op that
+        only reads, such as a SELECT statement) goes to a replica; ``read=False`` forces the
+        primary.
+        """
         bound = self._bound.get(source) or self._get(source)
+        router = bound.router
+        if router is not None:
+            if op.is_read if read is None else read:
+                return router.read(op)
+            result = self._on_primary(bound, op)
+            router.wrote()
+            return result
+        with (bound.pool or self._pool(bound)).connection() as conn:
+            return _run(bound, conn, op)
+
+    def _on_primary(self, bound: _Bound, op: Op) -> Result:
         with (bound.pool or self._pool(bound)).connection() as conn:
             return _run(bound, conn, op)
 
@@ -132,6 +154,8 @@ class Hub:
             raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")
         with self._pool(bound).transaction() as conn:
             yield Transaction(bound, conn)
+        if bound.router is not None:
+            bound.router.wrote()
 
     # -- observation ----------------------------------------------------------------------------
 
@@ -184,17 +208,27 @@ class Hub:
         health.required = source.config.required
         if health.pool is None and bound.pool is not None:
             health.pool = bound.pool.stats()
+        if bound.router is not None:
+            health.replicas = [bound.router.check(replica) for replica in bound.router.replicas]
+            if health.status is Status.UP and any(r.status is not Status.UP for r in health.replicas):
+                health.status = Status.DEGRADED
         return health
 
     def pool_stats(self) -> dict[str, PoolStats]:
-        """Stats of every pool opened so far, by source name."""
-        return {name: b.pool.stats() for name, b in self._bound.items() if b.pool is not None}
+        """Stats of every pool opened so far, by source name (a replica's as ``source/replicaN``)."""
+        stats = {name: b.pool.stats() for name, b in self._bound.items() if b.pool is not None}
+        for bound in self._bound.values():
+            if bound.router is not None:
+                stats.update({r.source.name: r.pool.stats() for r in bound.router.replicas if r.pool is not None})
+        return stats
 
     # -- lifetime ---------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""
         for bound in self._bound.values():
+            if bound.router is not None:
+                bound.router.close()
             with bound.lock:
                 pool, bound.pool = bound.pool, None
             if pool is not None:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dbplex.health import Report, Status
+from dbplex.health import Health, Report, Status
 
 _STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
 
@@ -30,20 +30,40 @@ def plugins(data: dict[str, Any]) -> None:
         console.print(f"[red]failed to load[/red] {error['name']} ({error['package']}): {error['error']}")
 
 
+def _health_row(check: Health, name: str, required: str) -> list[str]:
+    pool = f"{check.pool.used}/{check.pool.size}/{check.pool.max}" if check.pool else ""
+    lag = f"{check.lag_seconds:.1f}s" if check.lag_seconds is not None else ""
+    return [
+        name,
+        check.backend,
+        f"[{_STYLE[check.status]}]{check.status.value}[/]",
+        required,
+        f"{check.latency_ms:.1f}" if check.latency_ms is not None else "",
+        check.server_version or "",
+        pool,
+        lag,
+        check.breaker or "",
+        check.error or "",
+    ]
+
+
 def health(report: Report) -> None:
-    table = Table("source", "backend", "status", "required", "latency ms", "version", "pool used/size/max", "error")
+    table = Table(
+        "source",
+        "backend",
+        "status",
+        "required",
+        "latency ms",
+        "version",
+        "pool used/size/max",
+        "lag",
+        "breaker",
+        "error",
+    )
     for check in report.sources:
-        pool = f"{check.pool.used}/{check.pool.size}/{check.pool.max}" if check.pool else ""
-        table.add_row(
-            check.source,
-            check.backend,
-            f"[{_STYLE[check.status]}]{check.status.value}[/]",
-            "yes" if check.required else "no",
-            f"{check.latency_ms:.1f}" if check.latency_ms is not None else "",
-            check.server_version or "",
-            pool,
-            check.error or "",
-        )
+        table.add_row(*_health_row(check, check.source, "yes" if check.required else "no"))
+        for replica in check.replicas:
+            table.add_row(*_health_row(replica, f"  {replica.source}", ""))
     console = Console()
     console.print(table)
     verdict = "ready" if report.ready else "NOT ready"

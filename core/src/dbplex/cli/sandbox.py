@@ -26,7 +26,10 @@ _directory = click.option(
 def _table(sandbox: api.Sandbox) -> None:
     for server in sandbox.servers:
         state = "running" if server.is_running() else "stopped"
-        click.echo(f"{server.name:<6} {server.kind:<13} {state:<8} pid {server.pid:<7} {server.url}")
+        click.echo(f"{server.name:<15} {server.kind:<13} {state:<8} pid {server.pid:<7} {server.url}")
+    for cluster, url in sandbox.urls.items():
+        if cluster in sandbox.clusters():
+            click.echo(f"{cluster:<15} {'cluster':<13} {'':<8} {'':<11} {url}")
 
 
 @click.group()
@@ -44,10 +47,25 @@ def sandbox() -> None:
     type=click.Choice(list(api.ENGINES)),
     help="Start only this server (repeatable). Default: all.",
 )
-def up(directory: Path, servers: tuple[str, ...]) -> None:
+@click.option(
+    "--pg-replicas",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also start N streaming replicas of pg (pg-replica1, ...), listed in its `replicas`.",
+)
+@click.option(
+    "--redis-cluster",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also start a Redis Cluster of N >= 3 masters (redis-cluster1, ...).",
+)
+def up(directory: Path, servers: tuple[str, ...], pg_replicas: int, redis_cluster: int) -> None:
     """Start the servers and write DIR/dbplex.toml."""
     with reported():
-        started = api.up(directory, servers=servers or tuple(api.ENGINES))
+        started = api.up(
+            directory, servers=servers or tuple(api.ENGINES), pg_replicas=pg_replicas, redis_cluster=redis_cluster
+        )
     _table(started)
     click.echo(f"config: {started.config_path}")
     click.echo(f'shell:  eval "$(dbplex sandbox env --dir {shlex.quote(str(directory))})"')
@@ -85,6 +103,26 @@ def status(directory: Path, as_json: bool) -> None:
     else:
         _table(found)
     sys.exit(0 if running else 1)
+
+
+@sandbox.command()
+@_directory
+@click.argument("name")
+def stop(directory: Path, name: str) -> None:
+    """Stop one server, NAME as `status` lists it, keeping its data (for fault drills)."""
+    with reported():
+        server = api.stop_server(directory, name)
+    click.echo(f"stopped {server.name} (pid {server.pid})")
+
+
+@sandbox.command()
+@_directory
+@click.argument("name")
+def start(directory: Path, name: str) -> None:
+    """Start a stopped server again on its data and port; returns once it answers."""
+    with reported():
+        server = api.start_server(directory, name)
+    click.echo(f"started {server.name} (pid {server.pid}) {server.url}")
 
 
 @sandbox.command()

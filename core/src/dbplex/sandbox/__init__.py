@@ -13,7 +13,19 @@ loopback ports only, and run detached, so they outlive the process that started 
 from __future__ import annotations
 
 from dbplex.sandbox.errors import SandboxError
-from dbplex.sandbox.lifecycle import DEFAULT_DIR, ENGINES, down, status, up
+from dbplex.sandbox.lifecycle import CLUSTER_SOURCE, DEFAULT_DIR, ENGINES, down, start_server, status, stop_server, up
 from dbplex.sandbox.records import Sandbox, Server
 
-__all__ = ["DEFAULT_DIR", "ENGINES", "Sandbox", "SandboxError", "Server", "down", "status", "up"]
+__all__ = [
+    "CLUSTER_SOURCE",
+    "DEFAULT_DIR",
+    "ENGINES",
+    "Sandbox",
+    "SandboxError",
+    "Server",
+    "down",
+    "start_server",
+    "status",
+    "stop_server",
+    "up",
+]

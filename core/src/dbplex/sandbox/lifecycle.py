@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pwd
 import shlex
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from dbplex.sandbox.records import Sandbox, Server
 DEFAULT_DIR = ".dbplex-sandbox"
 ENGINES: dict[str, Engine] = {"pg": postgres.ENGINE, "redis": redis_server.ENGINE, "mongo": mongo.ENGINE}
 READY_TIMEOUT = 30.0
+#: the source name of the sandbox's Redis Cluster.
+CLUSTER_SOURCE = "redis_cluster"
 STOP_TIMEOUT = 10.0
 _LOCK_FILE = ".lock"
 
@@ -64,18 +67,24 @@ def _last_line(log: Path) -> str:
     return f": {lines[-1].strip()}" if lines else ""
 
 
-def _wait_ready(server: Server, engine: Engine, timeout: float) -> None:
+def _wait(server: Server, check: Callable[[Server], bool], what: str, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if not server.is_running():
             raise SandboxError(
                 f"{server.name} ({server.kind}) exited while starting; see {server.log}{_last_line(server.log)}"
             )
-        if engine.ready(server):
+        if check(server):
             return
         if time.monotonic() > deadline:
-            raise SandboxError(f"{server.name} ({server.kind}) was not ready after {timeout:g}s; see {server.log}")
+            raise SandboxError(f"{server.name} ({server.kind}) was not {what} after {timeout:g}s; see {server.log}")
         time.sleep(0.05)
+
+
+def _wait_ready(server: Server) -> None:
+    _wait(server, ENGINES[server.engine].ready, "ready")
+    if server.role == "cluster-node":
+        _wait(server, redis_server.cluster_ok, "serving all cluster slots")
 
 
 def _stop_all(sandbox: Sandbox) -> None:
@@ -110,16 +119,34 @@ def _claim(root: Path) -> None:
     _clear(root)  # every recorded process is dead: the state is stale, left by a crash or a failed `up`
 
 
-def up(directory: str | os.PathLike[str], *, servers: Iterable[str] = tuple(ENGINES)) -> Sandbox:
-    """Start the named servers in ``directory`` and write its ``dbplex.toml``.
-
-    If anything fails, the servers started so far are stopped; their logs stay for reading
-    (and the next ``up`` or ``down`` removes them).
-    """
-    names = list(dict.fromkeys(servers))
+def _check_topology(names: list[str], pg_replicas: int, redis_cluster: int) -> None:
     unknown = sorted(set(names) - set(ENGINES))
     if unknown:
         raise SandboxError(f"unknown sandbox server {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    if pg_replicas < 0:
+        raise SandboxError(f"--pg-replicas must be 0 or more, got {pg_replicas}")
+    if pg_replicas and "pg" not in names:
+        raise SandboxError("--pg-replicas needs the pg server: add -s pg")
+    if redis_cluster and not 3 <= redis_cluster <= 64:
+        raise SandboxError(f"a Redis Cluster needs 3 to 64 masters, got --redis-cluster {redis_cluster}")
+
+
+def up(
+    directory: str | os.PathLike[str],
+    *,
+    servers: Iterable[str] = tuple(ENGINES),
+    pg_replicas: int = 0,
+    redis_cluster: int = 0,
+) -> Sandbox:
+    """Start the named servers in ``directory`` and write its ``dbplex.toml``.
+
+    ``pg_replicas`` streaming replicas of ``pg`` (``pg-replica1``, ...) are made with
+    ``pg_basebackup`` once it runs; ``redis_cluster`` masters (``redis-cluster1``, ...) form the
+    Redis Cluster ``redis_cluster``. If anything fails, the servers started so far are stopped;
+    their logs stay for reading (and the next ``up`` or ``down`` removes them).
+    """
+    names = list(dict.fromkeys(servers))
+    _check_topology(names, pg_replicas, redis_cluster)
     root = Path(directory).absolute()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -129,15 +156,38 @@ def up(directory: str | os.PathLike[str], *, servers: Iterable[str] = tuple(ENGI
         _claim(root)
         sandbox = Sandbox(directory=root)
         records.save(sandbox)
+
+        def home(name: str) -> Path:
+            folder = root / name
+            folder.mkdir()
+            return folder
+
+        def record(server: Server) -> None:
+            nonlocal sandbox
+            sandbox = msgspec.structs.replace(sandbox, servers=[*sandbox.servers, server])
+            records.save(sandbox)
+
         try:
             for name in names:
-                home = root / name
-                home.mkdir()
-                server = ENGINES[name].launch(name, home, process.free_port())
-                sandbox = msgspec.structs.replace(sandbox, servers=[*sandbox.servers, server])
-                records.save(sandbox)
+                record(ENGINES[name].launch(name, home(name), process.free_port()))
             for server in sandbox.servers:
-                _wait_ready(server, ENGINES[server.engine], READY_TIMEOUT)
+                _wait_ready(server)
+            if pg_replicas:
+                primary = sandbox.server("pg")
+                for i in range(1, pg_replicas + 1):
+                    name = f"pg-replica{i}"
+                    record(postgres.launch_replica(name, home(name), process.free_port(), primary))
+            for i in range(1, redis_cluster + 1):
+                name = f"redis-cluster{i}"
+                record(redis_server.launch_cluster_node(name, home(name), redis_server.cluster_port(), CLUSTER_SOURCE))
+            for server in sandbox.servers:
+                if server.role != "server":
+                    _wait(server, ENGINES[server.engine].ready, "ready")
+            if redis_cluster:
+                nodes = sandbox.clusters()[CLUSTER_SOURCE]
+                redis_server.create_cluster(nodes, root / f"{CLUSTER_SOURCE}.log")
+                for server in nodes:
+                    _wait_ready(server)
             config_file.write(sandbox)
         except BaseException:
             _stop_all(sandbox)
@@ -157,6 +207,42 @@ def down(directory: str | os.PathLike[str]) -> None:
             return
         _stop_all(found)
         shutil.rmtree(root)
+
+
+def _existing(root: Path) -> Sandbox:
+    found = records.load(root)
+    if found is None:
+        raise SandboxError(f"no sandbox in {root}")
+    return found
+
+
+def stop_server(directory: str | os.PathLike[str], name: str) -> Server:
+    """Stop one server of the sandbox (for fault drills); its data stays, for :func:`start_server`."""
+    root = Path(directory).absolute()
+    with _locked(root):
+        server = _existing(root).server(name)
+        process.stop(server.pid, server.started, ENGINES[server.engine].stop_signal, STOP_TIMEOUT)
+    return server
+
+
+def start_server(directory: str | os.PathLike[str], name: str) -> Server:
+    """Start a stopped server again on its data and port; return once it answers (a cluster
+    node once its cluster serves every slot again)."""
+    root = Path(directory).absolute()
+    with _locked(root):
+        sandbox = _existing(root)
+        server = sandbox.server(name)
+        if server.is_running():
+            raise SandboxError(f"{name} is already running (pid {server.pid})")
+        if not server.argv:
+            raise SandboxError(f"{name} was recorded by an older dbplex without its command; recreate the sandbox")
+        user = pwd.getpwnam(server.user) if server.user else None
+        pid, started = process.spawn(server.argv, log=server.log, cwd=server.home, user=user)
+        server = msgspec.structs.replace(server, pid=pid, started=started)
+        servers = [server if s.name == name else s for s in sandbox.servers]
+        records.save(msgspec.structs.replace(sandbox, servers=servers))
+        _wait_ready(server)
+    return server
 
 
 def status(directory: str | os.PathLike[str]) -> Sandbox | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import pwd
 import shutil
 import signal
 from pathlib import Path
@@ -35,29 +36,31 @@ def bin_dir() -> Path:
 
 
 #: the superuser logs in without a password; every other role needs one, so that tests can
-#: check what a wrong password does against a real server.
+#: check what a wrong password does against a real server. Replicas stream as the superuser.
 _HBA = """\
 local all postgres trust
 host  all postgres 127.0.0.1/32 trust
+host  replication postgres 127.0.0.1/32 trust
 local all all scram-sha-256
 host  all all 127.0.0.1/32 scram-sha-256
 """
 
 
-def launch(name: str, home: Path, port: int) -> Server:
+def _prepare(home: Path) -> tuple[Path, pwd.struct_passwd | None]:
+    """The binaries' folder and the user to run them as, who can reach ``home`` and the binaries."""
     folder = bin_dir()
     user = privileges.server_user()
-    log, data = home / "postgres.log", home / "data"
     if user is not None:
         privileges.hand_over(home, user)
         privileges.make_reachable(home, user)
         privileges.make_reachable(folder / "postgres", user)
-    initdb = [str(folder / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]
-    initdb.append("--no-sync")  # throwaway data: skip the final fsync of every file
-    code = process.run(initdb, log=log, cwd=home, user=user, timeout=INITDB_TIMEOUT)
-    if code != 0:
-        raise SandboxError(f"{name}: initdb failed with exit code {code}; see {log}")
-    (data / "pg_hba.conf").write_text(_HBA)
+    return folder, user
+
+
+def _start(
+    name: str, home: Path, port: int, folder: Path, user: pwd.struct_passwd | None, primary: str | None = None
+) -> Server:
+    """Run postgres on ``home/data`` (made by initdb or pg_basebackup)."""
     # a socket path too long for the kernel would stop postgres; clients here use TCP anyway
     socket_dir = str(home) if len(str(home / f".s.PGSQL.{port}")) <= _SOCKET_PATH_MAX else ""
     settings = {
@@ -66,9 +69,10 @@ def launch(name: str, home: Path, port: int) -> Server:
         "unix_socket_directories": socket_dir,
         "fsync": "off",
     }
-    argv = [str(folder / "postgres"), "-D", str(data)]
+    argv = [str(folder / "postgres"), "-D", str(home / "data")]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
+    log = home / "postgres.log"
     pid, started = process.spawn(argv, log=log, cwd=home, user=user)
     return Server(
         name=name,
@@ -81,16 +85,46 @@ def launch(name: str, home: Path, port: int) -> Server:
         binary=folder / "postgres",
         log=log,
         home=home,
+        argv=argv,
+        user=user.pw_name if user else None,
+        role="server" if primary is None else "replica",
+        member_of=primary,
     )
 
 
+def launch(name: str, home: Path, port: int) -> Server:
+    folder, user = _prepare(home)
+    log, data = home / "postgres.log", home / "data"
+    initdb = [str(folder / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]
+    initdb.append("--no-sync")  # throwaway data: skip the final fsync of every file
+    code = process.run(initdb, log=log, cwd=home, user=user, timeout=INITDB_TIMEOUT)
+    if code != 0:
+        raise SandboxError(f"{name}: initdb failed with exit code {code}; see {log}")
+    (data / "pg_hba.conf").write_text(_HBA)
+    return _start(name, home, port, folder, user)
+
+
+def launch_replica(name: str, home: Path, port: int, primary: Server) -> Server:
+    """A streaming replica of the running ``primary``: ``pg_basebackup -R`` copies its data and
+    writes ``standby.signal`` and ``primary_conninfo``, so the copy starts as a hot standby."""
+    folder, user = _prepare(home)
+    log = home / "postgres.log"
+    argv = [str(folder / "pg_basebackup"), "-D", str(home / "data"), "-R", "-X", "stream", "-c", "fast"]
+    argv += ["-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "--no-sync"]
+    code = process.run(argv, log=log, cwd=home, user=user, timeout=INITDB_TIMEOUT)
+    if code != 0:
+        raise SandboxError(f"{name}: pg_basebackup from {primary.name} failed with exit code {code}; see {log}")
+    return _start(name, home, port, folder, user, primary.name)
+
+
 def ready(server: Server) -> bool:
-    """The postmaster writes ``ready`` on line 8 of ``postmaster.pid`` once it accepts connections."""
+    """The postmaster writes its state on line 8 of ``postmaster.pid`` once it accepts connections."""
     try:
         lines = (server.home / "data" / "postmaster.pid").read_text().splitlines()
     except OSError:
         return False
-    return len(lines) >= 8 and lines[0].strip() == str(server.pid) and lines[7].strip() == "ready"
+    # a hot standby reports "standby" once it accepts read-only connections
+    return len(lines) >= 8 and lines[0].strip() == str(server.pid) and lines[7].strip() in ("ready", "standby")
 
 
 #: SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.

@@ -30,6 +30,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on loopback ``port`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _identity(user: pwd.struct_passwd | None) -> tuple[int | None, int | None, list[int] | None]:
     """uid, gid and supplementary groups to switch to (no supplementary groups: drop root's)."""
     if user is None:

@@ -39,6 +39,14 @@ class Server(msgspec.Struct, kw_only=True, frozen=True):
     log: Path
     #: the folder that holds its data, socket and log.
     home: Path
+    #: the command that runs it, and the system user it runs as (None: the caller), so that
+    #: ``sandbox start NAME`` can run it again on the same data.
+    argv: list[str] = []
+    user: str | None = None
+    #: ``server``, or ``replica`` (a PostgreSQL streaming replica) or ``cluster-node`` (a Redis
+    #: Cluster master); the last two belong to the source named by ``member_of``.
+    role: str = "server"
+    member_of: str | None = None
 
     def is_running(self) -> bool:
         """Whether the recorded process is still alive (and still the one we started)."""
@@ -61,7 +69,29 @@ class Sandbox(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def urls(self) -> dict[str, str]:
-        return {server.name: server.url for server in self.servers}
+        """Each server's URL by name, and each Redis Cluster's seed-node URL by its source name."""
+        urls = {server.name: server.url for server in self.servers}
+        for cluster, nodes in self.clusters().items():
+            urls[cluster] = "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in nodes)
+        return urls
+
+    def replicas_of(self, name: str) -> list[Server]:
+        return [s for s in self.servers if s.role == "replica" and s.member_of == name]
+
+    def clusters(self) -> dict[str, list[Server]]:
+        """Redis Cluster nodes by the source name of their cluster."""
+        found: dict[str, list[Server]] = {}
+        for server in self.servers:
+            if server.role == "cluster-node" and server.member_of:
+                found.setdefault(server.member_of, []).append(server)
+        return found
+
+    def server(self, name: str) -> Server:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        known = ", ".join(s.name for s in self.servers) or "none"
+        raise SandboxError(f"no sandbox server named {name!r} in {self.directory} (servers: {known})")
 
     def is_running(self) -> bool:
         """Whether every server is alive."""
@@ -71,10 +101,16 @@ class Sandbox(msgspec.Struct, kw_only=True, frozen=True):
         """Variables that point dbplex and its test suite at these servers."""
         env = {"DBPLEX_CONFIG": str(self.config_path)}
         for server in self.servers:
-            prefix = "DBPLEX_TEST_" + re.sub(r"\W", "_", server.name).upper()
+            prefix = _env_prefix(server.name)
             env[f"{prefix}_URL"] = server.url
             env[f"{prefix}_KIND"] = server.kind
+        for cluster in self.clusters():
+            env[f"{_env_prefix(cluster)}_URL"] = self.urls[cluster]
         return env
+
+
+def _env_prefix(name: str) -> str:
+    return "DBPLEX_TEST_" + re.sub(r"\W", "_", name).upper()
 
 
 def _encode_path(obj: Any) -> Any:

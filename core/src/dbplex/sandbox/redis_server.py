@@ -52,10 +52,10 @@ def binary() -> Path:
     return max(candidates, key=_version)
 
 
-def launch(name: str, home: Path, port: int) -> Server:
+def _start(name: str, home: Path, port: int, extra: list[str], cluster: str | None = None) -> Server:
     path, log = binary(), home / "redis.log"
     argv = [str(path), "--bind", "127.0.0.1", "--port", str(port), "--protected-mode", "yes"]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(home), "--daemonize", "no"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(home), "--daemonize", "no", *extra]
     pid, started = process.spawn(argv, log=log, cwd=home)
     return Server(
         name=name,
@@ -68,7 +68,62 @@ def launch(name: str, home: Path, port: int) -> Server:
         binary=path,
         log=log,
         home=home,
+        argv=argv,
+        role="server" if cluster is None else "cluster-node",
+        member_of=cluster,
     )
+
+
+def launch(name: str, home: Path, port: int) -> Server:
+    return _start(name, home, port, [])
+
+
+#: Redis Cluster's bus listens on the client port + 10000.
+_BUS_OFFSET = 10000
+
+
+def cluster_port() -> int:
+    """A free client port whose cluster bus port (+10000) is a valid port and free too."""
+    while True:
+        port = process.free_port()
+        if port + _BUS_OFFSET <= 65535 and process.port_is_free(port + _BUS_OFFSET):
+            return port
+
+
+def launch_cluster_node(name: str, home: Path, port: int, cluster: str) -> Server:
+    """A master in cluster mode; ``nodes.conf`` in ``home`` lets it rejoin its cluster after a restart."""
+    extra = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+    return _start(name, home, port, extra, cluster)
+
+
+def _cli(server: Server) -> Path:
+    """``redis-cli`` from the server's own folder (same version), else from PATH."""
+    beside = server.binary.parent / "redis-cli"
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("redis-cli")
+    if found is None:
+        raise SandboxError("a Redis Cluster needs redis-cli, which was found neither beside redis-server nor on PATH")
+    return Path(found)
+
+
+def create_cluster(nodes: list[Server], log: Path) -> None:
+    """Join running cluster-mode ``nodes`` into one cluster, the hash slots shared among them."""
+    argv = [str(_cli(nodes[0])), "--cluster", "create", *(f"127.0.0.1:{node.port}" for node in nodes)]
+    argv += ["--cluster-replicas", "0", "--cluster-yes"]
+    code = process.run(argv, log=log, cwd=log.parent, user=None, timeout=60.0)
+    if code != 0:
+        raise SandboxError(f"redis-cli --cluster create failed with exit code {code}; see {log}")
+
+
+def cluster_ok(server: Server) -> bool:
+    """Whether the node reports ``cluster_state:ok``: every slot is served."""
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=0.5) as sock:
+            sock.sendall(b"CLUSTER INFO\r\n")
+            return b"cluster_state:ok" in sock.recv(4096)
+    except OSError:
+        return False
 
 
 def ready(server: Server) -> bool:

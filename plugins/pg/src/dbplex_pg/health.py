@@ -1,4 +1,8 @@
-"""The health of a PostgreSQL source: one round trip that also tells a primary from a replica."""
+"""The health of a PostgreSQL source: one round trip that also tells a primary from a replica.
+
+A replica's lag is the age of the last transaction it replayed, or 0 when it has replayed all
+the WAL it received (an idle primary sends nothing, and its replicas are then not behind).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,24 @@ from dbplex.health import Health, Status
 from dbplex.pool import Pool
 from dbplex_pg.errors import query_failure
 
+_ROLE_AND_LAG = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END
+"""
+
 
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server version, role and database; an unreachable server raises."""
     with pool.connection() as conn:
         try:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            row = conn.execute(_ROLE_AND_LAG).fetchone()
         except psycopg.Error as exc:
             raise query_failure(source.name, conn, exc) from exc
         info = conn.info
-        details = {"role": "replica" if row and row[0] else "primary", "database": info.dbname, "user": info.user}
+        replica = bool(row and row[0])
+        details = {"role": "replica" if replica else "primary", "database": info.dbname, "user": info.user}
         version = info.parameter_status("server_version")
     return Health(
         source=source.name,
@@ -26,5 +38,6 @@ def check(source: Source, pool: Pool) -> Health:
         status=Status.UP,
         server_version=version,
         pool=pool.stats(),
+        lag_seconds=float(row[1]) if replica and row and row[1] is not None else None,
         details=details,
     )

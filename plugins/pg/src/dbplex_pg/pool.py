@@ -3,10 +3,17 @@
 psycopg_pool keeps gauges and totals (size, available, waiting, connection errors, losses);
 per-checkout wait and use times, and the time to open each connection, come from
 :class:`~dbplex.pool.PoolCounters`, so each number has exactly one source.
+
+Two checks psycopg_pool leaves out: a checkout never hands out a connection the server closed
+while it sat idle (``idle_session_timeout``, a restart, a proxy), and after a failover, a
+write refused with SQLSTATE 25006 on a server that turns out to be in recovery empties the
+pool, so that new connections find the new primary (with a multi-host URL and
+``target_session_attrs=read-write``).
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import perf_counter
@@ -117,10 +124,16 @@ class _Checkout:
     def __enter__(self) -> PgConnection:
         owner = self._owner
         started = perf_counter()
-        try:
-            conn = owner._pool.getconn()
-        except psycopg_pool.PoolTimeout:
-            raise owner._timed_out() from None
+        deadline = started + owner._timeout
+        while True:
+            try:
+                conn = owner._pool.getconn(max(deadline - perf_counter(), 0.0))
+            except psycopg_pool.PoolTimeout:
+                raise owner._timed_out() from None
+            if _alive(conn):
+                break
+            conn.close()
+            owner._pool.putconn(conn)  # counted as lost (returns_bad); the pool opens a replacement
         self._since = now = perf_counter()
         owner._counters.checked_out((now - started) * 1000)
         self._conn = conn
@@ -133,9 +146,40 @@ class _Checkout:
         try:
             if not conn.autocommit:
                 _end_user_transaction(conn, failed=exc_type is not None)
+            if exc is not None and _demoted(conn, exc):
+                owner._pool.drain()
         finally:
             owner._counters.checked_in((perf_counter() - self._since) * 1000)
             owner._pool.putconn(conn)
+
+
+def _alive(conn: PgConnection) -> bool:
+    """False for a connection that is closed, or that has something to read while idle.
+
+    An idle connection has nothing to read unless the server said goodbye (a FATAL message
+    before closing it) or sent a notification; telling those apart would cost a read, so such a
+    connection is replaced either way. The check is one ``poll`` call, well under 1% of a round trip.
+    """
+    if conn.closed:
+        return False
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
+
+
+def _demoted(conn: PgConnection, exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused as read-only (25006) by a server that is now in recovery.
+
+    A read-only transaction of the user's own also raises 25006; asking the server tells the two apart.
+    """
+    error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    if not isinstance(error, psycopg.Error) or error.sqlstate != "25006" or conn.closed:
+        return False
+    try:
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
 
 
 def _end_user_transaction(conn: PgConnection, failed: bool) -> None:

@@ -1,4 +1,9 @@
-"""The health check of a Redis source: one round trip for ``INFO server`` and ``ROLE``."""
+"""The health check of a Redis source: one round trip for ``INFO server``, ``INFO replication`` and ``ROLE``.
+
+A replica's lag is how long ago it last heard from its master while the link is up (Redis
+pings replicas every ``repl-ping-replica-period``, 10 s by default), and how long the link has
+been down otherwise.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,15 @@ def _replies(conn: Any, count: int) -> list[Any]:
     return replies
 
 
+def _lag(replication: dict[str, Any]) -> float | None:
+    """Seconds a replica is behind, from ``INFO replication``; None on a master."""
+    if replication.get("role") != "slave":
+        return None
+    if replication.get("master_link_status") == "up":
+        return float(replication.get("master_last_io_seconds_ago", 0))
+    return float(replication.get("master_link_down_since_seconds", "inf"))
+
+
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server's version, mode and role; raises SourceUnavailable when it does not answer.
 
@@ -35,12 +49,12 @@ def check(source: Source, pool: Pool) -> Health:
     timeout = source.config.connect_timeout
     conn = redis_pool.get_connection()
     try:
-        conn.send_packed_command(conn.pack_commands([("INFO", "server"), ("ROLE",)]))
+        conn.send_packed_command(conn.pack_commands([("INFO", "server"), ("INFO", "replication"), ("ROLE",)]))
         if not conn.can_read(timeout=timeout):
             raise RedisSourceUnavailable(
                 f"source {source.name!r}: {conn.dbplex_where} did not answer within {timeout:g}s"
             )
-        info, role = _replies(conn, 2)
+        info, replication, role = _replies(conn, 3)
     except RedisSourceUnavailable:
         conn.disconnect()  # the replies may still come: the connection is out of step
         raise
@@ -56,11 +70,13 @@ def check(source: Source, pool: Pool) -> Health:
         details["mode"] = server.get("redis_mode", "standalone")
     if not isinstance(role, Exception):
         details["role"] = decode_reply(role[0])
+    lag = None if isinstance(replication, Exception) else _lag(parse_info(replication))
     return Health(
         source=source.name,
         backend=source.backend,
         status=Status.UP,
         server_version=version,
         pool=pool.stats(),
+        lag_seconds=lag,
         details=details,
     )

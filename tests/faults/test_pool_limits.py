@@ -1,0 +1,109 @@
+"""Pools under pressure: exhausted by held connections, and connections the server closed while idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+import dbplex
+from dbplex import Get, Put, sandbox
+from dbplex.errors import PoolTimeout
+from tests.faults.conftest import figure
+
+TIMEOUT = 1.0
+
+
+def waiters_time_out(hub: dbplex.Hub, source: str, count: int) -> list[tuple[float, BaseException | None]]:
+    outcomes: list[tuple[float, BaseException | None]] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        try:
+            hub.execute(source, Get("limits", "k"))
+        except Exception as exc:  # checked by the caller
+            outcomes.append((time.monotonic() - started, exc))
+        else:
+            outcomes.append((time.monotonic() - started, None))
+
+    threads = [threading.Thread(target=wait) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_pg_pool_exhausted_by_held_connections(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    hub = open_hub({"pg": {"url": drill.server("pg").url, "pool": {"min_size": 2, "max_size": 2, "timeout": TIMEOUT}}})
+    with ExitStack() as held:
+        for _ in range(2):
+            held.enter_context(hub.connection("pg"))
+        outcomes = waiters_time_out(hub, "pg", 3)
+    for elapsed, exc in outcomes:
+        assert isinstance(exc, PoolTimeout), exc
+        assert str(exc) == "source 'pg': no free connection within 1s (2 in use, at most 2)"
+        assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0  # at the deadline (generous bounds)
+    figure("pg waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
+    assert hub.pool_stats()["pg"].timeouts == 3
+    hub.execute("pg", Put("limits", "k", {"after": True}))  # released connections serve again
+
+
+def test_redis_pool_exhausted_by_held_connections(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    hub = open_hub({"redis": {"url": drill.server("redis").url, "pool": {"max_size": 2, "timeout": TIMEOUT}}})
+    with hub.connection("redis") as client:  # the client borrows a connection per command: hold two
+        pool = client.connection_pool
+        held = [pool.get_connection(), pool.get_connection()]
+    try:
+        outcomes = waiters_time_out(hub, "redis", 3)
+    finally:
+        for conn in held:
+            pool.release(conn)
+    for elapsed, exc in outcomes:
+        assert isinstance(exc, PoolTimeout), exc
+        assert "source 'redis': no connection became free within 1s (all 2 in use" in str(exc)
+        assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0
+    figure("redis waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
+    hub.execute("redis", Put("limits", "k", {"after": True}))
+
+
+def test_pg_connections_closed_by_idle_session_timeout(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    url = (
+        drill.server("pg").url + "?options=-c%20idle_session_timeout%3D300"
+    )  # the server drops idle sessions after 0.3 s
+    hub = open_hub({"pg": {"url": url, "pool": {"min_size": 3, "max_size": 3}}})
+    hub.execute("pg", Put("limits", "idle", {"n": 1}))
+    for _ in range(3):
+        time.sleep(0.8)  # every pooled connection has been closed by the server by now
+        lost = hub.pool_stats()["pg"].lost
+        assert hub.execute("pg", Get("limits", "idle")).one()["values"] == {"n": 1}  # never a dead connection
+        assert hub.pool_stats()["pg"].lost > lost  # it did meet (and skip) a connection the server had closed
+
+
+def test_redis_connections_closed_by_server_timeout(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    redis = pytest.importorskip("redis")
+    admin = redis.Redis.from_url(drill.server("redis").url)
+    admin.config_set("timeout", 1)
+    try:
+        hub = open_hub({"redis": {"url": drill.server("redis").url, "pool": {"min_size": 3, "max_size": 3}}})
+        hub.execute("redis", Put("limits", "idle", {"n": 1}))
+        for _ in range(2):
+            created = hub.pool_stats()["redis"].created
+            time.sleep(2.5)  # Redis closes clients idle for more than 1 s (checked from its cron)
+            assert hub.execute("redis", Get("limits", "idle")).one()["values"] == {"n": 1}  # never a dead connection
+            assert hub.pool_stats()["redis"].created > created  # the closed connection was replaced
+    finally:
+        admin.config_set("timeout", 0)
+        admin.close()
