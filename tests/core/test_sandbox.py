@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,9 @@ pymongo = pytest.importorskip("pymongo")
 
 
 @pytest.fixture
-def directory(tmp_path: Path) -> Iterator[Path]:
+def directory(sandbox_dir: Path) -> Path:
     """A sandbox directory that is torn down after the test, whatever the test left running."""
-    path = tmp_path / "sb"
-    yield path
-    sandbox.down(path)
+    return sandbox_dir
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +21,14 @@ from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sandbox.Sandbox]:
-    directory = tmp_path_factory.mktemp("topology") / "sb"
+def topology() -> Iterator[sandbox.Sandbox]:
+    # under the system temp dir: PostgreSQL runs as another user and must reach its data
+    parent = Path(tempfile.mkdtemp(prefix="dbplex-topology-"))
     try:
-        yield sandbox.up(directory, servers=("pg",), pg_replicas=1, redis_cluster=3)
+        yield sandbox.up(parent / "sb", servers=("pg",), pg_replicas=1, redis_cluster=3)
     finally:
-        sandbox.down(directory)
+        sandbox.down(parent / "sb")
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -74,6 +74,21 @@ def dbplex_servers() -> Iterator[Servers]:
 
 
 @pytest.fixture
+def sandbox_dir() -> Iterator[Path]:
+    """A folder for a sandbox of the test's own, stopped and removed afterwards.
+
+    It lives under the system temp dir, not pytest's (private to its owner), so that a server
+    running as another user can reach its data.
+    """
+    from dbplex import sandbox
+
+    parent = Path(tempfile.mkdtemp(prefix="dbplex-test-sandbox-"))
+    yield parent / "sb"
+    sandbox.down(parent / "sb")
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
 def unique_table() -> str:
     """A table (collection, key family) name no other test uses."""
     return f"t_{uuid.uuid4().hex[:12]}"
