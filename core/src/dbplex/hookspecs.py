@@ -15,7 +15,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from dbplex.backends import Backend, Source
+    from dbplex.bench.baseline import Baseline
     from dbplex.health import Health
+    from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
     from dbplex.pool import Pool
     from dbplex.result import Result
@@ -69,12 +71,15 @@ def dbplex_query(source: Source, conn: Any, op: Op) -> Result:
 
 
 @hookspec(firstresult=True)
-def dbplex_migrate(source: Source, conn: Any, step: Any) -> Any:
-    """Apply one migration step on ``conn`` and report its outcome.
+def dbplex_migrate(source: Source) -> Migrator:
+    """Return the migration backend of ``source``: a :class:`~dbplex.migrate.Migrator`.
+
+    Like ``dbplex_pool``, a factory: the core plans, validates, orders locks and writes history
+    rows; the migrator provides the database's part (history store, lock, step execution and
+    transaction modes, dry-run rendering). It opens its own connections on first need (no I/O
+    here) and closes them in ``close()``.
 
     :param source: the configured source.
-    :param conn: a native connection checked out for the migration run.
-    :param step: the planned step: its version, kind, checksum and body.
     """
 
 
@@ -97,4 +102,17 @@ def dbplex_partition(source: Source, conn: Any, spec: Any, action: str) -> Any:
     :param conn: a native connection checked out for the work.
     :param spec: the partition spec, backend-neutral.
     :param action: ``"plan"``, ``"apply"``, ``"maintain"`` or ``"status"``.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_bench_baseline(source: Source, pool_size: int) -> Baseline:
+    """Provide the raw-driver baseline that ``dbplex bench`` compares dbplex against.
+
+    Return a :class:`~dbplex.bench.baseline.Baseline` that does the uniform record ops with the
+    driver alone, as a careful user would, on the backend's own storage layout, through a pool of
+    ``pool_size`` connections. Import the driver inside the hook. ``close()`` is called after use.
+
+    :param source: the configured source.
+    :param pool_size: connections the baseline's pool keeps (the same as dbplex's pool in the run).
     """

@@ -108,9 +108,13 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
 
 
 def _add_subcommands() -> None:
+    from dbplex.cli.bench import bench
+    from dbplex.cli.migrate import migrate
     from dbplex.cli.sandbox import sandbox
 
     cli.add_command(sandbox)
+    cli.add_command(bench)
+    cli.add_command(migrate)
 
 
 _add_subcommands()

@@ -14,6 +14,8 @@ from dbplex import Backend, hookimpl
 
 if TYPE_CHECKING:
     from dbplex import Health, Op, Pool, Result, Source
+    from dbplex.bench.baseline import Baseline
+    from dbplex.migrate import Migrator
 
 NAME = "mongo"
 CAPABILITIES = frozenset({"transactions", "aggregate", "files", "change_streams"})
@@ -81,9 +83,27 @@ def _load_run() -> Callable[[Source, Any, Op], Result]:
 
 
 @hookimpl
+def dbplex_migrate(source: Source) -> Migrator | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_mongo.migrate import MongoMigrator
+
+    return MongoMigrator(source)
+
+
+@hookimpl
 def dbplex_health(source: Source, pool: Pool) -> Health | None:
     if source.backend != NAME:
         return None
     from dbplex_mongo.health import check
 
     return check(source, pool)
+
+
+@hookimpl
+def dbplex_bench_baseline(source: Source, pool_size: int) -> Baseline | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_mongo.baseline import MongoBaseline
+
+    return MongoBaseline(source, pool_size)

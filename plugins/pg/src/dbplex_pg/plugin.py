@@ -17,6 +17,8 @@ from dbplex_pg.options import PgOptions
 
 if TYPE_CHECKING:
     from dbplex import Health, Op, Pool, Result, Source
+    from dbplex.bench.baseline import Baseline
+    from dbplex.migrate import Migrator
 
 NAME = "pg"
 
@@ -76,9 +78,27 @@ def dbplex_query(source: Source, conn: Any, op: Op) -> Result | None:
 
 
 @hookimpl
+def dbplex_migrate(source: Source) -> Migrator | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_pg.migrate import PgMigrator
+
+    return PgMigrator(source)
+
+
+@hookimpl
 def dbplex_health(source: Source, pool: Pool) -> Health | None:
     if source.backend != NAME:
         return None
     from dbplex_pg.health import check
 
     return check(source, pool)
+
+
+@hookimpl
+def dbplex_bench_baseline(source: Source, pool_size: int) -> Baseline | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_pg.baseline import PgBaseline
+
+    return PgBaseline(source, pool_size)

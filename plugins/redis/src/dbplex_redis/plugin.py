@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from dbplex.backends import Source
+    from dbplex.bench.baseline import Baseline
     from dbplex.health import Health
+    from dbplex.migrate import Migrator
     from dbplex.ops import Op
     from dbplex.pool import Pool
     from dbplex.result import Result
@@ -85,9 +87,27 @@ def dbplex_query(source: Source, conn: Any, op: Op) -> Result | None:
 
 
 @hookimpl
+def dbplex_migrate(source: Source) -> Migrator | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_redis.migrate import RedisMigrator
+
+    return RedisMigrator(source)
+
+
+@hookimpl
 def dbplex_health(source: Source, pool: Pool) -> Health | None:
     if source.backend != NAME:
         return None
     from dbplex_redis.health import check
 
     return check(source, pool)
+
+
+@hookimpl
+def dbplex_bench_baseline(source: Source, pool_size: int) -> Baseline | None:
+    if source.backend != NAME:
+        return None
+    from dbplex_redis.baseline import RedisBaseline
+
+    return RedisBaseline(source, pool_size)

@@ -1,0 +1,114 @@
+"""MongoDB migrations: the history collection and Python steps.
+
+MongoDB runs each command on its own (multi-document transactions need a replica set and
+cannot create collections or indexes before 4.4), so every step runs in autocommit mode: the
+core writes a ``running`` row first and the final row when the step returns. A migrator has a
+client of its own (not the source's pool), opened on first need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bson import json_util
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from dbplex.backends import Source
+from dbplex.errors import DbplexError
+from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
+from dbplex.migrate.history import TABLE, decode
+from dbplex_mongo import errors
+from dbplex_mongo.client import database_of, open_client
+from dbplex_mongo.migrate_lock import MongoLease
+
+Doc = dict[str, Any]
+_SHELL_JSON = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
+
+
+class MongoMigrator:
+    """The migration backend of one MongoDB source."""
+
+    formats = frozenset({"py"})
+    file_options: frozenset[str] = frozenset()
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self._client: MongoClient[Doc] | None = None
+        self._database: Database[Doc] | None = None
+
+    @property
+    def connection(self) -> Database[Doc]:
+        if self._database is None:
+            self._client = open_client(self.source)
+            self._database = database_of(self.source, self._client)
+        return self._database
+
+    def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
+        try:
+            return action(self.connection)
+        except errors.DRIVER_ERRORS as exc:
+            raise errors.translate(self.source, exc, doing) from exc
+
+    # -- history ----------------------------------------------------------------------------------
+
+    def read_history(self) -> list[HistoryRow]:
+        def read(db: Database[Doc]) -> list[HistoryRow]:
+            return [
+                decode({"rank": doc.pop("_id"), **doc}, self.source.name) for doc in db[TABLE].find().sort("_id", 1)
+            ]
+
+        rows: list[HistoryRow] = self._run(f"reading {TABLE}", read)
+        return rows
+
+    def ensure_history(self) -> None:
+        """Nothing to do: the collection is created by its first write."""
+
+    def write_history(self, row: HistoryRow) -> None:
+        document = {"_id": row.rank, **{name: getattr(row, name) for name in row.__struct_fields__ if name != "rank"}}
+        self._run(f"writing {TABLE}", lambda db: db[TABLE].replace_one({"_id": row.rank}, document, upsert=True))
+
+    def lock(self, owner: LockOwner, settings: LockSettings) -> MongoLease:
+        return MongoLease(self.source, lambda: self.connection, owner, settings)
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def prepare(self, step: Step) -> Prepared:
+        done = "success" if step.direction == "up" else "rolled_back"
+        return Prepared(
+            step=step,
+            mode="autocommit",
+            prologue=["// history: a `running` row is written first"],
+            epilogue=[f"// history: the row becomes `{done}` when the step returns"],
+            notes=["each command applies on its own: write steps that can run again (the schema helpers do)"],
+        )
+
+    def execute(self, prepared: Prepared, ctx: MigrationContext, success: Callable[[], HistoryRow]) -> None:
+        migration = prepared.step.migration
+        body = migration.up if prepared.step.direction == "up" else migration.down
+        assert callable(body), "MongoDB runs Python migrations only"
+        try:
+            body(ctx)
+        except errors.DRIVER_ERRORS as exc:
+            raise errors.translate(self.source, exc, f"running {migration.name}") from exc
+
+    def run_command(self, command: Any) -> Any:
+        document = _command(command)
+        return self._run(f"running {next(iter(document))}", lambda db: db.command(document))
+
+    def render_command(self, command: Any) -> str:
+        return f"db.runCommand({json_util.dumps(_command(command), json_options=_SHELL_JSON)})"
+
+    def close(self) -> None:
+        client, self._client, self._database = self._client, None, None
+        if client is not None:
+            client.close()
+
+
+def _command(command: Any) -> Doc:
+    if not isinstance(command, dict) or not command:
+        raise DbplexError(
+            f"ctx.execute on MongoDB takes a command document such as {{'collMod': ...}}, not {command!r}"
+        )
+    return command

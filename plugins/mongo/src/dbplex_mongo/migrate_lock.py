@@ -1,0 +1,87 @@
+"""The MongoDB migration lock: a lease document taken with one atomic findOneAndUpdate.
+
+The lease ``{_id: "migrate"}`` in ``dbplex_schema_lock`` is taken when it is free or expired
+(an upsert: two runs racing for a missing document collide on ``_id``, and one of them gets a
+duplicate-key error). The holder renews it from the core's heartbeat; a holder that dies loses
+it when it expires. Expiry times are milliseconds since the epoch from the hosts' clocks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from dbplex.backends import Source
+from dbplex.migrate import LockOwner, LockSettings
+from dbplex_mongo import errors
+
+COLLECTION = "dbplex_schema_lock"
+LEASE_ID = "migrate"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MongoLease:
+    """One source's lease."""
+
+    def __init__(
+        self, source: Source, database: Callable[[], Database[dict[str, Any]]], owner: LockOwner, settings: LockSettings
+    ) -> None:
+        self.source = source.name
+        self._source = source
+        self._database = database
+        self._token = owner.run_id
+        self._holder = owner.describe()
+        self._ttl_ms = round(settings.ttl * 1000)
+
+    def describe(self) -> str:
+        return (
+            f"db.{COLLECTION}.findOneAndUpdate({{_id: '{LEASE_ID}', $or: [{{expires_at_ms: {{$lt: <now>}}}}, {{owner: '{self._token}'}}]}}, "
+            f"{{$set: {{owner: '{self._token}', expires_at_ms: <now + {self._ttl_ms}>}}}}, {{upsert: true}}): "
+            f"a lease of {self._ttl_ms / 1000:g} s renewed every {self._ttl_ms / 3000:g} s; a run that dies loses it when it expires"
+        )
+
+    def _collection(self) -> Collection[dict[str, Any]]:
+        return self._database()[COLLECTION]
+
+    def try_acquire(self) -> bool:
+        now = _now_ms()
+        try:
+            lease = self._collection().find_one_and_update(
+                {"_id": LEASE_ID, "$or": [{"expires_at_ms": {"$lt": now}}, {"owner": self._token}]},
+                {"$set": {"owner": self._token, "holder": self._holder, "expires_at_ms": now + self._ttl_ms}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # held by someone else: the upsert collided with their lease
+            return False
+        except errors.DRIVER_ERRORS as exc:
+            raise errors.translate(self._source, exc, "taking the migration lock") from exc
+        return lease is not None and lease.get("owner") == self._token
+
+    def holder(self) -> str | None:
+        try:
+            lease = self._collection().find_one({"_id": LEASE_ID})
+        except errors.DRIVER_ERRORS:
+            return None
+        if lease is None:
+            return None
+        left = (int(lease.get("expires_at_ms", 0)) - _now_ms()) / 1000
+        return f"{lease.get('holder', 'another run')} (lease expires in {max(left, 0):.0f} s)"
+
+    def extend(self) -> bool:
+        result = self._collection().update_one(
+            {"_id": LEASE_ID, "owner": self._token}, {"$set": {"expires_at_ms": _now_ms() + self._ttl_ms}}
+        )
+        return result.matched_count == 1
+
+    def release(self) -> None:
+        self._collection().delete_one({"_id": LEASE_ID, "owner": self._token})

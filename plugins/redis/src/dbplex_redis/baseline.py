@@ -1,0 +1,124 @@
+"""The raw-driver baseline of ``dbplex bench``: redis-py doing the record ops by hand.
+
+It makes the requests a careful redis-py user would make against the backend's layout (a hash
+per record with MessagePack values and the marker field, a sorted-set index, writes as the
+backend's Lua scripts; see :mod:`dbplex_redis.translate`): a ``redis.Redis`` client over a
+``BlockingConnectionPool`` of the benchmark's size speaking RESP3 as the backend does, the
+client's own commands (``HGETALL``, ``HMGET``, ``ZRANGEBYLEX``, a non-transactional pipeline),
+and scripts registered with ``register_script`` (``EVALSHA``, loading them when missing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import redis
+
+from dbplex.backends import Source
+from dbplex_redis.options import RedisOptions
+from dbplex_redis.translate import DELETE, KEYS, MARKER, PUT, UPDATE, ttl_ms
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder().decode
+
+
+def _pairs(values: dict[str, Any]) -> list[Any]:
+    flat: list[Any] = []
+    for name, value in values.items():
+        flat.append(name)
+        flat.append(_pack(value))
+    return flat
+
+
+def _record(found: dict[bytes, bytes]) -> dict[str, Any] | None:
+    return {name.decode(): _unpack(data) for name, data in found.items() if name} if found else None
+
+
+class RedisBaseline:
+    """Satisfies :class:`dbplex.bench.baseline.Baseline` with redis-py alone."""
+
+    def __init__(self, source: Source, pool_size: int) -> None:
+        self.label = f"redis-py {redis.__version__}"
+        options: RedisOptions = source.options
+        self._keys = KEYS[options.prefix]
+        self._ttl = ttl_ms(options.ttl)
+        self._pool = redis.BlockingConnectionPool.from_url(
+            source.url,
+            max_connections=pool_size,
+            timeout=source.config.pool.timeout,
+            socket_connect_timeout=source.config.connect_timeout,
+            protocol=3,
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+        try:
+            self._client.ping()
+        except Exception:
+            self._pool.disconnect()
+            raise
+        self._put = self._client.register_script(PUT.text)
+        self._update = self._client.register_script(UPDATE.text)
+        self._delete = self._client.register_script(DELETE.text)
+
+    def _script_keys(self, table: str, key: str) -> list[str]:
+        keys = self._keys
+        return [keys.record(table, key), keys.index(table), keys.expiry(table)]
+
+    def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
+        record = self._keys.record(table, key)
+        if fields is None:
+            whole: Any = self._client.hgetall(record)  # redis-py's sync and async reply types in one union
+            return _record(whole)
+        reply: Any = self._client.hmget(record, [MARKER, *fields])
+        marker, *found = reply
+        if marker is None:
+            return None
+        return {name: _unpack(data) for name, data in zip(fields, found, strict=True) if data is not None}
+
+    def put(self, table: str, key: str, values: dict[str, Any]) -> None:
+        args = [key, self._ttl, self._keys.records(table), MARKER, MARKER, *_pairs(values)]
+        self._put(keys=self._script_keys(table, key), args=args)
+
+    def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Every record's script in one non-transactional pipeline: one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        prefix = self._keys.records(table)
+        for key, values in records:
+            args = [key, self._ttl, prefix, MARKER, MARKER, *_pairs(values)]
+            self._put(keys=self._script_keys(table, key), args=args, client=pipe)
+        pipe.execute()
+
+    def update(self, table: str, key: str, values: dict[str, Any]) -> Any:
+        args = [key, self._ttl, self._keys.records(table), *_pairs(values)]
+        return self._update(keys=self._script_keys(table, key), args=args)
+
+    def delete(self, table: str, key: str) -> Any:
+        return self._delete(keys=self._script_keys(table, key), args=[key])
+
+    def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> list[Any]:
+        """The index, then every record in one pipeline: two round trips."""
+        lower = f"[{start_key}" if start_key else "-"
+        members: Any = self._client.zrangebylex(self._keys.index(table), lower, "+", start=0, num=limit)
+        pipe = self._client.pipeline(transaction=False)
+        prefix = self._keys.records(table)
+        for member in members:
+            record = prefix + member.decode()
+            if fields is None:
+                pipe.hgetall(record)
+            else:
+                pipe.hmget(record, [MARKER, *fields])
+        replies = pipe.execute()
+        if fields is None:
+            return [_record(reply) for reply in replies]
+        return [[_unpack(data) for data in reply[1:] if data is not None] for reply in replies]
+
+    def read_modify_write(
+        self, table: str, key: str, fields: list[str] | None, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        found = self.get(table, key, fields)
+        self.update(table, key, values)
+        return found
+
+    def close(self) -> None:
+        self._client.close()
+        self._pool.disconnect()

@@ -1,0 +1,134 @@
+"""Redis migrations: the history hash and Python steps.
+
+History rows are JSON values in the hash ``<prefix>dbplex_schema_history``, one field per rank.
+Redis runs each command on its own, so every step runs in autocommit mode: the core writes a
+``running`` row first and the final row when the step returns. Commands sent through
+``ctx.execute`` go as written (the source's prefix applies to dbplex's own keys only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import redis
+import redis.exceptions
+
+from dbplex.backends import Source
+from dbplex.errors import DbplexError, OpError, QueryError
+from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
+from dbplex.migrate.history import TABLE, decode
+from dbplex.secrets import scrub
+from dbplex_redis.errors import address, connection_lost
+from dbplex_redis.migrate_lock import RedisLock
+from dbplex_redis.pool import connect
+
+_PLAIN = re.compile(r"[A-Za-z0-9_:.{}*@/+\-]+")
+
+
+def translate(source: Source, client: redis.Redis, exc: BaseException, doing: str) -> DbplexError:
+    """A redis-py error while ``doing`` something, as a dbplex error naming the source."""
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return connection_lost(source.name, address(client.connection_pool.connection_kwargs), exc)
+    return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+
+
+_ERRORS = (redis.exceptions.RedisError,)
+
+
+class RedisMigrator:
+    """The migration backend of one Redis source."""
+
+    formats = frozenset({"py"})
+    file_options: frozenset[str] = frozenset()
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        prefix = source.options.prefix
+        self.history_key = f"{prefix}{TABLE}"
+        self.lock_key = f"{prefix}dbplex_schema_lock"
+        self._client: redis.Redis | None = None
+
+    @property
+    def connection(self) -> redis.Redis:
+        if self._client is None:
+            self._client = connect(self.source)
+        return self._client
+
+    def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
+        client = self.connection
+        try:
+            return action(client)
+        except _ERRORS as exc:
+            raise translate(self.source, client, exc, doing) from exc
+
+    # -- history ----------------------------------------------------------------------------------
+
+    def read_history(self) -> list[HistoryRow]:
+        stored = self._run(f"reading {self.history_key}", lambda client: client.hgetall(self.history_key))
+        return sorted(
+            (decode(msgspec.json.decode(value), self.source.name) for value in stored.values()),
+            key=lambda row: row.rank,
+        )
+
+    def ensure_history(self) -> None:
+        """Nothing to do: the hash is created by its first write."""
+
+    def write_history(self, row: HistoryRow) -> None:
+        self._run(
+            f"writing {self.history_key}",
+            lambda client: client.hset(self.history_key, str(row.rank), msgspec.json.encode(row)),
+        )
+
+    def lock(self, owner: LockOwner, settings: LockSettings) -> RedisLock:
+        return RedisLock(self.source, self.lock_key, owner, settings)
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def prepare(self, step: Step) -> Prepared:
+        done = "success" if step.direction == "up" else "rolled_back"
+        return Prepared(
+            step=step,
+            mode="autocommit",
+            prologue=[f"# history: HSET {self.history_key} <rank> <row>: a `running` row first"],
+            epilogue=[f"# history: the row becomes `{done}` when the step returns"],
+            notes=["each command applies on its own: write steps that can run again"],
+        )
+
+    def execute(self, prepared: Prepared, ctx: MigrationContext, success: Callable[[], HistoryRow]) -> None:
+        migration = prepared.step.migration
+        body = migration.up if prepared.step.direction == "up" else migration.down
+        assert callable(body), "Redis runs Python migrations only"
+        try:
+            body(ctx)
+        except _ERRORS as exc:
+            raise translate(self.source, self.connection, exc, f"running {migration.name}") from exc
+
+    def run_command(self, command: Any) -> Any:
+        args = _command(command)
+        return self._run(f"running {args[0]}", lambda client: client.execute_command(*args))  # type: ignore[no-untyped-call]
+
+    def render_command(self, command: Any) -> str:
+        return " ".join(_quote(arg) for arg in _command(command))
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _command(command: Any) -> tuple[Any, ...]:
+    if not isinstance(command, (tuple, list)) or not command or not isinstance(command[0], str):
+        raise DbplexError(f"ctx.execute on Redis takes a command tuple such as ('SET', key, value), not {command!r}")
+    return tuple(command)
+
+
+def _quote(arg: Any) -> str:
+    """An argument as redis-cli reads it: bare when it can be, else a double-quoted string."""
+    text = arg.decode("utf-8", "backslashreplace") if isinstance(arg, bytes) else str(arg)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
