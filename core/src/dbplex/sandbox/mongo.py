@@ -41,7 +41,8 @@ def launch(name: str, home: Path, port: int) -> Server:
         data.mkdir()
         argv = [str(path), "--bind_ip", "127.0.0.1", "--port", str(port), "--dbpath", str(data), "--nounixsocket"]
     else:
-        argv = [str(path), "--host", "127.0.0.1", "-p", str(port), "--db", str(home / "nx.db")]
+        # one SQLite file per logical database, so databases are as separate as on mongod
+        argv = [str(path), "--host", "127.0.0.1", "-p", str(port), "--data-dir", str(home / "data")]
         argv += ["--log-file", str(log), "--pid-file", str(home / "nx.pid")]
     pid, started = process.spawn(argv, log=log, cwd=home)
     return Server(
