@@ -17,7 +17,7 @@ from dbplex.errors import ConfigError, OpError, UnsupportedError
 from dbplex.ops import decode
 from dbplex_redis import Command, Pipeline, Publish, RedisOptions, translate
 from dbplex_redis.ops import OPS
-from dbplex_redis.plugin import dbplex_register_backends
+from dbplex_redis.plugin import plugin
 from dbplex_redis.translate import MARKER, Keys
 
 KEYS = Keys("app:")
@@ -192,7 +192,7 @@ def test_a_source_with_bad_options_is_a_config_error() -> None:
 
 def test_backend_declares_schemes_capabilities_and_ops() -> None:
     backends: list[dbplex.Backend] = []
-    dbplex_register_backends(backends.append)
+    plugin.dbplex_register_backends(backends.append)
     (backend,) = backends
     assert backend.name == "redis" and backend.schemes == ("redis", "rediss", "unix")
     assert backend.capabilities == {"ttl", "pubsub", "pipelines"}

@@ -116,3 +116,8 @@ def open_connection(source: Source, connection_type: type[C]) -> C:
         return connection_type.connect(source.url, **connect_kwargs(source))
     except psycopg.Error as exc:
         raise errors.unavailable(source, exc, connect_timeout(source)) from None
+
+
+def connect_source(source: Source) -> PgConnection:
+    """One new connection to ``source``, outside any pool (the ``dbplex_connect`` hook)."""
+    return open_connection(source, connection_class(source))
