@@ -53,9 +53,7 @@ def _hooks(name: str, call: _Lazy) -> dict[str, Callable[..., Any]]:
         "query": lambda source, conn, op: call(source, conn, op) if source.backend == name else None,
         "health": lambda source, pool: call(source, pool) if source.backend == name else None,
         "migrate": lambda source: call(source) if source.backend == name else None,
-        "partition": lambda source, conn, spec, action: (
-            call(source, conn, spec, action) if source.backend == name else None
-        ),
+        "partition": lambda source: call(source) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: call(source, pool_size) if source.backend == name else None,
     }
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dbplex.health import Health
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
+    from dbplex.partition.backend import Partitioner
     from dbplex.pool import Pool
     from dbplex.result import Result
 
@@ -95,13 +96,14 @@ def dbplex_health(source: Source, pool: Pool) -> Health:
 
 
 @hookspec(firstresult=True)
-def dbplex_partition(source: Source, conn: Any, spec: Any, action: str) -> Any:
-    """Plan or apply partition maintenance for ``spec`` on ``source``.
+def dbplex_partition(source: Source) -> Partitioner:
+    """Return the partitioning backend of ``source``: a :class:`~dbplex.partition.Partitioner`.
+
+    A factory like ``dbplex_migrate``: the core owns specs, layouts, plans, the maintenance lock
+    and the merge of cross-partition queries; the partitioner inspects what the database holds,
+    renders and applies each action, and reads one partition. No I/O here.
 
     :param source: the configured source.
-    :param conn: a native connection checked out for the work.
-    :param spec: the partition spec, backend-neutral.
-    :param action: ``"plan"``, ``"apply"``, ``"maintain"`` or ``"status"``.
     """
 
 

@@ -1,0 +1,120 @@
+"""Which partitions a spec wants to exist at a given moment, and which are past retention.
+
+Pure functions of the spec and the clock: every host running ``maintain`` at the same time
+computes the same answer, which is what makes concurrent maintenance safe to reason about.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dbplex.partition.interval import utc
+from dbplex.partition.model import Partition
+from dbplex.partition.spec import PartitionSpec
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The partitions a spec wants now, and the retention cutoff."""
+
+    wanted: list[Partition]
+    #: time ranges with retention: a partition whose upper bound is at or before this holds
+    #: only expired rows and is retired. None when nothing expires.
+    cutoff: datetime | None
+    #: the end of the premade horizon (time ranges), or None.
+    horizon: datetime | int | None
+
+
+def time_partition(spec: PartitionSpec, lower: datetime) -> Partition:
+    """The time partition of ``spec`` starting at ``lower`` (which must be aligned)."""
+    interval = spec.time_interval
+    assert interval is not None, "time_partition needs a spec with an interval"
+    return Partition(
+        target=spec.target, kind="range", label=interval.label(lower), lower=lower, upper=interval.add(lower)
+    )
+
+
+def number_partition(spec: PartitionSpec, lower: int) -> Partition:
+    """The numeric range partition of ``spec`` starting at ``lower`` (a multiple of the step from start)."""
+    assert spec.step is not None, "number_partition needs a spec with a step"
+    return Partition(target=spec.target, kind="range", label=str(lower), lower=lower, upper=lower + spec.step)
+
+
+def partition_for(spec: PartitionSpec, value: datetime | int) -> Partition | None:
+    """The range or list partition a key value belongs to; None for hash (the database decides)."""
+    if spec.is_time_range:
+        interval = spec.time_interval
+        assert interval is not None and isinstance(value, datetime)
+        return time_partition(spec, interval.floor(value))
+    if spec.strategy == "range":
+        assert spec.step is not None and isinstance(value, int)
+        return number_partition(spec, spec.start + (value - spec.start) // spec.step * spec.step)
+    if spec.strategy == "list":
+        for partition in fixed_partitions(spec):
+            if partition.holds(value):
+                return partition
+    return None
+
+
+def fixed_partitions(spec: PartitionSpec) -> list[Partition]:
+    """List and hash partitions (and the default one): they do not move with time."""
+    parts: list[Partition] = []
+    if spec.strategy == "list":
+        parts = [
+            Partition(target=spec.target, kind="list", label=suffix, values=tuple(values))
+            for suffix, values in spec.lists.items()
+        ]
+    elif spec.strategy == "hash":
+        assert spec.modulus is not None
+        parts = [
+            Partition(target=spec.target, kind="hash", label=f"h{r}", modulus=spec.modulus, remainder=r)
+            for r in range(spec.modulus)
+        ]
+    if spec.default:
+        parts.append(Partition(target=spec.target, kind="default", label="default"))
+    return parts
+
+
+def layout(spec: PartitionSpec, now: datetime, highest: int | None = None) -> Layout:
+    """The partitions ``spec`` wants at ``now``.
+
+    Time ranges: from the oldest partition still inside retention (or the current one when
+    nothing expires) through ``premake`` partitions ahead. Numeric ranges: from ``start`` through
+    ``premake`` partitions beyond the one holding ``highest`` (the largest key present).
+    """
+    wanted = fixed_partitions(spec)
+    if spec.is_time_range:
+        interval = spec.time_interval
+        assert interval is not None
+        now = utc(now)
+        current = interval.floor(now)
+        retention = spec.retention_interval
+        cutoff = None
+        first = current
+        if retention is not None:
+            cutoff = _minus(now, retention.months, retention.seconds)
+            first = interval.floor(cutoff)
+        lower = first
+        horizon = interval.add(current, spec.premake + 1)
+        while lower < horizon:
+            wanted.append(time_partition(spec, lower))
+            lower = interval.add(lower)
+        return Layout(wanted=wanted, cutoff=cutoff, horizon=horizon)
+    if spec.strategy == "range":
+        assert spec.step is not None
+        top = spec.start if highest is None or highest < spec.start else highest
+        last = spec.start + (top - spec.start) // spec.step * spec.step + spec.premake * spec.step
+        wanted += [number_partition(spec, lower) for lower in range(spec.start, last + 1, spec.step)]
+        return Layout(wanted=wanted, cutoff=None, horizon=last + spec.step)
+    return Layout(wanted=wanted, cutoff=None, horizon=None)
+
+
+def _minus(moment: datetime, months: int, seconds: int) -> datetime:
+    if months:
+        index = moment.year * 12 + moment.month - 1 - months
+        year, month = index // 12, index % 12 + 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        return moment.replace(year=year, month=month, day=day)
+    return moment - timedelta(seconds=seconds)
