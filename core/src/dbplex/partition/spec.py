@@ -95,9 +95,9 @@ def _problems(spec: PartitionSpec) -> list[str]:
     problems: list[str] = []
     if not _TARGET.fullmatch(spec.target):
         problems.append(f"target {spec.target!r} must be an identifier (Redis key families may use ':' between parts)")
-    for field, value in (("key", spec.key), ("colocate", spec.colocate)):
-        if value is not None and not _KEY.fullmatch(value):
-            problems.append(f"{field} {value!r} must be an identifier")
+    for field, name in (("key", spec.key), ("colocate", spec.colocate)):
+        if name is not None and not _KEY.fullmatch(name):
+            problems.append(f"{field} {name!r} must be an identifier")
     if spec.strategy == "range":
         if (spec.interval is None) == (spec.step is None):
             problems.append("a range partitioning needs exactly one of `interval` (time) or `step` (numbers)")
