@@ -1,7 +1,11 @@
-"""Pools under pressure: exhausted by held connections, and connections the server closed while idle."""
+"""Pools under pressure: exhausted by held connections (the leak detector names the holder), and
+connections the server closed while idle."""
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,29 +42,56 @@ def waiters_time_out(hub: dbplex.Hub, source: str, count: int) -> list[tuple[flo
     return outcomes
 
 
+LEAK = 0.3  # seconds: the held connections below are reported as leaks well before the waiters give up
+
+
+def here(below: int) -> str:
+    """``file:line in function`` of the caller's line ``below`` lines down, as the leak detector names a holder."""
+    frame = inspect.stack()[1]
+    return f"{os.path.relpath(frame.filename)}:{frame.lineno + below} in {frame.function}"
+
+
+def assert_leaks_named(caplog: pytest.LogCaptureFixture, source: str, holder: str) -> None:
+    reports = [r.getMessage() for r in caplog.records if r.name == "dbplex.pool" and "has been held" in r.getMessage()]
+    assert len(reports) == 2, reports
+    for report in reports:
+        assert report.startswith(f"source {source!r}: a connection has been held for ")
+        assert report.endswith(f"(pool.leak_threshold 0.3s); taken at {holder}")
+
+
 def test_pg_pool_exhausted_by_held_connections(
-    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub], caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub = open_hub({"pg": {"url": drill.server("pg").url, "pool": {"min_size": 2, "max_size": 2, "timeout": TIMEOUT}}})
+    pool = {"min_size": 2, "max_size": 2, "timeout": TIMEOUT, "leak_threshold": LEAK}
+    hub = open_hub({"pg": {"url": drill.server("pg").url, "pool": pool}})
+    caplog.set_level(logging.WARNING, logger="dbplex.pool")
     with ExitStack() as held:
+        holder = here(2)
         for _ in range(2):
             held.enter_context(hub.connection("pg"))
         outcomes = waiters_time_out(hub, "pg", 3)
     for elapsed, exc in outcomes:
         assert isinstance(exc, PoolTimeout), exc
-        assert str(exc) == "source 'pg': no free connection within 1s (2 in use, at most 2)"
+        message = str(exc)
+        assert message.startswith("source 'pg': no free connection within 1s (2 in use, at most 2); held longest (")
+        assert message.endswith(f"s) by {holder} (and 1 more)")  # the leak detector names the holder
         assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0  # at the deadline (generous bounds)
     figure("pg waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
-    assert hub.pool_stats()["pg"].timeouts == 3
+    stats = hub.pool_stats()["pg"]
+    assert stats.timeouts == 3 and stats.leaks == 2
+    assert_leaks_named(caplog, "pg", holder)
     hub.execute("pg", Put("limits", "k", {"after": True}))  # released connections serve again
 
 
 def test_redis_pool_exhausted_by_held_connections(
-    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub], caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub = open_hub({"redis": {"url": drill.server("redis").url, "pool": {"max_size": 2, "timeout": TIMEOUT}}})
+    pool_config = {"max_size": 2, "timeout": TIMEOUT, "leak_threshold": LEAK}
+    hub = open_hub({"redis": {"url": drill.server("redis").url, "pool": pool_config}})
+    caplog.set_level(logging.WARNING, logger="dbplex.pool")
     with hub.connection("redis") as client:  # the client borrows a connection per command: hold two
         pool = client.connection_pool
+        holder = here(1)
         held = [pool.get_connection(), pool.get_connection()]
     try:
         outcomes = waiters_time_out(hub, "redis", 3)
@@ -69,9 +100,13 @@ def test_redis_pool_exhausted_by_held_connections(
             pool.release(conn)
     for elapsed, exc in outcomes:
         assert isinstance(exc, PoolTimeout), exc
-        assert "source 'redis': no connection became free within 1s (all 2 in use" in str(exc)
+        message = str(exc)
+        assert "source 'redis': no connection became free within 1s (all 2 in use" in message
+        assert message.endswith(f"s) by {holder} (and 1 more)")
         assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0
     figure("redis waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
+    assert hub.pool_stats()["redis"].leaks == 2
+    assert_leaks_named(caplog, "redis", holder)
     hub.execute("redis", Put("limits", "k", {"after": True}))
 
 

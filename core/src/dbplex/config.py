@@ -17,6 +17,7 @@ import msgspec
 
 from dbplex import secrets
 from dbplex.errors import ConfigError
+from dbplex.partition.spec import PartitionSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +29,7 @@ ENV_VAR = "DBPLEX_CONFIG"
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -41,10 +43,28 @@ class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     max_idle: Seconds = 300.0
     #: seconds after which a connection is replaced.
     max_lifetime: Seconds = 3600.0
+    #: each connection's lifetime is ``max_lifetime`` shortened by a random fraction up to this,
+    #: so connections opened together are not replaced together.
+    lifetime_jitter: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.05
+    #: callers allowed to wait for a connection at once; more fail at once with
+    #: :class:`~dbplex.errors.PoolFull`. 0 = unbounded.
+    max_waiting: Count = 0
+    #: seconds between checks of idle connections (a server-closed one is replaced); 0 = off.
+    keepalive: NonNegative = 60.0
+    #: a connection held longer than this many seconds is logged with where it was taken,
+    #: and counted as a leak; 0 = off (no cost on the checkout path).
+    leak_threshold: NonNegative = 0.0
+    #: first and longest delay between reconnection attempts while the server is down.
+    reconnect_min: Seconds = 1.0
+    reconnect_max: Seconds = 10.0
 
     def __post_init__(self) -> None:
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
+        if self.reconnect_min > self.reconnect_max:
+            raise ValueError(
+                f"reconnect_min ({self.reconnect_min:g}) must not exceed reconnect_max ({self.reconnect_max:g})"
+            )
 
 
 class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -113,6 +133,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     sources: dict[str, SourceConfig] = {}
     #: where ``dbplex migrate`` looks for migration folders (relative to the file).
     migrations: str | None = None
+    #: partitioned tables, collections and key families (``[partitions.NAME]``), by name.
+    partitions: dict[str, PartitionSpec] = {}
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 
@@ -174,14 +196,43 @@ def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
     return converted
 
 
+def convert_partitions(
+    raw: Any, origin: str, sources: dict[str, SourceConfig] | None = None
+) -> dict[str, PartitionSpec]:
+    """Validate ``[partitions.NAME]`` tables one by one, so that errors name the spec; with
+    ``sources``, each spec's ``source`` must be one of them."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: `partitions` must be a table of [partitions.NAME] tables")
+    converted = {}
+    for name, value in raw.items():
+        if not _SOURCE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{origin}: partition spec name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin}: `partitions.{name}` must be a table")
+        try:
+            spec = msgspec.convert({**value, "name": name}, PartitionSpec)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{origin}: {field_path(exc, f'partitions.{name}')}") from None
+        if sources is not None and spec.source not in sources:
+            known = ", ".join(sorted(sources)) or "none configured"
+            raise ConfigError(
+                f"{origin}: `partitions.{name}.source` is {spec.source!r}, which is not a configured source ({known})"
+            )
+        converted[name] = spec
+    return converted
+
+
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
     data = _interpolate(data, origin)
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
+    partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
     try:
-        config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources)
+        config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
@@ -191,6 +242,26 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
             if "password" in key.lower() and isinstance(value, str):
                 secrets.remember(value)
     return msgspec.structs.replace(config, path=path)
+
+
+def load_partitions(
+    path: str | os.PathLike[str], sources: dict[str, SourceConfig] | None = None
+) -> dict[str, PartitionSpec]:
+    """The ``[partitions.NAME]`` tables of a spec file (``dbplex partition --spec FILE``), with
+    ``${ENV}`` expanded; with ``sources``, each spec's source must be one of them."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: partition spec file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read partition specs: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    other = sorted(set(data) - {"partitions"})
+    if other:
+        raise ConfigError(f"{file}: a partition spec file holds only [partitions.NAME] tables, found {other}")
+    return convert_partitions(_interpolate(data.get("partitions", {}), str(file)), str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -43,6 +43,13 @@ class PoolTimeout(SourceUnavailable):
     """No connection became free within the pool's wait timeout."""
 
 
+class PoolFull(PoolTimeout):
+    """Turned away without waiting: ``pool.max_waiting`` callers were already waiting.
+
+    A :class:`PoolTimeout`, so code that handles an exhausted pool handles this too.
+    """
+
+
 class QueryError(DbplexError):
     """The server rejected an operation (constraint violation, syntax error, ...)."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
@@ -19,11 +19,17 @@ from dbplex.config import Config
 from dbplex.errors import ConfigError, DbplexError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
 from dbplex.ops import Op
+from dbplex.partition.backend import Partitioner
+from dbplex.partition.spec import PartitionSpec
 from dbplex.plugins import Plugins, SourceHooks
 from dbplex.pool import Pool, PoolStats
+from dbplex.pooling import fork
 from dbplex.result import Result
 from dbplex.routing import Router
 from dbplex.secrets import scrub
+
+if TYPE_CHECKING:
+    from dbplex.partition.api import Partitioned
 
 
 class _Bound:
@@ -74,12 +80,17 @@ class Hub:
         self.config = config
         self.plugins = plugins
         self._bound: dict[str, _Bound] = {}
+        #: partitioners by source, made on first use (see :meth:`partitioner`).
+        self._partitioners: dict[str, Partitioner] = {}
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             backend = plugins.backends[source.backend]
             bound = self._bound[name] = _Bound(source, backend, plugins.hooks_for(backend.name))
             if source_config.replicas:
                 bound.router = Router(source, bound.hooks, functools.partial(self._on_primary, bound))
+        #: pools inherited from the parent process, kept (never used, never closed) in a forked child.
+        self._inherited: list[Pool] = []
+        fork.register(self)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -157,6 +168,38 @@ class Hub:
         if bound.router is not None:
             bound.router.wrote()
 
+    # -- partitions -----------------------------------------------------------------------------
+
+    def partitioner(self, source: str) -> Partitioner:
+        """The partitioning backend of ``source`` (its plugin's ``dbplex_partition`` hook), made once."""
+        found = self._partitioners.get(source)
+        if found is None:
+            bound = self._get(source)
+            with bound.lock:
+                found = self._partitioners.get(source)
+                if found is None:
+                    found = bound.hooks.partition(source=bound.source)
+                    if found is None:
+                        raise UnsupportedError(
+                            f"source {source!r}: backend {bound.backend.name!r} has no partitioning "
+                            "(its plugin implements no dbplex_partition hook)"
+                        )
+                    self._partitioners[source] = found
+        return found
+
+    def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
+        """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the
+        configuration, or a :class:`~dbplex.partition.PartitionSpec` built in code."""
+        from dbplex.partition.api import Partitioned
+
+        if isinstance(spec, str):
+            try:
+                spec = self.config.partitions[spec]
+            except KeyError:
+                known = ", ".join(sorted(self.config.partitions)) or "none configured"
+                raise ConfigError(f"unknown partition spec {spec!r} (configured: {known})") from None
+        return Partitioned(spec, self.partitioner(spec.source))
+
     # -- observation ----------------------------------------------------------------------------
 
     def health(self, sources: list[str] | None = None) -> Report:
@@ -222,10 +265,38 @@ class Hub:
                 stats.update({r.source.name: r.pool.stats() for r in bound.router.replicas if r.pool is not None})
         return stats
 
+    def resize(self, source: str, min_size: int, max_size: int) -> None:
+        """Change the pool bounds of ``source`` (and of its replicas' pools) while it runs."""
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigError(f"source {source!r}: resize needs 0 <= min_size <= max_size and max_size >= 1")
+        bound = self._get(source)
+        pools = [self._pool(bound)]
+        if bound.router is not None:
+            pools += [r.pool for r in bound.router.replicas if r.pool is not None]
+        for pool in pools:
+            resize = getattr(pool, "resize", None)  # a third-party pool may predate Pool.resize
+            if resize is None:
+                raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} cannot resize its pool")
+            resize(min_size, max_size)
+
     # -- lifetime ---------------------------------------------------------------------------------
+
+    def after_fork(self) -> None:
+        """In a forked child: drop every pool without closing it (closing would end the parent's
+        sessions on the shared sockets); the child opens pools of its own on first use."""
+        for bound in self._bound.values():
+            bound.lock = threading.Lock()
+            if bound.pool is not None:
+                self._inherited.append(bound.pool)
+                bound.pool = None
+            if bound.router is not None:
+                self._inherited += bound.router.after_fork()
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""
+        partitioners, self._partitioners = self._partitioners, {}
+        for partitioner in partitioners.values():
+            partitioner.close()
         for bound in self._bound.values():
             if bound.router is not None:
                 bound.router.close()

@@ -38,7 +38,9 @@ class PoolStats(msgspec.Struct, kw_only=True):
     Gauges: ``size`` connections open, ``idle`` of them free, ``used`` checked out,
     ``pending`` callers waiting, ``min`` and ``max`` configured bounds. Counters since start:
     ``acquired`` checkouts, ``timeouts`` waits that gave up, ``errors`` failed connection
-    attempts, ``created`` connections opened, ``lost`` connections found broken. Timings:
+    attempts, ``created`` connections opened, ``lost`` connections found broken, ``recycled``
+    connections closed on purpose (lifetime, idle reaping, resize), ``leaks`` checkouts held past
+    ``pool.leak_threshold``, ``rejected`` callers turned away by ``pool.max_waiting``. Timings:
     ``wait`` for a checkout, ``use`` how long it was held, ``create`` to open a connection.
     """
 
@@ -55,6 +57,9 @@ class PoolStats(msgspec.Struct, kw_only=True):
     errors: int = 0
     created: int = 0
     lost: int = 0
+    recycled: int = 0
+    leaks: int = 0
+    rejected: int = 0
     wait: Timing = msgspec.field(default_factory=Timing)
     use: Timing = msgspec.field(default_factory=Timing)
     create: Timing = msgspec.field(default_factory=Timing)
@@ -70,6 +75,9 @@ class PoolCounters:
         self.errors = 0
         self.created = 0
         self.lost = 0
+        self.recycled = 0
+        self.leaks = 0
+        self.rejected = 0
         self.pending = 0
         self.wait = Timing()
         self.use = Timing()
@@ -82,6 +90,14 @@ class PoolCounters:
     def time(self, name: str, ms: float) -> None:
         with self._lock:
             getattr(self, name).add(ms)
+
+    def start_waiting(self, limit: int) -> bool:
+        """Count one more caller waiting for a connection; False (not counted) when ``limit`` (> 0) already wait."""
+        with self._lock:
+            if limit and self.pending >= limit:
+                return False
+            self.pending += 1
+            return True
 
     def checked_out(self, wait_ms: float) -> None:
         """One checkout that waited ``wait_ms``: the per-operation call, so one lock, not two."""
@@ -99,6 +115,7 @@ class PoolCounters:
         with self._lock:
             stats.acquired, stats.timeouts, stats.errors = self.acquired, self.timeouts, self.errors
             stats.created, stats.lost = self.created, self.lost
+            stats.recycled, stats.leaks, stats.rejected = self.recycled, self.leaks, self.rejected
             stats.pending = max(stats.pending, self.pending)
             stats.wait = msgspec.structs.replace(self.wait)
             stats.use = msgspec.structs.replace(self.use)
@@ -123,6 +140,10 @@ class Pool(Protocol):
 
     def stats(self) -> PoolStats:
         """The pool's gauges and counters."""
+        ...
+
+    def resize(self, min_size: int, max_size: int) -> None:
+        """Change the pool's bounds while it runs: grow now, shrink as connections come back."""
         ...
 
     def close(self) -> None:

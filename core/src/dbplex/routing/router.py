@@ -184,6 +184,17 @@ class Router:
                 if replica.breaker.closed or replica.breaker.probe_due():
                     self.check(replica)
 
+    def after_fork(self) -> list[Pool]:
+        """In a forked child: forget the checker thread and the replicas' pools (returned, unclosed)."""
+        self._checker, self._checker_lock = None, threading.Lock()
+        inherited = []
+        for replica in self.replicas:
+            replica.lock = threading.Lock()
+            if replica.pool is not None:
+                inherited.append(replica.pool)
+                replica.pool = None
+        return inherited
+
     def close(self) -> None:
         """Stop the checker and close the replicas' pools; reads may reopen them."""
         self._stop.set()

@@ -1,9 +1,11 @@
 """MongoClient construction from a source's configuration.
 
 pymongo's ``MongoClient`` is the pool: dbplex's pool settings become its options (keyword
-options win over the same options in the URL). ``connect_timeout`` bounds both opening a
-socket and finding a usable server, so an unreachable source fails within it.
-``max_lifetime`` has no pymongo equivalent and is not applied.
+options win over the same options in the URL; the rest of the URL's options, such as
+``replicaSet``, ``readPreference`` and ``w``, reach pymongo as they are). ``connect_timeout``
+bounds both opening a socket and finding a usable server, so an unreachable source fails within
+it. ``max_lifetime`` has no pymongo equivalent: the pool replaces the whole client (see
+:mod:`dbplex_mongo.pool`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 from pymongo import monitoring
 
 from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pooling.leaks import LeakDetector
 
 _LOST = frozenset({monitoring.ConnectionClosedReason.ERROR, monitoring.ConnectionClosedReason.STALE})
 
@@ -29,6 +30,8 @@ class PoolMonitor(PoolCounters, monitoring.ConnectionPoolListener):
         self._checkout_started = threading.local()
         # (server address, connection id) -> when the connection was created / checked out
         self._since: dict[tuple[Any, int], float] = {}
+        #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
+        self.leaks: LeakDetector | None = None
 
     def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
         with self._lock:
@@ -83,12 +86,16 @@ class PoolMonitor(PoolCounters, monitoring.ConnectionPoolListener):
             self.acquired += 1
             self.wait.add((now - started) * 1000)
             self._since[(event.address, event.connection_id)] = now
+        if self.leaks is not None:
+            self.leaks.taken((event.address, event.connection_id))
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         now = time.perf_counter()
         with self._lock:
             self.used -= 1
             self.use.add((now - self._since.pop((event.address, event.connection_id), now)) * 1000)
+        if self.leaks is not None:
+            self.leaks.returned((event.address, event.connection_id))
 
     # -- pools: nothing to count --------------------------------------------------------------------
 

@@ -1,15 +1,36 @@
-"""The dbplex pool of a MongoDB source: one MongoClient (pymongo's own pool) and its stats."""
+"""The dbplex pool of a MongoDB source: one MongoClient (pymongo's own pool) and its stats.
+
+pymongo keeps min/max size, idle reaping (``maxIdleTimeMS``), the wait deadline
+(``waitQueueTimeoutMS``), server monitoring and reconnection, and it checks an idle socket
+before reusing it. What it lacks, dbplex adds here:
+
+- **lifetime**: pymongo never retires a connection for its age, so the whole client is replaced
+  after its jittered ``max_lifetime`` (checked at checkout and by the maintenance thread); the
+  old client keeps serving what started on it for a grace period, then is closed;
+- **resize**: pymongo's pool sizes are fixed per client, so a resize replaces the client the
+  same way;
+- **max_waiting**: a checkout fails with :class:`~dbplex.errors.PoolFull` when that many driver
+  checkouts are already waiting (a soft bound: concurrent callers may pass it together);
+- **leak detection**: the pool monitor records where each driver checkout was made.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from pymongo import MongoClient
 from pymongo.database import Database
 
 from dbplex.backends import Source
 from dbplex.pool import PoolStats
+from dbplex.pooling import housekeeper
+from dbplex.pooling.jitter import lifetime_deadline
+from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.waiters import full_error
 from dbplex_mongo import client as client_mod
 from dbplex_mongo import conn as conn_mod
 from dbplex_mongo.conn import MongoConn
@@ -20,18 +41,25 @@ from dbplex_mongo.server import ServerProbe
 
 BACKEND = "mongo"
 Doc = dict[str, Any]
+#: longest a replaced client stays open for the operations and cursors started on it.
+MAX_GRACE = 60.0
 
 
 class _Checkout:
-    """Hands out the pool's database; stateless, so one instance serves every caller."""
+    """Hands out the pool's current database, replacing the client first when its lifetime is over."""
 
-    __slots__ = ("_database",)
+    __slots__ = ("_pool",)
 
-    def __init__(self, database: Database[Doc]) -> None:
-        self._database = database
+    def __init__(self, pool: MongoPool) -> None:
+        self._pool = pool
 
     def __enter__(self) -> Database[Doc]:
-        return self._database
+        pool = self._pool
+        if time.monotonic() >= pool.expires_at:
+            pool.renew(pool.expires_at)
+        if pool.max_waiting and pool.monitor.pending >= pool.max_waiting:
+            raise full_error(pool.source.name, pool.max_waiting, pool.monitor)
+        return pool.database
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -43,13 +71,47 @@ class MongoPool:
 
     def __init__(self, source: Source) -> None:
         self.source = source
+        config = source.config.pool
         self.monitor = PoolMonitor()
-        self.client = client_mod.open_client(source, self.monitor)
-        self.database = client_mod.database_of(source, self.client)
-        self.server = ServerProbe(self.client, source.name)
-        self.conn = MongoConn(self.database, self.server, self.monitor, options_of(source).gridfs_bucket)
-        conn_mod.attach(self.conn)
-        self._checkout = _Checkout(self.database)
+        if config.leak_threshold:
+            self.monitor.leaks = LeakDetector(source.name, config.leak_threshold, self.monitor)
+        self.min_size, self.max_size, self.max_waiting = config.min_size, config.max_size, config.max_waiting
+        self._lock = threading.Lock()
+        #: replaced clients and when each is closed: (monotonic deadline, client, its MongoConn).
+        self._retired: list[tuple[float, MongoClient[Doc], MongoConn]] = []
+        self._open()
+        self._checkout = _Checkout(self)
+        self._housekeeper = housekeeper.Housekeeper(
+            source.name, housekeeper.interval(0.0, config.leak_threshold, self._grace), self._maintain
+        )
+
+    @property
+    def _grace(self) -> float:
+        return min(self.source.config.pool.max_lifetime, MAX_GRACE)
+
+    def _open(self) -> None:
+        """A new client (no I/O yet) with the current sizes; it becomes the one checkouts get."""
+        config = self.source.config.pool
+        client = client_mod.open_client(self.source, self.monitor, maxPoolSize=self.max_size, minPoolSize=self.min_size)
+        database = client_mod.database_of(self.source, client)
+        server = ServerProbe(client, self.source.name)
+        conn = MongoConn(database, server, self.monitor, options_of(self.source).gridfs_bucket)
+        conn_mod.attach(conn)
+        self.client, self.database, self.server, self.conn = client, database, server, conn
+        self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
+
+    def renew(self, expired: float | None = None) -> None:
+        """Replace the client; the old one is closed after the grace period.
+
+        ``expired`` is the deadline the caller saw pass: a client another thread already replaced
+        is not replaced again.
+        """
+        with self._lock:
+            if expired is not None and self.expires_at != expired:
+                return
+            self._retired.append((time.monotonic() + self._grace, self.client, self.conn))
+            self._open()
+        self.monitor.count("recycled")
 
     def connection(self) -> AbstractContextManager[Database[Doc]]:
         return self._checkout
@@ -74,11 +136,33 @@ class MongoPool:
             except DRIVER_ERRORS as exc:
                 raise translate(self.source, exc, "committing a transaction") from exc
 
+    def resize(self, min_size: int, max_size: int) -> None:
+        """pymongo's sizes are fixed per client: a new client takes over, the old one drains."""
+        self.min_size, self.max_size = min_size, max_size
+        self.renew()
+
+    def _maintain(self) -> None:
+        if self.monitor.leaks is not None:
+            self.monitor.leaks.sweep()
+        expires_at = self.expires_at
+        if time.monotonic() >= expires_at:
+            self.renew(expires_at)
+        self._close_retired(time.monotonic())
+
+    def _close_retired(self, before: float) -> None:
+        with self._lock:
+            due = [entry for entry in self._retired if entry[0] <= before]
+            self._retired = [entry for entry in self._retired if entry[0] > before]
+        for _, client, conn in due:
+            conn_mod.detach(conn)
+            client.close()
+
     def stats(self) -> PoolStats:
-        pool = self.source.config.pool
-        return self.monitor.stats(self.source.name, BACKEND, pool.min_size, pool.max_size)
+        return self.monitor.stats(self.source.name, BACKEND, self.min_size, self.max_size)
 
     def close(self) -> None:
+        self._housekeeper.stop()
+        self._close_retired(float("inf"))
         conn_mod.detach(self.conn)
         self.client.close()
 

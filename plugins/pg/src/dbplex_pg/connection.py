@@ -18,6 +18,7 @@ from psycopg.rows import TupleRow
 
 from dbplex.backends import Source
 from dbplex.pool import PoolCounters
+from dbplex.pooling.jitter import lifetime_deadline
 from dbplex_pg import errors
 from dbplex_pg.options import PgOptions
 from dbplex_pg.translate import TableSql, decode_record
@@ -36,11 +37,14 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = ("counters", "last_error", "name", "schema", "tables")
+    __slots__ = ("counters", "last_error", "lifetime", "lifetime_jitter", "name", "schema", "tables")
 
-    def __init__(self, name: str, schema: str) -> None:
+    def __init__(self, name: str, schema: str, lifetime: float, lifetime_jitter: float) -> None:
         self.name = name
         self.schema = schema
+        #: ``pool.max_lifetime`` and ``pool.lifetime_jitter``: each connection's deadline is drawn from them.
+        self.lifetime = lifetime
+        self.lifetime_jitter = lifetime_jitter
         #: tables known to exist, with their statements: a record op's only per-call lookup.
         self.tables: dict[str, TableSql] = {}
         #: what psycopg_pool does not time per call: checkout waits and uses, connection set-up.
@@ -62,6 +66,8 @@ class PgConnection(psycopg.Connection[TupleRow]):
     state: ClassVar[SourceState]
     #: reused by every record op: a new cursor per op would cost more than the op's own Python work.
     records: psycopg.Cursor[TupleRow]
+    #: ``time.monotonic()`` after which the pool replaces this connection (at checkout or return).
+    expires_at: float
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -75,6 +81,7 @@ class PgConnection(psycopg.Connection[TupleRow]):
             raise
         state.counters.time("create", (time.perf_counter() - started) * 1000)
         state.last_error = None
+        conn.expires_at = lifetime_deadline(time.monotonic(), state.lifetime, state.lifetime_jitter)
         conn.records = conn.cursor()
         conn.records.adapters.register_loader("jsonb", RecordLoader)
         return conn
@@ -88,7 +95,8 @@ def options(source: Source) -> PgOptions:
 
 def connection_class(source: Source) -> type[PgConnection]:
     """A connection class of one's own for a pool (or a lone connection) and its shared state."""
-    state = SourceState(source.name, options(source).schema)
+    pool = source.config.pool
+    state = SourceState(source.name, options(source).schema, pool.max_lifetime, pool.lifetime_jitter)
     return type("PgConnection", (PgConnection,), {"state": state, "__module__": __name__})
 
 

@@ -34,12 +34,20 @@ def connect_reason(exc: psycopg.Error, timeout: int) -> str:
     return scrub(reason[:1].lower() + reason[1:])
 
 
+def _hosts(params: dict[str, Any]) -> str:
+    """``host:port``, or ``h1:p1,h2:p2`` for a multi-host URL (one port may serve every host)."""
+    hosts = str(params.get("host") or "the default host").split(",")
+    ports = str(params.get("port") or 5432).split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    return ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
+
+
 def unavailable(source: Source, exc: psycopg.Error, timeout: int) -> SourceUnavailable:
     """A failed connection attempt, naming the source, its address and its user."""
     params = conninfo(source)
-    host = params.get("host") or "the default host"
     user = params.get("user") or "the default user"
-    where = f"{host}:{params.get('port') or 5432}" + (f"/{params['dbname']}" if params.get("dbname") else "")
+    where = _hosts(params) + (f"/{params['dbname']}" if params.get("dbname") else "")
     return SourceUnavailable(
         f"source {source.name!r}: cannot connect to {where} as user {user!r}: {connect_reason(exc, timeout)}"
     )

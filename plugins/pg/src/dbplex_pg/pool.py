@@ -4,11 +4,13 @@ psycopg_pool keeps gauges and totals (size, available, waiting, connection error
 per-checkout wait and use times, and the time to open each connection, come from
 :class:`~dbplex.pool.PoolCounters`, so each number has exactly one source.
 
-Two checks psycopg_pool leaves out: a checkout never hands out a connection the server closed
-while it sat idle (``idle_session_timeout``, a restart, a proxy), and after a failover, a
-write refused with SQLSTATE 25006 on a server that turns out to be in recovery empties the
-pool, so that new connections find the new primary (with a multi-host URL and
-``target_session_attrs=read-write``).
+What psycopg_pool leaves out, dbplex adds: a checkout never hands out a connection the server
+closed while it sat idle (``idle_session_timeout``, a restart, a proxy), nor one past its
+jittered lifetime; after a failover, a write refused with SQLSTATE 25006 on a server that turns
+out to be in recovery empties the pool, so that new connections find the new primary (with a
+multi-host URL and ``target_session_attrs=read-write``). The rest maps onto psycopg_pool:
+``max_waiting``, ``resize()``, ``check()`` as the keepalive, and its reconnect backoff, whose
+give-up after ``reconnect_max`` the next maintenance round undoes, so the pool never stops trying.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
-from time import perf_counter
+from time import monotonic, perf_counter
 from types import TracebackType
 
 import psycopg
@@ -25,6 +27,9 @@ import psycopg_pool
 from dbplex.backends import Source
 from dbplex.errors import PoolTimeout
 from dbplex.pool import PoolStats
+from dbplex.pooling import housekeeper
+from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.waiters import full_error
 from dbplex_pg.connection import PgConnection, connect_kwargs, connection_class, open_connection
 from dbplex_pg.errors import query_failure
 
@@ -39,6 +44,9 @@ class PgPool:
         self._state = connection_type.state
         self._counters = self._state.counters
         self._timeout = config.timeout
+        self._max_waiting = config.max_waiting
+        #: None unless ``pool.leak_threshold`` is set: the checkout path tests this one attribute.
+        self.leaks = LeakDetector(source.name, config.leak_threshold, self._counters) if config.leak_threshold else None
         # psycopg_pool connects in the background and retries quietly; one connection up front
         # makes an unreachable server or a rejected login fail now, with libpq's reason.
         open_connection(source, psycopg.Connection).close()
@@ -51,10 +59,34 @@ class PgPool:
             timeout=config.timeout,
             max_idle=config.max_idle,
             max_lifetime=config.max_lifetime,
+            max_waiting=config.max_waiting,
+            reconnect_timeout=config.reconnect_max,
+            reconnect_failed=self._gave_up,
             name=f"dbplex:{source.name}",
             open=False,
         )
         self._pool.open()
+        self._keepalive = config.keepalive
+        self._next_check = monotonic() + config.keepalive
+        self._restart = False
+        self._housekeeper = housekeeper.Housekeeper(
+            source.name,
+            housekeeper.interval(config.keepalive, config.leak_threshold, config.reconnect_max),
+            self._maintain,
+        )
+
+    def _gave_up(self, pool: object) -> None:
+        """psycopg_pool stopped retrying a connection: the next maintenance round starts again."""
+        self._restart = True
+
+    def _maintain(self) -> None:
+        if self.leaks is not None:
+            self.leaks.sweep()
+        due = self._keepalive and monotonic() >= self._next_check
+        if due or self._restart:
+            self._restart = False
+            self._next_check = monotonic() + self._keepalive
+            self._pool.check()  # pings idle connections, replaces broken ones, regrows to min_size
 
     def connection(self) -> _Checkout:
         """Check out a connection (autocommit mode); it goes back when the block ends."""
@@ -92,13 +124,20 @@ class PgPool:
         stats.size = stats.idle + stats.used
         stats.created = stats.create.count
         stats.errors = driver.get("connections_errors", 0)
-        stats.lost = driver.get("connections_lost", 0) + driver.get("returns_bad", 0)
+        # a connection dbplex closed for its age comes back closed, which psycopg_pool counts as bad
+        stats.lost = driver.get("connections_lost", 0) + driver.get("returns_bad", 0) - stats.recycled
         return stats
 
+    def resize(self, min_size: int, max_size: int) -> None:
+        self._pool.resize(min_size, max_size)
+
     def close(self) -> None:
+        self._housekeeper.stop()
         self._pool.close()
 
-    def _timed_out(self) -> PoolTimeout:
+    def _timed_out(self, exc: psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests) -> PoolTimeout:
+        if isinstance(exc, psycopg_pool.TooManyRequests):
+            return full_error(self.source.name, self._max_waiting, self._counters)
         self._counters.count("timeouts")
         stats = self.stats()
         message = (
@@ -107,7 +146,14 @@ class PgPool:
         )
         if self._state.last_error:
             message += f"; the last connection attempt failed: {self._state.last_error}"
+        if self.leaks is not None:
+            message += self.leaks.describe()
         return PoolTimeout(message)
+
+    def _recycle(self, conn: PgConnection) -> None:
+        """Close a connection past its lifetime; psycopg_pool opens a replacement when it comes back."""
+        conn.close()
+        self._counters.count("recycled")
 
     def __repr__(self) -> str:
         return f"PgPool(source={self.source.name!r})"
@@ -128,15 +174,20 @@ class _Checkout:
         while True:
             try:
                 conn = owner._pool.getconn(max(deadline - perf_counter(), 0.0))
-            except psycopg_pool.PoolTimeout:
-                raise owner._timed_out() from None
-            if _alive(conn):
+            except (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests) as exc:
+                raise owner._timed_out(exc) from None
+            if conn.expires_at <= monotonic():
+                owner._recycle(conn)
+            elif _alive(conn):
                 break
-            conn.close()
-            owner._pool.putconn(conn)  # counted as lost (returns_bad); the pool opens a replacement
+            else:
+                conn.close()  # counted as lost (returns_bad)
+            owner._pool.putconn(conn)  # the pool opens a replacement
         self._since = now = perf_counter()
         owner._counters.checked_out((now - started) * 1000)
         self._conn = conn
+        if owner.leaks is not None:
+            owner.leaks.taken(conn)
         return conn
 
     def __exit__(
@@ -148,8 +199,12 @@ class _Checkout:
                 _end_user_transaction(conn, failed=exc_type is not None)
             if exc is not None and _demoted(conn, exc):
                 owner._pool.drain()
+            elif conn.expires_at <= monotonic() and not conn.closed:
+                owner._recycle(conn)
         finally:
             owner._counters.checked_in((perf_counter() - self._since) * 1000)
+            if owner.leaks is not None:
+                owner.leaks.returned(conn)
             owner._pool.putconn(conn)
 
 

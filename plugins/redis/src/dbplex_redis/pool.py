@@ -5,10 +5,14 @@ and borrows a pooled connection for each command (or pipeline) only. So the pool
 count those borrowings: ``acquired`` is commands and pipelines sent, ``wait`` the time to get
 a connection (including opening it), ``use`` how long one was held.
 
-redis-py has no minimum size and no idle limit: the pool opens ``min_size`` connections up
-front, closes a connection that has lived longer than ``max_lifetime`` when it comes back, and
-does not enforce ``max_idle`` (idle connections stay open; Redis's own ``timeout`` setting can
-close them, and a closed one is reopened on its next checkout).
+redis-py has no minimum size, idle limit, lifetime, keepalive, wait-queue bound, reconnect
+backoff or resize; dbplex adds them here. The pool opens ``min_size`` connections up front; a
+connection past its jittered lifetime is replaced at checkout and closed when it comes back; a
+maintenance thread closes connections idle longer than ``max_idle`` (above ``min_size``), pings
+those idle for ``keepalive`` seconds, and reconnects while the server is down, paced by a
+jittered backoff during which checkouts fail at once with the last reason. A ``READONLY`` reply
+(the server became a replica, e.g. after a failover) evicts every connection, so that new ones
+reach whatever the address points at now.
 """
 
 # redis-py's connection and pool classes are not annotated.
@@ -16,6 +20,9 @@ close them, and a closed one is reopened on its next checkout).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import sys
 import time
 from typing import Any
@@ -35,10 +42,15 @@ from redis.connection import (
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, UnsupportedError
 from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pooling import housekeeper
+from dbplex.pooling.jitter import Backoff, lifetime_deadline
+from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.waiters import full_error
 from dbplex.secrets import scrub
 from dbplex_redis.errors import RedisPoolTimeout, RedisSourceUnavailable, address, connect_failed
 
 _perf_counter = time.perf_counter
+log = logging.getLogger("dbplex.pool")
 #: errors that close a connection because it broke, as opposed to being closed on purpose.
 _BREAKING = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
@@ -54,13 +66,29 @@ class _Bounded(AbstractConnection):
     #: redis-py's socket (which its annotations call always None).
     _sock: Any
 
-    def __init__(self, *, dbplex_source: str, dbplex_counters: PoolCounters, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        dbplex_source: str,
+        dbplex_counters: PoolCounters,
+        dbplex_jitter: float = 0.0,
+        dbplex_lifetime: float = math.inf,
+        dbplex_pool: CountingPool | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.dbplex_source = dbplex_source
         self.dbplex_counters = dbplex_counters
         self.dbplex_where = address(kwargs)
-        #: perf_counter when the socket was opened, and when the pool last handed it out (0: not).
+        self.dbplex_lifetime = dbplex_lifetime
+        self.dbplex_jitter = dbplex_jitter
+        #: the pool this connection belongs to (None outside one): its backoff and READONLY eviction.
+        self.dbplex_pool = dbplex_pool
+        #: perf_counter when the socket was opened, when it is due for replacement, when the pool
+        #: last handed it out (0: not) and when it last came back.
         self.connected_at = 0.0
+        self.expires_at = math.inf
         self.checked_out_at = 0.0
+        self.released_at = 0.0
         self._deadline = 0.0
         self._connecting = False
         super().__init__(**kwargs)
@@ -75,6 +103,12 @@ class _Bounded(AbstractConnection):
     def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
         if self._sock is not None:  # the hot path: every checkout asks
             return
+        backoff = self.dbplex_pool.backoff if self.dbplex_pool is not None else None
+        if backoff is not None and backoff.wait_left():
+            raise RedisSourceUnavailable(
+                f"{backoff.reason} (down for {time.monotonic() - (backoff.down_since or 0):.1f}s; "
+                f"next attempt in {backoff.wait_left():.1f}s)"
+            )
         started = _perf_counter()
         self._deadline = started + (self.socket_connect_timeout or 0)
         self._connecting = True
@@ -82,17 +116,30 @@ class _Bounded(AbstractConnection):
             super().connect_check_health(*args, **kwargs)
         except Exception as exc:
             self.dbplex_counters.count("errors")
-            if isinstance(exc, DbplexError):
-                raise
-            timeout = self.socket_connect_timeout or 0
-            raise connect_failed(self.dbplex_source, self.dbplex_where, self.username, timeout, exc) from None
+            if not isinstance(exc, DbplexError):
+                timeout = self.socket_connect_timeout or 0
+                exc = connect_failed(self.dbplex_source, self.dbplex_where, self.username, timeout, exc)
+            if backoff is not None:
+                backoff.failed(str(exc))
+            raise exc from None
         finally:
             self._connecting = False
         sock: Any = self._sock  # open now (mypy still narrows it to None from the check above)
         sock.settimeout(self.socket_timeout)  # the handshake ran on the connect budget; commands get theirs
         self.connected_at = now = _perf_counter()
+        self.expires_at = lifetime_deadline(now, self.dbplex_lifetime, self.dbplex_jitter)
+        if backoff is not None:
+            backoff.succeeded()
         self.dbplex_counters.count("created")
         self.dbplex_counters.time("create", (now - started) * 1000)
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except redis.exceptions.ReadOnlyError:
+            if self.dbplex_pool is not None:
+                self.dbplex_pool.evict(f"{self.dbplex_where} answered READONLY (it is a replica now)")
+            raise
 
     def _connect(self) -> Any:
         # The socket keeps this timeout through the TLS and Redis handshakes; see connect_check_health.
@@ -141,6 +188,7 @@ def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     for pool_setting in ("max_connections", "timeout"):  # the source's pool settings decide these
         kwargs.pop(pool_setting, None)
     kwargs["socket_connect_timeout"] = source.config.connect_timeout
+    kwargs["dbplex_jitter"] = source.config.pool.lifetime_jitter
     if source.options.socket_timeout is not None:
         kwargs["socket_timeout"] = source.options.socket_timeout
     kwargs["dbplex_source"] = source.name
@@ -148,23 +196,64 @@ def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     return kwargs
 
 
-class CountingPool(BlockingConnectionPool):
-    """redis-py's blocking pool, counting checkouts and naming the source when it times out."""
+def pool_kwargs(source: Source) -> dict[str, Any]:
+    """:class:`CountingPool` arguments from the source's ``pool`` settings."""
+    config = source.config.pool
+    return {
+        "max_connections": config.max_size,
+        "timeout": config.timeout,
+        "min_size": config.min_size,
+        "max_idle": config.max_idle,
+        "max_lifetime": config.max_lifetime,
+        "max_waiting": config.max_waiting,
+        "keepalive": config.keepalive,
+        "leak_threshold": config.leak_threshold,
+        "reconnect": (config.reconnect_min, config.reconnect_max),
+    }
 
-    def __init__(self, *, source: str, counters: PoolCounters, max_lifetime: float, **kwargs: Any) -> None:
+
+class CountingPool(BlockingConnectionPool):
+    """redis-py's blocking pool with what it lacks (see the module's docstring), counting
+    checkouts and naming the source when it times out."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        counters: PoolCounters,
+        max_lifetime: float,
+        min_size: int = 0,
+        max_idle: float = math.inf,
+        max_waiting: int = 0,
+        keepalive: float = 0.0,
+        leak_threshold: float = 0.0,
+        reconnect: tuple[float, float] = (1.0, 10.0),
+        **kwargs: Any,
+    ) -> None:
         self.source = source
         self.counters = counters
-        self.max_lifetime = max_lifetime
         self.closed = False
-        super().__init__(**kwargs)
+        self.min_size = min_size
+        self.max_idle = max_idle
+        self.max_waiting = max_waiting
+        self.keepalive = keepalive
+        self.backoff = Backoff(*reconnect)
+        #: None unless leak detection is on: the checkout path tests this one attribute.
+        self.leaks = LeakDetector(source, leak_threshold, counters) if leak_threshold else None
+        #: connections to close as they come back, owed by a resize that shrank the pool.
+        self._shrink_owed = 0
+        super().__init__(dbplex_lifetime=max_lifetime, dbplex_pool=self, **kwargs)
+        self._housekeeper = housekeeper.Housekeeper(
+            source, housekeeper.interval(keepalive, leak_threshold, min(max_idle, reconnect[1])), self.maintain
+        )
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:
             raise RedisSourceUnavailable(f"source {self.source!r}: its pool is closed")
         counters = self.counters
         waits = not self.pool.queue  # every connection is out: this caller will wait
-        if waits:
-            counters.count("pending")
+        if waits and not counters.start_waiting(self.max_waiting):
+            raise full_error(self.source, self.max_waiting, counters)
         started = _perf_counter()
         try:
             conn = super().get_connection()
@@ -175,39 +264,155 @@ class CountingPool(BlockingConnectionPool):
             if _perf_counter() - started < self.timeout:
                 raise
             counters.count("timeouts")
+            held = self.leaks.describe() if self.leaks is not None else ""
             raise RedisPoolTimeout(
                 f"source {self.source!r}: no connection became free within {self.timeout:g}s "
-                f"(all {self.max_connections} in use; raise pool.max_size or pool.timeout)"
+                f"(all {self.max_connections} in use; raise pool.max_size or pool.timeout){held}"
             ) from None
         finally:
             if waits:
                 counters.count("pending", -1)
+        now = _perf_counter()
+        if conn.expires_at <= now:  # past its lifetime (or evicted) while idle: never handed out
+            self._recycle(conn)
+            try:
+                conn.connect()
+            except BaseException:
+                super().release(conn)
+                raise
         conn.checked_out_at = now = _perf_counter()
         counters.time("wait", (now - started) * 1000)  # one per checkout: stats() reads acquired from it
+        if self.leaks is not None:
+            self.leaks.taken(conn)
         return conn
 
     def release(self, connection: Any) -> None:
         taken = connection.checked_out_at
         if taken:
             connection.checked_out_at = 0.0
-            now = _perf_counter()
+            connection.released_at = now = _perf_counter()
             self.counters.time("use", (now - taken) * 1000)
-            if connection.connected_at and now - connection.connected_at > self.max_lifetime:
-                connection.disconnect()
+            if self.leaks is not None:
+                self.leaks.returned(connection)
+            if connection.expires_at <= now:
+                self._recycle(connection)
+            if self._shrink_owed and self._retire(connection):
+                return
         super().release(connection)
 
-    def warm_up(self, count: int) -> None:
-        """Open ``count`` connections now (redis-py opens them on demand only); not counted as checkouts."""
-        opened = []
+    def _recycle(self, conn: Any) -> None:
+        """Close a connection on purpose (lifetime, eviction, idleness); it reopens on its next checkout."""
+        if conn.is_open:
+            conn.disconnect()
+            self.counters.count("recycled")
+
+    def _retire(self, conn: Any) -> bool:
+        """Drop a returning connection for good, if a shrink still owes one."""
+        with self.pool.mutex:
+            if not self._shrink_owed:
+                return False
+            self._shrink_owed -= 1
+            if conn in self._connections:
+                self._connections.remove(conn)
+        self._recycle(conn)
+        return True
+
+    def evict(self, why: str) -> None:
+        """Replace every connection: idle ones at their next checkout, those in use when they come back."""
+        log.warning("source %r: %s; replacing its connections", self.source, why)
+        for conn in list(self._connections):
+            conn.expires_at = 0.0
+
+    def resize(self, min_size: int, max_size: int) -> None:
+        """Grow at once; shrink by dropping the least recently used idle slots now, and connections
+        in use as they come back."""
+        dropped = []
+        with self.pool.mutex:
+            queue = self.pool.queue  # LIFO: the bottom (index 0) is the least recently used
+            change = max_size - self.max_connections
+            if change > 0:
+                queue[:0] = [None] * change
+                self.pool.not_empty.notify(change)
+            while change < 0 and queue:
+                slot = queue.pop(0)
+                if slot is not None:
+                    self._connections.remove(slot)
+                    dropped.append(slot)
+                change += 1
+            self._shrink_owed -= min(change, 0)
+            self.max_connections = self.pool.maxsize = max_size
+            self.min_size = min_size
+        for conn in dropped:
+            self._recycle(conn)
+        self.fill()
+
+    def maintain(self) -> None:
+        """A maintenance round: leak reports, idle reaping, keepalive pings, reconnection and min_size."""
+        if self.closed:
+            return
+        if self.leaks is not None:
+            self.leaks.sweep()
+        now = _perf_counter()
+        with self.pool.mutex:
+            idle = sorted((c for c in self.pool.queue if c is not None and c.is_open), key=lambda c: c.released_at)
+            open_count = len(idle) + sum(1 for c in self._connections if c.checked_out_at)
+            due = []
+            for conn in idle:
+                if conn.expires_at <= now or (open_count > self.min_size and now - conn.released_at >= self.max_idle):
+                    self._recycle(conn)
+                    open_count -= 1
+                elif self.keepalive and now - conn.released_at >= self.keepalive:
+                    due.append(conn)
+            for conn in due:  # out of the queue while pinged, so no caller gets it half-way
+                self.pool.queue.remove(conn)
+        for conn in due:
+            self._ping(conn)
+        self.fill()
+
+    def _ping(self, conn: Any) -> None:
+        """Keepalive: one PING on an idle connection; a connection that fails it is closed (counted lost)."""
         try:
-            for _ in range(count):
-                opened.append(BlockingConnectionPool.get_connection(self))
+            conn.send_command("PING")
+            if not conn.can_read(timeout=conn.socket_connect_timeout):
+                self.counters.count("lost")
+                conn.disconnect()
+            else:
+                conn.read_response()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            conn.disconnect()  # counted lost: closed while handling the error
         finally:
-            for conn in opened:
+            conn.released_at = _perf_counter()
+            BlockingConnectionPool.release(self, conn)
+
+    def fill(self) -> None:
+        """Open connections up to ``min_size``, unless the backoff says the server is still down."""
+        if self.closed or self.backoff.wait_left():
+            return
+        with self.pool.mutex:
+            missing = self.min_size - sum(1 for c in self._connections if c.is_open)
+        if missing > 0:
+            with contextlib.suppress(DbplexError):  # the backoff keeps the reason; checkouts report it
+                self.warm_up(missing)
+
+    def warm_up(self, count: int) -> None:
+        """Open up to ``count`` connections in idle slots now (redis-py opens them on demand only);
+        not counted as checkouts."""
+        with self.pool.mutex:
+            slots = [slot for slot in self.pool.queue if slot is None or not slot.is_open][:count]
+            for slot in slots:
+                self.pool.queue.remove(slot)
+        conns = [slot or self.make_connection() for slot in slots]
+        try:
+            for conn in conns:
+                conn.connect()
+        finally:
+            for conn in conns:
+                conn.released_at = _perf_counter()
                 BlockingConnectionPool.release(self, conn)
 
     def close(self) -> None:
         self.closed = True
+        self._housekeeper.stop()
         self.disconnect()
 
     def gauges(self) -> tuple[int, int]:
@@ -244,9 +449,7 @@ class RedisPool:
         self.redis_pool = CountingPool(
             source=source.name,
             counters=self.counters,
-            max_lifetime=config.max_lifetime,
-            max_connections=config.max_size,
-            timeout=config.timeout,
+            **pool_kwargs(source),
             **connection_kwargs(source, self.counters),
         )
         try:
@@ -268,20 +471,23 @@ class RedisPool:
         )
 
     def stats(self) -> PoolStats:
-        config = self.source.config.pool
-        idle, used = self.redis_pool.gauges()
+        pool = self.redis_pool
+        idle, used = pool.gauges()
         stats = PoolStats(
             source=self.source.name,
             backend=self.source.backend,
             size=idle + used,
             idle=idle,
             used=used,
-            min=config.min_size,
-            max=config.max_size,
+            min=pool.min_size,
+            max=pool.max_connections,
         )
         self.counters.fill(stats)
         stats.acquired = stats.wait.count
         return stats
+
+    def resize(self, min_size: int, max_size: int) -> None:
+        self.redis_pool.resize(min_size, max_size)
 
     def close(self) -> None:
         self.redis_pool.close()

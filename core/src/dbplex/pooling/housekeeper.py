@@ -1,0 +1,45 @@
+"""One daemon thread per pool that runs its maintenance (reaping, keepalive, leak reports)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+
+log = logging.getLogger("dbplex.pool")
+
+
+class Housekeeper:
+    """Calls the bound method ``task`` every ``interval`` seconds until :meth:`stop`, or until its
+    pool is garbage-collected (the thread holds it weakly, so a pool dropped unclosed does not
+    live on). A failing round is logged, not fatal."""
+
+    def __init__(self, name: str, interval: float, task: Callable[[], None]) -> None:
+        self.interval = interval
+        self._task = weakref.WeakMethod(task)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"dbplex-pool:{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            task = self._task()
+            if task is None:
+                return
+            try:
+                task()
+            except Exception:  # maintenance must outlive one bad round
+                log.exception("pool maintenance failed in %s", self._thread.name)
+            del task
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+
+def interval(keepalive: float, leak_threshold: float, *others: float) -> float:
+    """How often maintenance runs: often enough for the shortest of the periods it serves."""
+    periods = [p for p in (keepalive, leak_threshold / 2, *others) if p > 0]
+    return max(min(periods, default=60.0), 0.05)
