@@ -70,9 +70,10 @@ def test_replica_is_in_recovery_and_streams_the_primary_writes(topology: sandbox
 
 def test_config_lists_replicas_under_the_primary(topology: sandbox.Sandbox) -> None:
     loaded = config.load(topology.config_path)
-    assert sorted(loaded.sources) == ["pg"]  # replicas and cluster nodes are not sources of their own
+    assert sorted(loaded.sources) == ["pg", "redis_cluster"]  # replicas and cluster nodes are not sources of their own
     assert loaded.sources["pg"].replicas == [topology.server("pg-replica1").url]
     assert topology.urls["redis_cluster"].startswith("redis+cluster://127.0.0.1:")
+    assert loaded.sources["redis_cluster"].url == topology.urls["redis_cluster"]
     env = topology.environ()
     assert env["DBPLEX_TEST_PG_REPLICA1_URL"] == topology.server("pg-replica1").url
     assert env["DBPLEX_TEST_REDIS_CLUSTER_URL"] == topology.urls["redis_cluster"]

@@ -1,8 +1,8 @@
 """Write the sandbox's ``dbplex.toml``: one source per server, named after it.
 
 A PostgreSQL replica is not a source of its own: its URL goes into its primary's ``replicas``.
-A Redis Cluster is recorded as a comment with its seed URL, because no installed backend serves
-``redis+cluster://`` yet and a source with an unknown scheme would stop ``dbplex.open()``.
+A Redis Cluster is one source, named after the cluster, with every node as a seed
+(``redis+cluster://``, served by dbplex-redis).
 """
 
 from __future__ import annotations
@@ -30,5 +30,6 @@ def write(sandbox: Sandbox) -> None:
             lines.append(f"replicas = {_toml([r.url for r in replicas])}")
         lines.append("")
     for cluster, nodes in sandbox.clusters().items():
-        lines.append(f"# Redis Cluster {cluster!r} of {', '.join(n.name for n in nodes)}: {sandbox.urls[cluster]}")
+        lines += [f"# Redis Cluster of {', '.join(n.name for n in nodes)} ({nodes[0].binary})", f"[sources.{cluster}]"]
+        lines += [f"url = {_toml(sandbox.urls[cluster])}", ""]
     sandbox.config_path.write_text("\n".join(lines))

@@ -91,8 +91,13 @@ def cluster_port() -> int:
 
 
 def launch_cluster_node(name: str, home: Path, port: int, cluster: str) -> Server:
-    """A master in cluster mode; ``nodes.conf`` in ``home`` lets it rejoin its cluster after a restart."""
+    """A master in cluster mode; ``nodes.conf`` in ``home`` lets it rejoin its cluster after a restart.
+
+    Without replicas a stopped master's slots have no one to serve them, so the cluster keeps
+    serving the other slots (``cluster-require-full-coverage no``) rather than refusing every key.
+    """
     extra = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+    extra += ["--cluster-require-full-coverage", "no"]
     return _start(name, home, port, extra, cluster)
 
 

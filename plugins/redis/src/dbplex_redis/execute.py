@@ -13,7 +13,7 @@ every other op one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.exceptions
@@ -28,9 +28,10 @@ from dbplex.secrets import scrub
 from dbplex_redis import translate
 from dbplex_redis.errors import address, connection_lost
 from dbplex_redis.ops import Command, Pipeline, Publish
-from dbplex_redis.translate import KEYS, ttl_ms
+from dbplex_redis.translate import KEYS, Keys, ttl_ms
 
 _NoScriptError = redis.exceptions.NoScriptError
+T = TypeVar("T")
 
 
 def _call(pool: ConnectionPool, *args: Any) -> Any:
@@ -59,30 +60,27 @@ def _script(pool: ConnectionPool, call: translate.ScriptCall) -> Any:
         return _call(pool, "EVAL", script.text, *args)
 
 
-def _get(client: redis.Redis, source: Source, op: Get) -> Result:
-    command = translate.get(KEYS[source.options.prefix], op)
-    found = translate.values(_call(client.connection_pool, *command), op.fields, command[1])
+def _get(pool: ConnectionPool, keys: Keys, source: Source, op: Get) -> Result:
+    command = translate.get(keys, op)
+    found = translate.values(_call(pool, *command), op.fields, command[1])
     return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
 
 
-def _put(client: redis.Redis, source: Source, op: Put) -> Result:
-    options = source.options
-    _script(client.connection_pool, translate.put(KEYS[options.prefix], op, ttl_ms(options.ttl)))
+def _put(pool: ConnectionPool, keys: Keys, source: Source, op: Put) -> Result:
+    _script(pool, translate.put(keys, op, ttl_ms(source.options.ttl)))
     return Result([], 1)
 
 
-def _update(client: redis.Redis, source: Source, op: Update) -> Result:
-    options = source.options
-    return Result([], _script(client.connection_pool, translate.update(KEYS[options.prefix], op, ttl_ms(options.ttl))))
+def _update(pool: ConnectionPool, keys: Keys, source: Source, op: Update) -> Result:
+    return Result([], _script(pool, translate.update(keys, op, ttl_ms(source.options.ttl))))
 
 
-def _delete(client: redis.Redis, source: Source, op: Delete) -> Result:
-    return Result([], _script(client.connection_pool, translate.delete(KEYS[source.options.prefix], op)))
+def _delete(pool: ConnectionPool, keys: Keys, source: Source, op: Delete) -> Result:
+    return Result([], _script(pool, translate.delete(keys, op)))
 
 
-def _scan(client: redis.Redis, source: Source, op: Scan) -> Result:
+def _scan(pool: ConnectionPool, keys: Keys, source: Source, op: Scan) -> Result:
     """Keys from the index, then their records; index entries of expired records are dropped."""
-    pool, keys = client.connection_pool, KEYS[source.options.prefix]
     rows: list[dict[str, Any]] = []
     lower, wanted = translate.from_key(op.start_key), op.limit
     while True:
@@ -107,18 +105,13 @@ def _scan(client: redis.Redis, source: Source, op: Scan) -> Result:
     return Result(rows)
 
 
-def _command(client: redis.Redis, source: Source, op: Command) -> Result:
-    reply = _call(client.connection_pool, *op.args)
+def _command(pool: ConnectionPool, keys: Keys, source: Source, op: Command) -> Result:
+    reply = _call(pool, *op.args)
     return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
 
 
-def _pipeline(client: redis.Redis, source: Source, op: Pipeline) -> Result:
-    try:
-        replies = _pipelined(client.connection_pool, op.commands, op.transaction)
-    except redis.exceptions.ResponseError as exc:  # a command the server would not queue
-        raise QueryError(
-            f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
-        ) from None
+def pipeline_result(source: Source, op: Pipeline, replies: Sequence[Any]) -> Result:
+    """The rows of a pipeline's replies (in the order of its commands), or QueryError for a failed one."""
     convert = translate.decode_reply if op.decode else translate.plain_reply
     rows: list[dict[str, Any]] = []
     for number, (args, reply) in enumerate(zip(op.commands, replies, strict=True), 1):
@@ -135,11 +128,25 @@ def _pipeline(client: redis.Redis, source: Source, op: Pipeline) -> Result:
     return Result(rows)
 
 
-def _publish(client: redis.Redis, source: Source, op: Publish) -> Result:
-    return Result([], _call(client.connection_pool, "PUBLISH", op.channel, op.message))
+def pipelined(source: Source, pool: ConnectionPool, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
+    """:func:`_pipelined`, with a transaction the server refused to queue raised as QueryError."""
+    try:
+        return _pipelined(pool, commands, transaction)
+    except redis.exceptions.ResponseError as exc:  # a command the server would not queue
+        raise QueryError(
+            f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
+        ) from None
 
 
-Handler = Callable[[redis.Redis, Source, Any], Result]
+def _pipeline(pool: ConnectionPool, keys: Keys, source: Source, op: Pipeline) -> Result:
+    return pipeline_result(source, op, pipelined(source, pool, op.commands, op.transaction))
+
+
+def _publish(pool: ConnectionPool, keys: Keys, source: Source, op: Publish) -> Result:
+    return Result([], _call(pool, "PUBLISH", op.channel, op.message))
+
+
+Handler = Callable[[ConnectionPool, Keys, Source, Any], Result]
 
 HANDLERS: dict[type[Op], Handler] = {
     Get: _get,
@@ -164,20 +171,45 @@ def _describe(op: Op) -> str:
     return str(tag)
 
 
-def execute(source: Source, client: redis.Redis, op: Op) -> Result:
-    """Run ``op``; server errors become QueryError, connection failures SourceUnavailable."""
+def handler_for(source: Source, op: Op) -> Handler:
+    """The function running ``op``; UnsupportedError for an op this backend does not know."""
     handler = HANDLERS.get(type(op))
     if handler is None:
-        raise UnsupportedError(f"source {source.name!r}: the redis backend does not run {type(op).__name__} ops")
+        raise UnsupportedError(
+            f"source {source.name!r}: the {source.backend} backend does not run {type(op).__name__} ops"
+        )
+    return handler
+
+
+def run(
+    handler: Callable[[ConnectionPool, Keys, Source, Any], T],
+    pool: ConnectionPool,
+    keys: Keys,
+    source: Source,
+    op: Op,
+    passthrough: tuple[type[Exception], ...] = (),
+) -> T:
+    """``handler`` on ``pool``; server errors become QueryError, connection failures SourceUnavailable.
+
+    Errors of a type in ``passthrough`` are raised as they are, for the caller to handle (the
+    cluster backend's redirections).
+    """
     try:
-        return handler(client, source, op)
+        return handler(pool, keys, source, op)
     except DbplexError:
+        raise
+    except passthrough:
         raise
     except translate.NotARecord as exc:
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {exc}") from None
     except redis.exceptions.ResponseError as exc:
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise connection_lost(source.name, address(client.connection_pool.connection_kwargs), exc) from None
+        raise connection_lost(source.name, address(pool.connection_kwargs), exc) from None
     except (redis.exceptions.DataError, UnicodeEncodeError) as exc:
         raise OpError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
+
+
+def execute(source: Source, client: redis.Redis, op: Op) -> Result:
+    """Run ``op`` on the source's client (the ``dbplex_query`` hook)."""
+    return run(handler_for(source, op), client.connection_pool, KEYS[source.options.prefix], source, op)

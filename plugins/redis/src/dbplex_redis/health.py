@@ -7,6 +7,7 @@ been down otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.exceptions
@@ -38,6 +39,27 @@ def _lag(replication: dict[str, Any]) -> float | None:
     return float(replication.get("master_link_down_since_seconds", "inf"))
 
 
+def ask(source: Source, redis_pool: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Replies to ``commands`` sent in one round trip on a pooled connection, waiting at most
+    ``connect_timeout`` for them; an error reply (e.g. an ACL refusing INFO) is kept as the exception."""
+    timeout = source.config.connect_timeout
+    conn = redis_pool.get_connection()
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        if not conn.can_read(timeout=timeout):
+            raise RedisSourceUnavailable(
+                f"source {source.name!r}: {conn.dbplex_where} did not answer within {timeout:g}s"
+            )
+        return _replies(conn, len(commands))
+    except RedisSourceUnavailable:
+        conn.disconnect()  # the replies may still come: the connection is out of step
+        raise
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise connection_lost(source.name, conn.dbplex_where, exc) from None
+    finally:
+        redis_pool.release(conn)
+
+
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server's version, mode and role; raises SourceUnavailable when it does not answer.
 
@@ -46,22 +68,7 @@ def check(source: Source, pool: Pool) -> Health:
     """
     with pool.connection() as client:  # the source's redis.Redis, whatever wraps the pool
         redis_pool = client.connection_pool
-    timeout = source.config.connect_timeout
-    conn = redis_pool.get_connection()
-    try:
-        conn.send_packed_command(conn.pack_commands([("INFO", "server"), ("INFO", "replication"), ("ROLE",)]))
-        if not conn.can_read(timeout=timeout):
-            raise RedisSourceUnavailable(
-                f"source {source.name!r}: {conn.dbplex_where} did not answer within {timeout:g}s"
-            )
-        info, replication, role = _replies(conn, 3)
-    except RedisSourceUnavailable:
-        conn.disconnect()  # the replies may still come: the connection is out of step
-        raise
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise connection_lost(source.name, conn.dbplex_where, exc) from None
-    finally:
-        redis_pool.release(conn)
+    info, replication, role = ask(source, redis_pool, [("INFO", "server"), ("INFO", "replication"), ("ROLE",)])
     details: dict[str, Any] = {}
     version = None
     if not isinstance(info, Exception):

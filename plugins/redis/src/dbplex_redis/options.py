@@ -32,3 +32,16 @@ class RedisOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
             raise ValueError(
                 f"prefix {self.prefix!r} must end with a separator such as ':' (e.g. {self.prefix + ':'!r})"
             )
+
+
+class RedisClusterOptions(RedisOptions, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Settings for one Redis Cluster source: those of a Redis source.
+
+    The ``prefix`` may not hold ``{`` or ``}``: a hash tag in it would put every table in one
+    slot (or, as ``{}``, none), and the records of a table must share the slot of ``{table}``.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"prefix {self.prefix!r}: a cluster source's prefix may not contain '{{' or '}}'")

@@ -1,5 +1,8 @@
-"""dbplex's hooks for Redis.
+"""dbplex's hooks for Redis: two backends, ``redis`` (one server) and ``redis_cluster``.
 
+A cluster is a backend of its own, registered by the same distribution, because it differs in
+what the source can do (no subscriptions, no migrations yet), in its key layout (tables are
+hash tags) and in its pool (one per node). Both share translation and execution.
 Loading this module imports no driver: redis-py is imported by the first hook that needs it.
 """
 
@@ -10,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from dbplex.backend_plugin import backend_plugin
 from dbplex.backends import Backend
 from dbplex_redis.ops import OPS
-from dbplex_redis.options import RedisOptions
+from dbplex_redis.options import RedisClusterOptions, RedisOptions
 
 
 def _version() -> str:
@@ -37,5 +40,23 @@ plugin = backend_plugin(
     query="dbplex_redis.execute:execute",
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
+    partition="dbplex_redis.partition:RedisPartitioner",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
+)
+
+cluster_plugin = backend_plugin(
+    Backend(
+        name="redis_cluster",
+        schemes=("redis+cluster", "rediss+cluster"),
+        version=_version(),
+        # No "pubsub": the Publish op works, subscribe() does not (yet) follow a cluster's nodes.
+        capabilities=frozenset({"ttl", "pipelines"}),
+        ops=OPS,
+        options=RedisClusterOptions,
+        description="Redis Cluster via redis-py's RedisCluster: records as hashes with each table in one hash "
+        "slot, raw commands and pipelines routed by slot, key prefixes and TTLs",
+    ),
+    pool="dbplex_redis.cluster_pool:RedisClusterPool",
+    query="dbplex_redis.cluster_execute:execute",
+    health="dbplex_redis.cluster_health:check",
 )

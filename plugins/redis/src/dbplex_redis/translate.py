@@ -12,6 +12,8 @@ Layout of a table ``t`` under the source's ``prefix`` (see :class:`Keys`):
 * ``<prefix>t:ttl`` — for sources with a ``ttl``: keys scored by when they expire, so that
   each write can drop a few expired keys from the index and it does not grow without bound.
 
+On Redis Cluster ``t`` is written ``{t}`` (a hash tag): one table, one slot.
+
 Writes run as Lua scripts: one command, one round trip, atomic on the server.
 """
 
@@ -38,37 +40,49 @@ PRUNE_PER_WRITE = 10
 class Keys:
     """Every Redis key name of a source, built in this one place.
 
-    Redis Cluster support will wrap the table in a hash tag (``{t}``) here, so that a table's
-    records and index share a slot and the scripts below stay valid.
+    With ``tagged`` (Redis Cluster) the table is a hash tag, ``<prefix>{t}:r:k``, so that a
+    table's records, index and expiry set share one slot and the scripts below stay valid
+    there. Plain Redis keeps the untagged names, so existing data needs no migration.
     """
 
-    __slots__ = ("prefix",)
+    __slots__ = ("prefix", "tagged")
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, tagged: bool = False) -> None:
         self.prefix = prefix
+        self.tagged = tagged
+
+    def family(self, table: str) -> str:
+        """What every key of ``table`` starts with."""
+        return f"{self.prefix}{{{table}}}:" if self.tagged else f"{self.prefix}{table}:"
 
     def records(self, table: str) -> str:
         """What every record key of ``table`` starts with."""
-        return f"{self.prefix}{table}:r:"
+        return f"{self.family(table)}r:"
 
     def record(self, table: str, key: str) -> str:
-        return f"{self.prefix}{table}:r:{key}"
+        return f"{self.family(table)}r:{key}"
 
     def index(self, table: str) -> str:
-        return f"{self.prefix}{table}:keys"
+        return f"{self.family(table)}keys"
 
     def expiry(self, table: str) -> str:
-        return f"{self.prefix}{table}:ttl"
+        return f"{self.family(table)}ttl"
 
 
 class _KeysByPrefix(dict[str, Keys]):
+    def __init__(self, tagged: bool) -> None:
+        super().__init__()
+        self.tagged = tagged
+
     def __missing__(self, prefix: str) -> Keys:
-        keys = self[prefix] = Keys(prefix)
+        keys = self[prefix] = Keys(prefix, self.tagged)
         return keys
 
 
 #: the (shared) :class:`Keys` of each prefix: ``KEYS[prefix]``.
-KEYS: dict[str, Keys] = _KeysByPrefix()
+KEYS: dict[str, Keys] = _KeysByPrefix(tagged=False)
+#: the same with the table as a hash tag, for Redis Cluster: ``TAGGED_KEYS[prefix]``.
+TAGGED_KEYS: dict[str, Keys] = _KeysByPrefix(tagged=True)
 
 
 def ttl_ms(ttl: float | None) -> int:

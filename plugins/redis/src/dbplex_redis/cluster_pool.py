@@ -1,0 +1,201 @@
+"""The pool of a Redis Cluster source: redis-py's ``RedisCluster`` with dbplex's counting pool per node.
+
+redis-py keeps one connection pool per node; each one here is the standalone backend's
+:class:`~dbplex_redis.pool.CountingPool`, so every ``pool`` setting, ``connect_timeout`` and the
+error messages work per node as they do for one server (a node that is down fails fast during
+its reconnection backoff while the others serve), and all nodes count into the source's one set
+of counters.
+"""
+
+# redis-py's cluster classes are not annotated.
+# mypy: disable-error-code="no-untyped-call"
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import threading
+import time
+from typing import Any
+
+import msgspec
+import redis.exceptions
+from redis.cluster import ClusterNode, RedisCluster
+
+from dbplex.backends import Source
+from dbplex.errors import ConfigError, DbplexError, SourceUnavailable, UnsupportedError
+from dbplex.pool import PoolCounters, PoolStats
+from dbplex.secrets import scrub
+from dbplex_redis import cluster_url
+from dbplex_redis.errors import RedisSourceUnavailable
+from dbplex_redis.pool import CountingPool, connection_kwargs, pool_kwargs
+
+#: at most one topology refresh per this many seconds, however many ops see a node fail.
+REFRESH_INTERVAL = 1.0
+
+
+class ClusterClient(RedisCluster):
+    """A ``RedisCluster`` that also tells dbplex which node pool serves a slot.
+
+    It is what ``hub.connection()`` yields: use it as any ``RedisCluster`` (thread-safe and
+    shared; do not close it).
+    """
+
+    def __init__(self, source: str, **kwargs: Any) -> None:
+        self.dbplex_source = source
+        self.dbplex_closed = False
+        self._refreshed_at = 0.0
+        self._refresh_lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    def node_pool(self, slot: int | None) -> Any:
+        """The connection pool of the node serving ``slot`` (the default node for None)."""
+        if self.dbplex_closed:
+            raise RedisSourceUnavailable(f"source {self.dbplex_source!r}: its pool is closed")
+        try:
+            node = self.get_default_node() if slot is None else self.nodes_manager.get_node_from_slot(slot)
+        except redis.exceptions.SlotNotCoveredError:
+            raise SourceUnavailable(
+                f"source {self.dbplex_source!r}: hash slot {slot} is served by no node of the cluster now"
+            ) from None
+        return self.get_redis_connection(node).connection_pool
+
+    def node_pools(self) -> list[tuple[ClusterNode, Any]]:
+        """Every known node with its connection pool (opened when first asked)."""
+        return [(node, self.get_redis_connection(node).connection_pool) for node in self.get_nodes()]
+
+    def refresh_topology(self, force: bool = False) -> None:
+        """Read the slot map again (after MOVED, or when a node failed: a replica may have taken over).
+
+        Rate-limited unless ``force``; a refresh that reaches no node keeps the map it had.
+        """
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < REFRESH_INTERVAL:
+            return
+        if not self._refresh_lock.acquire(blocking=False):
+            return  # another thread refreshes right now
+        try:
+            self._refreshed_at = now
+            self.nodes_manager.initialize()
+        except (redis.exceptions.RedisError, DbplexError, OSError):
+            pass
+        finally:
+            self._refresh_lock.release()
+
+    def close_pools(self) -> None:
+        self.dbplex_closed = True
+        for _, pool in self.node_pools():
+            pool.close()
+
+
+def _seed_source(source: Source, first: str) -> Source:
+    """``source`` with the first seed's single-server URL, for the standalone backend's URL reading."""
+    config = msgspec.structs.replace(source.config, url=first, replicas=[])
+    return dataclasses.replace(source, config=config)
+
+
+def _client(source: Source, counters: PoolCounters) -> ClusterClient:
+    try:
+        parsed = cluster_url.parse(source.url)
+    except ValueError as exc:
+        raise ConfigError(f"source {source.name!r}: {exc}") from None
+    kwargs = connection_kwargs(_seed_source(source, parsed.first), counters)
+    del kwargs["host"], kwargs["port"]  # each node pool gets its own
+    if kwargs.pop("db", 0) != 0:
+        raise ConfigError(f"source {source.name!r}: a Redis Cluster has only database 0; remove db= from the URL")
+    # Every connection argument goes to the node pools directly: RedisCluster would drop those it does not know.
+    node_pool = functools.partial(CountingPool, source=source.name, counters=counters, **pool_kwargs(source), **kwargs)
+    (host, port), *others = parsed.seeds
+    return ClusterClient(
+        source.name,
+        url=f"redis://{cluster_url.netloc(host, port)}",
+        startup_nodes=[ClusterNode(h, p) for h, p in others],
+        require_full_coverage=False,  # the slots of the nodes that are up stay usable when one is down
+        connection_pool_class=node_pool,
+    )
+
+
+def _open_failed(source: Source, exc: redis.exceptions.RedisClusterException) -> DbplexError:
+    """The one-line error for a cluster whose seeds did not let us read the slot map."""
+    cause = exc.__cause__
+    where = f"source {source.name!r}: {source.redacted_url}"
+    if isinstance(cause, redis.exceptions.RedisClusterException) and "not enabled" in str(cause):
+        return ConfigError(f"{where}: the seed is a Redis server without cluster mode; use a redis:// URL for it")
+    if isinstance(cause, DbplexError):
+        reason = str(cause).removeprefix(f"source {source.name!r}: ")
+        return RedisSourceUnavailable(f"{where}: no seed node answered (last: {reason})")
+    return RedisSourceUnavailable(f"{where}: {scrub(str(cause or exc))}")
+
+
+class _Lease:
+    """``Pool.connection()``: hands out the shared client; nothing to give back."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: ClusterClient) -> None:
+        self.client = client
+
+    def __enter__(self) -> ClusterClient:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class RedisClusterPool:
+    """The :class:`dbplex.pool.Pool` of a ``redis+cluster://`` source; sizes and limits are per node."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.counters = PoolCounters()
+        try:
+            self.client = _client(source, self.counters)
+        except redis.exceptions.RedisClusterException as exc:
+            raise _open_failed(source, exc) from None
+        for _, pool in self.client.node_pools():
+            # A node that is down fails its own slots until it is back; the others serve meanwhile.
+            with contextlib.suppress(SourceUnavailable):
+                pool.warm_up(source.config.pool.min_size)
+        self._lease = _Lease(self.client)
+
+    def connection(self) -> _Lease:
+        return self._lease
+
+    def transaction(self) -> _Lease:
+        raise UnsupportedError(
+            f"source {self.source.name!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
+            "commands inside them; use the redis.pipeline op with transaction=true (keys of one hash slot)"
+        )
+
+    def stats(self) -> PoolStats:
+        """Connections summed over the nodes; ``min`` and ``max`` are per node."""
+        pools = [pool for _, pool in self.client.node_pools()]
+        idle = used = 0
+        for pool in pools:
+            node_idle, node_used = pool.gauges()
+            idle, used = idle + node_idle, used + node_used
+        config = self.source.config.pool
+        stats = PoolStats(
+            source=self.source.name,
+            backend=self.source.backend,
+            size=idle + used,
+            idle=idle,
+            used=used,
+            min=pools[0].min_size if pools else config.min_size,
+            max=pools[0].max_connections if pools else config.max_size,
+        )
+        self.counters.fill(stats)
+        stats.acquired = stats.wait.count
+        return stats
+
+    def resize(self, min_size: int, max_size: int) -> None:
+        """Every node's pool to ``min_size``..``max_size`` (nodes found later start from the configuration)."""
+        for _, pool in self.client.node_pools():
+            pool.resize(min_size, max_size)
+
+    def close(self) -> None:
+        self.client.close_pools()
+
+    def __repr__(self) -> str:
+        return f"RedisClusterPool(source={self.source.name!r}, url={self.source.redacted_url!r})"

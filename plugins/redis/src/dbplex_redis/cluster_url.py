@@ -1,0 +1,63 @@
+"""Pure parsing of ``redis+cluster://[user:password@]host:port,host:port,...[/0][?options]``.
+
+redis-py takes one seed per URL, so the seeds are split here, and the first one becomes a
+plain ``redis://`` (or ``rediss://``) URL carrying the credentials and options, for redis-py's
+own URL parser to read exactly as it reads a single server's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: the plain scheme behind each cluster scheme.
+SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+DEFAULT_PORT = 6379
+
+
+@dataclass(frozen=True)
+class ClusterUrl:
+    #: every seed node, ``(host, port)``, in the order given.
+    seeds: tuple[tuple[str, int], ...]
+    #: the first seed as a single-server URL with the cluster URL's credentials, path and query.
+    first: str
+
+
+def _seed(text: str) -> tuple[str, int]:
+    if text.startswith("["):  # IPv6: [::1]:7000
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ("" if not rest else "?")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = text, ""
+    if not host:
+        raise ValueError(f"seed {text!r} has no host; write host:port")
+    if not port:
+        return host, DEFAULT_PORT
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"seed {text!r} has no valid port; write host:port with a port from 1 to 65535")
+    return host, int(port)
+
+
+def netloc(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse(url: str) -> ClusterUrl:
+    """The seeds and first-seed URL of a cluster URL; ValueError naming what is wrong (never the password)."""
+    scheme, sep, rest = url.partition("://")
+    plain = SCHEMES.get(scheme.lower())
+    if not sep or plain is None:
+        raise ValueError(f"expected a URL starting {' or '.join(s + '://' for s in SCHEMES)}")
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    location, tail = rest[:end], rest[end:]
+    userinfo, at, hosts = location.rpartition("@")
+    if not hosts:
+        raise ValueError("the URL names no seed node; write host:port[,host:port...]")
+    seeds = tuple(_seed(part.strip()) for part in hosts.split(","))
+    path = tail.partition("?")[0].partition("#")[0]
+    if path not in ("", "/", "/0"):
+        raise ValueError(f"a Redis Cluster has only database 0; remove {path!r} from the URL")
+    host, port = seeds[0]
+    return ClusterUrl(seeds=seeds, first=f"{plain}://{userinfo}{at}{netloc(host, port)}{tail}")

@@ -1,0 +1,288 @@
+"""The ``redis_cluster`` backend on a real Redis Cluster (three masters from the sandbox).
+
+The cluster comes from ``DBPLEX_TEST_REDIS_CLUSTER_URL``, else from a sandbox of this module's
+own. Tests use their own table names and prefixes; the cleanup fixture of ``conftest.py``
+deletes their keys through :func:`raw`, which is a cluster client here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from redis.cluster import ClusterNode, RedisCluster
+
+import dbplex
+from dbplex import Get, Put, Scan, Status
+from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
+from dbplex.testing.conformance import ConformanceSuite
+from dbplex_redis import Command, Pipeline, Publish, cluster_url
+
+
+@pytest.fixture(scope="session")
+def seed_url() -> Iterator[str]:
+    given = os.environ.get("DBPLEX_TEST_REDIS_CLUSTER_URL")
+    if given:
+        yield given
+        return
+    from dbplex import sandbox
+
+    parent = Path(tempfile.mkdtemp(prefix="dbplex-test-cluster-"))  # the system temp dir, as dbplex_servers
+    try:
+        yield sandbox.up(parent / "sb", servers=(), redis_cluster=3).urls["redis_cluster"]
+    finally:
+        sandbox.down(parent / "sb")
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def raw(seed_url: str) -> Iterator[RedisCluster]:
+    """A plain redis-py cluster client, for checking what dbplex did (and the cleanup in conftest.py)."""
+    seeds = cluster_url.parse(seed_url).seeds
+    client = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in seeds], socket_timeout=10)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def source_url(seed_url: str) -> str:
+    return seed_url
+
+
+@pytest.fixture
+def cluster(source_url: str, prefix: str) -> Iterator[dbplex.Hub]:
+    """A hub with one cluster source ``c`` whose record keys start with this test's ``prefix``."""
+    source = {"url": source_url, "pool": {"min_size": 1, "max_size": 4}, "options": {"prefix": prefix}}
+    with dbplex.open({"sources": {"c": source}}) as hub:
+        yield hub
+
+
+class ClusterSuite(ConformanceSuite):
+    backend = "redis_cluster"
+
+    @pytest.fixture
+    def source_url(self, seed_url: str) -> str:
+        return seed_url
+
+
+class TestConformance(ClusterSuite):
+    pass
+
+
+class TestConformanceWithPrefixAndTtl(ClusterSuite):
+    source_fields: ClassVar[dict[str, Any]] = {"options": {"prefix": "dbplex_conformance:", "ttl": 60}}
+
+
+# -- key layout ------------------------------------------------------------------------------------
+
+
+def test_a_table_keeps_its_records_index_and_expiry_in_one_slot(
+    source_url: str, raw: RedisCluster, prefix: str, unique_table: str
+) -> None:
+    with dbplex.open({"sources": {"c": {"url": source_url, "options": {"prefix": prefix, "ttl": 60}}}}) as hub:
+        for key in ("a", "b", "c{x}", "日本"):
+            hub.execute("c", Put(unique_table, key, {"v": key}))
+    family = f"{prefix}{{{unique_table}}}:"
+    names = sorted(k.decode() for k in raw.scan_iter(match=f"{prefix}*", count=1000))
+    expected = [f"{family}{part}" for part in ("keys", "r:a", "r:b", "r:c{x}", "ttl", "r:日本")]
+    assert names == sorted(expected)
+    assert {raw.keyslot(name) for name in names} == {raw.keyslot(unique_table)}
+
+
+def test_tables_spread_over_the_nodes(cluster: dbplex.Hub, raw: RedisCluster, unique_table: str) -> None:
+    tables = [f"{unique_table}_{i}" for i in range(24)]
+    for table in tables:
+        cluster.execute("c", Put(table, "k", {"table": table}))
+    nodes = {raw.get_node_from_key(f"{{{table}}}").name for table in tables}
+    assert len(nodes) == len(raw.get_primaries())  # 24 tables miss one of 3 nodes with odds of 1e-4
+    for table in tables:
+        assert cluster.execute("c", Get(table, "k")).one()["values"] == {"table": table}
+        assert [r["key"] for r in cluster.execute("c", Scan(table, "", 5))] == ["k"]
+
+
+def test_a_prefix_with_a_brace_is_refused(source_url: str) -> None:
+    with pytest.raises(ConfigError, match=r"prefix 'app\{x\}:'.*may not contain"):
+        dbplex.open({"sources": {"c": {"url": source_url, "options": {"prefix": "app{x}:"}}}})
+
+
+# -- raw commands and pipelines ----------------------------------------------------------------------
+
+
+def test_commands_go_to_the_node_of_their_key_with_raw_replies(
+    cluster: dbplex.Hub, raw: RedisCluster, prefix: str
+) -> None:
+    keys = [f"{prefix}{i}" for i in range(12)]  # spread over every node
+    for i, key in enumerate(keys):
+        assert cluster.execute("c", Command(["SET", key, i])).scalar() == "OK"
+    assert [cluster.execute("c", Command(["GET", key])).scalar() for key in keys] == [str(i) for i in range(12)]
+    cluster.execute("c", Command(["HSET", f"{prefix}h", "f", b"\xff"]))
+    assert cluster.execute("c", Command(["HGETALL", f"{prefix}h"])).scalar() == {"f": b"\xff"}
+    assert raw.get(keys[3]) == b"3"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p, q: ["MSET", p, 1, q, 2],
+        lambda p, q: ["DEL", p, q],
+        lambda p, q: ["EVAL", "return redis.call('SET', KEYS[1], 1)", 2, p, q],
+        lambda p, q: ["ZUNIONSTORE", p, 1, q],  # movable keys: found by COMMAND GETKEYS
+    ],
+    ids=["MSET", "DEL", "EVAL", "ZUNIONSTORE"],
+)
+def test_a_command_whose_keys_span_slots_is_refused_before_it_is_sent(
+    cluster: dbplex.Hub, raw: RedisCluster, prefix: str, make: Callable[[str, str], list[Any]]
+) -> None:
+    p, q = f"{{{prefix}p}}:a", f"{{{prefix}q}}:b"
+    with pytest.raises(OpError, match=r"source 'c': Redis command \w+: its keys map to 2 hash slots") as caught:
+        cluster.execute("c", Command(make(p, q)))
+    message = str(caught.value)
+    assert f"{p!r} in slot {raw.keyslot(p)}" in message and f"{q!r} in slot {raw.keyslot(q)}" in message
+    assert "common hash tag" in message
+    assert raw.exists(p) == 0  # nothing ran
+
+
+def test_a_multi_key_command_within_one_hash_tag_runs(cluster: dbplex.Hub, prefix: str) -> None:
+    a, b = f"{{{prefix}u1}}:a", f"{{{prefix}u1}}:b"
+    cluster.execute("c", Command(["MSET", a, 1, b, 2]))
+    assert cluster.execute("c", Command(["MGET", a, b])).scalar() == ["1", "2"]
+    script = "return redis.call('INCRBY', KEYS[1], ARGV[1]) + redis.call('INCR', KEYS[2])"
+    assert cluster.execute("c", Command(["EVAL", script, 2, a, b, 10])).scalar() == 14
+
+
+def test_a_pipeline_without_transaction_spans_nodes_and_keeps_the_order(cluster: dbplex.Hub, prefix: str) -> None:
+    keys = [f"{prefix}{i}" for i in range(12)]
+    commands = [["SET", key, i] for i, key in enumerate(keys)] + [["GET", key] for key in keys] + [["PING"]]
+    rows = cluster.execute("c", Pipeline(commands, transaction=False)).rows
+    assert rows == [{"value": "OK"}] * 12 + [{"value": str(i)} for i in range(12)] + [{"value": "PONG"}]
+
+
+def test_a_failing_command_in_a_cross_node_pipeline_is_named(cluster: dbplex.Hub, prefix: str) -> None:
+    cluster.execute("c", Command(["SET", f"{prefix}s", "text"]))
+    commands = [["SET", f"{prefix}{i}", i] for i in range(6)] + [["INCR", f"{prefix}s"]]
+    with pytest.raises(QueryError, match=r"command 7 of 7 \(INCR\) failed: .*not an integer"):
+        cluster.execute("c", Pipeline(commands, transaction=False))
+    rows = cluster.execute("c", Pipeline(commands, transaction=False, raise_on_error=False)).rows
+    assert rows[:6] == [{"value": "OK"}] * 6 and "not an integer" in rows[6]["error"]
+
+
+def test_a_transaction_runs_on_the_node_of_its_slot(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
+    a, b = f"{{{prefix}t}}:a", f"{{{prefix}t}}:b"
+    rows = cluster.execute("c", Pipeline([["SET", a, 1], ["INCRBY", b, 5], ["PING"], ["MGET", a, b]])).rows
+    assert rows == [{"value": "OK"}, {"value": 5}, {"value": "PONG"}, {"value": ["1", "5"]}]
+    assert raw.get(b) == b"5"
+
+
+def test_a_transaction_across_slots_is_refused_and_nothing_runs(
+    cluster: dbplex.Hub, raw: RedisCluster, prefix: str
+) -> None:
+    a, b = f"{{{prefix}p}}:a", f"{{{prefix}q}}:b"
+    with pytest.raises(OpError, match=r"redis.pipeline transaction: its keys map to 2 hash slots.*hash tag"):
+        cluster.execute("c", Pipeline([["SET", a, 1], ["SET", b, 2]]))
+    assert raw.exists(a, b) == 0
+
+
+def test_publish_reaches_a_subscriber_on_any_node(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
+    pubsub = raw.pubsub(node=raw.get_primaries()[-1])
+    pubsub.subscribe(f"{prefix}ch")
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    assert cluster.execute("c", Publish(f"{prefix}ch", "hello")).affected in (0, 1)  # counted on the node sent to
+    message = pubsub.get_message(timeout=5)
+    pubsub.close()
+    assert message is not None and message["data"] == b"hello"
+
+
+def test_transactions_and_subscriptions_are_not_offered(cluster: dbplex.Hub) -> None:
+    assert cluster.backend("c").capabilities == frozenset({"ttl", "pipelines"})
+    with pytest.raises(UnsupportedError, match="redis_cluster"):
+        import dbplex_redis
+
+        dbplex_redis.subscribe(cluster, "c", ["x"])
+
+
+# -- following the cluster ---------------------------------------------------------------------------
+
+
+def test_a_moved_slot_is_followed(cluster: dbplex.Hub, unique_table: str) -> None:
+    """The client's slot map is pointed at the wrong node: the server answers MOVED, the op still succeeds."""
+    cluster.execute("c", Put(unique_table, "k", {"a": 1}))
+    with cluster.connection("c") as client:
+        slot = client.keyslot(f"{{{unique_table}}}")
+        right = client.nodes_manager.slots_cache[slot]
+        wrong = next(node for node in client.get_primaries() if node.name != right[0].name)
+        client.nodes_manager.slots_cache[slot] = [wrong]
+        assert cluster.execute("c", Get(unique_table, "k")).one()["values"] == {"a": 1}
+        assert client.nodes_manager.slots_cache[slot][0].name == right[0].name
+
+
+# -- pool, health, errors ------------------------------------------------------------------------------
+
+
+def test_pool_stats_add_up_the_nodes_and_health_lists_them(
+    cluster: dbplex.Hub, raw: RedisCluster, unique_table: str
+) -> None:
+    for i in range(24):
+        cluster.execute("c", Put(f"{unique_table}_{i}", "k", {"i": i}))
+    stats = cluster.pool_stats()["c"]
+    primaries = raw.get_primaries()
+    assert stats.backend == "redis_cluster" and stats.max == 4 and stats.min == 1
+    assert stats.size == stats.idle == len(primaries) and stats.acquired >= 24
+    check = cluster.health().sources[0]
+    assert check.status is Status.UP and check.server_version and check.error is None
+    nodes = check.details["nodes"]
+    assert check.details["mode"] == "cluster"
+    assert sorted(n["node"] for n in nodes) == sorted(p.name for p in primaries)
+    assert {(n["role"], n["state"], n["cluster_state"]) for n in nodes} == {("primary", "up", "ok")}
+    assert sum(n["slots"] for n in nodes) == 16384
+    cluster.resize("c", 2, 6)  # every node's pool
+    stats = cluster.pool_stats()["c"]
+    assert (stats.min, stats.max, stats.size) == (2, 6, 2 * len(primaries))
+
+
+def test_unreachable_seeds_give_one_line_with_the_redacted_url(free_port: int) -> None:
+    url = f"redis+cluster://app:s3cret@127.0.0.1:{free_port},127.0.0.1:{free_port}"
+    with (
+        dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 1}}}) as hub,
+        pytest.raises(SourceUnavailable) as caught,
+    ):
+        hub.execute("gone", Get("t", "k"))
+    message = str(caught.value)
+    assert message == (
+        f"source 'gone': redis+cluster://app:***@127.0.0.1:{free_port},127.0.0.1:{free_port}: "
+        f"no seed node answered (last: cannot connect to 127.0.0.1:{free_port}: connection refused)"
+    )
+
+
+def test_a_silent_seed_fails_within_connect_timeout(silent_port: int) -> None:
+    with dbplex.open(
+        {"sources": {"c": {"url": f"redis+cluster://127.0.0.1:{silent_port}", "connect_timeout": 0.5}}}
+    ) as hub:
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match=r"no seed node answered \(last: .*no answer within 0.5s"):
+            hub.execute("c", Get("t", "k"))
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_seed_without_cluster_mode_is_a_config_error(redis_url: str) -> None:
+    url = redis_url.replace("redis://", "redis+cluster://").rsplit("/", 1)[0]
+    with dbplex.open({"sources": {"c": {"url": url}}}) as hub, pytest.raises(ConfigError, match="without cluster mode"):
+        hub.execute("c", Get("t", "k"))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://127.0.0.1:7000/2", "only database 0"),
+        ("redis+cluster://127.0.0.1:7000,127.0.0.1:x", "no valid port"),
+        ("redis+cluster://", "names no seed node"),
+    ],
+)
+def test_invalid_cluster_urls_are_config_errors(url: str, message: str) -> None:
+    with dbplex.open({"sources": {"c": {"url": url}}}) as hub, pytest.raises(ConfigError, match=message):
+        hub.execute("c", Get("t", "k"))
