@@ -20,8 +20,10 @@ import random
 import sys
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
@@ -83,6 +85,8 @@ LAST = [
     "Laine",
 ]
 KICKOFF_HOURS = (12, 15, 18, 21)
+#: the example's partition specs (`dbplex partition apply --spec ...`).
+PARTITIONS = Path(__file__).with_name("partitions.toml")
 TTL_DEFAULTS = {
     "cache:schedules": 300,
     "cache:teams": 3600,
@@ -341,7 +345,6 @@ def seed_pg(conn: Any, data: Season, rng: random.Random, reset: bool) -> dict[st
 MONGO_COLLECTIONS = (
     "schedules_flexible",
     "analytics_data",
-    "logs",
     "system_config",
     "user_preferences",
     "notion_sync",
@@ -380,15 +383,6 @@ def seed_mongo(db: Any, data: Season, rng: random.Random, reset: bool) -> dict[s
             }
             for g in data.games
             if g["status"] == "final"
-        ],
-        "logs": [
-            {
-                "level": rng.choice(["info", "info", "warning"]),
-                "message": f"schedule {s['id']} published",
-                "at": now,
-                "context": {"schedule_id": s["id"]},
-            }
-            for s in data.schedules
         ],
         "system_config": [
             {"_id": "scheduler.max_games_per_day", "value": 4, "updated_at": now},
@@ -446,9 +440,17 @@ def ttls(client: Any) -> dict[str, int]:
     return found
 
 
+def day_bucket(family: str, key: str) -> bool:
+    """Whether ``key`` is one of `dbplex partition`'s: a day bucket of live:updates
+    (live:updates:2026-11-25) or its registry; the seed neither counts nor removes them."""
+    return family == "live:updates" and not key.rsplit(":", 1)[-1].isdigit()
+
+
 def seed_redis(client: Any, data: Season, rng: random.Random, reset: bool) -> dict[str, int]:
     families = [f for f in TTL_DEFAULTS if f != "live:notifications"] + ["live:notifications"]
-    existing = [k for f in families for k in client.scan_iter(match=f"{f}:*", count=1000)]
+    existing = [
+        k for f in families for k in client.scan_iter(match=f"{f}:*", count=1000) if not day_bucket(f, k.decode())
+    ]
     if existing and not reset:
         sys.exit(f"redis already has {len(existing)} example keys; pass --reset to replace them")
     for start in range(0, len(existing), 500):
@@ -507,6 +509,57 @@ def seed_redis(client: Any, data: Season, rng: random.Random, reset: bool) -> di
     return counts
 
 
+def write_logs(hub: Any, data: Season, source: str, rng: random.Random) -> int | None:
+    """Application logs, through the partition spec `logs` of partitions.toml (a time-series
+    collection, or a collection per day); None (with a note) when `dbplex partition apply` has not
+    prepared them."""
+    from dbplex.config import load_partitions
+
+    spec = msgspec.structs.replace(load_partitions(PARTITIONS)["logs"], source=source)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rows = [
+        {
+            "level": rng.choice(["info", "info", "warning"]),
+            "message": f"schedule {s['id']} published",
+            "at": now - dt.timedelta(minutes=i),
+            "context": {"schedule_id": s["id"]},
+        }
+        for i, s in enumerate(data.schedules)
+    ]
+    try:
+        return int(hub.partitioned(spec).insert(rows))
+    except dbplex.DbplexError as exc:
+        print(f"note: logs not written: {exc}", file=sys.stderr)
+        return None
+
+
+def write_live_updates(hub: Any, data: Season, source: str, rng: random.Random) -> int | None:
+    """Score changes of the live game in today's live:updates day bucket, through the partition
+    spec `live_updates` of partitions.toml; None (with a note) when `dbplex partition apply` has
+    not made the buckets."""
+    from dbplex.config import load_partitions
+
+    spec = msgspec.structs.replace(load_partitions(PARTITIONS)["live_updates"], source=source)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rows = [
+        {
+            "at": now - dt.timedelta(minutes=7 * minute),
+            "game_id": game["id"],
+            "home_score": rng.randint(0, game["home_score"] or 0),
+            "away_score": rng.randint(0, game["away_score"] or 0),
+            "status": "live",
+        }
+        for game in data.games
+        if game["status"] == "live"
+        for minute in range(3)
+    ]
+    try:
+        return int(hub.partitioned(spec).insert(rows))
+    except dbplex.DbplexError as exc:
+        print(f"note: live updates not written to day buckets: {exc}", file=sys.stderr)
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--config", help="configuration file (default: $DBPLEX_CONFIG or ./dbplex.toml)")
@@ -536,6 +589,14 @@ def main() -> None:
             with hub.connection(source) as conn:
                 for what, count in write(conn, data, random.Random(args.seed), args.reset).items():
                     table.add_row(source, what, str(count))
+        if args.mongo and args.mongo in hub.sources:
+            written = write_logs(hub, data, args.mongo, random.Random(args.seed))
+            if written is not None:
+                table.add_row(args.mongo, "logs (partitioned by day)", str(written))
+        if args.redis and args.redis in hub.sources:
+            written = write_live_updates(hub, data, args.redis, random.Random(args.seed))
+            if written is not None:
+                table.add_row(args.redis, "live:updates day buckets", str(written))
     Console().print(table)
 
 

@@ -110,11 +110,13 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
 def _add_subcommands() -> None:
     from dbplex.cli.bench import bench
     from dbplex.cli.migrate import migrate
+    from dbplex.cli.partition import partition
     from dbplex.cli.sandbox import sandbox
 
     cli.add_command(sandbox)
     cli.add_command(bench)
     cli.add_command(migrate)
+    cli.add_command(partition)
 
 
 _add_subcommands()

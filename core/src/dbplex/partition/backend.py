@@ -9,12 +9,14 @@ database: what exists, the exact commands, how to run them, and how to read one 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from dbplex.migrate.locking import Lock, LockOwner
 from dbplex.partition.model import Action, Inventory, Partition
 from dbplex.partition.query import PartitionQuery
 from dbplex.partition.spec import PartitionSpec
+
+if TYPE_CHECKING:  # at run time this would import dbplex.migrate, which imports the hub and the config
+    from dbplex.migrate.locking import Lock, LockOwner
 
 
 class Partitioner(Protocol):
@@ -59,4 +61,13 @@ class Partitioner(Protocol):
 
     def close(self) -> None:
         """Close every connection it opened."""
+        ...
+
+
+class HashRouting(Protocol):
+    """Optional for a partitioner: which hash partition a key value lands in, so that a query
+    pinning the key with ``==`` / ``in`` reads only those (the scatter looks for this method)."""
+
+    def remainder(self, spec: PartitionSpec, value: Any) -> int | None:
+        """The remainder (``Partition.remainder``) of the partition holding ``value``; None when unknown."""
         ...

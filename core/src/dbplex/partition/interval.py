@@ -8,6 +8,7 @@ computes them gets the same bounds.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -82,3 +83,13 @@ class Interval:
 def utc(moment: datetime) -> datetime:
     """``moment`` in UTC; a naive datetime is taken to be UTC already."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def subtract(moment: datetime, months: int, seconds: int) -> datetime:
+    """``moment`` minus calendar ``months`` (clamping the day to the month's length) or ``seconds``."""
+    if months:
+        index = moment.year * 12 + moment.month - 1 - months
+        year, month = index // 12, index % 12 + 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        return moment.replace(year=year, month=month, day=day)
+    return moment - timedelta(seconds=seconds)

@@ -6,11 +6,10 @@ computes the same answer, which is what makes concurrent maintenance safe to rea
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from dbplex.partition.interval import utc
+from dbplex.partition.interval import subtract, utc
 from dbplex.partition.model import Partition
 from dbplex.partition.spec import PartitionSpec
 
@@ -96,6 +95,10 @@ def layout(spec: PartitionSpec, now: datetime, highest: int | None = None) -> La
         if retention is not None:
             cutoff = _minus(now, retention.months, retention.seconds)
             first = interval.floor(cutoff)
+        since = spec.since_moment(now)
+        if since is not None:
+            start = interval.floor(since)
+            first = max(start, first) if cutoff is not None else min(start, current)
         lower = first
         horizon = interval.add(current, spec.premake + 1)
         while lower < horizon:
@@ -112,9 +115,26 @@ def layout(spec: PartitionSpec, now: datetime, highest: int | None = None) -> La
 
 
 def _minus(moment: datetime, months: int, seconds: int) -> datetime:
-    if months:
-        index = moment.year * 12 + moment.month - 1 - months
-        year, month = index // 12, index % 12 + 1
-        day = min(moment.day, calendar.monthrange(year, month)[1])
-        return moment.replace(year=year, month=month, day=day)
-    return moment - timedelta(seconds=seconds)
+    return subtract(moment, months, seconds)
+
+
+def far_future(spec: PartitionSpec, value: object, now: datetime) -> str | None:
+    """Why a row with key ``value`` is refused at ``now``, or None when it is acceptable.
+
+    Time ranges refuse keys at or beyond the premade horizon (the end of the last partition
+    ``maintain`` keeps ahead): such a key is almost always a bug (a year typed wrong, seconds
+    taken for milliseconds), and on PostgreSQL with a default partition it would land there
+    silently. Keys are refused before any backend sees them; a backend also refuses rows whose
+    partition does not exist.
+    """
+    if not spec.is_time_range or not isinstance(value, datetime):
+        return None
+    horizon = layout(spec, now).horizon
+    assert isinstance(horizon, datetime)
+    if utc(value) >= horizon:
+        return (
+            f"{spec.key} = {utc(value).isoformat()} is beyond the premade horizon {horizon.isoformat()} "
+            f"(premake = {spec.premake} x {spec.interval}); far-future keys are refused: check the value, "
+            "or raise `premake` and run `dbplex partition maintain`"
+        )
+    return None

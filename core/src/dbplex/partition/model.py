@@ -94,6 +94,13 @@ class Inventory:
     actions: list[Action] = field(default_factory=list)
     #: anything else worth showing in ``status`` (server kind, sharding, TTL).
     details: dict[str, Any] = field(default_factory=dict)
+    #: the database guarantees that its default partition holds no key another attached partition
+    #: takes (PostgreSQL enforces this), so a query whose keys all fall in other partitions may skip
+    #: it. False (the default) makes cross-partition queries always read the default partition.
+    default_exclusive: bool = False
+    #: numeric ranges: the largest key value present, when the backend can tell (premake counts
+    #: from the partition holding it); None otherwise.
+    highest: int | None = None
 
 
 @dataclass
@@ -108,3 +115,6 @@ class Action:
     commands: list[str] = field(default_factory=list)
     #: backend-private data for ``apply``.
     payload: Any = None
+    #: the moment the plan was made for (``--now``, else the clock), set by the planner; a backend
+    #: that checks a horizon or a cutoff itself should use it rather than its own clock.
+    now: datetime | None = None

@@ -9,11 +9,12 @@ unique key must include the partition key; a MongoDB hashed shard key cannot be 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from dbplex.partition.interval import Interval
+from dbplex.partition.interval import Interval, subtract, utc
 
 Strategy = Literal["range", "list", "hash"]
 #: what retention does with a partition whose whole range is past the window.
@@ -46,6 +47,10 @@ class PartitionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     lists: dict[str, list[str | int]] = {}
     #: hash partitions: how many.
     modulus: Annotated[int, msgspec.Meta(ge=1, le=1024)] | None = None
+    #: time ranges: also keep partitions from the one holding this moment, for data older than
+    #: now (an ISO date such as ``"2025-01-01"``, or a length such as ``"18 months"`` before now).
+    #: Without it a spec starts at the current partition (or at the retention window's start).
+    since: str | None = None
     #: range partitions made ahead of the current one (time) or of the highest existing one (numeric).
     premake: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 4
     #: time ranges only: how long data is kept, e.g. ``"90 days"``; None keeps everything.
@@ -79,6 +84,17 @@ class PartitionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     @property
     def retention_interval(self) -> Interval | None:
         return Interval.parse(self.retention) if self.retention else None
+
+    def since_moment(self, now: datetime) -> datetime | None:
+        """``since`` as a moment (UTC) at ``now``; None when unset."""
+        if self.since is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.since)
+        except ValueError:
+            length = Interval.parse(self.since)
+            return subtract(utc(now), length.months, length.seconds)
+        return utc(moment)
 
     @property
     def is_time_range(self) -> bool:
@@ -137,6 +153,19 @@ def _problems(spec: PartitionSpec) -> list[str]:
                 Interval.parse(spec.retention)
             except ValueError as exc:
                 problems.append(f"retention: {exc}")
+    if spec.since is not None:
+        if not spec.is_time_range:
+            problems.append('`since` needs time ranges (`strategy = "range"` with an `interval`)')
+        else:
+            try:
+                datetime.fromisoformat(spec.since)
+            except ValueError:
+                try:
+                    Interval.parse(spec.since)
+                except ValueError:
+                    problems.append(
+                        f"since {spec.since!r} is neither an ISO date ('2025-01-01') nor a length ('18 months')"
+                    )
     if spec.retention_mode == "archive" and not spec.archive:
         problems.append('retention_mode = "archive" needs `archive` (a schema or collection prefix)')
     if spec.archive and spec.retention_mode != "archive":

@@ -1,9 +1,11 @@
-"""The MongoDB migration lock: a lease document taken with one atomic findOneAndUpdate.
+"""MongoDB leases: a lease document taken with one atomic findOneAndUpdate.
 
-The lease ``{_id: "migrate"}`` in ``dbplex_schema_lock`` is taken when it is free or expired
-(an upsert: two runs racing for a missing document collide on ``_id``, and one of them gets a
-duplicate-key error). The holder renews it from the core's heartbeat; a holder that dies loses
-it when it expires. Expiry times are milliseconds since the epoch from the hosts' clocks.
+Migrations hold the lease ``{_id: "migrate"}`` in ``dbplex_schema_lock``; partition maintenance
+holds one lease per spec in the same collection (``{_id: "partition:<target>"}``). A lease is
+taken when it is free or expired (an upsert: two runs racing for a missing document collide on
+``_id``, and one of them gets a duplicate-key error). The holder renews it from the core's
+heartbeat; a holder that dies loses it when it expires. Expiry times are milliseconds since the
+epoch from the hosts' clocks.
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ def _now_ms() -> int:
 
 
 class MongoLease:
-    """One source's lease."""
+    """One lease of a source: the migration lock by default, or any other ``lease_id``."""
 
     def __init__(
-        self, source: Source, database: Callable[[], Database[dict[str, Any]]], owner: LockOwner, settings: LockSettings
+        self,
+        source: Source,
+        database: Callable[[], Database[dict[str, Any]]],
+        owner: LockOwner,
+        settings: LockSettings,
+        lease_id: str = LEASE_ID,
     ) -> None:
         self.source = source.name
         self._source = source
@@ -41,10 +48,11 @@ class MongoLease:
         self._token = owner.run_id
         self._holder = owner.describe()
         self._ttl_ms = round(settings.ttl * 1000)
+        self.lease_id = lease_id
 
     def describe(self) -> str:
         return (
-            f"db.{COLLECTION}.findOneAndUpdate({{_id: '{LEASE_ID}', $or: [{{expires_at_ms: {{$lt: <now>}}}}, {{owner: '{self._token}'}}]}}, "
+            f"db.{COLLECTION}.findOneAndUpdate({{_id: '{self.lease_id}', $or: [{{expires_at_ms: {{$lt: <now>}}}}, {{owner: '{self._token}'}}]}}, "
             f"{{$set: {{owner: '{self._token}', expires_at_ms: <now + {self._ttl_ms}>}}}}, {{upsert: true}}): "
             f"a lease of {self._ttl_ms / 1000:g} s renewed every {self._ttl_ms / 3000:g} s; a run that dies loses it when it expires"
         )
@@ -56,7 +64,7 @@ class MongoLease:
         now = _now_ms()
         try:
             lease = self._collection().find_one_and_update(
-                {"_id": LEASE_ID, "$or": [{"expires_at_ms": {"$lt": now}}, {"owner": self._token}]},
+                {"_id": self.lease_id, "$or": [{"expires_at_ms": {"$lt": now}}, {"owner": self._token}]},
                 {"$set": {"owner": self._token, "holder": self._holder, "expires_at_ms": now + self._ttl_ms}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
@@ -64,12 +72,12 @@ class MongoLease:
         except DuplicateKeyError:  # held by someone else: the upsert collided with their lease
             return False
         except errors.DRIVER_ERRORS as exc:
-            raise errors.translate(self._source, exc, "taking the migration lock") from exc
+            raise errors.translate(self._source, exc, f"taking the lease {self.lease_id!r}") from exc
         return lease is not None and lease.get("owner") == self._token
 
     def holder(self) -> str | None:
         try:
-            lease = self._collection().find_one({"_id": LEASE_ID})
+            lease = self._collection().find_one({"_id": self.lease_id})
         except errors.DRIVER_ERRORS:
             return None
         if lease is None:
@@ -79,9 +87,9 @@ class MongoLease:
 
     def extend(self) -> bool:
         result = self._collection().update_one(
-            {"_id": LEASE_ID, "owner": self._token}, {"$set": {"expires_at_ms": _now_ms() + self._ttl_ms}}
+            {"_id": self.lease_id, "owner": self._token}, {"$set": {"expires_at_ms": _now_ms() + self._ttl_ms}}
         )
         return result.matched_count == 1
 
     def release(self) -> None:
-        self._collection().delete_one({"_id": LEASE_ID, "owner": self._token})
+        self._collection().delete_one({"_id": self.lease_id, "owner": self._token})

@@ -38,5 +38,6 @@ plugin = backend_plugin(
     query="dbplex_mongo.execute:run",
     health="dbplex_mongo.health:check",
     migrate="dbplex_mongo.migrate:MongoMigrator",
+    partition="dbplex_mongo.partition:MongoPartitioner",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
 )

@@ -23,7 +23,7 @@ from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext
 from dbplex.migrate.history import FIELDS, TABLE, decode
 from dbplex_pg.connection import open_connection
 from dbplex_pg.errors import query_failure
-from dbplex_pg.migrate_lock import PgLock
+from dbplex_pg.migrate_lock import PgLock, lock_key
 from dbplex_pg.sqltext import Statement, split
 
 #: a migration waiting for a table lock blocks every query queued behind it: fail fast, retry.
@@ -106,7 +106,7 @@ class PgMigrator:
         self._run(lambda conn: conn.execute(_UPSERT_HISTORY, [getattr(row, f) for f in FIELDS]))
 
     def lock(self, owner: LockOwner, settings: LockSettings) -> PgLock:
-        return PgLock(self.source, owner, settings, self.schema)
+        return PgLock(self.source, owner, lambda: lock_key(self.schema()), settings=settings)
 
     # -- steps ------------------------------------------------------------------------------------
 

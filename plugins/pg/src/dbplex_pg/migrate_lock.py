@@ -1,5 +1,7 @@
-"""The PostgreSQL migration lock: a session-level advisory lock on a dedicated session.
+"""PostgreSQL's maintenance locks: a session-level advisory lock on a dedicated session.
 
+Migrations lock per history schema, partition maintenance per partitioned table; both use
+:class:`PgLock` with their own key.
 ``pg_try_advisory_lock`` is polled by the core with a bounded wait, never ``pg_advisory_lock``:
 a blocking wait could deadlock with ``CREATE INDEX CONCURRENTLY``, which waits for every other
 transaction. The key is derived from the schema that holds the history, so two applications
@@ -28,37 +30,58 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = %
 """
 
 
-def lock_key(schema: str) -> int:
-    """A signed 64-bit advisory lock key for the history table in ``schema``."""
-    digest = hashlib.sha256(f"dbplex:{schema}.{TABLE}".encode()).digest()
+def advisory_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for ``name`` (e.g. ``schema.table``)."""
+    digest = hashlib.sha256(f"dbplex:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class PgLock:
-    """One source's advisory lock, held by a session of its own."""
+def lock_key(schema: str) -> int:
+    """The migration lock's key: the history table in ``schema``."""
+    return advisory_key(f"{schema}.{TABLE}")
 
-    def __init__(self, source: Source, owner: LockOwner, settings: LockSettings, schema: Callable[[], str]) -> None:
+
+class PgLock:
+    """One advisory lock, held by a session of its own.
+
+    ``key`` is called when first needed (it may need a query, e.g. the current schema);
+    ``purpose`` names the holder in ``pg_stat_activity`` (``dbplex migrate ...``).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        owner: LockOwner,
+        key: Callable[[], int],
+        *,
+        purpose: str = "migrate",
+        settings: LockSettings | None = None,
+    ) -> None:
         self.source = source.name
         self._source = source
         self._owner = owner
         self._settings = settings
-        self._schema = schema
+        self._key = key
+        self._purpose = purpose
         self._conn: psycopg.Connection[Any] | None = None
 
     @property
     def key(self) -> int:
-        return lock_key(self._schema())
+        return self._key()
 
     def describe(self) -> str:
+        polled = "polled"
+        if self._settings is not None:
+            polled = f"polled every ~{self._settings.poll:g} s for up to {self._settings.wait:g} s"
         return (
-            f"SELECT pg_try_advisory_lock({self.key}) on a dedicated session, polled every ~{self._settings.poll:g} s "
-            f"for up to {self._settings.wait:g} s (never a blocking wait); freed when that session ends"
+            f"SELECT pg_try_advisory_lock({self.key}) on a dedicated session, {polled} (never a blocking wait); "
+            "freed when that session ends"
         )
 
     def _session(self) -> psycopg.Connection[Any]:
         if self._conn is None:
             conn = open_connection(self._source, psycopg.Connection)
-            name = f"dbplex migrate {self._owner.describe()}"[:63]
+            name = f"dbplex {self._purpose} {self._owner.describe()}"[:63]
             conn.execute("SELECT set_config('application_name', %s, false)", [name])
             self._conn = conn
         return self._conn

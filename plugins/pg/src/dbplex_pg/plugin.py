@@ -36,5 +36,6 @@ plugin = backend_plugin(
     query="dbplex_pg.execute:run",
     health="dbplex_pg.health:check",
     migrate="dbplex_pg.migrate:PgMigrator",
+    partition="dbplex_pg.partition:PgPartitioner",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
 )

@@ -1,0 +1,530 @@
+"""MongoDB's :class:`~dbplex.partition.Partitioner`: per-period collections, a time series, or one
+sharded collection (see :mod:`dbplex_mongo.partition_options` for the layouts).
+
+The commands come from :mod:`dbplex_mongo.partition_render`; this module finds out what the
+server holds (``listCollections``, ``hello``, ``config.collections``), sends the commands, and
+reads and writes partitions. It has a client of its own, opened on first need.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from bson.codec_options import CodecOptions
+from msgspec.structs import replace as replace_query
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+from dbplex.backends import Source
+from dbplex.errors import UnsupportedError
+from dbplex.migrate.locking import LockOwner, LockSettings
+from dbplex.partition.errors import KeyOutOfRange, PlanError
+from dbplex.partition.interval import utc
+from dbplex.partition.layout import layout, partition_for
+from dbplex.partition.model import Action, Existing, Inventory, Partition
+from dbplex.partition.naming import from_name
+from dbplex.partition.query import Condition, PartitionQuery
+from dbplex.partition.spec import PartitionSpec
+from dbplex_mongo import errors
+from dbplex_mongo import partition_render as render
+from dbplex_mongo.client import database_of, open_client
+from dbplex_mongo.migrate_lock import MongoLease
+from dbplex_mongo.partition_options import MongoPartitionOptions, options_of, problems
+from dbplex_mongo.partition_render import Command
+
+Doc = dict[str, Any]
+#: a maintenance lease lasts this long without a heartbeat (the core renews it while it runs).
+LEASE_TTL = 60.0
+#: datetimes come back aware and in UTC, as the core compares them with aware bounds.
+_UTC: CodecOptions[Doc] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+
+
+class MongoPartitioner:
+    """The partitioning backend of one MongoDB source."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self._client: MongoClient[Doc] | None = None
+        self._database: Database[Doc] | None = None
+        self._mongos: bool | None = None
+
+    @property
+    def db(self) -> Database[Doc]:
+        if self._database is None:
+            self._client = open_client(self.source)
+            self._database = database_of(self.source, self._client).with_options(codec_options=_UTC)
+        return self._database
+
+    def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
+        try:
+            return action(self.db)
+        except errors.DRIVER_ERRORS as exc:
+            raise errors.translate(self.source, exc, doing) from exc
+
+    def is_mongos(self) -> bool:
+        """Whether the source is a sharded cluster's router (``hello`` answers ``msg: "isdbgrid"``)."""
+        if self._mongos is None:
+            hello = self._run("asking hello", lambda db: db.client.admin.command("hello"))
+            self._mongos = hello.get("msg") == "isdbgrid"
+        return self._mongos
+
+    # -- protocol ---------------------------------------------------------------------------------
+
+    def validate(self, spec: PartitionSpec) -> list[str]:
+        return problems(spec)
+
+    def lock(self, spec: PartitionSpec, owner: LockOwner) -> MongoLease:
+        """A lease ``partition:<target>`` in ``dbplex_schema_lock``, next to the migration lease."""
+        return MongoLease(
+            self.source, lambda: self.db, owner, LockSettings(ttl=LEASE_TTL), lease_id=f"partition:{spec.target}"
+        )
+
+    def inspect(self, spec: PartitionSpec) -> Inventory:
+        options = _options(spec)
+        collections = self._collections()
+        layout_name = options.layout_for(spec)
+        if layout_name == "collections":
+            inventory = self._inspect_collections(spec, options, collections)
+        elif layout_name == "timeseries":
+            inventory = self._inspect_timeseries(spec, options, collections.get(spec.target))
+        else:
+            inventory = self._inspect_collection(spec, options, collections.get(spec.target))
+        inventory.details["layout"] = layout_name
+        inventory.details["server"] = "mongos (sharded cluster)" if self.is_mongos() else "not a mongos"
+        if options.shards(spec) and not self.is_mongos():
+            inventory.details["sharding"] = (
+                "not sharded: this server is not a mongos; on a sharded cluster setup runs "
+                + render.shard_collection(spec, options, self.db.name, spec.target, mongos=True).text()
+            )
+        return inventory
+
+    def render(self, spec: PartitionSpec, action: Action) -> Action:
+        commands = self._commands(spec, action)
+        shown = [c.text() for c in commands] or ["// nothing to send: " + _nothing(spec, action)]
+        return replace(action, commands=shown, payload=commands)
+
+    def apply(self, spec: PartitionSpec, action: Action) -> None:
+        rendered = isinstance(action.payload, list) and all(isinstance(c, Command) for c in action.payload)
+        commands = action.payload if rendered else self._commands(spec, action)
+        created = False
+        for command in commands:
+            sent = self._send(command)
+            created = created or (sent and command.document.get("create") == spec.target)
+        if action.kind == "setup" and _options(spec).layout_for(spec) == "timeseries":
+            self._check_timeseries(spec, created=created)
+
+    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]]) -> int:
+        options = _options(spec)
+        routed = self._route(spec, options, list(rows))
+        written = 0
+        for name, documents in routed.items():
+
+            def write(db: Database[Doc], name: str = name, documents: list[Doc] = documents) -> int:
+                # copies: pymongo would add ``_id`` to the caller's dicts
+                return len(db[name].insert_many([dict(d) for d in documents], ordered=True).inserted_ids)
+
+            written += self._run(f"inserting into {name}", write)
+        return written
+
+    def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
+        options = _options(spec)
+        if options.layout_for(spec) == "collections":
+            name, extra = partition.name, None
+        elif partition.kind == "hash":
+            # MongoDB hashes with its own function, so the collection is read once, by h0
+            if partition.remainder != 0:
+                return []
+            name, extra = spec.target, None
+        else:
+            name, extra = spec.target, render.bounds(spec, partition)
+        return self._find(name, query, extra)
+
+    def explain(self, spec: PartitionSpec, query: PartitionQuery) -> str | None:
+        return None
+
+    def close(self) -> None:
+        client, self._client, self._database = self._client, None, None
+        if client is not None:
+            client.close()
+
+    # -- inspecting -------------------------------------------------------------------------------
+
+    def _collections(self) -> dict[str, Doc]:
+        """``listCollections`` by name (filtered here: not every server honours the filter)."""
+        found = self._run("listing collections", lambda db: list(db.list_collections()))
+        return {c["name"]: c for c in found}
+
+    def _inspect_collections(
+        self, spec: PartitionSpec, options: MongoPartitionOptions, collections: dict[str, Doc]
+    ) -> Inventory:
+        inventory = Inventory()
+        for name in sorted(collections):
+            partition = from_name(spec, name)
+            if partition is not None:
+                inventory.partitions.append(Existing(partition))
+            elif spec.archive and name.startswith(spec.archive):
+                archived = from_name(spec, name[len(spec.archive) :])
+                if archived is not None:
+                    inventory.partitions.append(Existing(archived, state="archived"))
+        if options.template and options.template not in collections:
+            inventory.ready = False
+            inventory.problem = (
+                f"template collection {options.template!r} does not exist: create it first, or drop `template`"
+            )
+        if spec.strategy == "range" and not spec.is_time_range:
+            inventory.highest = self._highest(
+                spec, [e.partition for e in inventory.partitions if e.state == "attached"]
+            )
+        return inventory
+
+    def _highest(self, spec: PartitionSpec, partitions: list[Partition]) -> int | None:
+        for partition in sorted(partitions, key=lambda p: p.lower if isinstance(p.lower, int) else 0, reverse=True):
+            top = self._edge(partition.name, spec.key, -1)
+            if isinstance(top, int):
+                return top
+        return None
+
+    def _edge(self, name: str, key: str, direction: int) -> Any:
+        """The smallest (1) or largest (-1) value of ``key`` in collection ``name``."""
+        doc = self._run(
+            f"reading {name}",
+            lambda db: db[name].find_one({key: {"$ne": None}}, {key: 1}, sort=[(key, direction)]),
+        )
+        return None if doc is None else doc.get(key)
+
+    def _inspect_timeseries(self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None) -> Inventory:
+        inventory = Inventory()
+        if found is None:
+            # the setup makes the collection; its virtual periods come with it
+            _needs_setup(inventory, f"time-series collection {spec.target!r} does not exist")
+            inventory.partitions = [Existing(p) for p in _periods(spec, None)]
+            return inventory
+        if found.get("type") != "timeseries":
+            inventory.ready = False
+            inventory.problem = _not_timeseries(spec, options)
+            return inventory
+        current = found.get("options", {})
+        series = current.get("timeseries", {})
+        wanted = render.timeseries_options(spec, options)
+        for field, name in (("timeField", "the key"), ("metaField", "meta_field")):
+            if series.get(field) != wanted.get(field):
+                inventory.ready = False
+                inventory.problem = (
+                    f"time-series collection {spec.target!r} has {field} {series.get(field)!r}, the spec wants "
+                    f"{wanted.get(field)!r} ({name}); MongoDB cannot change it: create a new collection and copy"
+                )
+                return inventory
+        expire = current.get("expireAfterSeconds")
+        inventory.details["expireAfterSeconds"] = expire if expire is not None else "off"
+        if expire != render.timeseries_create(spec, options).document.get("expireAfterSeconds"):
+            _needs_setup(inventory, f"retention changed: expireAfterSeconds is {expire}")
+        if options.granularity and series.get("granularity") != options.granularity:
+            _needs_setup(inventory, f"granularity is {series.get('granularity')}, the spec wants {options.granularity}")
+        self._shard_setup(spec, options, inventory, spec.target)
+        # with retention, MongoDB removes what is past the window itself (expireAfterSeconds): the
+        # periods start at the window, so no retire is planned (a time series takes arbitrary
+        # deletes only from MongoDB 7.0); without it they reach back to the oldest measurement
+        oldest = None if spec.retention else self._edge(spec.target, spec.key, 1)
+        inventory.partitions = [Existing(p) for p in _periods(spec, oldest)]
+        return inventory
+
+    def _inspect_collection(self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None) -> Inventory:
+        inventory = Inventory()
+        if found is None:
+            # the setup makes the collection; its virtual partitions come with it
+            _needs_setup(inventory, f"collection {spec.target!r} does not exist")
+        highest = None
+        if spec.strategy == "range" and not spec.is_time_range:
+            top = None if found is None else self._edge(spec.target, spec.key, -1)
+            highest = top if isinstance(top, int) else None
+            inventory.highest = highest
+        if found is None:
+            wanted = layout(spec, datetime.now(timezone.utc)).wanted
+        elif spec.is_time_range:
+            wanted = _periods(spec, self._edge(spec.target, spec.key, 1))
+        else:
+            wanted = layout(spec, datetime.now(timezone.utc), highest).wanted
+        inventory.partitions = [Existing(p) for p in wanted]
+        if found is not None:
+            self._shard_setup(spec, options, inventory, spec.target)
+        return inventory
+
+    def _shard_setup(
+        self, spec: PartitionSpec, options: MongoPartitionOptions, inventory: Inventory, name: str
+    ) -> None:
+        """A setup action when the collection should be sharded and is not. Off a mongos there is
+        nothing to do (status says so, and a setup that runs anyway shows the command it would send)."""
+        if not options.shards(spec) or not self.is_mongos():
+            return
+        namespace = f"{self.db.name}.{name}"
+        sharded = self._run(
+            "reading config.collections", lambda db: db.client.config.collections.find_one({"_id": namespace})
+        )
+        inventory.details["sharding"] = "sharded" if sharded else "not sharded yet"
+        if not sharded:
+            _needs_setup(inventory, f"collection {name!r} is not sharded")
+
+    def _check_timeseries(self, spec: PartitionSpec, created: bool) -> None:
+        """Refuse a server that accepted ``create`` with ``timeseries`` but made a regular collection,
+        dropping what this setup made."""
+        found = self._collections().get(spec.target)
+        if found is None or found.get("type") == "timeseries":
+            return
+        created = created and self._run("counting", lambda db: db[spec.target].estimated_document_count()) == 0
+        if created:  # ours, and empty: nobody else's data goes
+            self._send(render.drop(spec.target))
+        raise UnsupportedError(
+            f"source {self.source.name!r}: the server accepted a time-series `create` for {spec.target!r} but made "
+            f"a regular collection (type {found.get('type')!r}{', dropped again' if created else ''}): it has no "
+            'time-series collections (MongoDB 5.0+ has them; nx-27017 does not); use layout = "collections" here'
+        )
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def _commands(self, spec: PartitionSpec, action: Action) -> list[Command]:
+        options = _options(spec)
+        layout_name = options.layout_for(spec)
+        partition = action.partition
+        mongos = self.is_mongos()
+        database = self.db.name
+        if action.kind == "create" and partition is not None:
+            if layout_name != "collections":
+                return []
+            commands = [render.create_collection(partition.name, self._template(options))]
+            indexes = render.create_indexes(partition.name, self._template_indexes(options))
+            commands += [indexes] if indexes else []
+            if options.shards(spec):
+                commands.append(render.shard_collection(spec, options, database, partition.name, mongos=mongos))
+            return commands
+        if action.kind == "retire" and partition is not None:
+            if layout_name != "collections":
+                return [render.delete_range(spec, partition)]
+            if spec.retention_mode == "archive" and spec.archive:
+                return [render.archive(database, partition.name, spec.archive)]
+            return [render.drop(partition.name)]
+        if action.kind == "setup":
+            return self._setup(spec, options, mongos, action.now or datetime.now(timezone.utc))
+        raise PlanError(spec.label, [f"MongoDB has no {action.kind!r} action"])
+
+    def _setup(self, spec: PartitionSpec, options: MongoPartitionOptions, mongos: bool, now: datetime) -> list[Command]:
+        """Create the target if missing, bring its options in line, shard it, set its zones."""
+        found = self._collections().get(spec.target)
+        database = self.db.name
+        commands: list[Command] = []
+        if options.layout_for(spec) == "timeseries":
+            if found is None:
+                commands.append(render.timeseries_create(spec, options))
+            else:
+                current = found.get("options", {})
+                if current.get("expireAfterSeconds") != render.timeseries_create(spec, options).document.get(
+                    "expireAfterSeconds"
+                ):
+                    commands.append(render.timeseries_retention(spec))
+                granularity = current.get("timeseries", {}).get("granularity")
+                if options.granularity and granularity != options.granularity:
+                    commands.append(render.timeseries_granularity(spec, options.granularity))
+        elif found is None:
+            commands.append(render.create_collection(spec.target))
+        if options.shards(spec):
+            commands.append(render.shard_collection(spec, options, database, spec.target, mongos=mongos))
+        if options.zones:
+            wanted = layout(spec, now).wanted
+            commands += render.zone_ranges(spec, options, database, wanted, mongos=mongos)
+        return commands
+
+    def _template(self, options: MongoPartitionOptions) -> Doc | None:
+        if not options.template:
+            return None
+        found = self._collections().get(options.template)
+        return None if found is None else dict(found.get("options", {}))
+
+    def _template_indexes(self, options: MongoPartitionOptions) -> list[Doc]:
+        if not options.template:
+            return []
+        template = options.template
+        return [
+            dict(i) for i in self._run(f"listing indexes of {template}", lambda db: list(db[template].list_indexes()))
+        ]
+
+    def _send(self, command: Command) -> bool:
+        """Send ``command``; False when it was not sent (``skip``) or its effect was already there."""
+        if command.skip:
+            return False
+        doing = f"running {next(iter(command.document))}"
+        try:
+            target = self.db.client.admin if command.admin else self.db
+            target.command(command.document)
+        except OperationFailure as exc:
+            if exc.code in command.done_codes:
+                return False
+            raise errors.translate(self.source, exc, doing) from exc
+        except errors.DRIVER_ERRORS as exc:
+            raise errors.translate(self.source, exc, doing) from exc
+        return True
+
+    # -- rows -------------------------------------------------------------------------------------
+
+    def _route(self, spec: PartitionSpec, options: MongoPartitionOptions, rows: list[Doc]) -> dict[str, list[Doc]]:
+        """Collection name -> rows; refuses every row (writing none) if one has no partition."""
+        layout_name = options.layout_for(spec)
+        collections = self._collections()
+        routed: dict[str, list[Doc]] = defaultdict(list)
+        if layout_name != "collections":
+            if spec.target not in collections:
+                raise KeyOutOfRange(
+                    f"partitions {spec.label!r}: collection {spec.target!r} does not exist: "
+                    "run `dbplex partition apply`"
+                )
+            if layout_name == "timeseries" and collections[spec.target].get("type") != "timeseries":
+                raise KeyOutOfRange(f"partitions {spec.label!r}: {_not_timeseries(spec, options)}; no row was written")
+            for row in rows:
+                _refuse_unless(spec, row, _accepts(spec, row.get(spec.key)))
+                routed[spec.target].append(row)
+            return routed
+        for row in rows:
+            value = row.get(spec.key)
+            partition = _partition_of(spec, value)
+            if partition is None or partition.name not in collections:
+                fallback = f"{spec.target}_default" if spec.default else None
+                _refuse_unless(spec, row, fallback in collections, partition)
+                assert fallback is not None
+                routed[fallback].append(row)
+            else:
+                routed[partition.name].append(row)
+        return routed
+
+    def _find(self, name: str, query: PartitionQuery, extra: Doc | None) -> list[Doc]:
+        def find(db: Database[Doc]) -> list[Doc]:
+            rows = _sorted_top(db[name], query, extra)
+            if query.fields is None:
+                return rows
+            return [{f: row[f] for f in query.fields if f in row} for row in rows]
+
+        rows: list[Doc] = self._run(f"reading {name}", find)
+        return rows
+
+
+def _sorted_top(collection: Collection[Doc], query: PartitionQuery, extra: Doc | None) -> list[Doc]:
+    """At least the first ``limit`` rows in the core's order, whose None sorts after every value
+    ascending and before every value descending, while MongoDB sorts null first ascending.
+
+    With a limit, the first order field splits the rows: those where it is null (ordered by the
+    rest, recursively) and the others, whose MongoDB order agrees with the core's except inside the
+    tie group at the cut, which is read again ordered by the rest. Every read is an indexable
+    ``find`` with ``sort`` and ``limit``; the core sorts the union and applies the limit.
+    """
+    order, limit = query.order_by, query.limit
+    if not order or limit is None:
+        cursor = collection.find(render.query_filter(query, extra), render.projection(query))
+        if order:
+            cursor = cursor.sort(render.sort_of(order))
+        return list(cursor if limit is None else cursor.limit(limit))
+    if limit == 0:
+        return []
+    first, rest = order[0], order[1:]
+
+    def narrowed(condition: Condition, rest_limit: int | None = limit) -> PartitionQuery:
+        return replace_query(query, where=[*query.where, condition], order_by=rest, limit=rest_limit)
+
+    nulls = _sorted_top(collection, narrowed(Condition(first.field, "==", None)), extra)
+    cursor = collection.find(render.query_filter(query, extra, render.present(first.field)), render.projection(query))
+    values = list(cursor.sort(render.sort_of(order)).limit(limit))
+    if rest and len(values) == limit:
+        cut = values[-1].get(first.field)
+        before = [row for row in values if row.get(first.field) != cut]
+        values = before + _sorted_top(
+            collection, narrowed(Condition(first.field, "==", cut), limit - len(before)), extra
+        )
+    return values + nulls
+
+
+def _needs_setup(inventory: Inventory, reason: str) -> None:
+    """One ``setup`` action per plan (it brings the whole target in line), with every reason."""
+    found = next((a for a in inventory.actions if a.kind == "setup"), None)
+    if found is None:
+        inventory.actions.append(Action("setup", None, reason))
+    else:
+        found.reason = f"{found.reason}; {reason}"
+
+
+def _options(spec: PartitionSpec) -> MongoPartitionOptions:
+    try:
+        return options_of(spec)
+    except ValueError as exc:
+        raise PlanError(spec.label, [str(exc)]) from None
+
+
+def _periods(spec: PartitionSpec, oldest: Any) -> list[Partition]:
+    """The virtual periods of a single collection: the layout now, reaching back to the oldest row."""
+    now = datetime.now(timezone.utc)
+    wanted = [p for p in layout(spec, now).wanted if p.kind == "range"]
+    interval = spec.time_interval
+    if not isinstance(oldest, datetime) or interval is None or not wanted:
+        return wanted
+    first = wanted[0]
+    assert isinstance(first.lower, datetime)
+    earlier: list[Partition] = []
+    lower = interval.floor(oldest)
+    while lower < first.lower:
+        earlier.append(partition_for(spec, lower))  # type: ignore[arg-type]
+        lower = interval.add(lower)
+    return earlier + wanted
+
+
+def _partition_of(spec: PartitionSpec, value: Any) -> Partition | None:
+    """The range or list partition a key value belongs to; None for a value of the wrong type."""
+    if spec.is_time_range:
+        return partition_for(spec, utc(value)) if isinstance(value, datetime) else None
+    if spec.strategy == "range" and (not isinstance(value, int) or isinstance(value, bool)):
+        return None
+    return partition_for(spec, value)
+
+
+def _accepts(spec: PartitionSpec, value: Any) -> bool:
+    """Whether a single collection (or time series) takes a row with key ``value``, that is whether a
+    virtual partition holds it: any value for hash; a listed value; a number from ``start``; a
+    datetime before the premade horizon and, with retention, not already past the window."""
+    if spec.strategy == "hash":
+        return True
+    if not spec.is_time_range:
+        partition = _partition_of(spec, value)
+        return partition is not None and (spec.strategy == "list" or value >= spec.start)
+    if not isinstance(value, datetime):
+        return False
+    found = layout(spec, datetime.now(timezone.utc))
+    moment = utc(value)
+    if isinstance(found.horizon, datetime) and moment >= found.horizon:
+        return False
+    first = next((p.lower for p in found.wanted if p.kind == "range"), None)
+    return found.cutoff is None or (isinstance(first, datetime) and moment >= first)
+
+
+def _refuse_unless(spec: PartitionSpec, row: Doc, ok: bool, partition: Partition | None = None) -> None:
+    if ok:
+        return
+    value = row.get(spec.key)
+    where = f" ({partition.name} does not exist: run `dbplex partition maintain`)" if partition is not None else ""
+    raise KeyOutOfRange(
+        f"partitions {spec.label!r}: no partition takes {spec.key} = {value!r}{where}; no row was written"
+    )
+
+
+def _not_timeseries(spec: PartitionSpec, options: MongoPartitionOptions) -> str:
+    wanted = render.timeseries_create(spec, options).text()
+    return (
+        f"collection {spec.target!r} exists as a regular collection, and MongoDB cannot turn a collection into a "
+        f"time series: convert it with a migration that calls dbplex_mongo.partition_convert.timeseries_for(ctx, "
+        f"spec) (it moves the documents through {spec.target}_regular into {wanted}), or drop it if it holds nothing"
+    )
+
+
+def _nothing(spec: PartitionSpec, action: Action) -> str:
+    if action.kind == "create":
+        return f"{spec.target} holds every partition: a virtual partition needs no collection of its own"
+    return "already in line"

@@ -1,0 +1,481 @@
+"""PostgreSQL declarative partitioning behind dbplex's :class:`~dbplex.partition.Partitioner`.
+
+The core decides which partitions should exist and which are past retention; this module
+reads what the catalog holds, renders the exact DDL (:mod:`dbplex_pg.partition_sql`) and runs
+it. Decisions worth knowing (docs/partitioning.md, PostgreSQL):
+
+- creation is ``CREATE TABLE IF NOT EXISTS ... PARTITION OF``, and a concurrent creator winning
+  the race is not an error, so several hosts may maintain at once;
+- retirement detaches ``CONCURRENTLY`` (autocommit) unless the table has a default partition,
+  where PostgreSQL refuses that and a plain ``DETACH`` in a transaction is used; a detach left
+  pending (cancelled, session lost) is reported by :meth:`inspect` and finished with ``FINALIZE``;
+- a default partition gets a ``CHECK (key < horizon)`` fence so that far-future keys are refused
+  there as they are without one; rows of a missing partition that landed in it are moved out
+  when that partition is created;
+- an index created ``ON ONLY`` the parent is built on each partition ``CONCURRENTLY`` and attached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from dbplex.backends import Source
+from dbplex.errors import DbplexError, QueryError
+from dbplex.migrate.locking import LockOwner
+from dbplex.partition import Action, Inventory, Partition, PartitionQuery, PartitionSpec, fixed_partitions, layout
+from dbplex_pg import partition_catalog as catalog
+from dbplex_pg import partition_sql as ddl
+from dbplex_pg.connection import open_connection
+from dbplex_pg.errors import query_failure
+from dbplex_pg.migrate_lock import PgLock, advisory_key
+from dbplex_pg.partition_sql import Step
+
+#: how long DDL waits for a table lock before failing (``options.lock_timeout`` overrides):
+#: a statement queued for a lock blocks every query behind it.
+LOCK_TIMEOUT = "5s"
+_OPTIONS = frozenset({"lock_timeout"})
+_DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:us|ms|s|min|h|d)?")
+_LITERAL = re.compile(r"'([^']*)'")
+#: the longest label a time partition gets (``2026-11-25T1330``) as it appears in a table name.
+_LONGEST_LABEL = len("_p2026_11_25_1330")
+#: another session created the same table at the same moment (pg_class/pg_type unique index; duplicate table).
+_RACED = frozenset({"23505", "42P07"})
+
+
+@dataclass(frozen=True)
+class Fence:
+    """``setup``: move the default partition's fence to ``horizon``."""
+
+    horizon: datetime
+
+
+@dataclass(frozen=True)
+class IndexFix:
+    """``setup``: build the parent's index ``parent_index`` on partition ``child`` and attach it."""
+
+    parent_index: str
+    definition: str
+    child: str
+    name: str
+
+
+@dataclass
+class _Facts:
+    """What :meth:`PgPartitioner.inspect` learnt that rendering needs."""
+
+    default: str | None
+    columns: list[str]
+    #: partition name -> its table, for partitions whose table is named otherwise (made by hand).
+    tables: dict[str, str]
+
+
+class PgPartitioner:
+    """The partitioning backend of one PostgreSQL source; its connection opens on first need."""
+
+    def __init__(self, source: Source, clock: Callable[[], datetime] | None = None) -> None:
+        self.source = source
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._conn: psycopg.Connection[Any] | None = None
+        self._facts: dict[str, _Facts] = {}
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """Autocommit, UTC and ISO dates: bounds print the same whatever the server's settings."""
+        if self._conn is None or self._conn.closed:
+            conn = open_connection(self.source, psycopg.Connection)
+            conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
+            self._conn = conn
+        return self._conn
+
+    # -- spec -------------------------------------------------------------------------------------
+
+    def validate(self, spec: PartitionSpec) -> list[str]:
+        problems = []
+        for columns in spec.unique:
+            if spec.key not in columns:
+                problems.append(
+                    f"unique key ({', '.join(columns)}) must include the partition key {spec.key}: PostgreSQL "
+                    "enforces a unique constraint per partition only"
+                )
+        kinds = {type(v) for values in spec.lists.values() for v in values}
+        if len(kinds) > 1:
+            problems.append("lists: mix numbers and text; a PostgreSQL list key has one type")
+        for name, value in spec.options.items():
+            if name not in _OPTIONS:
+                problems.append(f"options.{name}: not a PostgreSQL partition option (known: {', '.join(_OPTIONS)})")
+            elif not isinstance(value, str) or not _DURATION.fullmatch(value.strip()):
+                problems.append(f"options.{name}: {value!r} is not a duration such as 5s, 500ms or 1min")
+        if spec.archive is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.archive):
+            problems.append(f"archive {spec.archive!r} must be a schema name (an identifier)")
+        longest = max([len(p.name) for p in fixed_partitions(spec)] + [len(spec.target) + _LONGEST_LABEL])
+        if longest > 63:
+            problems.append(
+                f"target {spec.target!r} is too long: partition names would pass PostgreSQL's 63 characters"
+            )
+        return problems
+
+    def lock(self, spec: PartitionSpec, owner: LockOwner) -> PgLock:
+        """An advisory lock per partitioned table (its schema and name), on a session of its own."""
+        return PgLock(
+            self.source,
+            owner,
+            lambda: advisory_key(f"partition:{self._schema()}.{spec.target}"),
+            purpose="partition",
+        )
+
+    def _schema(self) -> str:
+        row = self._run(lambda conn: conn.execute("SELECT current_schema()").fetchone())
+        return str(row[0]) if row and row[0] else ""
+
+    # -- inspect ----------------------------------------------------------------------------------
+
+    def inspect(self, spec: PartitionSpec) -> Inventory:
+        inventory: Inventory = self._run(lambda conn: self._inspect(conn, spec))
+        return inventory
+
+    def _inspect(self, conn: psycopg.Connection[Any], spec: PartitionSpec) -> Inventory:
+        parent = catalog.parent(conn, spec)
+        problem = catalog.problem(spec, parent)
+        if parent is None or problem is not None:
+            return Inventory(ready=False, problem=problem)
+        children = catalog.children(conn, spec, parent.oid)
+        default = next((c.table for c in children if c.partition.kind == "default"), None)
+        self._facts[spec.target] = _Facts(
+            default=default,
+            columns=catalog.writable_columns(conn, parent.oid),
+            tables={c.partition.name: c.table for c in children if c.table != c.partition.name},
+        )
+        inventory = Inventory(
+            partitions=catalog.existing(children),
+            # PostgreSQL refuses a row in the default partition that a real partition takes
+            default_exclusive=True,
+            details={"table": f"{parent.schema}.{spec.target}", "key type": parent.key_type},
+        )
+        for child in children:
+            if child.table != child.partition.name:
+                inventory.details.setdefault("tables named otherwise", []).append(child.table)
+        if spec.strategy == "range" and spec.step is not None:
+            row = conn.execute(
+                sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(spec.key), sql.Identifier(spec.target))
+            ).fetchone()
+            inventory.highest = row[0] if row else None
+        inventory.actions += [
+            Action(kind="finalize", partition=c.partition, reason=f"{c.table}: a DETACH CONCURRENTLY was interrupted")
+            for c in children
+            if c.pending
+        ]
+        if default is not None:
+            self._inspect_default(conn, spec, inventory, default, {c.table for c in children})
+        for parent_index, definition, table in catalog.missing_indexes(conn, parent.oid):
+            fix = IndexFix(parent_index, definition, table, _index_name(table, parent_index))
+            inventory.actions.append(
+                Action(
+                    kind="setup",
+                    partition=next(c.partition for c in children if c.table == table),
+                    reason=f"{table} lacks index {parent_index} of {spec.target}: build it CONCURRENTLY and attach it",
+                    payload=fix,
+                )
+            )
+        return inventory
+
+    def _inspect_default(
+        self, conn: psycopg.Connection[Any], spec: PartitionSpec, inventory: Inventory, default: str, tables: set[str]
+    ) -> None:
+        """Rows in the default partition that belong in a wanted partition; the far-future fence."""
+        plan = layout(spec, self._clock(), inventory.highest)
+        missing = [p for p in plan.wanted if p.kind in ("range", "list") and p.name not in tables]
+        if missing:
+            counts = sql.SQL(", ").join(
+                sql.SQL("count(*) FILTER (WHERE {})").format(ddl.holds(p, spec.key)) for p in missing
+            )
+            row = conn.execute(sql.SQL("SELECT {} FROM {}").format(counts, sql.Identifier(default))).fetchone()
+            found = [(p, n) for p, n in zip(missing, row or (), strict=False) if n]
+            inventory.misplaced = sum(n for _, n in found)
+            if found:
+                names = ", ".join(f"{n} for {p.name}" for p, n in found)
+                inventory.actions.append(
+                    Action(
+                        kind="repair",
+                        partition=None,
+                        reason=f"{default} holds rows that belong in partitions to create ({names}): move them",
+                        payload=[p for p, _ in found],
+                    )
+                )
+        if spec.is_time_range and isinstance(plan.horizon, datetime):
+            current = catalog.fence_of(conn, default, ddl.FENCE)
+            literal = _LITERAL.search(current or "")
+            at = catalog.parse_time(literal[1]) if literal else None
+            inventory.details["default fence"] = at.isoformat() if at else None
+            if at != plan.horizon:
+                inventory.actions.append(
+                    Action(
+                        kind="setup",
+                        partition=Partition(target=spec.target, kind="default", label="default"),
+                        reason=f"{default}: refuse keys from {plan.horizon.isoformat()} (the premade horizon) on",
+                        payload=Fence(plan.horizon),
+                    )
+                )
+
+    # -- render and apply -------------------------------------------------------------------------
+
+    def render(self, spec: PartitionSpec, action: Action) -> Action:
+        action.commands = [line for step in self._steps(spec, action) for line in ddl.text(step)]
+        return action
+
+    def _moment(self, action: Action) -> datetime:
+        """The moment the plan was made for (``--now``), else the clock: retention and the fence
+        must agree with the plan that proposed the action."""
+        return action.now or self._clock()
+
+    def _steps(self, spec: PartitionSpec, action: Action) -> list[Step]:
+        part = action.partition
+        now = self._moment(action)
+        if action.kind == "create" and part is not None:
+            return self._create(spec, part, now)
+        if action.kind == "repair":
+            partitions: list[Partition] = action.payload or []
+            return [s for p in partitions for s in self._create(spec, p, now)]
+        if action.kind == "setup" and isinstance(action.payload, Fence):
+            default = self._known(spec).default or Partition(target=spec.target, kind="default", label="default").name
+            return [Step([ddl.fence(default, spec.key, action.payload.horizon)])]
+        if action.kind == "setup" and isinstance(action.payload, IndexFix):
+            fix = action.payload
+            return [
+                Step([ddl.child_index(fix.definition, fix.child, fix.name)], transaction=False),
+                Step([ddl.attach_index(fix.parent_index, fix.name)]),
+            ]
+        if action.kind == "retire" and part is not None:
+            return self._retire(spec, part, now)
+        if action.kind == "finalize" and part is not None:
+            finalize = ddl.finalize(spec.target, self._table(spec, part))
+            return [Step([finalize], transaction=False), *self._after_detach(spec, part, now)]
+        raise DbplexError(f"partition {spec.label}: PostgreSQL has no {action.kind!r} action for {part}")
+
+    def _create(self, spec: PartitionSpec, part: Partition, now: datetime) -> list[Step]:
+        facts = self._known(spec)
+        if part.kind == "default":
+            statements: list[ddl.Statement] = [ddl.create(spec.target, part)]
+            horizon = layout(spec, now).horizon
+            if spec.is_time_range and isinstance(horizon, datetime):
+                statements.append(ddl.fence(part.name, spec.key, horizon))
+            return [Step(statements, tolerate=_RACED)]
+        if (facts.default is None and not spec.default) or part.kind == "hash":
+            return [Step([ddl.create(spec.target, part)], tolerate=_RACED)]
+        default = facts.default or Partition(target=spec.target, kind="default", label="default").name
+        return [Step(ddl.move_out_of_default(spec.target, default, part, spec.key, facts.columns), tolerate=_RACED)]
+
+    def _retire(self, spec: PartitionSpec, part: Partition, now: datetime) -> list[Step]:
+        if self._known(spec).default is None and not spec.default:
+            return [
+                Step([ddl.detach(spec.target, self._table(spec, part), concurrently=True)], transaction=False),
+                *self._after_detach(spec, part, now),
+            ]
+        # PostgreSQL refuses DETACH CONCURRENTLY on a table with a default partition.
+        follow = [s for step in self._after_detach(spec, part, now) for s in step.statements]
+        return [Step([ddl.detach(spec.target, self._table(spec, part), concurrently=False), *follow])]
+
+    def _after_detach(self, spec: PartitionSpec, part: Partition, now: datetime) -> list[Step]:
+        """What retention does with a detached partition; nothing when it is not past the window."""
+        if not self._expired(spec, part, now):
+            return []
+        if spec.retention_mode == "drop":
+            return [Step([ddl.drop(self._table(spec, part))])]
+        if spec.retention_mode == "archive" and spec.archive:
+            return [Step(ddl.archive(self._table(spec, part), spec.archive))]
+        return []
+
+    def _expired(self, spec: PartitionSpec, part: Partition, now: datetime) -> bool:
+        cutoff = layout(spec, now).cutoff
+        return cutoff is not None and isinstance(part.upper, datetime) and part.upper <= cutoff
+
+    def _known(self, spec: PartitionSpec) -> _Facts:
+        """The facts :meth:`inspect` found; read now if it did not run (render needs the column list)."""
+        if spec.target not in self._facts:
+            self.inspect(spec)
+        return self._facts.get(spec.target) or _Facts(default=None, columns=[], tables={})
+
+    def _table(self, spec: PartitionSpec, part: Partition) -> str:
+        """The table of ``part``: its name, unless the catalog holds it under another one."""
+        return self._known(spec).tables.get(part.name, part.name)
+
+    def apply(self, spec: PartitionSpec, action: Action) -> None:
+        part = action.partition
+        if action.kind == "retire" and part is not None:
+            self._check_retire(spec, part, self._moment(action))
+        self._run(lambda conn: self._apply(conn, spec, action), f"{action.kind} {part.name if part else spec.target}")
+        if part is not None and part.kind == "default" and action.kind == "create":
+            self._known(spec).default = part.name  # from now on: no DETACH CONCURRENTLY, moves on create
+
+    def _apply(self, conn: psycopg.Connection[Any], spec: PartitionSpec, action: Action) -> None:
+        part = action.partition
+        state = self._state(conn, spec, self._table(spec, part)) if part is not None else None
+        steps = self._steps(spec, action)
+        if action.kind in ("retire", "finalize") and part is not None:
+            if state is None:  # already detached by an earlier run: only what follows the detach is left
+                steps = self._after_detach(spec, part, self._moment(action))
+            elif state == "pending":
+                steps = self._steps(spec, Action(kind="finalize", partition=part, reason=action.reason, now=action.now))
+        if action.kind == "setup" and isinstance(action.payload, IndexFix):
+            _drop_invalid_index(conn, action.payload.name)
+        timeout = str(spec.options.get("lock_timeout", LOCK_TIMEOUT))
+        for step in steps:
+            try:
+                self._send(conn, step, timeout)
+            except psycopg.Error as exc:
+                if (
+                    exc.sqlstate in step.tolerate
+                    and part is not None
+                    and self._state(conn, spec, self._table(spec, part))
+                ):
+                    continue  # a concurrent run created it first
+                raise
+
+    @staticmethod
+    def _send(conn: psycopg.Connection[Any], step: Step, timeout: str) -> None:
+        setting = sql.SQL("SET {} lock_timeout = {}").format(
+            sql.SQL("LOCAL" if step.transaction else "SESSION"), sql.Literal(timeout)
+        )
+        if step.transaction:
+            with conn.transaction():
+                conn.execute(setting)
+                for statement in step.statements:
+                    conn.execute(statement)
+            return
+        conn.execute(setting)
+        for statement in step.statements:
+            conn.execute(statement)
+
+    @staticmethod
+    def _state(conn: psycopg.Connection[Any], spec: PartitionSpec, child: str) -> str | None:
+        """``attached``, ``pending`` (a detach to finalize), or None when it is not a partition of the target."""
+        row = conn.execute(
+            "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(quote_ident(%s)) "
+            "AND inhparent = to_regclass(quote_ident(%s))",
+            [child, spec.target],
+        ).fetchone()
+        return None if row is None else "pending" if row[0] else "attached"
+
+    def _check_retire(self, spec: PartitionSpec, part: Partition, now: datetime) -> None:
+        """Never retire a partition that may hold rows inside the retention window: its bound in the
+        catalog (which PostgreSQL enforces on every row) must end at or before the cutoff."""
+        cutoff = layout(spec, now).cutoff
+        table = self._table(spec, part)
+        actual = next((c.partition for c in self._children(spec) if c.table == table), part)
+        if cutoff is None or not isinstance(actual.upper, datetime) or actual.upper > cutoff:
+            raise DbplexError(
+                f"partition {spec.label}: refusing to retire {part.name}: it may hold rows newer than the retention "
+                f"cutoff {cutoff.isoformat() if cutoff else '(no retention)'} (its upper bound is {actual.upper})"
+            )
+
+    def _children(self, spec: PartitionSpec) -> list[catalog.Child]:
+        def read(conn: psycopg.Connection[Any]) -> list[catalog.Child]:
+            parent = catalog.parent(conn, spec)
+            return catalog.children(conn, spec, parent.oid) if parent and parent.kind == "p" else []
+
+        children: list[catalog.Child] = self._run(read)
+        return children
+
+    # -- rows -------------------------------------------------------------------------------------
+
+    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]]) -> int:
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            columns = tuple(row)
+            groups.setdefault(columns, []).append(tuple(_adapt(row[c]) for c in columns))
+        conn = self.connection
+        written = 0
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                for columns, values in groups.items():
+                    cur.executemany(ddl.insert(spec.target, columns), values)
+                    written += len(values)
+        except psycopg.errors.CheckViolation as exc:
+            raise _refused(spec, exc) from exc
+        except psycopg.Error as exc:
+            raise query_failure(self.source.name, conn, exc) from exc
+        return written
+
+    def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
+        statement, params = ddl.select(self._table(spec, partition), query)
+
+        def read(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(statement, params).fetchall()
+
+        rows: list[dict[str, Any]] = self._run(read)
+        return rows
+
+    def explain(self, spec: PartitionSpec, query: PartitionQuery) -> str:
+        """``EXPLAIN`` on the parent with the values inlined, so that the planner prunes partitions
+        at plan time and only those that can match appear."""
+        statement, params = ddl.select(spec.target, query, explain=True)
+
+        def read(conn: psycopg.Connection[Any]) -> str:
+            with psycopg.ClientCursor(conn) as cur:
+                return "\n".join(str(row[0]) for row in cur.execute(statement, params).fetchall())
+
+        plan: str = self._run(read)
+        return plan
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], Any], what: str = "") -> Any:
+        conn = self.connection
+        try:
+            return work(conn)
+        except psycopg.Error as exc:
+            failure = query_failure(self.source.name, conn, exc)
+            raise type(failure)(f"{what}: {failure}" if what else str(failure)) from exc
+
+
+def _index_name(child: str, parent_index: str) -> str:
+    """``<partition>_<parent index>``, shortened with a hash past PostgreSQL's 63 characters."""
+    name = f"{child}_{parent_index}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:54]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _drop_invalid_index(conn: psycopg.Connection[Any], name: str) -> None:
+    """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index: drop it before building again."""
+    row = conn.execute(
+        "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(quote_ident(%s))", [name]
+    ).fetchone()
+    if row and row[0]:
+        conn.execute(ddl.drop_index_concurrently(name))
+
+
+def _adapt(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def _refused(spec: PartitionSpec, exc: psycopg.Error) -> DbplexError:
+    """A row no partition takes (or that the default partition's fence refuses), said plainly."""
+    diag = exc.diag
+    detail = diag.message_detail or ""
+    if diag.constraint_name == ddl.FENCE:
+        return QueryError(
+            f"partition {spec.label}: {spec.key} is beyond the premade horizon, refused as a far-future key "
+            f"({detail or diag.message_primary}); check the value, or raise `premake` and run `dbplex partition apply`"
+        )
+    if "no partition of relation" in (diag.message_primary or ""):
+        found = re.search(r"contains \((.+?)\) = \((.+)\)", detail)
+        what = f"{found[1]} = {found[2]}" if found else detail
+        return QueryError(
+            f"partition {spec.label}: no partition of {spec.target} holds {what}: create it with "
+            "`dbplex partition apply` (or `maintain`), or check the value"
+        )
+    return QueryError(f"partition {spec.label}: {diag.message_primary} (SQLSTATE {exc.sqlstate}); {detail}")

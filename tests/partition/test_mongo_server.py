@@ -1,0 +1,484 @@
+"""The MongoDB partitioner on a real server (mongod, or the nx-27017 stand-in).
+
+Each test has a database of its own, dropped afterwards. What nx-27017 0.8.1 cannot do is
+skipped with the exact reason: it accepts ``create`` with ``timeseries`` but makes a regular
+collection, and it answers ``ok`` to ``renameCollection`` without renaming.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pymongo
+import pytest
+from bson.codec_options import CodecOptions
+from pymongo.database import Database
+
+import dbplex
+from dbplex.migrate import Migrations
+from dbplex.migrate.locking import this_process
+from dbplex.partition import Condition, Order, PartitionQuery, PartitionSpec
+from dbplex.partition.errors import KeyOutOfRange
+from dbplex.partition.layout import layout
+from dbplex.partition.maintain import make_plan, run, status
+from dbplex.partition.scatter import query as scatter
+from dbplex.testing.plugin import Servers
+from dbplex_mongo.partition import MongoPartitioner
+from tests.partition.workers import run_concurrently
+
+Doc = dict[str, Any]
+NOW = datetime(2026, 11, 25, 13, 30, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+_UTC: CodecOptions[Doc] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def server_url(dbplex_servers: Servers) -> str:
+    return dbplex_servers.url("mongo")
+
+
+@pytest.fixture(scope="module")
+def on_nx(server_url: str) -> bool:
+    with pymongo.MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+        return client.admin.command("buildInfo").get("process") == "nx_27017"
+
+
+@pytest.fixture
+def url(server_url: str) -> Iterator[str]:
+    """A URL naming a fresh database, dropped afterwards."""
+    name = f"part_{uuid.uuid4().hex[:10]}"
+    head, _, query = server_url.partition("?")
+    base = head.rstrip("/").rsplit("/", 1)[0] if head.count("/") > 2 else head.rstrip("/")
+    yield f"{base}/{name}" + (f"?{query}" if query else "")
+    with pymongo.MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(name)
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[Database[Doc]]:
+    client: pymongo.MongoClient[Doc] = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    yield client.get_default_database().with_options(codec_options=_UTC)
+    client.close()
+
+
+@pytest.fixture
+def partitioner(url: str) -> Iterator[MongoPartitioner]:
+    with dbplex.open({"sources": {"docs": {"url": url}}}) as hub:
+        found = hub.partitioner("docs")
+        assert isinstance(found, MongoPartitioner)
+        yield found
+
+
+def spec(**fields: Any) -> PartitionSpec:
+    base: dict[str, Any] = {
+        "source": "docs",
+        "target": "logs",
+        "strategy": "range",
+        "key": "at",
+        "interval": "1 day",
+        "premake": 2,
+    }
+    return PartitionSpec(**{**base, **fields})
+
+
+def names(db: Database[Doc], prefix: str = "logs_") -> list[str]:
+    return sorted(n for n in db.list_collection_names() if n.startswith(prefix))
+
+
+def day(offset: int) -> str:
+    return f"logs_p{(NOW + offset * DAY):%Y_%m_%d}"
+
+
+# -- per-period collections ---------------------------------------------------------------------
+
+
+def test_maintain_creates_each_period_once_and_keeps_the_premake_horizon(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    first = run(partitioner, spec(), now=NOW)
+    assert first.status == "done", first.error
+    assert names(db) == [day(0), day(1), day(2)]
+    assert first.actions[0].commands == [f'db.runCommand({{"create": "{day(0)}"}})']
+    assert run(partitioner, spec(), now=NOW).message == "nothing to do"
+    # a day later the horizon moves one day: one more collection, nothing dropped without retention
+    later = run(partitioner, spec(), now=NOW + DAY)
+    assert [a.partition for a in later.actions] == [day(3)]
+    assert names(db) == [day(0), day(1), day(2), day(3)]
+    horizon = layout(spec(), NOW + DAY).horizon
+    assert isinstance(horizon, datetime) and f"logs_p{(horizon - DAY):%Y_%m_%d}" == day(3)
+
+
+def test_concurrent_maintenance_from_several_processes_creates_each_partition_once(url: str, db: Database[Doc]) -> None:
+    wanted = spec(premake=5, retention="3 days")
+    reports = run_concurrently({"url": url}, wanted, NOW)
+    assert all(r["status"] in ("done", "nothing") for r in reports), reports
+    created = [name for r in reports for name in r["created"]]
+    expected = [p.name for p in layout(wanted, NOW).wanted]
+    assert sorted(created) == sorted(expected)  # each exactly once, by whichever run held the lock
+    assert names(db) == sorted(expected)
+    assert db["dbplex_schema_lock"].count_documents({}) == 0  # every lease released
+
+
+def test_retention_drops_exactly_the_periods_past_the_window(partitioner: MongoPartitioner, db: Database[Doc]) -> None:
+    kept = spec(retention="3 days")
+    assert run(partitioner, kept, now=NOW).status == "done"
+    assert names(db)[0] == day(-3)  # the window reaches back into 2026-11-22
+    edge = NOW + DAY - timedelta(days=3)  # the cutoff of the next run: 2026-11-23 13:30
+    rows = [{"at": edge, "n": 1}, {"at": edge + timedelta(hours=5), "n": 2}, {"at": NOW - 3 * DAY, "n": 0}]
+    assert partitioner.insert(kept, rows) == 3
+    report = run(partitioner, kept, now=NOW + DAY)
+    assert [(a.kind, a.partition) for a in report.actions] == [("create", day(3)), ("retire", day(-3))]
+    assert report.actions[1].commands == [f'db.runCommand({{"drop": "{day(-3)}"}})']
+    assert names(db) == [day(-2), day(-1), day(0), day(1), day(2), day(3)]
+    # the partition holding the cutoff keeps every row, the in-window ones included
+    assert sorted(d["n"] for d in db[day(-2)].find()) == [1, 2]
+
+
+def test_archive_renames_retired_periods(partitioner: MongoPartitioner, db: Database[Doc], on_nx: bool) -> None:
+    if on_nx:
+        pytest.skip("nx-27017 0.8.1 answers ok to renameCollection but does not rename the collection")
+    archived = spec(retention="3 days", retention_mode="archive", archive="old_")
+    run(partitioner, archived, now=NOW)
+    report = run(partitioner, archived, now=NOW + DAY)
+    assert ("retire", day(-3)) in [(a.kind, a.partition) for a in report.actions]
+    assert f"old_{day(-3)}" in db.list_collection_names() and day(-3) not in db.list_collection_names()
+    states = {e.partition.name: e.state for e in partitioner.inspect(archived).partitions}
+    assert states[day(-3)] == "archived"
+
+
+def test_new_periods_copy_the_template_indexes(partitioner: MongoPartitioner, db: Database[Doc]) -> None:
+    # ascending only: nx-27017 0.8.1 lists every index key as ascending (and renames indexes)
+    db["logs_template"].create_index([("level", 1), ("at", 1)], name="level_time")
+    templated = spec(options={"template": "logs_template"})
+    plan = make_plan(partitioner, templated, NOW)
+    assert any('"createIndexes"' in c for c in plan.actions[0].commands)
+    assert run(partitioner, templated, now=NOW).status == "done"
+    keys = [dict(i["key"]) for i in db[day(0)].list_indexes()]
+    assert {"level": 1, "at": 1} in keys
+
+
+def test_a_missing_template_is_a_problem(partitioner: MongoPartitioner) -> None:
+    report = run(partitioner, spec(options={"template": "nope"}), now=NOW)
+    assert report.status == "failed" and "template collection 'nope' does not exist" in (report.error or "")
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def test_insert_routes_rows_and_refuses_rows_without_a_partition(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    run(partitioner, spec(), now=NOW)
+    assert partitioner.insert(spec(), [{"at": NOW, "n": 1}, {"at": NOW + DAY, "n": 2}, {"at": NOW, "n": 3}]) == 3
+    assert db[day(0)].count_documents({}) == 2 and db[day(1)].count_documents({}) == 1
+    with pytest.raises(KeyOutOfRange, match=rf"{day(9)} does not exist: run `dbplex partition maintain`"):
+        partitioner.insert(spec(), [{"at": NOW, "n": 4}, {"at": NOW + 9 * DAY, "n": 5}])
+    with pytest.raises(KeyOutOfRange, match="no partition takes at = None"):
+        partitioner.insert(spec(), [{"n": 6}])
+    assert sum(db[n].count_documents({}) for n in names(db)) == 3  # nothing of a refused batch was written
+
+
+def test_a_default_collection_takes_rows_no_period_takes(partitioner: MongoPartitioner, db: Database[Doc]) -> None:
+    listed = spec(strategy="list", interval=None, key="region", lists={"eu": ["de", "fr"]}, default=True)
+    assert run(partitioner, listed, now=NOW).status == "done"
+    assert names(db) == ["logs_default", "logs_eu"]
+    partitioner.insert(listed, [{"region": "de"}, {"region": "us"}])
+    assert db["logs_eu"].count_documents({}) == 1 and db["logs_default"].count_documents({}) == 1
+
+
+#: ``id`` orders rows (nx-27017 0.8.1 sorts ``_id`` as text: 0, 1, 10, 11, ...).
+ROWS = [
+    {
+        "_id": i,
+        "id": i,
+        "at": NOW - 3 * DAY + i * timedelta(hours=4),
+        "grp": i % 4,
+        "name": f"n{i % 7}",
+        **({} if i % 10 == 9 else {"opt": None if i % 3 else i % 5}),  # None, missing, and ties
+    }
+    for i in range(30)
+]
+QUERIES = [
+    PartitionQuery(),
+    # None and missing sort after every value ascending, before every value descending
+    PartitionQuery(order_by=[Order("opt"), Order("id")], limit=6),
+    PartitionQuery(order_by=[Order("opt", "desc"), Order("id")], limit=8, offset=2),
+    PartitionQuery(order_by=[Order("grp"), Order("opt"), Order("id", "desc")], limit=4),
+    PartitionQuery(order_by=[Order("opt"), Order("grp", "desc")], limit=25, fields=["id"]),
+    PartitionQuery(order_by=[Order("at")], limit=7),
+    PartitionQuery(order_by=[Order("at", "desc")], limit=5, offset=3),
+    PartitionQuery(where=[Condition("at", ">=", NOW - DAY), Condition("grp", "in", [1, 2])], order_by=[Order("id")]),
+    PartitionQuery(
+        where=[Condition("at", "<", NOW), Condition("name", "!=", "n3")],
+        order_by=[Order("grp"), Order("id", "desc")],
+        limit=9,
+    ),
+    PartitionQuery(where=[Condition("opt", "==", None)], order_by=[Order("name"), Order("id")], fields=["_id", "name"]),
+    PartitionQuery(where=[Condition("at", ">", NOW + 5 * DAY)]),
+]
+
+
+@pytest.mark.parametrize("layout_name", ["collections", "collection"])
+def test_a_query_over_all_partitions_equals_it_on_an_unpartitioned_copy(
+    partitioner: MongoPartitioner, db: Database[Doc], layout_name: str
+) -> None:
+    target = spec(since="2026-11-22", options={"layout": layout_name})
+    rows, queries = ROWS, QUERIES
+    if layout_name == "collection":  # virtual periods follow the real clock: move the rows to it
+        base = datetime.now(timezone.utc).replace(microsecond=0)
+        rows = [{**r, "at": r["at"] - NOW + base} for r in ROWS]
+        queries = [_shift(q, base) for q in QUERIES]
+    assert run(partitioner, target, now=NOW).status == "done"
+    assert partitioner.insert(target, rows) == len(rows)
+    db["copy"].insert_many([dict(r) for r in rows])
+    inventory = partitioner.inspect(target)
+    for request in queries:
+        assert scatter(partitioner, target, inventory, request).rows == _on_copy(db, request), request
+
+
+def _shift(request: PartitionQuery, base: datetime) -> PartitionQuery:
+    where = [Condition(c.field, c.op, c.value - NOW + base) if c.field == "at" else c for c in request.where]
+    return msgspec.structs.replace(request, where=where)
+
+
+def _on_copy(db: Database[Doc], request: PartitionQuery) -> list[Doc]:
+    """The same query on the unpartitioned copy: MongoDB filters, then the order the core defines
+    (None after every value ascending, before every value descending), offset, limit and fields."""
+    from dbplex_mongo import partition_render as render
+
+    found = list(db["copy"].find(render.query_filter(request)))
+    for order in reversed(request.order_by):  # stable sorts, least significant field first
+        found.sort(key=lambda r, f=order.field: (r.get(f) is None, r.get(f)), reverse=order.direction == "desc")
+    end = None if request.limit is None else request.offset + request.limit
+    found = found[request.offset : end]
+    return found if request.fields is None else [{f: r[f] for f in request.fields if f in r} for r in found]
+
+
+def test_fetch_applies_conditions_order_and_limit_in_one_partition(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    run(partitioner, spec(), now=NOW)
+    partitioner.insert(spec(), [{"at": NOW + timedelta(minutes=i), "n": i} for i in range(10)])
+    today = next(e.partition for e in partitioner.inspect(spec()).partitions if e.partition.name == day(0))
+    request = PartitionQuery(where=[Condition("n", ">=", 3)], order_by=[Order("n", "desc")], limit=3, fields=["n"])
+    assert partitioner.fetch(spec(), today, request) == [{"n": 9}, {"n": 8}, {"n": 7}]
+    rows = partitioner.fetch(spec(), today, PartitionQuery(where=[Condition("n", "==", 0)]))
+    assert rows[0]["at"] == NOW and rows[0]["at"].tzinfo is not None  # aware UTC, as the core compares
+
+
+# -- time series ---------------------------------------------------------------------------------
+
+
+def test_time_series_setup_creates_the_collection_and_follows_retention(
+    partitioner: MongoPartitioner, db: Database[Doc], on_nx: bool
+) -> None:
+    series = spec(
+        retention="30 days", options={"layout": "timeseries", "meta_field": "level", "granularity": "minutes"}
+    )
+    if on_nx:
+        report = run(partitioner, series)
+        assert report.status == "failed"
+        assert "made a regular collection (type 'collection', dropped again): it has no time-series" in (
+            report.error or ""
+        )
+        assert "logs" not in db.list_collection_names()
+        pytest.skip("nx-27017 0.8.1 accepts create with timeseries but makes a regular collection")
+    report = run(partitioner, series)
+    assert report.status == "done", report.error
+    info = next(c for c in db.list_collections() if c["name"] == "logs")
+    assert info["type"] == "timeseries" and info["options"]["expireAfterSeconds"] == 30 * 86400
+    assert info["options"]["timeseries"]["metaField"] == "level"
+    assert run(partitioner, series).message == "nothing to do"
+    longer = spec(
+        retention="60 days", options={"layout": "timeseries", "meta_field": "level", "granularity": "minutes"}
+    )
+    assert [a.commands for a in run(partitioner, longer).actions] == [
+        ['db.runCommand({"collMod": "logs", "expireAfterSeconds": 5184000})']
+    ]
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    partitioner.insert(longer, [{"at": now - timedelta(days=i), "level": "info", "n": i} for i in range(5)])
+    with pytest.raises(KeyOutOfRange):
+        partitioner.insert(longer, [{"at": now + timedelta(days=30), "level": "info"}])
+    inventory = partitioner.inspect(longer)
+    request = PartitionQuery(order_by=[Order("at", "desc")], limit=3, fields=["n"])
+    assert scatter(partitioner, longer, inventory, request).rows == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_a_regular_collection_in_the_way_of_a_time_series_says_what_to_do(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    db.create_collection("logs")
+    db["logs"].insert_one({"at": NOW})
+    report = run(partitioner, spec(options={"layout": "timeseries"}), now=NOW)
+    assert report.status == "failed"
+    error = report.error or ""
+    assert (
+        "collection 'logs' exists as a regular collection, and MongoDB cannot turn a collection into a time series"
+        in error
+    )
+    assert "partition_convert.timeseries_for(ctx, spec)" in error and '"timeseries": {"timeField": "at"}' in error
+    with pytest.raises(KeyOutOfRange, match="exists as a regular collection"):
+        partitioner.insert(spec(options={"layout": "timeseries"}), [{"at": datetime.now(timezone.utc)}])
+
+
+# -- hash and sharding ---------------------------------------------------------------------------
+
+
+def test_hash_partitions_are_one_collection_with_shard_commands_shown_off_a_mongos(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    if partitioner.is_mongos():
+        pytest.skip("the test server is a mongos: shardCollection would run for real")
+    hashed = spec(strategy="hash", interval=None, key="uid", modulus=4, colocate="team")
+    plan = make_plan(partitioner, hashed)
+    assert [a.kind for a in plan.actions] == ["setup"]
+    assert plan.actions[0].commands == [
+        'db.runCommand({"create": "logs"})',
+        "// would run on a sharded cluster (this server is not a mongos): "
+        f'db.adminCommand({{"shardCollection": "{db.name}.logs", "key": {{"team": 1, "uid": "hashed"}}}})',
+    ]
+    assert run(partitioner, hashed).status == "done"
+    assert run(partitioner, hashed).message == "nothing to do"
+    report = status(partitioner, hashed)
+    assert report.ready and report.details["sharding"].startswith("not sharded: this server is not a mongos")
+    partitioner.insert(hashed, [{"uid": i, "team": i % 3} for i in range(12)])
+    request = PartitionQuery(order_by=[Order("uid")], fields=["uid"])
+    rows = scatter(partitioner, hashed, partitioner.inspect(hashed), request).rows
+    assert rows == [{"uid": i} for i in range(12)]
+
+
+def test_one_collection_for_lists_with_zones_shown_off_a_mongos(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    if partitioner.is_mongos():
+        pytest.skip("the test server is a mongos: the zone commands would run for real")
+    regions = spec(
+        strategy="list",
+        interval=None,
+        key="region",
+        lists={"eu": ["de", "fr"], "us": ["us"]},
+        options={"layout": "collection", "shard": True, "zones": {"eu": "EU"}},
+    )
+    plan = make_plan(partitioner, regions)
+    assert [a.kind for a in plan.actions] == ["setup"]  # one setup, whatever it needs
+    commands = plan.actions[0].commands
+    assert commands[0] == 'db.runCommand({"create": "logs"})'
+    assert [c.split(": db.adminCommand(")[1].split(":")[0] for c in commands[1:]] == [
+        '{"shardCollection"',
+        '{"updateZoneKeyRange"',
+        '{"updateZoneKeyRange"',
+    ]
+    assert all(c.startswith("// would run on a sharded cluster") for c in commands[1:])
+    assert run(partitioner, regions).status == "done"
+    assert partitioner.insert(regions, [{"region": "de"}, {"region": "us"}]) == 2
+    with pytest.raises(KeyOutOfRange, match="no partition takes region = 'jp'"):
+        partitioner.insert(regions, [{"region": "fr"}, {"region": "jp"}])
+    assert db["logs"].count_documents({}) == 2
+    eu = next(e.partition for e in partitioner.inspect(regions).partitions if e.partition.label == "eu")
+    assert [r["region"] for r in partitioner.fetch(regions, eu, PartitionQuery(fields=["region"]))] == ["de"]
+
+
+# -- the lock ------------------------------------------------------------------------------------
+
+
+def test_the_maintenance_lease_is_per_target_and_apart_from_the_migration_lease(partitioner: MongoPartitioner) -> None:
+    first = partitioner.lock(spec(), this_process())
+    second = partitioner.lock(spec(), this_process())
+    other = partitioner.lock(spec(target="metrics"), this_process())
+    assert first.try_acquire() and not second.try_acquire() and other.try_acquire()
+    assert "partition:logs" in first.describe() and "pid" in (second.holder() or "")
+    first.release()
+    assert second.try_acquire()
+    second.release()
+    other.release()
+
+
+def test_status_says_what_is_missing_before_setup(partitioner: MongoPartitioner) -> None:
+    report = status(partitioner, spec(), now=NOW)
+    assert report.missing == [day(0), day(1), day(2)] and report.details["layout"] == "collections"
+
+
+def test_what_mongodb_cannot_do_stops_the_run_before_any_command(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    report = run(partitioner, spec(options={"layout": "timeseries", "meta_field": "at"}))
+    assert report.exit_code == 2 and "meta_field 'at' must differ" in (report.error or "")
+    assert names(db, "logs") == []
+
+
+# -- converting a regular collection in a migration ---------------------------------------------
+
+CONVERT = """from dbplex_mongo.partition_convert import to_regular, to_timeseries
+from dbplex_mongo.schema import Index
+
+LEVEL_TIME = Index("level_time", [("level", 1), ("at", -1)])
+
+
+def up(ctx):
+    to_timeseries(ctx, "logs", time_field="at", meta_field="level", expire_after_seconds=30 * 86400,
+                  indexes=[LEVEL_TIME], batch_size=3)
+
+
+def down(ctx):
+    to_regular(ctx, "logs", validator={"bsonType": "object", "required": ["at"]}, indexes=[LEVEL_TIME], batch_size=3)
+"""
+
+
+def migrate(url: str, directory: Path, direction: str = "up", dry_run: bool = False) -> tuple[Any, list[str]]:
+    (directory / "mongo").mkdir(exist_ok=True)
+    (directory / "mongo" / "V0001__logs_timeseries.py").write_text(CONVERT)
+    notes: list[str] = []
+    with (
+        dbplex.open({"sources": {"mongo": {"url": url}}}) as hub,
+        Migrations(hub, directory, notify=lambda event: notes.append(event.message)) as migrations,
+    ):
+        if dry_run:
+            return migrations.plan(dry_run=True), notes
+        return (migrations.up() if direction == "up" else migrations.down(to="mongo:V0")), notes
+
+
+def types(db: Database[Doc]) -> dict[str, str]:
+    return {c["name"]: c.get("type", "collection") for c in db.list_collections()}
+
+
+def test_a_migration_leaves_a_collection_alone_on_a_server_without_time_series(
+    url: str, db: Database[Doc], tmp_path: Path, on_nx: bool
+) -> None:
+    if not on_nx:
+        pytest.skip("the server has time-series collections: the next test converts")
+    db["logs"].insert_many([{"at": NOW - timedelta(hours=i), "level": "info", "n": i} for i in range(7)])
+    report, notes = migrate(url, tmp_path)
+    assert report.error is None
+    assert any(
+        "the server has no time-series collections (MongoDB 5.0+ has them); it stays a regular" in n for n in notes
+    )
+    assert set(types(db)) - {"dbplex_schema_history", "dbplex_schema_lock"} == {"logs"}  # no probe left
+    assert db["logs"].count_documents({}) == 7
+    report, notes = migrate(url, tmp_path, "down")
+    assert report.error is None and any("not a time-series collection; nothing to undo" in n for n in notes)
+
+
+def test_a_migration_converts_a_regular_collection_into_a_time_series_and_back(
+    url: str, db: Database[Doc], tmp_path: Path, on_nx: bool
+) -> None:
+    if on_nx:
+        pytest.skip("nx-27017 0.8.1 accepts create with timeseries but makes a regular collection")
+    db["logs"].insert_many([{"at": NOW - timedelta(hours=i), "level": "info", "n": i} for i in range(7)])
+    plan, _ = migrate(url, tmp_path, dry_run=True)
+    shown = "\n".join(c for step in plan.steps for c in step.commands)
+    assert '"insert": "logs_regular"' in shown and '"timeseries": {"timeField": "at", "metaField": "level"}' in shown
+    report, _ = migrate(url, tmp_path)
+    assert report.error is None, report.error
+    assert types(db)["logs"] == "timeseries" and "logs_regular" not in types(db)
+    assert sorted(d["n"] for d in db["logs"].find()) == list(range(7))
+    info = next(c for c in db.list_collections() if c["name"] == "logs")
+    assert info["options"]["expireAfterSeconds"] == 30 * 86400
+    report, _ = migrate(url, tmp_path, "down")
+    assert report.error is None, report.error
+    assert types(db)["logs"] == "collection" and sorted(d["n"] for d in db["logs"].find()) == list(range(7))
+    assert "level_time" in [i["name"] for i in db["logs"].list_indexes()]
