@@ -15,12 +15,6 @@ from dbplex.bench.results import BenchResult, PhaseStats
 from dbplex.bench.summary import summarize
 
 
-def output_console() -> Console:
-    """A console for tables on stdout, wide enough for them when stdout is a file or a pipe."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
 def duration(us: float) -> str:
     """Microseconds for people: ``850 µs``, ``1.23 ms``, ``2.5 s``."""
     if us < 1000:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dbplex.cli.console import make_console
 from dbplex.cli.errors import fail, reported
 from dbplex.errors import ConfigError
 
@@ -200,7 +201,7 @@ def run(
                 with_baseline=baseline,
                 max_seconds=client.maxexecutiontime or None,
             )
-        display.summary_table(result, display.output_console())
+        display.summary_table(result, make_console())
         _finish(result, out, csv_path, "run")
 
 
@@ -339,7 +340,7 @@ def sweep(
                 max_seconds=client.maxexecutiontime or None,
                 display=shown,
             )
-        console = display.output_console()
+        console = make_console()
         display.sweep_table(result, console)
         if baseline:
             display.summary_table(result, console)
@@ -394,7 +395,7 @@ def compare_command(old: str, new: str, fail_above: str, metrics: str, allow_wor
             tuple(m.strip() for m in metrics.split(",") if m.strip()),
             allow_workload_change,
         )
-    display.comparison_table(comparison, display.output_console())
+    display.comparison_table(comparison, make_console())
     if not comparison.changes:
         fail("the two results have no target in common (source, target, threads, pool size)")
     sys.exit(1 if comparison.regressions else 0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dbplex.cli.console import make_console
 from dbplex.migrate.reports import Event, PlanReport, RunReport, StatusReport
 
 _STATE_STYLE = {
@@ -28,7 +28,7 @@ _STATE_STYLE = {
 
 
 def status(report: StatusReport) -> None:
-    console = Console()
+    console = make_console()
     if not report.sources:
         console.print(f"no migrations in {report.directory}")
     for source in report.sources:
@@ -50,7 +50,7 @@ def status(report: StatusReport) -> None:
 
 
 def plan(report: PlanReport, dry_run: bool) -> None:
-    console = Console()
+    console = make_console()
     if not report.steps:
         console.print("nothing to do")
         return
@@ -82,7 +82,7 @@ def _mode(mode: str, atomic: bool) -> str:
 
 
 def run(report: RunReport, seconds: float) -> None:
-    console = Console()
+    console = make_console()
     if not report.steps:
         console.print("nothing to do: every migration is applied")
         return
@@ -95,7 +95,7 @@ def run(report: RunReport, seconds: float) -> None:
 @contextmanager
 def progress() -> Iterator[Callable[[Event], None]]:
     """One line per finished step on stderr, and a progress bar there when it is a terminal."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

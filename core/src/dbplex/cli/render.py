@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
+from dbplex.cli.console import make_console
 from dbplex.health import Health, Report, Status
 
 _STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
@@ -24,7 +24,7 @@ def plugins(data: dict[str, Any]) -> None:
                 ", ".join(backend["schemes"]),
                 ", ".join(backend["capabilities"]),
             )
-    console = Console()
+    console = make_console()
     console.print(table)
     for error in data["load_errors"]:
         console.print(f"[red]failed to load[/red] {error['name']} ({error['package']}): {error['error']}")
@@ -64,7 +64,7 @@ def health(report: Report) -> None:
         table.add_row(*_health_row(check, check.source, "yes" if check.required else "no"))
         for replica in check.replicas:
             table.add_row(*_health_row(replica, f"  {replica.source}", ""))
-    console = Console()
+    console = make_console()
     console.print(table)
     verdict = "ready" if report.ready else "NOT ready"
     console.print(f"overall: [{_STYLE[report.status]}]{report.status.value}[/] ({verdict})")
