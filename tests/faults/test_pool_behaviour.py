@@ -103,7 +103,8 @@ def test_connections_are_replaced_after_their_jittered_lifetime(
 
 
 def test_redis_idle_connections_above_min_size_are_reaped(drill: sandbox.Sandbox, open_hub: Hub) -> None:
-    pool = {"min_size": 1, "max_size": 4, "max_idle": 0.3, "keepalive": 0}
+    # keepalive pings more often than max_idle: a ping is not a use, so reaping still happens
+    pool = {"min_size": 1, "max_size": 4, "max_idle": 0.3, "keepalive": 0.05}
     hub = open_hub({"redis": {"url": url_of(drill, "redis"), "pool": pool}})
     session_ids(hub, "redis", 4)  # four connections open, then idle
     assert hub.pool_stats()["redis"].size == 4
@@ -111,6 +112,52 @@ def test_redis_idle_connections_above_min_size_are_reaped(drill: sandbox.Sandbox
     figure("redis: idle connections reaped after (max_idle 0.3 s)", waited)
     assert hub.pool_stats()["redis"].recycled == 3
     hub.execute("redis", Put("behaviour", "reaped", {"ok": True}))
+
+
+def test_a_redis_resize_during_keepalive_pings_loses_no_connection(drill: sandbox.Sandbox, open_hub: Hub) -> None:
+    """Connections out of the queue for a keepalive ping come back after a shrink: the shrink is paid."""
+    pool = {"min_size": 0, "max_size": 3, "keepalive": 0.05}
+    hub = open_hub({"redis": {"url": url_of(drill, "redis"), "pool": pool, "connect_timeout": 5}})
+    session_ids(hub, "redis", 3)  # three connections open, then idle
+    with hub.connection("redis") as client:
+        redis_pool = client.connection_pool
+    admin = redis.Redis.from_url(url_of(drill, "redis"))
+    try:
+        admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # PINGs now wait for the pause to end
+        # the keepalive round takes all three out of the queue, pinging them
+        eventually(lambda: hub.pool_stats()["redis"].used == 3, 5, "the keepalive round has them all")
+        hub.resize("redis", 0, 1)
+    finally:
+        admin.close()
+    eventually(lambda: hub.pool_stats()["redis"].used == 0, 10, "every pinged connection came back")
+    stats = hub.pool_stats()["redis"]
+    assert stats.size <= 1 and redis_pool._shrink_owed == 0
+    assert len(redis_pool._connections) <= 1  # none kept on the books without a slot (never closed)
+    assert len(session_ids(hub, "redis", 1)) == 1
+
+
+def test_a_dropped_redis_pool_stops_its_maintenance_thread(drill: sandbox.Sandbox) -> None:
+    """A pool dropped unclosed (as a forked child's hub drops its parent's) stops maintaining itself
+    at once, without waiting for the cyclic garbage collector (redis-py's pools sit in a cycle)."""
+    import gc
+
+    from dbplex_redis.pool import RedisPool
+
+    hub = dbplex.open({"sources": {"redis": {"url": url_of(drill, "redis"), "pool": {"min_size": 1}}}})
+    try:
+        before = set(threading.enumerate())
+        gc.disable()
+        try:
+            pool = RedisPool(hub.sources["redis"])
+            pool.client.ping()
+            (thread,) = set(threading.enumerate()) - before
+            del pool
+            thread.join(5)  # not its next round, 60 s away (keepalive's default)
+            assert not thread.is_alive()
+        finally:
+            gc.enable()
+    finally:
+        hub.close()
 
 
 def test_pg_keepalive_replaces_connections_the_server_killed(drill: sandbox.Sandbox, open_hub: Hub) -> None:
@@ -192,7 +239,7 @@ def test_pools_resize_while_running(drill: sandbox.Sandbox, open_hub: Hub, sourc
 def test_reconnection_never_gives_up_while_health_reports_down(
     drill: sandbox.Sandbox, open_hub: Hub, source: str
 ) -> None:
-    pool = {"min_size": 1, "max_size": 2, "timeout": 1, "reconnect_min": 0.1, "reconnect_max": 0.5}
+    pool = {"min_size": 1, "max_size": 2, "timeout": 3, "reconnect_min": 0.1, "reconnect_max": 0.5}
     hub = open_hub({source: {"url": url_of(drill, source), "connect_timeout": 1, "pool": pool}})
     hub.execute(source, Put("behaviour", "down", {"n": 1}))
     try:
@@ -202,6 +249,13 @@ def test_reconnection_never_gives_up_while_health_reports_down(
         report = hub.health()
         assert report.status is Status.DOWN and not report.ready
         assert "connection refused" in (report.sources[0].error or "")
+        # the pool knows the server is down: callers fail at once with the reason, not after pool.timeout
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match=f"source '{source}'.*connection refused") as failed:
+            hub.execute(source, Get("behaviour", "down"))
+        assert time.monotonic() - started < 1.5  # a generous bound, half of pool.timeout
+        figure(f"{source}: a checkout while the server is down fails after", time.monotonic() - started)
+        assert "PoolTimeout" not in type(failed.value).__name__
         errors = hub.pool_stats()[source].errors
         time.sleep(2.0)  # four times reconnect_max: a pool that gave up would stop counting attempts
         health = hub.health().sources[0]

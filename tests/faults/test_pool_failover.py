@@ -106,6 +106,30 @@ def test_redis_pool_is_evicted_when_its_server_turns_replica(
         admin.close()
 
 
+def test_a_server_that_stays_a_replica_does_not_cause_a_reconnect_storm(
+    drill: sandbox.Sandbox, open_hub: Hub, second_redis: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = {"min_size": 2, "max_size": 2, "reconnect_min": 30, "reconnect_max": 60}
+    hub = open_hub({"r": {"url": second_redis, "pool": pool}})
+    hub.execute("r", Put("failover", "k", {"n": 1}))
+    master = urlsplit(drill.server("redis").url)
+    admin = redis.Redis.from_url(second_redis)
+    try:
+        admin.replicaof(master.hostname, master.port)
+        created = hub.pool_stats()["r"].created
+        with caplog.at_level("WARNING", logger="dbplex.pool"):
+            for _ in range(20):  # every write meets READONLY
+                with pytest.raises(QueryError, match="read only replica"):
+                    hub.execute("r", Put("failover", "k", {"n": 2}))
+        evictions = [r for r in caplog.records if "answered READONLY" in r.getMessage()]
+        assert len(evictions) == 1  # once per reconnect_min (30 s), not once per write
+        # the first eviction replaced the connections once; the other 19 writes reused them
+        assert hub.pool_stats()["r"].created - created <= 2
+    finally:
+        admin.replicaof("NO", "ONE")
+        admin.close()
+
+
 def multi_host(*servers: str, attrs: str) -> str:
     """``postgresql://user@h1:p1,h2:p2/db?target_session_attrs=...`` over the given sandbox URLs."""
     parts = [urlsplit(url) for url in servers]

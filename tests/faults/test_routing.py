@@ -109,3 +109,36 @@ def test_strategies_order_the_replicas() -> None:
     window = strategies.make("latency_window", 1.5)
     firsts = {window([a, b, c])[0].name for _ in range(200)}
     assert firsts == {"b", "c"}  # a (9 ms) is outside 1.5 ms of the fastest (1 ms)
+
+
+def test_a_forked_child_routes_reads_whatever_locks_the_parent_held(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    """Locks held by another thread of the parent at fork() are held forever in the child: the
+    router makes new ones there (in-flight counts and breakers)."""
+    import os
+    import time
+
+    hub = routed_hub(drill, open_hub, breaker={"failures": 1, "reset_after": 60})
+    replica_port = drill.server("pg-replica1").port
+    assert port_of(hub, read=True) == replica_port
+    router = hub._bound["pg"].router  # white-box: the locks a parent thread could be holding
+    assert router is not None
+    replica = router.replicas[0]
+    with replica._flight, replica.breaker._lock:  # as if a reader thread held them right now
+        child = os.fork()
+        if child == 0:
+            status = 1
+            try:
+                status = 0 if port_of(hub, read=True) == replica_port else 2
+                replica.breaker.failure()  # takes the breaker's lock
+            finally:
+                os._exit(status)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            pytest.fail("the child hung on a lock inherited from the parent")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0

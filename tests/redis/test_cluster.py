@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -221,6 +222,102 @@ def test_a_moved_slot_is_followed(cluster: dbplex.Hub, unique_table: str) -> Non
         assert client.nodes_manager.slots_cache[slot][0].name == right[0].name
 
 
+def test_a_transaction_follows_a_moved_slot(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
+    """MULTI/EXEC sent to the wrong node: the server aborts it (MOVED), the op refreshes and runs it again."""
+    a = f"{{{prefix}tm}}:a"
+    with cluster.connection("c") as client:
+        slot = client.keyslot(a)
+        right = client.nodes_manager.slots_cache[slot]
+        wrong = next(node for node in client.get_primaries() if node.name != right[0].name)
+        client.nodes_manager.slots_cache[slot] = [wrong]
+        rows = cluster.execute("c", Pipeline([["SET", a, 1], ["INCR", a]])).rows
+        assert rows == [{"value": "OK"}, {"value": 2}]
+        assert client.nodes_manager.slots_cache[slot][0].name == right[0].name
+    assert raw.get(a) == b"2"
+
+
+def test_a_slot_under_migration_is_followed_with_asking(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
+    """The slot is MIGRATING on its node and IMPORTING on another: a new key gets ASK, then ASKING there."""
+    key = f"{{{prefix}ask}}:k"
+    slot = raw.keyslot(key)
+    source_node = raw.get_node_from_key(key)
+    target_node = next(node for node in raw.get_primaries() if node.name != source_node.name)
+    source_id = raw.execute_command("CLUSTER MYID", target_nodes=source_node)
+    target_id = raw.execute_command("CLUSTER MYID", target_nodes=target_node)
+    try:
+        raw.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id, target_nodes=target_node)
+        raw.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id, target_nodes=source_node)
+        assert cluster.execute("c", Command(["SET", key, "moved-in"])).scalar() == "OK"  # ASK, then ASKING
+        assert cluster.execute("c", Command(["GET", key])).scalar() == "moved-in"
+        target = raw.get_redis_connection(target_node)
+        assert target.execute_command("ASKING") and target.execute_command("GET", key) == b"moved-in"
+        target.execute_command("ASKING")
+        target.execute_command("DEL", key)
+    finally:
+        for node in (source_node, target_node):
+            raw.execute_command("CLUSTER SETSLOT", slot, "STABLE", target_nodes=node)
+
+
+def test_keys_that_cannot_be_looked_up_fail_the_op_rather_than_skip_the_slot_check(
+    cluster: dbplex.Hub, prefix: str, free_port: int
+) -> None:
+    p, q = f"{{{prefix}p}}:a", f"{{{prefix}q}}:b"
+    with cluster.connection("c") as client:
+        default = client.nodes_manager.default_node
+        client.nodes_manager.default_node = ClusterNode("127.0.0.1", free_port)  # nothing listens
+        client.get_redis_connection(client.nodes_manager.default_node)
+        try:
+            with pytest.raises(SourceUnavailable, match=r"cannot find the keys of ZUNIONSTORE \(COMMAND GETKEYS"):
+                cluster.execute("c", Command(["ZUNIONSTORE", p, 1, q]))  # movable keys: the server is asked
+        finally:
+            client.nodes_manager.default_node.redis_connection.connection_pool.close()
+            client.nodes_manager.default_node = default
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["KEYS", "*"], ["SCAN", 0], ["DBSIZE"], ["RANDOMKEY"], ["FLUSHDB"], ["SCRIPT", "LOAD", "return 1"]],
+    ids=["KEYS", "SCAN", "DBSIZE", "RANDOMKEY", "FLUSHDB", "SCRIPT LOAD"],
+)
+def test_keyless_commands_for_the_whole_keyspace_are_refused(
+    cluster: dbplex.Hub, raw: RedisCluster, prefix: str, args: list[Any]
+) -> None:
+    raw.set(f"{prefix}kept", 1)
+    with pytest.raises(UnsupportedError, match=r"covers the whole keyspace.*one node.*native client"):
+        cluster.execute("c", Command(args))
+    with pytest.raises(UnsupportedError, match="covers the whole keyspace"):
+        cluster.execute("c", Pipeline([["PING"], args], transaction=False))
+    assert raw.get(f"{prefix}kept") == b"1"  # nothing ran
+    assert cluster.execute("c", Command(["PING"])).scalar() == "PONG"  # a keyless command of one node runs
+
+
+def test_health_is_up_for_a_user_whose_acl_forbids_info(source_url: str, raw: RedisCluster) -> None:
+    user = "dbplex_noinfo"
+    raw.execute_command("ACL SETUSER", user, "on", ">pw", "~*", "+@all", "-info", target_nodes=RedisCluster.ALL_NODES)
+    try:
+        seeds = ",".join(cluster_url.netloc(h, p) for h, p in cluster_url.parse(source_url).seeds)
+        with dbplex.open({"sources": {"c": {"url": f"redis+cluster://{user}:pw@{seeds}"}}}) as hub:
+            check = hub.health().sources[0]
+        assert check.status is Status.UP and check.server_version is None  # no StopIteration
+        assert {n["state"] for n in check.details["nodes"]} == {"up"}
+    finally:
+        raw.execute_command("ACL DELUSER", user, target_nodes=RedisCluster.ALL_NODES)
+
+
+def test_closing_a_cluster_source_creates_no_pool(source_url: str) -> None:
+    with dbplex.open({"sources": {"c": {"url": source_url, "pool": {"min_size": 1}}}}) as hub:
+        hub.execute("c", Put("t_close", "k", {"a": 1}))
+        with hub.connection("c") as client:
+            node = client.get_nodes()[-1]
+            kept, node.redis_connection = node.redis_connection, None  # as if redis-py had not opened it yet
+            before = set(threading.enumerate())
+    try:
+        assert node.redis_connection is None  # hub.close() opened no pool for it
+        assert not set(threading.enumerate()) - before  # nor started a maintenance thread
+    finally:
+        kept.connection_pool.close()
+
+
 # -- pool, health, errors ------------------------------------------------------------------------------
 
 
@@ -257,6 +354,25 @@ def test_unreachable_seeds_give_one_line_with_the_redacted_url(free_port: int) -
         f"source 'gone': redis+cluster://app:***@127.0.0.1:{free_port},127.0.0.1:{free_port}: "
         f"no seed node answered (last: cannot connect to 127.0.0.1:{free_port}: connection refused)"
     )
+
+
+@pytest.mark.parametrize("password", ["s3cr/et", "pa?ss#wo", "a@b/c?d#e", "x:y/z@w"])
+def test_no_error_shows_any_part_of_an_unencoded_password(free_port: int, password: str) -> None:
+    pieces = {password} | {p for sep in "/?#@:" for p in password.split(sep) if len(p) > 1}
+    urls = [
+        f"redis+cluster://app:{password}@127.0.0.1:{free_port}",  # nothing listens
+        f"redis+cluster://app:{password}@127.0.0.1:x{free_port}",  # a bad port
+        f"redis+cluster://app:{password}@127.0.0.1:{free_port}/3",  # a database
+    ]
+    for url in urls:
+        with dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 1}}}) as hub:
+            assert not any(piece in repr(hub.sources["gone"]) for piece in pieces)
+            with pytest.raises(dbplex.DbplexError) as caught:
+                hub.execute("gone", Get("t", "k"))
+            message = str(caught.value)
+            assert not any(piece in message for piece in pieces), (url, message)
+            report = hub.health().sources[0]
+            assert not any(piece in (report.error or "") for piece in pieces), report.error
 
 
 def test_a_silent_seed_fails_within_connect_timeout(silent_port: int) -> None:

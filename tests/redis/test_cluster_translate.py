@@ -27,8 +27,8 @@ def test_seeds_and_the_first_seed_url_keep_credentials_and_options() -> None:
     [
         ("redis://h:1", "expected a URL starting redis\\+cluster:// or rediss\\+cluster://"),
         ("redis+cluster://u:secret@", "names no seed node"),
-        ("redis+cluster://h:1,:2", "seed ':2' has no host"),
-        ("redis+cluster://h:99999", "seed 'h:99999' has no valid port"),
+        ("redis+cluster://h:1,:2", "the 2nd seed has no host"),
+        ("redis+cluster://h:99999", "the 1st seed has no valid port"),
         ("redis+cluster://h:1/3", "only database 0; remove '/3'"),
     ],
 )
@@ -36,6 +36,36 @@ def test_invalid_urls_say_what_is_wrong_without_the_password(url: str, message: 
     with pytest.raises(ValueError, match=message) as caught:
         parse(url)
     assert "secret" not in str(caught.value)
+
+
+#: passwords with every character that ends a URL's host part, unencoded.
+NASTY_PASSWORDS = ["s3cr/et", "pa?ss#wo", "a@b/c?d#e", "x:y/z@w", "/?#@", "p%2Fq/r"]
+
+
+@pytest.mark.parametrize("password", NASTY_PASSWORDS)
+def test_an_unencoded_password_stays_the_password_and_out_of_every_error(password: str) -> None:
+    from redis.connection import parse_url
+
+    from dbplex.secrets import password_of, redact_url
+
+    parsed = parse(f"redis+cluster://app:{password}@h1:7000,h2/0?socket_timeout=1")
+    assert parsed.seeds == (("h1", 7000), ("h2", 6379))
+    assert parse_url(parsed.first)["password"] == password.replace("%2F", "/")  # redis-py decodes escapes
+    assert password not in repr(parsed)
+    url = f"redis+cluster://app:{password}@h1:7000"
+    assert redact_url(url) == "redis+cluster://app:***@h1:7000"
+    assert password_of(url) == password.replace("%2F", "/")
+    for bad in (
+        f"app:{password}@h1:70x0",
+        f"app:{password}@h1:7000,:1",
+        f"app:{password}@h1:7000/4",
+        f"app:{password}@",
+    ):
+        with pytest.raises(ValueError, match="seed|database 0") as caught:
+            parse(f"redis+cluster://{bad}")
+        message = str(caught.value)
+        pieces = {piece for piece in password.replace("%2F", "/").split("/") + password.split("@") if len(piece) > 1}
+        assert not any(piece in message for piece in pieces | {password}), (message, pieces)
 
 
 def test_tagged_keys_put_the_table_in_a_hash_tag_and_plain_keys_stay_as_they_were() -> None:

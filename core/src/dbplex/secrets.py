@@ -22,8 +22,28 @@ def remember(secret: str | None) -> None:
         _known.add(quote(secret, safe=""))
 
 
+def _unencoded(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://user, password, @rest)`` when the password holds an unencoded ``/``, ``?`` or ``#``.
+
+    A URL parser ends the host part at such a character, so the password would be read as a
+    host and a path. Here the userinfo runs to the last ``@`` instead (over-redacting, rather
+    than showing a password, when an ``@`` in the query string is what it found).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _, hosts = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not any(c in userinfo for c in "/?#"):
+        return None
+    return f"{scheme}://{user}", password, f"@{hosts}"
+
+
 def password_of(url: str) -> str | None:
     """The password in ``url``'s userinfo, decoded, if it has one."""
+    unencoded = _unencoded(url)
+    if unencoded is not None:
+        return unquote(unencoded[1]) or None
     try:
         pw = urlsplit(url).password
     except ValueError:
@@ -33,6 +53,9 @@ def password_of(url: str) -> str | None:
 
 def redact_url(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``; hosts and users stay visible."""
+    unencoded = _unencoded(url)
+    if unencoded is not None:
+        return f"{unencoded[0]}:{MASK}{unencoded[2]}"
     parts = urlsplit(url)
     if parts.password is None:
         return url

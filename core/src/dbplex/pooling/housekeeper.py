@@ -33,9 +33,10 @@ class Housekeeper:
                 log.exception("pool maintenance failed in %s", self._thread.name)
             del task
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """End the thread; with ``wait``, once a round under way has finished (at most 5 s)."""
         self._stopped.set()
-        if self._thread is not threading.current_thread():
+        if wait and self._thread is not threading.current_thread():
             self._thread.join(5)
 
 

@@ -31,6 +31,10 @@ class Breaker:
         #: how many times it opened: a counter for health output.
         self.trips = 0
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (another thread of the parent may have held the old one)."""
+        self._lock = threading.Lock()
+
     @property
     def closed(self) -> bool:
         return self.state is CLOSED

@@ -186,10 +186,13 @@ class Router:
 
     def after_fork(self) -> list[Pool]:
         """In a forked child: forget the checker thread and the replicas' pools (returned, unclosed)."""
-        self._checker, self._checker_lock = None, threading.Lock()
+        # Locks another thread of the parent held at fork() stay held in the child: new ones.
+        self._checker, self._checker_lock, self._stop = None, threading.Lock(), threading.Event()
         inherited = []
         for replica in self.replicas:
             replica.lock = threading.Lock()
+            replica._flight = threading.Lock()
+            replica.breaker.after_fork()
             if replica.pool is not None:
                 inherited.append(replica.pool)
                 replica.pool = None

@@ -92,7 +92,9 @@ class MongoPool:
     def _open(self) -> None:
         """A new client (no I/O yet) with the current sizes; it becomes the one checkouts get."""
         config = self.source.config.pool
-        client = client_mod.open_client(self.source, self.monitor, maxPoolSize=self.max_size, minPoolSize=self.min_size)
+        client = client_mod.open_client(
+            self.source, self.monitor.listener(), maxPoolSize=self.max_size, minPoolSize=self.min_size
+        )
         database = client_mod.database_of(self.source, client)
         server = ServerProbe(client, self.source.name)
         conn = MongoConn(database, server, self.monitor, options_of(self.source).gridfs_bucket)

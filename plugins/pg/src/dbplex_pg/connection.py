@@ -37,7 +37,7 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = ("counters", "last_error", "lifetime", "lifetime_jitter", "name", "schema", "tables")
+    __slots__ = ("counters", "down_since", "last_error", "lifetime", "lifetime_jitter", "name", "schema", "tables")
 
     def __init__(self, name: str, schema: str, lifetime: float, lifetime_jitter: float) -> None:
         self.name = name
@@ -51,6 +51,8 @@ class SourceState:
         self.counters = PoolCounters()
         #: why the latest connection attempt failed; None once one succeeds.
         self.last_error: str | None = None
+        #: ``time.monotonic()`` of the first of the failing attempts in a row; None once one succeeds.
+        self.down_since: float | None = None
 
 
 class RecordLoader(Loader):
@@ -68,6 +70,8 @@ class PgConnection(psycopg.Connection[TupleRow]):
     records: psycopg.Cursor[TupleRow]
     #: ``time.monotonic()`` after which the pool replaces this connection (at checkout or return).
     expires_at: float
+    #: ``time.monotonic()`` when it last came back to the pool (or was pinged there): the keepalive's clock.
+    returned_at: float
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -78,10 +82,13 @@ class PgConnection(psycopg.Connection[TupleRow]):
             conn = super().connect(conninfo, **kwargs)
         except psycopg.Error as exc:
             state.last_error = errors.connect_reason(exc, kwargs.get("connect_timeout", 0))
+            if state.down_since is None:
+                state.down_since = time.monotonic()
             raise
         state.counters.time("create", (time.perf_counter() - started) * 1000)
-        state.last_error = None
-        conn.expires_at = lifetime_deadline(time.monotonic(), state.lifetime, state.lifetime_jitter)
+        state.last_error = state.down_since = None
+        conn.returned_at = now = time.monotonic()
+        conn.expires_at = lifetime_deadline(now, state.lifetime, state.lifetime_jitter)
         conn.records = conn.cursor()
         conn.records.adapters.register_loader("jsonb", RecordLoader)
         return conn

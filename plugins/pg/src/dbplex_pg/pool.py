@@ -8,13 +8,29 @@ What psycopg_pool leaves out, dbplex adds: a checkout never hands out a connecti
 closed while it sat idle (``idle_session_timeout``, a restart, a proxy), nor one past its
 jittered lifetime; after a failover, a write refused with SQLSTATE 25006 on a server that turns
 out to be in recovery empties the pool, so that new connections find the new primary (with a
-multi-host URL and ``target_session_attrs=read-write``). The rest maps onto psycopg_pool:
-``max_waiting``, ``resize()``, ``check()`` as the keepalive, and its reconnect backoff, whose
-give-up after ``reconnect_max`` the next maintenance round undoes, so the pool never stops trying.
+multi-host URL and ``target_session_attrs=read-write``). ``max_waiting`` and ``resize()`` map
+onto psycopg_pool.
+
+**Server down.** psycopg_pool reconnects in the background; its own pacing (1 s, doubling
+without a cap, giving up after ``reconnect_timeout``) is replaced by dbplex's: each attempt
+loop waits a delay drawn from ``[d/2, d]`` where ``d`` doubles from ``reconnect_min`` up to
+``reconnect_max``, and never gives up. While the latest attempt failed and the pool has no
+connection (idle or in use), a checkout fails at once with SourceUnavailable naming the source
+and the reason, instead of waiting ``pool.timeout`` for a connection that cannot come, and
+health reports DOWN; the first successful attempt ends that.
+
+**Keepalive.** Every ``keepalive`` seconds the maintenance thread pings the connections that
+have been idle that long, one at a time (taken from the pool like any checkout, the least
+recently used first), replacing one that fails. Unlike ``psycopg_pool.check()``, which takes
+every idle connection out of the pool for the whole serial round, at most one idle connection
+is unavailable to callers at any moment; the cost is one round trip per idle connection per
+``keepalive``.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,15 +39,40 @@ from types import TracebackType
 
 import psycopg
 import psycopg_pool
+from psycopg_pool.base import AttemptWithBackoff
 
 from dbplex.backends import Source
-from dbplex.errors import PoolTimeout
+from dbplex.errors import PoolTimeout, SourceUnavailable
 from dbplex.pool import PoolStats
 from dbplex.pooling import housekeeper
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import full_error
 from dbplex_pg.connection import PgConnection, connect_kwargs, connection_class, open_connection
 from dbplex_pg.errors import query_failure
+
+
+class _Attempt(AttemptWithBackoff):
+    """psycopg_pool's reconnection attempt with dbplex's pacing (see the module's docstring)."""
+
+    def __init__(self, minimum: float, maximum: float) -> None:
+        super().__init__(timeout=math.inf)
+        self._minimum, self._maximum, self._base = minimum, maximum, 0.0
+
+    def update_delay(self, now: float) -> None:
+        self._base = min(max(self._base * 2, self._minimum), self._maximum)
+        self.delay = random.uniform(self._base / 2, self._base)
+
+    def time_to_give_up(self, now: float) -> bool:
+        return False
+
+
+class _ConnectionPool(psycopg_pool.ConnectionPool[PgConnection]):
+    """psycopg_pool's pool whose reconnection attempts follow ``reconnect_min``/``reconnect_max``."""
+
+    dbplex_reconnect: tuple[float, float] = (1.0, 10.0)
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _Attempt(*self.dbplex_reconnect), growing)
 
 
 class PgPool:
@@ -50,7 +91,7 @@ class PgPool:
         # psycopg_pool connects in the background and retries quietly; one connection up front
         # makes an unreachable server or a rejected login fail now, with libpq's reason.
         open_connection(source, psycopg.Connection).close()
-        self._pool: psycopg_pool.ConnectionPool[PgConnection] = psycopg_pool.ConnectionPool(
+        self._pool = _ConnectionPool(
             source.url,
             connection_class=connection_type,
             kwargs=connect_kwargs(source),
@@ -60,33 +101,53 @@ class PgPool:
             max_idle=config.max_idle,
             max_lifetime=config.max_lifetime,
             max_waiting=config.max_waiting,
-            reconnect_timeout=config.reconnect_max,
-            reconnect_failed=self._gave_up,
             name=f"dbplex:{source.name}",
             open=False,
         )
+        self._pool.dbplex_reconnect = (config.reconnect_min, config.reconnect_max)
         self._pool.open()
         self._keepalive = config.keepalive
         self._next_check = monotonic() + config.keepalive
-        self._restart = False
         self._housekeeper = housekeeper.Housekeeper(
-            source.name,
-            housekeeper.interval(config.keepalive, config.leak_threshold, config.reconnect_max),
-            self._maintain,
+            source.name, housekeeper.interval(config.keepalive, config.leak_threshold), self._maintain
         )
-
-    def _gave_up(self, pool: object) -> None:
-        """psycopg_pool stopped retrying a connection: the next maintenance round starts again."""
-        self._restart = True
 
     def _maintain(self) -> None:
         if self.leaks is not None:
             self.leaks.sweep()
-        due = self._keepalive and monotonic() >= self._next_check
-        if due or self._restart:
-            self._restart = False
+        if self._keepalive and monotonic() >= self._next_check:
             self._next_check = monotonic() + self._keepalive
-            self._pool.check()  # pings idle connections, replaces broken ones, regrows to min_size
+            self._ping_idle()
+
+    def _ping_idle(self) -> None:
+        """Keepalive: ping, one at a time, the idle connections unused for ``keepalive`` seconds.
+
+        psycopg_pool hands out the least recently returned connection first, so the round stops
+        at the first one used more recently than that (or when none is idle).
+        """
+        pool = self._pool
+        for _ in range(pool.get_stats()["pool_available"]):
+            if not pool.get_stats()["pool_available"]:
+                return  # callers took them meanwhile: they are in use, not idle
+            try:
+                conn = pool.getconn(self._timeout)
+            except (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed):
+                return
+            try:
+                if monotonic() - conn.returned_at < self._keepalive:
+                    return  # and all after it: used since the last round
+                if conn.expires_at <= monotonic():
+                    self._recycle(conn)
+                elif not _alive(conn):
+                    conn.close()  # counted as lost (returns_bad); the pool opens a replacement
+                else:
+                    try:
+                        conn.execute("")
+                    except psycopg.Error:
+                        conn.close()
+                    conn.returned_at = monotonic()
+            finally:
+                pool.putconn(conn)
 
     def connection(self) -> _Checkout:
         """Check out a connection (autocommit mode); it goes back when the block ends."""
@@ -150,6 +211,19 @@ class PgPool:
             message += self.leaks.describe()
         return PoolTimeout(message)
 
+    def _fail_if_down(self) -> None:
+        """SourceUnavailable at once while reconnection keeps failing and no connection is left."""
+        state, counters = self._state, self._counters
+        reason, since = state.last_error, state.down_since
+        if reason is None or since is None:
+            return
+        if counters.acquired - counters.use.count > 0 or self._pool.get_stats()["pool_available"]:
+            return  # connections remain (idle or in use): the server may be fine; wait for one
+        raise SourceUnavailable(
+            f"source {self.source.name!r}: the server is down: {reason} (failing for {monotonic() - since:.1f}s; "
+            f"reconnecting in the background every {self._pool.dbplex_reconnect[1]:g}s at most)"
+        )
+
     def _recycle(self, conn: PgConnection) -> None:
         """Close a connection past its lifetime; psycopg_pool opens a replacement when it comes back."""
         conn.close()
@@ -169,6 +243,8 @@ class _Checkout:
 
     def __enter__(self) -> PgConnection:
         owner = self._owner
+        if owner._state.last_error is not None:  # the latest connection attempt failed
+            owner._fail_if_down()
         started = perf_counter()
         deadline = started + owner._timeout
         while True:
@@ -205,6 +281,7 @@ class _Checkout:
             owner._counters.checked_in((perf_counter() - self._since) * 1000)
             if owner.leaks is not None:
                 owner.leaks.returned(conn)
+            conn.returned_at = monotonic()
             owner._pool.putconn(conn)
 
 

@@ -5,9 +5,26 @@ see :class:`~dbplex_redis.translate.Keys`), so each runs on one node exactly as 
 backend runs it (:func:`dbplex_redis.execute.run`), with the same raw replies. Raw commands and
 pipelines are checked before anything is sent: a command, or a transaction, whose keys span
 slots is refused with :class:`~dbplex.errors.OpError`; a pipeline without a transaction is
-split by node. A ``MOVED`` reply (the slot map changed) refreshes the map and retries (so do
-``ASK`` and ``TRYAGAIN``, which a slot migration gives, until the tries run out); a node that cannot be reached fails the op with SourceUnavailable and refreshes the
-map (rate-limited), so that a replica promoted in its place is found.
+split by node.
+
+Following the cluster:
+
+- ``MOVED`` (the slot map changed; also inside a transaction, where the server aborts it at
+  EXEC) refreshes the slot map and retries, up to :data:`MAX_TRIES` tries in all.
+- ``ASK`` (the slot is being migrated and the key is on the target already, or new): ops of one
+  command per checkout (``redis.command``, ``Get``, ``Put``, ``Update``, ``Delete``,
+  ``redis.publish``) are sent again to the node the reply names, each command preceded by
+  ``ASKING`` on the same connection, without touching the slot map. ``Scan`` and pipelines
+  (whose later commands would lack ``ASKING``) are retried like ``MOVED`` instead, and fail
+  with QueryError if the migration is still under way after the tries.
+- ``TRYAGAIN`` (a multi-key command during a migration) is retried like ``MOVED``.
+- A node that cannot be reached, or ``CLUSTERDOWN``, fails the op with SourceUnavailable and
+  refreshes the map (rate-limited), so that a replica promoted in its place is found.
+
+Keyless commands whose answer or effect covers the whole keyspace (``KEYS``, ``SCAN``,
+``DBSIZE``, ``RANDOMKEY``, ``FLUSHDB``, ``FLUSHALL``, ``SCRIPT LOAD`` and the other commands
+redis-py sends to every master) are refused with UnsupportedError rather than answered for one
+node's share of the keys.
 """
 
 # redis-py's connection and cluster classes are not annotated.
@@ -19,16 +36,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.exceptions
+from redis.cluster import RedisCluster
 
 from dbplex.backends import Source
-from dbplex.errors import QueryError, SourceUnavailable
+from dbplex.errors import QueryError, SourceUnavailable, UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex_redis import execute as standalone
 from dbplex_redis.cluster_pool import ClusterClient
 from dbplex_redis.cluster_slots import numkeys_keys, one_slot, slot
-from dbplex_redis.errors import address
+from dbplex_redis.errors import RedisSourceUnavailable, address
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name
 
@@ -36,36 +54,127 @@ T = TypeVar("T")
 #: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
 MAX_TRIES = 3
 _MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError)
-_PASSTHROUGH = (*_MOVED, redis.exceptions.ClusterDownError)
+_PASSTHROUGH = standalone.REDIRECTS
+
+#: keyless commands that answer for, or act on, the whole keyspace: one node would give its share only.
+WHOLE_KEYSPACE = frozenset(
+    {"KEYS", "SCAN", "DBSIZE", "RANDOMKEY", "FLUSHDB", "FLUSHALL"}
+    | {
+        name
+        for name, flag in RedisCluster.COMMAND_FLAGS.items()
+        if flag in (RedisCluster.PRIMARIES, RedisCluster.ALL_NODES)
+    }
+)
+
+
+def _full_name(args: Sequence[Any]) -> tuple[str, str]:
+    """The command's name and, with its first argument, its two-word name (``SCRIPT LOAD``)."""
+    name = command_name(args)
+    if len(args) < 2 or not isinstance(args[1], str | bytes):
+        return name, name
+    return name, f"{name} {command_name(args[1:])}"
 
 
 def command_keys(client: ClusterClient, args: Sequence[Any]) -> list[Any]:
-    """The keys of a raw command, from the server's command table (none: an empty list)."""
+    """The keys of a raw command, from the server's command table (none: an empty list).
+
+    SourceUnavailable when the node asked (for commands with movable keys, ``COMMAND GETKEYS``)
+    cannot be reached: guessing "no keys" would skip the cross-slot check.
+    """
     keys = numkeys_keys(args)
     if keys is not None:
         return keys
+    node = client.get_default_node()
+    # redis-py's parser lower-cases the first argument (a subcommand's name): give it text
+    first = args[1:2]
+    if first and not isinstance(first[0], str):
+        first = [first[0].decode(errors="replace") if isinstance(first[0], bytes) else str(first[0])]
     try:
-        found = client.commands_parser.get_keys(
-            client.get_default_node().redis_connection, command_name(args), *args[1:]
-        )
-    except redis.exceptions.RedisError:  # a command the server does not know: it will say so itself
+        found = client.commands_parser.get_keys(node.redis_connection, command_name(args), *first, *args[2:])
+    except redis.exceptions.ResponseError:  # the server refuses these arguments: running it will say so
         return []
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        where = f"source {client.dbplex_source!r}: "
+        raise RedisSourceUnavailable(
+            f"{where}cannot find the keys of {command_name(args)} "
+            f"(COMMAND GETKEYS on {node.name}): {scrub(str(exc)).removeprefix(where)}"
+        ) from None
+    except redis.exceptions.RedisError as exc:
+        if "doesn't exist in Redis commands" in str(exc):  # unknown: the server will say so itself
+            return []
+        raise
     return list(found or [])
 
 
 def command_slot(client: ClusterClient, source: Source, args: Sequence[Any]) -> int | None:
-    """The slot a raw command runs in (None without keys); OpError when its keys span slots."""
-    return one_slot(f"source {source.name!r}: Redis command {command_name(args)}", command_keys(client, args))
+    """The slot a raw command runs in (None without keys); OpError when its keys span slots,
+    UnsupportedError for a keyless command that would need every node."""
+    name, full = _full_name(args)
+    if name in WHOLE_KEYSPACE or full in WHOLE_KEYSPACE:  # none of them takes keys
+        shown = full if full in WHOLE_KEYSPACE else name
+        raise UnsupportedError(
+            f"source {source.name!r}: Redis command {shown} covers the whole keyspace, which a Redis Cluster "
+            "spreads over its masters; dbplex would run it on one node and answer for that node's keys "
+            f"only: use the native client (hub.connection({source.name!r})), e.g. with "
+            "target_nodes=RedisCluster.PRIMARIES, or a key-based command"
+        )
+    return one_slot(f"source {source.name!r}: Redis command {name}", command_keys(client, args))
 
 
-def on_slot(client: ClusterClient, source: Source, slot_number: int | None, run: Callable[[Any], T]) -> T:
-    """``run(pool)`` on the node serving ``slot_number`` (any node for None), following moved slots."""
+class _Asking:
+    """A node pool whose every checkout first sends ``ASKING`` (the reply to ``ASK``) on the connection."""
+
+    __slots__ = ("_pool", "connection_kwargs")
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self.connection_kwargs = pool.connection_kwargs
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        conn = self._pool.get_connection()
+        try:
+            conn.send_command("ASKING")
+            conn.read_response()
+        except BaseException:
+            self._pool.release(conn)
+            raise
+        return conn
+
+    def release(self, conn: Any) -> None:
+        self._pool.release(conn)
+
+
+def _ask_target(client: ClusterClient, exc: redis.exceptions.AskError) -> Any:
+    """The pool of the node an ``ASK`` reply names, as an :class:`_Asking` pool (None if unknown)."""
+    node = client.nodes_manager.get_node(exc.host, exc.port)
+    if node is None or client.dbplex_closed:
+        return None
+    return _Asking(client.get_redis_connection(node).connection_pool)
+
+
+def on_slot(
+    client: ClusterClient, source: Source, slot_number: int | None, run: Callable[[Any], T], asking: bool = False
+) -> T:
+    """``run(pool)`` on the node serving ``slot_number`` (any node for None), following moved slots.
+
+    With ``asking`` (ops of one command per checkout), an ``ASK`` reply sends the op to the node
+    it names, with ``ASKING``; otherwise ASK is retried like MOVED.
+    """
+    target = None
     for _ in range(MAX_TRIES):
-        pool = client.node_pool(slot_number)
+        pool = client.node_pool(slot_number) if target is None else target
+        target = None
         failure: SourceUnavailable | None
         try:
             return run(pool)
-        except _MOVED:
+        except redis.exceptions.MovedError:  # (before AskError: MovedError is one)
+            failure = None
+        except redis.exceptions.AskError as exc:
+            target = _ask_target(client, exc) if asking else None
+            if target is not None:
+                continue  # the slot map stays: the slot is still the source node's
+            failure = None
+        except redis.exceptions.TryAgainError:
             failure = None
         except redis.exceptions.ClusterDownError as exc:
             where = address(pool.connection_kwargs)
@@ -84,8 +193,17 @@ def on_slot(client: ClusterClient, source: Source, slot_number: int | None, run:
     )
 
 
+#: the slot of each (key layout, table): a table's keys share one slot, computed once.
+_TABLE_SLOTS: dict[tuple[str, str], int] = {}
+
+
 def _record_slot(client: ClusterClient, source: Source, keys: Keys, op: Any) -> int:
-    return slot(keys.family(op.table))
+    cached = _TABLE_SLOTS.get((keys.prefix, op.table))
+    if cached is None:
+        if len(_TABLE_SLOTS) > 65536:  # bounded, whatever names the tables get
+            _TABLE_SLOTS.clear()
+        cached = _TABLE_SLOTS[(keys.prefix, op.table)] = slot(keys.family(op.table))
+    return cached
 
 
 def _command_slot(client: ClusterClient, source: Source, keys: Keys, op: Command) -> int | None:
@@ -154,5 +272,9 @@ def execute(source: Source, client: ClusterClient, op: Op) -> Result:
     handler = standalone.handler_for(source, op)
     slot_number = _SLOT_OF[type(op)](client, source, keys, op)
     return on_slot(
-        client, source, slot_number, lambda pool: standalone.run(handler, pool, keys, source, op, _PASSTHROUGH)
+        client,
+        source,
+        slot_number,
+        lambda pool: standalone.run(handler, pool, keys, source, op, _PASSTHROUGH),
+        asking=type(op) is not Scan,  # every other op sends one command per checkout
     )

@@ -44,13 +44,16 @@ def check(source: Source, pool: Pool) -> Health:
     with pool.connection() as client:
         slots = _slot_counts(client)
         nodes = [_node(source, node, redis_pool, slots.get(node.name, 0)) for node, redis_pool in client.node_pools()]
+    if not nodes:  # a slot map without nodes (not seen from redis-py, but never an IndexError)
+        raise RedisSourceUnavailable(f"source {source.name!r}: the client knows no node of the cluster")
     down = [n for n in nodes if n["state"] == "down"]
     if len(down) == len(nodes):
         raise RedisSourceUnavailable(f"source {source.name!r}: no node of the cluster answered ({down[0]['error']})")
     unwell = [n for n in nodes if n["state"] == "up" and n["cluster_state"] != "ok"]
     problems = [f"{n['node']} down ({n['slots']} slots unavailable)" for n in down]
     problems += [f"{n['node']} reports cluster_state:{n['cluster_state']}" for n in unwell]
-    version = next(n["version"] for n in nodes if n["state"] == "up" and n.get("version")) if nodes else None
+    # None when every node that answered refused INFO (an ACL without it): UP all the same
+    version = next((n["version"] for n in nodes if n["state"] == "up" and n.get("version")), None)
     return Health(
         source=source.name,
         backend=source.backend,

@@ -5,6 +5,12 @@ redis-py keeps one connection pool per node; each one here is the standalone bac
 error messages work per node as they do for one server (a node that is down fails fast during
 its reconnection backoff while the others serve), and all nodes count into the source's one set
 of counters.
+
+redis-py opens a pool for every node it discovers, replicas included, though dbplex sends
+nothing to replicas: their pools keep no minimum (``min_size`` applies to masters only, and is
+re-applied after each topology refresh, so a promoted replica gets it), so no connection is
+opened to a replica until something uses it. Closing the source closes the pools that exist and
+creates none.
 """
 
 # redis-py's cluster classes are not annotated.
@@ -17,19 +23,22 @@ import dataclasses
 import functools
 import threading
 import time
+import weakref
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 import redis.exceptions
 from redis.cluster import ClusterNode, RedisCluster
 
+from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, SourceUnavailable, UnsupportedError
 from dbplex.pool import PoolCounters, PoolStats
 from dbplex.secrets import scrub
 from dbplex_redis import cluster_url
 from dbplex_redis.errors import RedisSourceUnavailable
-from dbplex_redis.pool import CountingPool, connection_kwargs, pool_kwargs
+from dbplex_redis.pool import CountingPool, Lease, connection_kwargs, pool_kwargs, pool_stats
 
 #: at most one topology refresh per this many seconds, however many ops see a node fail.
 REFRESH_INTERVAL = 1.0
@@ -42,9 +51,11 @@ class ClusterClient(RedisCluster):
     shared; do not close it).
     """
 
-    def __init__(self, source: str, **kwargs: Any) -> None:
+    def __init__(self, source: str, min_size: int = 0, **kwargs: Any) -> None:
         self.dbplex_source = source
         self.dbplex_closed = False
+        #: the configured pool.min_size, which masters' pools keep (replicas' keep none).
+        self.dbplex_min_size = min_size
         self._refreshed_at = 0.0
         self._refresh_lock = threading.Lock()
         super().__init__(**kwargs)
@@ -65,6 +76,22 @@ class ClusterClient(RedisCluster):
         """Every known node with its connection pool (opened when first asked)."""
         return [(node, self.get_redis_connection(node).connection_pool) for node in self.get_nodes()]
 
+    def existing_pools(self) -> list[tuple[ClusterNode, Any]]:
+        """The nodes that have a connection pool, with it; creates none."""
+        return [(node, node.redis_connection.connection_pool) for node in self.get_nodes() if node.redis_connection]
+
+    def apply_min_size(self, warm: bool = False) -> None:
+        """``min_size`` on the masters' pools, none on the replicas'; with ``warm``, open the masters' now.
+
+        A master that is down fails its own slots until it is back; the others serve meanwhile.
+        """
+        for node, pool in self.existing_pools():
+            primary = node.server_type == "primary"
+            pool.min_size = self.dbplex_min_size if primary else 0
+            if warm and primary:
+                with contextlib.suppress(SourceUnavailable):
+                    pool.warm_up(self.dbplex_min_size)
+
     def refresh_topology(self, force: bool = False) -> None:
         """Read the slot map again (after MOVED, or when a node failed: a replica may have taken over).
 
@@ -77,15 +104,26 @@ class ClusterClient(RedisCluster):
             return  # another thread refreshes right now
         try:
             self._refreshed_at = now
+            before = self.existing_pools()
             self.nodes_manager.initialize()
+            current = {id(pool) for _, pool in self.existing_pools()}
+            for _, pool in before:  # nodes redis-py dropped: their pools go when the last op is done
+                if id(pool) not in current:
+                    pool.stop_maintenance()
+            self.apply_min_size()  # a replica promoted to master gets min_size; a demoted master none
         except (redis.exceptions.RedisError, DbplexError, OSError):
             pass
         finally:
             self._refresh_lock.release()
 
     def close_pools(self) -> None:
+        """Close every node pool that exists (creating none: closing must not open anything)."""
         self.dbplex_closed = True
-        for _, pool in self.node_pools():
+        pools = {id(pool): pool for _, pool in self.existing_pools()}
+        for node in self.nodes_manager.startup_nodes.values():  # seeds no longer in the slot map
+            if node.redis_connection:
+                pools.setdefault(id(node.redis_connection.connection_pool), node.redis_connection.connection_pool)
+        for pool in pools.values():
             pool.close()
 
 
@@ -98,17 +136,23 @@ def _seed_source(source: Source, first: str) -> Source:
 def _client(source: Source, counters: PoolCounters) -> ClusterClient:
     try:
         parsed = cluster_url.parse(source.url)
-    except ValueError as exc:
-        raise ConfigError(f"source {source.name!r}: {exc}") from None
+    except ValueError as exc:  # names no part of the userinfo; scrubbed all the same
+        raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
+    if parsed.password:  # the whole password, even one that a URL parser cuts short at "/", "?" or "#"
+        secrets.remember(parsed.password)
+        secrets.remember(unquote(parsed.password))
     kwargs = connection_kwargs(_seed_source(source, parsed.first), counters)
     del kwargs["host"], kwargs["port"]  # each node pool gets its own
     if kwargs.pop("db", 0) != 0:
         raise ConfigError(f"source {source.name!r}: a Redis Cluster has only database 0; remove db= from the URL")
     # Every connection argument goes to the node pools directly: RedisCluster would drop those it does not know.
-    node_pool = functools.partial(CountingPool, source=source.name, counters=counters, **pool_kwargs(source), **kwargs)
+    # min_size 0 until the node is known to be a master (ClusterClient.apply_min_size).
+    settings = {**pool_kwargs(source), "min_size": 0}
+    node_pool = functools.partial(CountingPool, source=source.name, counters=counters, **settings, **kwargs)
     (host, port), *others = parsed.seeds
     return ClusterClient(
         source.name,
+        min_size=source.config.pool.min_size,
         url=f"redis://{cluster_url.netloc(host, port)}",
         startup_nodes=[ClusterNode(h, p) for h, p in others],
         require_full_coverage=False,  # the slots of the nodes that are up stay usable when one is down
@@ -124,23 +168,14 @@ def _open_failed(source: Source, exc: redis.exceptions.RedisClusterException) ->
         return ConfigError(f"{where}: the seed is a Redis server without cluster mode; use a redis:// URL for it")
     if isinstance(cause, DbplexError):
         reason = str(cause).removeprefix(f"source {source.name!r}: ")
-        return RedisSourceUnavailable(f"{where}: no seed node answered (last: {reason})")
+        return RedisSourceUnavailable(f"{where}: no seed node answered (last: {scrub(reason)})")
     return RedisSourceUnavailable(f"{where}: {scrub(str(cause or exc))}")
 
 
-class _Lease:
-    """``Pool.connection()``: hands out the shared client; nothing to give back."""
-
-    __slots__ = ("client",)
-
-    def __init__(self, client: ClusterClient) -> None:
-        self.client = client
-
-    def __enter__(self) -> ClusterClient:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def _stop_maintenance(client: ClusterClient) -> None:
+    """A cluster pool dropped unclosed: no more maintenance rounds on its nodes' pools."""
+    for _, pool in client.existing_pools():
+        pool.stop_maintenance()
 
 
 class RedisClusterPool:
@@ -153,46 +188,31 @@ class RedisClusterPool:
             self.client = _client(source, self.counters)
         except redis.exceptions.RedisClusterException as exc:
             raise _open_failed(source, exc) from None
-        for _, pool in self.client.node_pools():
-            # A node that is down fails its own slots until it is back; the others serve meanwhile.
-            with contextlib.suppress(SourceUnavailable):
-                pool.warm_up(source.config.pool.min_size)
-        self._lease = _Lease(self.client)
+        self.client.apply_min_size(warm=True)
+        self._lease = Lease(self.client)
+        weakref.finalize(self, _stop_maintenance, self.client)
 
-    def connection(self) -> _Lease:
+    def connection(self) -> Lease[ClusterClient]:
         return self._lease
 
-    def transaction(self) -> _Lease:
+    def transaction(self) -> Lease[ClusterClient]:
         raise UnsupportedError(
             f"source {self.source.name!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
             "commands inside them; use the redis.pipeline op with transaction=true (keys of one hash slot)"
         )
 
     def stats(self) -> PoolStats:
-        """Connections summed over the nodes; ``min`` and ``max`` are per node."""
-        pools = [pool for _, pool in self.client.node_pools()]
-        idle = used = 0
-        for pool in pools:
-            node_idle, node_used = pool.gauges()
-            idle, used = idle + node_idle, used + node_used
-        config = self.source.config.pool
-        stats = PoolStats(
-            source=self.source.name,
-            backend=self.source.backend,
-            size=idle + used,
-            idle=idle,
-            used=used,
-            min=pools[0].min_size if pools else config.min_size,
-            max=pools[0].max_connections if pools else config.max_size,
-        )
-        self.counters.fill(stats)
-        stats.acquired = stats.wait.count
-        return stats
+        """Connections summed over the nodes' pools (creating none); ``min`` and ``max`` are per master."""
+        pools = [pool for _, pool in self.client.existing_pools()]
+        max_size = pools[0].max_connections if pools else self.source.config.pool.max_size
+        return pool_stats(self.source, self.counters, pools, self.client.dbplex_min_size, max_size)
 
     def resize(self, min_size: int, max_size: int) -> None:
-        """Every node's pool to ``min_size``..``max_size`` (nodes found later start from the configuration)."""
-        for _, pool in self.client.node_pools():
-            pool.resize(min_size, max_size)
+        """Every node's pool to ``min_size``..``max_size`` (min_size on masters only; nodes found
+        later start from the configuration)."""
+        self.client.dbplex_min_size = min_size
+        for node, pool in self.client.existing_pools():
+            pool.resize(min_size if node.server_type == "primary" else 0, max_size)
 
     def close(self) -> None:
         self.client.close_pools()

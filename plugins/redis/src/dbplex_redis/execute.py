@@ -31,6 +31,14 @@ from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
 
 _NoScriptError = redis.exceptions.NoScriptError
+#: Redis Cluster's redirections and outages: never a QueryError here, for the cluster backend
+#: follows them (refreshes its slot map and retries, or sends ASKING) or reports the node down.
+REDIRECTS = (
+    redis.exceptions.MovedError,  # (a subclass of AskError)
+    redis.exceptions.AskError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
 T = TypeVar("T")
 
 
@@ -132,6 +140,8 @@ def pipelined(source: Source, pool: ConnectionPool, commands: Sequence[Sequence[
     """:func:`_pipelined`, with a transaction the server refused to queue raised as QueryError."""
     try:
         return _pipelined(pool, commands, transaction)
+    except REDIRECTS:  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
+        raise
     except redis.exceptions.ResponseError as exc:  # a command the server would not queue
         raise QueryError(
             f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"

@@ -12,7 +12,19 @@ maintenance thread closes connections idle longer than ``max_idle`` (above ``min
 those idle for ``keepalive`` seconds, and reconnects while the server is down, paced by a
 jittered backoff during which checkouts fail at once with the last reason. A ``READONLY`` reply
 (the server became a replica, e.g. after a failover) evicts every connection, so that new ones
-reach whatever the address points at now.
+reach whatever the address points at now; at most once per ``reconnect_min``, so that a server
+that stays a replica does not make every write reconnect the whole pool.
+
+Idle reaping measures from a connection's last *use* (``released_at``); a keepalive ping
+stamps ``pinged_at`` only, so pings never keep an idle connection alive. Every connection that
+comes back, from a caller or from maintenance, goes through :meth:`CountingPool._put_back`,
+which pays what a shrinking resize still owes before redis-py's queue could overflow.
+
+The maintenance thread holds its pool weakly, but redis-py (8.x, RESP3) keeps every pool in a
+reference cycle of its own (its maintenance-notifications handler), so a pool dropped without
+``close()`` lives until the cyclic garbage collector runs. So the owners stop maintenance
+themselves: :class:`RedisPool` when it is dropped unclosed (``weakref.finalize``), the cluster
+pool for nodes that left the slot map, and ``close()`` always.
 """
 
 # redis-py's connection and pool classes are not annotated.
@@ -25,7 +37,8 @@ import logging
 import math
 import sys
 import time
-from typing import Any
+import weakref
+from typing import Any, Generic, TypeVar
 
 import redis
 import redis.exceptions
@@ -84,11 +97,13 @@ class _Bounded(AbstractConnection):
         #: the pool this connection belongs to (None outside one): its backoff and READONLY eviction.
         self.dbplex_pool = dbplex_pool
         #: perf_counter when the socket was opened, when it is due for replacement, when the pool
-        #: last handed it out (0: not) and when it last came back.
+        #: last handed it out (0: not), when it last came back from use (idle reaping measures
+        #: from this) and when a keepalive last pinged it.
         self.connected_at = 0.0
         self.expires_at = math.inf
         self.checked_out_at = 0.0
         self.released_at = 0.0
+        self.pinged_at = 0.0
         self._deadline = 0.0
         self._connecting = False
         super().__init__(**kwargs)
@@ -216,6 +231,9 @@ class CountingPool(BlockingConnectionPool):
     """redis-py's blocking pool with what it lacks (see the module's docstring), counting
     checkouts and naming the source when it times out."""
 
+    #: the pool itself and its counters are no connection settings to show (and would recurse).
+    OMIT_REPR_KEYS = BlockingConnectionPool.OMIT_REPR_KEYS | {"dbplex_pool", "dbplex_counters"}
+
     def __init__(
         self,
         *,
@@ -242,6 +260,8 @@ class CountingPool(BlockingConnectionPool):
         self.leaks = LeakDetector(source, leak_threshold, counters) if leak_threshold else None
         #: connections to close as they come back, owed by a resize that shrank the pool.
         self._shrink_owed = 0
+        #: monotonic time of the last READONLY eviction (rate-limited to one per reconnect_min).
+        self._evicted_at = -math.inf
         super().__init__(dbplex_lifetime=max_lifetime, dbplex_pool=self, **kwargs)
         self._housekeeper = housekeeper.Housekeeper(
             source, housekeeper.interval(keepalive, leak_threshold, min(max_idle, reconnect[1])), self.maintain
@@ -278,9 +298,10 @@ class CountingPool(BlockingConnectionPool):
             try:
                 conn.connect()
             except BaseException:
-                super().release(conn)
+                self._put_back(conn)
                 raise
-        conn.checked_out_at = now = _perf_counter()
+            now = _perf_counter()
+        conn.checked_out_at = now
         counters.time("wait", (now - started) * 1000)  # one per checkout: stats() reads acquired from it
         if self.leaks is not None:
             self.leaks.taken(conn)
@@ -296,9 +317,14 @@ class CountingPool(BlockingConnectionPool):
                 self.leaks.returned(connection)
             if connection.expires_at <= now:
                 self._recycle(connection)
-            if self._shrink_owed and self._retire(connection):
-                return
-        super().release(connection)
+        self._put_back(connection)
+
+    def _put_back(self, conn: Any) -> None:
+        """Every way back into the pool (callers, maintenance, warm-up): a shrink still owed is
+        paid first, for redis-py's queue, already at its new size, would drop it silently."""
+        if self._shrink_owed and self._retire(conn):
+            return
+        BlockingConnectionPool.release(self, conn)
 
     def _recycle(self, conn: Any) -> None:
         """Close a connection on purpose (lifetime, eviction, idleness); it reopens on its next checkout."""
@@ -318,7 +344,16 @@ class CountingPool(BlockingConnectionPool):
         return True
 
     def evict(self, why: str) -> None:
-        """Replace every connection: idle ones at their next checkout, those in use when they come back."""
+        """Replace every connection: idle ones at their next checkout, those in use when they come back.
+
+        At most once per ``reconnect_min``: while a server stays a replica, every write meets
+        READONLY, and each eviction would otherwise reconnect the whole pool again.
+        """
+        now = time.monotonic()
+        with self.pool.mutex:
+            if now - self._evicted_at < self.backoff.minimum:
+                return
+            self._evicted_at = now
         log.warning("source %r: %s; replacing its connections", self.source, why)
         for conn in list(self._connections):
             conn.expires_at = 0.0
@@ -361,7 +396,7 @@ class CountingPool(BlockingConnectionPool):
                 if conn.expires_at <= now or (open_count > self.min_size and now - conn.released_at >= self.max_idle):
                     self._recycle(conn)
                     open_count -= 1
-                elif self.keepalive and now - conn.released_at >= self.keepalive:
+                elif self.keepalive and now - max(conn.released_at, conn.pinged_at) >= self.keepalive:
                     due.append(conn)
             for conn in due:  # out of the queue while pinged, so no caller gets it half-way
                 self.pool.queue.remove(conn)
@@ -381,8 +416,8 @@ class CountingPool(BlockingConnectionPool):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
             conn.disconnect()  # counted lost: closed while handling the error
         finally:
-            conn.released_at = _perf_counter()
-            BlockingConnectionPool.release(self, conn)
+            conn.pinged_at = _perf_counter()  # not released_at: a ping is no use, idle reaping goes on
+            self._put_back(conn)
 
     def fill(self) -> None:
         """Open connections up to ``min_size``, unless the backoff says the server is still down."""
@@ -406,9 +441,14 @@ class CountingPool(BlockingConnectionPool):
             for conn in conns:
                 conn.connect()
         finally:
+            now = _perf_counter()
             for conn in conns:
-                conn.released_at = _perf_counter()
-                BlockingConnectionPool.release(self, conn)
+                conn.released_at = now
+                self._put_back(conn)
+
+    def stop_maintenance(self) -> None:
+        """End the maintenance thread without closing anything (a pool its owner dropped)."""
+        self._housekeeper.stop(wait=False)
 
     def close(self) -> None:
         self.closed = True
@@ -424,19 +464,44 @@ class CountingPool(BlockingConnectionPool):
         return idle, created - len(waiting)
 
 
-class _Lease:
-    """``Pool.connection()``: hands out the shared client; nothing to give back."""
+C = TypeVar("C")
+
+
+class Lease(Generic[C]):
+    """``Pool.connection()`` of both Redis backends: hands out the shared client; nothing to give back."""
 
     __slots__ = ("client",)
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: C) -> None:
         self.client = client
 
-    def __enter__(self) -> redis.Redis:
+    def __enter__(self) -> C:
         return self.client
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def pool_stats(
+    source: Source, counters: PoolCounters, pools: list[CountingPool], min_size: int, max_size: int
+) -> PoolStats:
+    """The stats of one or more counting pools sharing ``counters`` (a cluster's nodes add up)."""
+    idle = used = 0
+    for pool in pools:
+        pool_idle, pool_used = pool.gauges()
+        idle, used = idle + pool_idle, used + pool_used
+    stats = PoolStats(
+        source=source.name,
+        backend=source.backend,
+        size=idle + used,
+        idle=idle,
+        used=used,
+        min=min_size,
+        max=max_size,
+    )
+    counters.fill(stats)
+    stats.acquired = stats.wait.count  # one wait per checkout
+    return stats
 
 
 class RedisPool:
@@ -459,12 +524,14 @@ class RedisPool:
             raise
         #: the native client every ``connection()`` yields.
         self.client = redis.Redis(connection_pool=self.redis_pool)
-        self._lease = _Lease(self.client)
+        # Dropped unclosed: no more maintenance rounds (the pool itself waits for the cyclic GC).
+        weakref.finalize(self, self.redis_pool.stop_maintenance)
+        self._lease = Lease(self.client)
 
-    def connection(self) -> _Lease:
+    def connection(self) -> Lease[redis.Redis]:
         return self._lease
 
-    def transaction(self) -> _Lease:
+    def transaction(self) -> Lease[redis.Redis]:
         raise UnsupportedError(
             f"source {self.source.name!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
             "commands inside them; use the redis.pipeline op with transaction=true for an atomic batch"
@@ -472,19 +539,7 @@ class RedisPool:
 
     def stats(self) -> PoolStats:
         pool = self.redis_pool
-        idle, used = pool.gauges()
-        stats = PoolStats(
-            source=self.source.name,
-            backend=self.source.backend,
-            size=idle + used,
-            idle=idle,
-            used=used,
-            min=pool.min_size,
-            max=pool.max_connections,
-        )
-        self.counters.fill(stats)
-        stats.acquired = stats.wait.count
-        return stats
+        return pool_stats(self.source, self.counters, [pool], pool.min_size, pool.max_connections)
 
     def resize(self, min_size: int, max_size: int) -> None:
         self.redis_pool.resize(min_size, max_size)
