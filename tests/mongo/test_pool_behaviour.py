@@ -119,3 +119,25 @@ def test_a_forked_child_gets_a_client_of_its_own(mongo_url: str, unique_table: s
         with hub.connection("docs") as db:
             assert db.client is parent  # the parent keeps its own
         assert hub.execute("docs", Get(unique_table, "k")).rows
+
+
+def test_connections_of_a_replaced_client_are_told_apart_from_its_successors(mongo_url: str, unique_table: str) -> None:
+    """pymongo numbers connections from 1 in each client: while the old client still holds its
+    connection 1 (an exhaust cursor pins it), the new client's connection 1 is another one."""
+    from pymongo import CursorType
+
+    with open_docs(mongo_url, pool={"leak_threshold": 0.2}) as hub:
+        with hub.connection("docs") as db:
+            db[unique_table].insert_many([{"_id": i} for i in range(5)])
+            cursor = db[unique_table].find(cursor_type=CursorType.EXHAUST, batch_size=1)
+            assert next(cursor)["_id"] == 0  # the old client's connection stays checked out
+        pool: Any = hub.pool("docs")
+        pool.renew()  # as after its lifetime: the old client keeps serving what started on it
+        with hub.connection("docs") as db:
+            assert db[unique_table].find_one({"_id": 1}) == {"_id": 1}  # the new client's connection 1
+        assert hub.pool_stats()["docs"].used == 1  # the old one is still out
+        time.sleep(0.3)
+        assert len(pool.monitor.leaks.holders()) == 1  # and still tracked by the leak detector
+        cursor.close()
+        assert hub.pool_stats()["docs"].used == 0
+        assert not pool.monitor.leaks.holders()

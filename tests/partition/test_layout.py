@@ -113,3 +113,38 @@ def test_weeks_start_on_monday() -> None:
     assert week.floor(utc(2026, 11, 25, 13)).weekday() == 0
     assert week.floor(utc(2026, 11, 25, 13)) == utc(2026, 11, 23)
     assert week.add(utc(2026, 11, 23)) - utc(2026, 11, 23) == timedelta(days=7)
+
+
+def test_a_since_later_than_now_with_retention_still_wants_the_current_partition(now: datetime) -> None:
+    spec = time_spec(since="2027-06-01", retention="30 days", premake=2)
+    wanted = layout(spec, now).wanted
+    assert [p.label for p in wanted] == ["2026-11-25", "2026-11-26", "2026-11-27"]
+    without_retention = time_spec(since="2027-06-01", premake=2)
+    assert [p.label for p in layout(without_retention, now).wanted] == ["2026-11-25", "2026-11-26", "2026-11-27"]
+
+
+def test_far_future_date_keys_are_refused_and_text_keys_are_named(now: datetime) -> None:
+    from datetime import date
+
+    spec = time_spec(premake=2)
+    assert far_future(spec, date(2026, 11, 27), now) is None
+    refused = far_future(spec, date(2026, 11, 28), now)
+    assert refused and "at = 2026-11-28T00:00:00+00:00 is beyond the premade horizon" in refused
+    assert far_future(spec, date(3026, 1, 1), now) is not None
+    text = far_future(spec, "2026-11-25T10:00:00", now)
+    assert text and "is a str; a time-range key must be a datetime or a date" in text
+    assert far_future(spec, None, now) is None  # the backend refuses a row without its key
+    assert far_future(time_spec(interval=None, step=10, premake=1), "abc", now) is None  # not a time range
+
+
+def test_names_keep_capital_letters_of_the_target_and_replace_only_the_time_separator() -> None:
+    from dbplex.partition.naming import from_name
+
+    spec = time_spec(target="Trips", interval="1 hour")
+    part = partition_for(spec, utc(2026, 11, 25, 13, 30))
+    assert part is not None and part.label == "2026-11-25T13" and part.name == "Trips_p2026_11_25_13"
+    assert from_name(spec, "Trips_p2026_11_25_13") == part
+    quarter = time_spec(target="TTL_Trips", interval="15 minutes")
+    slot = partition_for(quarter, utc(2026, 11, 25, 13, 30))
+    assert slot is not None and slot.name == "TTL_Trips_p2026_11_25_1330"
+    assert from_name(quarter, slot.name) == slot

@@ -482,3 +482,89 @@ def test_a_migration_converts_a_regular_collection_into_a_time_series_and_back(
     assert report.error is None, report.error
     assert types(db)["logs"] == "collection" and sorted(d["n"] for d in db["logs"].find()) == list(range(7))
     assert "level_time" in [i["name"] for i in db["logs"].list_indexes()]
+
+
+# -- review fixes: the moment, naming, hash scans, listing ---------------------------------------
+
+#: a moment far from the clock, so that a partitioner reading the clock instead gets it wrong.
+PAST = datetime(2024, 3, 10, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_default_collection_of_a_target_with_a_colon_is_the_partition_name(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    listed = spec(target="app:logs", strategy="list", interval=None, key="region", lists={"eu": ["de"]}, default=True)
+    assert run(partitioner, listed, now=NOW).status == "done"
+    assert names(db, "app") == ["app_logs_default", "app_logs_eu"]
+    assert partitioner.insert(listed, [{"region": "de"}, {"region": "us"}]) == 2
+    assert db["app_logs_default"].count_documents({}) == 1 and "app:logs_default" not in db.list_collection_names()
+
+
+def test_a_single_collection_is_inspected_and_written_for_the_moment_given(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    kept = spec(retention="3 days", options={"layout": "collection"})
+    report = run(partitioner, kept, now=PAST)
+    assert report.status == "done", report.error
+    inventory = partitioner.inspect(kept, now=PAST)
+    periods = [e.partition for e in inventory.partitions]
+    assert [p.lower for p in periods] == [p.lower for p in layout(kept, PAST).wanted]
+    assert periods[-1].upper == layout(kept, PAST).horizon  # the horizon of that moment, not of the clock
+    assert run(partitioner, kept, now=PAST).message == "nothing to do"
+    assert status(partitioner, kept, now=PAST).missing == []
+    row = {"at": PAST, "n": 1}
+    assert partitioner.insert(kept, [row], now=PAST) == 1  # inside the window at PAST
+    with pytest.raises(KeyOutOfRange, match="no partition takes at"):
+        partitioner.insert(kept, [row])  # by the clock it left the window long ago
+    with pytest.raises(KeyOutOfRange, match="no partition takes at"):
+        partitioner.insert(kept, [{"at": NOW}], now=PAST)  # far beyond the horizon of PAST
+    assert db["logs"].count_documents({}) == 1
+    found = scatter(partitioner, kept, inventory, PartitionQuery(where=[Condition("at", "==", PAST)]))
+    assert [r["n"] for r in found.rows] == [1] and len(found.scanned) == 1
+
+
+def test_per_period_collections_are_planned_and_retired_for_the_moment_given(
+    partitioner: MongoPartitioner, db: Database[Doc]
+) -> None:
+    kept = spec(retention="2 days")
+    assert run(partitioner, kept, now=PAST).status == "done"
+    assert names(db) == [f"logs_p{(PAST + o * DAY):%Y_%m_%d}" for o in range(-2, 3)]
+    later = run(partitioner, kept, now=PAST + 3 * DAY)
+    assert [a.partition for a in later.actions if a.kind == "retire"] == [
+        f"logs_p{(PAST + o * DAY):%Y_%m_%d}" for o in (-2, -1, 0)
+    ]
+
+
+def test_a_hash_collection_is_scanned_once_and_reported_so(partitioner: MongoPartitioner, url: str) -> None:
+    hashed = spec(strategy="hash", interval=None, key="uid", modulus=4)
+    assert run(partitioner, hashed).status == "done"
+    assert [e.partition.name for e in partitioner.inspect(hashed).partitions] == [f"logs_h{r}" for r in range(4)]
+    partitioner.insert(hashed, [{"uid": i} for i in range(10)])
+    request = PartitionQuery(order_by=[Order("uid")], fields=["uid"], limit=3)
+    listed = partitioner.listing(hashed)
+    assert [e.partition.name for e in listed.partitions] == ["logs_h0"]  # one collection, read once
+    found = scatter(partitioner, hashed, listed, request)
+    assert found.rows == [{"uid": 0}, {"uid": 1}, {"uid": 2}] and found.scanned == ["logs_h0"]
+    pinned = PartitionQuery(where=[Condition("uid", "in", [3, 7])], order_by=[Order("uid")], fields=["uid"])
+    found = scatter(partitioner, hashed, partitioner.inspect(hashed), pinned)  # the whole inventory, pinned key
+    assert found.rows == [{"uid": 3}, {"uid": 7}] and found.scanned == ["logs_h0"]
+    with dbplex.open({"sources": {"docs": {"url": url}}}) as hub:  # queries list partitions with `listing`
+        page = hub.partitioned(hashed).query(order_by=["-uid"], limit=2)
+        assert [r["uid"] for r in page.rows] == [9, 8] and page.scanned == ["logs_h0"]
+
+
+def test_queries_list_per_period_collections_by_name_alone(partitioner: MongoPartitioner, db: Database[Doc]) -> None:
+    assert run(partitioner, spec(), now=NOW).status == "done"
+    db.create_collection(f"{day(0)}_backup")  # not a partition
+    listed = partitioner.listing(spec())
+    assert [e.partition.name for e in listed.partitions] == [day(0), day(1), day(2)]
+    assert listed.actions == [] and all(e.rows is None for e in listed.partitions)
+
+
+def test_the_periods_of_a_time_series_not_made_yet_are_those_of_the_moment_given(
+    partitioner: MongoPartitioner,
+) -> None:
+    series = spec(retention="3 days", options={"layout": "timeseries"})
+    inventory = partitioner.inspect(series, now=PAST)
+    assert [a.kind for a in inventory.actions] == ["setup"]
+    assert [e.partition for e in inventory.partitions] == layout(series, PAST).wanted

@@ -145,3 +145,19 @@ def test_validation_names_what_postgresql_cannot_do() -> None:
     assert any("options.lock_timeout" in p for p in problems) and any("options.fillfactor" in p for p in problems)
     long = PartitionSpec(source="pg", target="t" * 50, strategy="range", key="at", interval="1 hour")
     assert any("too long" in p for p in PgPartitioner.validate(None, long))  # type: ignore[arg-type]
+
+
+def test_text_columns_are_ordered_by_code_point_as_the_core_merges() -> None:
+    query = PartitionQuery(order_by=[Order("name"), Order("mood", "desc"), Order("id")], limit=5)
+    statement, _ = ddl.select("t_p2026_11", query, text_order={"name": "collate", "mood": "cast"})
+    assert statement.as_string(None) == (
+        'SELECT * FROM "t_p2026_11" ORDER BY "name" COLLATE "C" ASC, ("mood"::text) COLLATE "C" DESC, "id" ASC LIMIT 5'
+    )
+
+
+def test_a_detached_table_is_attached_back_with_the_partitions_bound() -> None:
+    part = Partition(target="t", kind="list", label="eu", values=("de", "fr"))
+    assert (
+        ddl.attach("t", part).as_string(None)
+        == "ALTER TABLE \"t\" ATTACH PARTITION \"t_eu\" FOR VALUES IN ('de', 'fr')"
+    )

@@ -137,3 +137,25 @@ def test_retention_never_selects_a_partition_with_in_window_rows(
     made = {p.name for p in present} | {p.name for p in result.missing}
     for k in range(3):
         assert time_partition(spec, step.add(current, k)).name in made
+
+
+def test_partitions_a_repair_creates_are_not_created_again(now: datetime) -> None:
+    spec = time_spec(default=True, premake=2)
+    wanted = layout(spec, now).wanted
+    default = next(p for p in wanted if p.kind == "default")
+    today, tomorrow = (p for p in wanted if p.label in ("2026-11-25", "2026-11-26"))
+    repair = Action(kind="repair", partition=None, reason="rows in the default", payload=[today, tomorrow])
+    result = plan(spec, Inventory(partitions=existing([default]), misplaced=3, actions=[repair]), now)
+    assert [(a.kind, a.partition.label if a.partition else None) for a in result.actions] == [
+        ("repair", None),
+        ("create", "2026-11-27"),
+    ]
+    assert [p.label for p in result.missing] == ["2026-11-27"]
+
+
+def test_a_wanted_partition_that_was_detached_is_made_again(now: datetime) -> None:
+    spec = time_spec(premake=1, retention="3 days", retention_mode="detach")
+    wanted = layout(spec, now).wanted
+    detached = wanted[-1]
+    found = Inventory(partitions=[*existing(wanted[:-1]), Existing(detached, state="detached")])
+    assert [a.partition for a in plan(spec, found, now).actions] == [detached]

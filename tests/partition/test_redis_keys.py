@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from dbplex.partition import Condition, Partition, PartitionSpec
@@ -53,13 +55,55 @@ def test_hash_buckets_carry_a_hash_tag_shared_by_colocated_families() -> None:
     assert (a, b) == ("live:updates:{team_id:h3}", "stats:{team_id:h3}")
     assert key_slot(a.encode()) == key_slot(b.encode())  # Redis Cluster puts them on one slot
     # rows sharing the colocate value land in the same-numbered bucket of both families
-    assert keys.remainder(games, {"game_id": 1, "team_id": 42}) == keys.remainder(stats, {"x": 9, "team_id": 42})
+    assert keys.row_remainder(games, {"game_id": 1, "team_id": 42}) == keys.row_remainder(
+        stats, {"x": 9, "team_id": 42}
+    )
 
 
 def test_the_hash_is_crc32_of_the_value_as_text() -> None:
-    assert keys.remainder(hashed(), {"game_id": 12345}) == zlib.crc32(b"12345") % 8
+    assert keys.row_remainder(hashed(), {"game_id": 12345}) == zlib.crc32(b"12345") % 8
     assert keys.remainder(hashed(), "abc") == zlib.crc32(b"abc") % 8
     assert {keys.remainder(hashed(), i) for i in range(200)} == set(range(8))
+
+
+def test_the_hash_input_is_the_normalised_value() -> None:
+    assert keys.hash_input(1) == keys.hash_input(1.0) == keys.hash_input(True) == b"1"
+    assert keys.hash_input(-0.0) == keys.hash_input(0) == keys.hash_input(False) == b"0"
+    assert keys.hash_input(0.5) == b"0.5" and keys.hash_input("caf\u00e9") == "caf\u00e9".encode()
+    paris = datetime(2026, 11, 25, 14, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert keys.hash_input(paris) == keys.hash_input(NOW) == b"2026-11-25T13:30:00+00:00"
+    assert keys.hash_input(NOW.replace(tzinfo=None)) == keys.hash_input(NOW)  # naive is UTC, as stored
+    assert keys.hash_input((1.0, {"b": 2, "a": [True]})) == b'[1,{"a":[1],"b":2}]'
+    assert keys.remainder(hashed(), 1.0) == keys.row_remainder(hashed(), {"game_id": 1}) == zlib.crc32(b"1") % 8
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.datetimes(timezones=st.sampled_from([None, timezone.utc, timezone(timedelta(hours=-5, minutes=-30))])),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@given(_values, _values)
+@settings(max_examples=400, deadline=None)
+def test_values_a_query_takes_as_equal_land_in_one_bucket(a: Any, b: Any) -> None:
+    # what the query compares with is the row as stored: a row is written, read back and matched
+    stored = keys.decode(keys.encode({"game_id": a}))["game_id"]
+    if matches({"game_id": stored}, [Condition("game_id", "==", b)]):
+        assert keys.remainder(hashed(), b) == keys.row_remainder(hashed(), {"game_id": a})
+
+
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_an_integer_and_the_equal_float_share_a_bucket(n: int) -> None:
+    assert keys.remainder(hashed(), n) == keys.remainder(hashed(), float(n)) == zlib.crc32(str(n).encode()) % 8
 
 
 def test_scores_are_exact_for_datetimes_and_numbers() -> None:

@@ -322,3 +322,115 @@ def test_list_and_numeric_buckets_route_by_key_and_a_default_bucket_takes_the_re
     assert partitioner.inspect(numbers).partitions[1].rows == 1
     assert partitioner.inspect(numbers).highest == 150  # premake counts from the largest key
     assert [a.partition for a in run(partitioner, numbers).actions] == ["seq_p200"]
+
+
+def test_insert_counts_new_rows_when_the_default_bucket_and_expiring_buckets_share_a_batch(
+    partitioner: RedisPartitioner, raw: redis.Redis, prefix: str
+) -> None:
+    # the default bucket has no TTL (one reply in the pipeline), the time buckets do (ZADD and
+    # PEXPIREAT): only the ZADD replies count, wherever the default bucket falls in the batch
+    kept = spec(retention="3 days", default=True)
+    at = now()
+    assert run(partitioner, kept, now=at).status == "done"
+    unlisted = at + 9 * DAY  # no bucket of its own: the default bucket takes it
+    rows = [
+        *({"at": unlisted, "n": i} for i in range(3)),
+        {"at": at, "n": 10},
+        {"at": at, "n": 11},
+        {"at": at + DAY, "n": 12},
+    ]
+    assert partitioner.insert(kept, rows) == 6
+    assert partitioner.insert(kept, rows) == 0  # all there already
+    assert partitioner.insert(kept, [*rows, {"at": at + DAY, "n": 13}, {"at": unlisted, "n": 3}]) == 2
+    assert raw.zcard(f"{prefix}live:updates:default") == 4 and raw.pexpiretime(f"{prefix}live:updates:default") == -1
+    assert raw.zcard(f"{prefix}live:updates:{day(at)}") == 2 and raw.zcard(f"{prefix}live:updates:{day(at, 1)}") == 2
+
+
+def test_insert_judges_the_retention_window_at_the_moment_given(
+    partitioner: RedisPartitioner, raw: redis.Redis, prefix: str
+) -> None:
+    kept = spec(retention="3 days")
+    at = now()
+    past = at - 20 * DAY
+    assert run(partitioner, kept, now=past).status == "done"  # the buckets of that moment's window
+    assert labels(raw, prefix)[0] == day(past, -3)
+    row = {"at": past, "n": 1}
+    with pytest.raises(KeyOutOfRange, match=r"past the retention window \(3 days\) at " + str(at.year)):
+        partitioner.insert(kept, [row])  # by the clock, 20 days ago is past a 3-day window
+    assert partitioner.insert(kept, [row], now=past) == 1  # at `past` it is the current day
+    # a moment in the future: today's bucket has left the window by then, and nothing is written
+    assert run(partitioner, kept, now=at).status == "done"
+    with pytest.raises(KeyOutOfRange, match="past the retention window"):
+        partitioner.insert(kept, [{"at": at, "n": 2}], now=at + 5 * DAY)
+    assert raw.zcard(f"{prefix}live:updates:{day(at)}") == 0
+    assert partitioner.insert(kept, [{"at": at, "n": 2}], now=at) == 1
+
+
+def test_a_run_for_another_moment_maintains_the_buckets_of_that_moment(
+    partitioner: RedisPartitioner, raw: redis.Redis, prefix: str
+) -> None:
+    kept = spec(retention="2 days")
+    at = now()
+    future = at + 30 * DAY
+    report = run(partitioner, kept, now=future)
+    assert report.status == "done" and report.now == future.isoformat()
+    assert labels(raw, prefix) == [day(future, o) for o in range(-2, 3)]
+    assert partitioner.insert(kept, [{"at": future, "n": 1}], now=future) == 1
+    # a run for a moment past that window retires exactly those buckets
+    later = future + 10 * DAY
+    retired = [a.partition for a in run(partitioner, kept, now=later).actions if a.kind == "retire"]
+    assert retired == [f"live_updates_p{day(future, o).replace('-', '_')}" for o in range(-2, 3)]
+    assert labels(raw, prefix) == [day(later, o) for o in range(-2, 3)]
+    assert not raw.exists(f"{prefix}live:updates:{day(future)}")
+
+
+def test_hash_buckets_take_values_a_query_calls_equal_and_pruning_keeps_their_bucket(
+    partitioner: RedisPartitioner, raw: redis.Redis, prefix: str
+) -> None:
+    hashed = spec(target="sessions", strategy="hash", interval=None, key="uid", modulus=16)
+    assert run(partitioner, hashed).status == "done"
+    assert zlib.crc32(b"1") % 16 != zlib.crc32(b"1.0") % 16  # str() would have split them
+    stored = [{"uid": 1, "v": "int"}, {"uid": 2.0, "v": "float"}, {"uid": 3, "v": "three"}]
+    assert partitioner.insert(hashed, stored) == 3
+    inventory = partitioner.listing(hashed)
+    for value, wanted in ((1.0, ["int"]), (True, ["int"]), (2, ["float"]), (3.0, ["three"])):
+        found = scatter(partitioner, hashed, inventory, PartitionQuery(where=[Condition("uid", "==", value)]))
+        assert [r["v"] for r in found.rows] == wanted, value
+        assert len(found.scanned) == 1 and len(found.pruned) == 15
+    found = scatter(partitioner, hashed, inventory, PartitionQuery(where=[Condition("uid", "in", [1.0, 2])]))
+    assert sorted(r["v"] for r in found.rows) == ["float", "int"]
+
+
+def _score(at: datetime) -> int:
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp()) * 1_000_000
+
+
+def test_queries_list_partitions_from_the_registry_and_maintain_registers_buckets_it_lost(
+    partitioner: RedisPartitioner, raw: redis.Redis, prefix: str
+) -> None:
+    at = now()
+    run(partitioner, spec(), now=at)
+    partitioner.insert(spec(), [{"at": at, "n": 1}])
+    listed = partitioner.listing(spec())
+    assert [e.partition.label for e in listed.partitions] == [day(at, o) for o in range(3)]
+    assert all(e.rows is None for e in listed.partitions)  # no per-bucket reads
+    raw.delete(f"{prefix}live:updates:partitions")
+    assert partitioner.listing(spec()).partitions == []  # the registry alone: no SCAN
+    plan = make_plan(partitioner, spec(), at)
+    assert (plan.actions[0].kind, plan.actions[0].reason) == ("setup", "1 bucket(s) missing from the registry")
+    assert plan.actions[0].commands == [f"ZADD {prefix}live:updates:partitions NX {_score(at)} {day(at)}"]
+    assert run(partitioner, spec(), now=at).status == "done"
+    assert [e.partition.label for e in partitioner.listing(spec()).partitions] == [day(at, o) for o in range(3)]
+    assert run(partitioner, spec(), now=at).message == "nothing to do"
+
+
+def test_partitioned_insert_passes_its_moment_to_the_partitioner(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    kept = spec(retention="3 days")
+    past = now() - 20 * DAY
+    with dbplex.open({"sources": {"cache": {"url": redis_url, "options": {"prefix": prefix}}}}) as hub:
+        handle = hub.partitioned(kept)
+        assert handle.apply(now=past).status == "done"
+        with pytest.raises(KeyOutOfRange, match="past the retention window"):
+            handle.insert([{"at": past, "n": 1}])
+        assert handle.insert([{"at": past, "n": 1}], now=past) == 1

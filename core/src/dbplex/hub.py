@@ -90,6 +90,7 @@ class Hub:
                 bound.router = Router(source, bound.hooks, functools.partial(self._on_primary, bound))
         #: pools inherited from the parent process, kept (never used, never closed) in a forked child.
         self._inherited: list[Pool] = []
+        self._inherited_partitioners: list[Partitioner] = []
         fork.register(self)
 
     # -- lookup -------------------------------------------------------------------------------
@@ -291,6 +292,9 @@ class Hub:
                 bound.pool = None
             if bound.router is not None:
                 self._inherited += bound.router.after_fork()
+        # partitioners hold connections of their own: dropped, not closed, like the pools
+        self._inherited_partitioners += self._partitioners.values()
+        self._partitioners = {}
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""

@@ -6,10 +6,10 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dbplex.cli.console import make_console
 from dbplex.partition.reports import PartitionInfo, PlanReport, RunReport, StatusReport
 
 _STATE_STYLE = {
@@ -27,7 +27,7 @@ def _title(report: PlanReport | StatusReport | RunReport) -> str:
 
 
 def plans(reports: Sequence[PlanReport]) -> None:
-    console = Console()
+    console = make_console()
     for report in reports:
         console.print(f"[bold]{escape(_title(report))}[/]")
         if not report.actions:
@@ -45,7 +45,7 @@ def plans(reports: Sequence[PlanReport]) -> None:
 
 def runs(reports: Sequence[RunReport]) -> None:
     """One line per spec (each action was already reported on stderr as it finished)."""
-    console = Console()
+    console = make_console()
     for report in reports:
         style = _RUN_STYLE.get(report.status, "")
         counts = Counter(_DONE.get(a.kind, a.kind) for a in report.actions if a.status == "done")
@@ -93,7 +93,7 @@ def _range(info: PartitionInfo) -> str:
 
 
 def status(reports: Sequence[StatusReport]) -> None:
-    console = Console()
+    console = make_console()
     for report in reports:
         table = Table("partition", "kind", "holds", "state", "rows", title=escape(_title(report)))
         for info in report.partitions:
@@ -118,6 +118,8 @@ def status(reports: Sequence[StatusReport]) -> None:
         facts.append(f"missing {len(report.missing)}, expired {len(report.expired)}, pending actions {report.pending}")
         if report.misplaced:
             facts.append(f"[yellow]{report.misplaced} rows in the default partition belong elsewhere[/]")
+        if report.outside:
+            facts.append(f"{report.outside} rows the default holds outside every partition")
         console.print("  " + "; ".join(facts), soft_wrap=True)
         for key, value in report.details.items():
             console.print(f"  {escape(str(key))}: {escape(str(value))}")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from dbplex.errors import OpError
 from dbplex.migrate.locking import LockSettings
 from dbplex.partition import maintain, scatter
-from dbplex.partition.backend import Partitioner
+from dbplex.partition.backend import Partitioner, insert_at, inspect_at, partitions_for_query
 from dbplex.partition.errors import ActionFailed, KeyOutOfRange, MaintenanceBusy
 from dbplex.partition.interval import utc
 from dbplex.partition.layout import far_future, partition_for
@@ -84,9 +84,9 @@ class Partitioned:
 
     # -- maintenance -------------------------------------------------------------------------------
 
-    def inventory(self) -> Inventory:
-        """What the database holds for the spec now."""
-        return self.partitioner.inspect(self.spec)
+    def inventory(self, now: datetime | None = None) -> Inventory:
+        """What the database holds for the spec now (``now``: the moment to judge it for)."""
+        return inspect_at(self.partitioner, self.spec, now)
 
     def plan(self, now: datetime | None = None) -> Plan:
         """What :meth:`apply` would do, with each action's exact commands. Changes nothing."""
@@ -146,7 +146,7 @@ class Partitioned:
             refused = far_future(self.spec, row[self.spec.key], moment)
             if refused:
                 raise KeyOutOfRange(f"partitions {self.spec.label!r}: {refused}")
-        return self.partitioner.insert(self.spec, batch)
+        return insert_at(self.partitioner, self.spec, batch, now)
 
     def query(
         self,
@@ -188,9 +188,11 @@ class Partitioned:
         """Run a prepared :class:`PartitionQuery` (scatter, prune, merge).
 
         The partitions come from ``inventory`` when given (one :meth:`inventory` can serve many
-        queries while no maintenance runs), else from a fresh inspection.
+        queries while no maintenance runs), else from the catalog: the partitioner's optional
+        ``listing`` (no scans), or :meth:`inventory` when it has none.
         """
-        return scatter.query(self.partitioner, self.spec, inventory or self.inventory(), request)
+        found = inventory or partitions_for_query(self.partitioner, self.spec)
+        return scatter.query(self.partitioner, self.spec, found, request)
 
     def explain(self, *where: ConditionLike, **kwargs: Any) -> str:
         """The database's own plan where it has one (PostgreSQL EXPLAIN shows pruned partitions);
@@ -198,7 +200,7 @@ class Partitioned:
         request = where[0] if len(where) == 1 and isinstance(where[0], PartitionQuery) else self.build(*where, **kwargs)
         request = scatter.normalize(self.spec, request)
         native = self.partitioner.explain(self.spec, request)
-        inventory = self.inventory()
+        inventory = partitions_for_query(self.partitioner, self.spec)
         attached = [e.partition for e in inventory.partitions if e.state == "attached"]
         keep, drop = scatter.candidates(
             self.spec, attached, request, self.partitioner, default_exclusive=inventory.default_exclusive

@@ -7,7 +7,7 @@ computes the same answer, which is what makes concurrent maintenance safe to rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 
 from dbplex.partition.interval import subtract, utc
 from dbplex.partition.model import Partition
@@ -57,6 +57,16 @@ def partition_for(spec: PartitionSpec, value: datetime | int) -> Partition | Non
     return None
 
 
+def partition_of(spec: PartitionSpec, value: object) -> Partition | None:
+    """Like :func:`partition_for` for a key value as a row holds it: None for a value of the wrong
+    type (a time range needs a datetime, taken as UTC when naive; a numeric range an int, not a bool)."""
+    if spec.is_time_range:
+        return partition_for(spec, utc(value)) if isinstance(value, datetime) else None
+    if spec.strategy == "range" and (not isinstance(value, int) or isinstance(value, bool)):
+        return None
+    return partition_for(spec, value)  # type: ignore[arg-type]
+
+
 def fixed_partitions(spec: PartitionSpec) -> list[Partition]:
     """List and hash partitions (and the default one): they do not move with time."""
     parts: list[Partition] = []
@@ -93,12 +103,13 @@ def layout(spec: PartitionSpec, now: datetime, highest: int | None = None) -> La
         cutoff = None
         first = current
         if retention is not None:
-            cutoff = _minus(now, retention.months, retention.seconds)
+            cutoff = subtract(now, retention.months, retention.seconds)
             first = interval.floor(cutoff)
         since = spec.since_moment(now)
         if since is not None:
             start = interval.floor(since)
-            first = max(start, first) if cutoff is not None else min(start, current)
+            # never after the current partition (a `since` in the future), never before the window
+            first = min(max(start, first), current) if cutoff is not None else min(start, current)
         lower = first
         horizon = interval.add(current, spec.premake + 1)
         while lower < horizon:
@@ -114,10 +125,6 @@ def layout(spec: PartitionSpec, now: datetime, highest: int | None = None) -> La
     return Layout(wanted=wanted, cutoff=None, horizon=None)
 
 
-def _minus(moment: datetime, months: int, seconds: int) -> datetime:
-    return subtract(moment, months, seconds)
-
-
 def far_future(spec: PartitionSpec, value: object, now: datetime) -> str | None:
     """Why a row with key ``value`` is refused at ``now``, or None when it is acceptable.
 
@@ -126,9 +133,20 @@ def far_future(spec: PartitionSpec, value: object, now: datetime) -> str | None:
     taken for milliseconds), and on PostgreSQL with a default partition it would land there
     silently. Keys are refused before any backend sees them; a backend also refuses rows whose
     partition does not exist.
+
+    A ``date`` key counts as its midnight UTC. A time-range key that is neither a datetime nor a
+    date (ISO text, a number) is refused here too: the backends would store text where a time
+    belongs, or route it nowhere, and the horizon could not be checked.
     """
-    if not spec.is_time_range or not isinstance(value, datetime):
-        return None
+    if not spec.is_time_range or value is None:
+        return None  # a missing key is the backend's to refuse (no partition takes it)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if not isinstance(value, datetime):
+        return (
+            f"{spec.key} = {value!r} is a {type(value).__name__}; a time-range key must be a datetime or a date "
+            "(parse ISO text first, e.g. datetime.fromisoformat)"
+        )
     horizon = layout(spec, now).horizon
     assert isinstance(horizon, datetime)
     if utc(value) >= horizon:

@@ -23,7 +23,7 @@ from typing import Literal
 
 from dbplex.errors import DbplexError
 from dbplex.migrate.locking import Keeper, Lock, LockOwner, LockSettings, this_process
-from dbplex.partition.backend import Partitioner
+from dbplex.partition.backend import Partitioner, inspect_at
 from dbplex.partition.errors import PlanError
 from dbplex.partition.interval import utc
 from dbplex.partition.model import Existing
@@ -66,8 +66,9 @@ def make_plan(partitioner: Partitioner, spec: PartitionSpec, now: datetime | Non
     problems = partitioner.validate(spec)
     if problems:
         raise PlanError(spec.label, problems)
-    inventory = partitioner.inspect(spec)
-    result = plan(spec, inventory, now)
+    moment = utc(now) if now is not None else now_utc()
+    inventory = inspect_at(partitioner, spec, moment)
+    result = plan(spec, inventory, moment)
     result.actions = [partitioner.render(spec, action) for action in result.actions]
     return result
 
@@ -98,9 +99,10 @@ def status(partitioner: Partitioner, spec: PartitionSpec, now: datetime | None =
     if problems:
         report.ready, report.problem = False, "; ".join(problems)
         return report
-    inventory = partitioner.inspect(spec)
+    inventory = inspect_at(partitioner, spec, moment)
     report.partitions = [existing_info(e) for e in sorted(inventory.partitions, key=_order)]
     report.misplaced = inventory.misplaced
+    report.outside = inventory.outside
     report.details = dict(inventory.details)
     report.ready = inventory.ready and inventory.problem is None
     report.problem = inventory.problem
@@ -232,8 +234,10 @@ def _locked_run(
     say: Notify,
 ) -> None:
     try:
-        inventory = partitioner.inspect(spec)
-        result = plan(spec, inventory, now)
+        # the clock is read after the lock is taken, and the same moment judges inventory and plan
+        moment = utc(now) if now is not None else now_utc()
+        inventory = inspect_at(partitioner, spec, moment)
+        result = plan(spec, inventory, moment)
     except PlanError as exc:
         report.status, report.error, report.exit_code = "failed", str(exc), exc.exit_code
         return

@@ -9,9 +9,13 @@ A backend may render a partition under another physical name (Redis uses ``targe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+#: a time label with an hour (``2026-11-25T13``) or a minute (``2026-11-25T1330``).
+_TIME_LABEL = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}|\d{4})")
 
 Kind = Literal["range", "list", "hash", "default"]
 Bound = datetime | int
@@ -29,8 +33,15 @@ ActionKind = Literal[
 
 
 def identifier(text: str) -> str:
-    """``text`` with the characters a table name cannot hold (``:``, ``-``, ``T``) made ``_``."""
-    return text.replace(":", "_").replace("-", "_").replace("T", "_")
+    """``text`` with the characters a table name cannot hold (``:``, ``-``) made ``_``."""
+    return text.replace(":", "_").replace("-", "_")
+
+
+def label_identifier(label: str) -> str:
+    """A range label as it appears in a name: ``2026-11-25T13`` -> ``2026_11_25_13``. Only the ``T``
+    between a date and an hour is a separator; every other letter is kept."""
+    timed = _TIME_LABEL.fullmatch(label)
+    return identifier(f"{timed[1]}_{timed[2]}" if timed else label)
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class Partition:
         """The partition's table/collection name."""
         base = identifier(self.target)
         if self.kind == "range":
-            stamp = "m" + self.label[1:] if self.label.startswith("-") else identifier(self.label)
+            stamp = "m" + self.label[1:] if self.label.startswith("-") else label_identifier(self.label)
             return f"{base}_p{stamp}"
         return f"{base}_{self.label}"
 
@@ -89,6 +100,9 @@ class Inventory:
     problem: str | None = None
     #: rows in the default partition that belong in a real one (PostgreSQL), else 0.
     misplaced: int = 0
+    #: rows in the default partition that no wanted partition takes (history before the window,
+    #: keys of no list partition, NULL keys), when the backend counts them; None otherwise.
+    outside: int | None = None
     #: actions only the backend knows are needed (finalize a pending detach, create the
     #: time-series collection, shard the collection, move misplaced rows).
     actions: list[Action] = field(default_factory=list)
@@ -113,7 +127,8 @@ class Action:
     reason: str
     #: the commands as text (SQL, a MongoDB command document, Redis commands), filled by the backend.
     commands: list[str] = field(default_factory=list)
-    #: backend-private data for ``apply``.
+    #: backend-private data for ``apply``. A ``repair`` that creates partitions lists them here
+    #: (a list of :class:`Partition`) so that the planner does not create them again.
     payload: Any = None
     #: the moment the plan was made for (``--now``, else the clock), set by the planner; a backend
     #: that checks a horizon or a cutoff itself should use it rather than its own clock.

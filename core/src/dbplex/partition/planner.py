@@ -6,8 +6,9 @@ a server. Order of a plan:
 
 1. what only the backend can see is needed (``setup``, ``finalize``, ``repair``), as it proposed;
 2. ``create`` for every wanted partition that is missing (fixed ones first, then ranges oldest
-   first), except one whose range or values overlap a partition that exists under another name:
-   that one is skipped and the plan says so;
+   first), except one a ``repair`` of step 1 creates (:func:`repaired`), and one whose range or
+   values overlap a partition that exists under another name: that one is skipped and the plan
+   says so;
 3. ``retire`` for every attached range partition whose whole range is past the retention
    cutoff (``upper <= cutoff``), oldest first. A partition that can hold a row inside the
    window is never retired.
@@ -109,9 +110,22 @@ def overlaps(a: Partition, b: Partition) -> bool:
     return a.kind == "default" and b.kind == "default"
 
 
+def repaired(action: Action) -> list[Partition]:
+    """The partitions a ``repair`` action creates: its ``partition``, and the :class:`Partition`
+    items of a list ``payload`` (PostgreSQL's repair moves rows into several partitions at once)."""
+    found = [action.partition] if action.partition is not None else []
+    if isinstance(action.payload, (list, tuple)):
+        found += [p for p in action.payload if isinstance(p, Partition)]
+    return found
+
+
 def _creates(result: Plan) -> None:
     existing = result.inventory.partitions
-    names = {e.partition.name for e in existing}
+    # a wanted partition that was detached or archived is made again (PostgreSQL attaches a detached
+    # table of its name back); one still attached or detaching is there
+    names = {e.partition.name for e in existing if _live(e)}
+    # a repair that the backend proposed creates these partitions itself (moving rows into them)
+    names |= {p.name for a in result.actions if a.kind == "repair" for p in repaired(a)}
     live = [e.partition for e in existing if _live(e)]
     for partition in result.layout.wanted:
         if partition.name in names:
@@ -184,6 +198,3 @@ def _describe(partition: Partition) -> str:
 
 def _bound(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-describe = _describe

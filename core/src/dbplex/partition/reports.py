@@ -88,6 +88,8 @@ class StatusReport(SpecHeader, kw_only=True):
     expired: list[str] = []
     #: rows in a default partition that belong in a real one.
     misplaced: int = 0
+    #: rows the default partition holds outside every (wanted) partition; None when not counted.
+    outside: int | None = None
     #: actions a run would take now.
     pending: int = 0
     notes: list[str] = []

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 
 from dbplex.errors import OpError
-from dbplex.partition.backend import Partitioner
+from dbplex.partition.backend import Partitioner, hash_routing
 from dbplex.partition.interval import utc
 from dbplex.partition.model import Inventory, Partition
 from dbplex.partition.query import Condition, Order, PartitionQuery
@@ -230,12 +230,12 @@ def _ordered(partitions: Iterable[Partition]) -> list[Partition]:
 
 def _remainders(spec: PartitionSpec, allowed: KeyRange, partitioner: Any) -> set[int] | None:
     """The hash remainders a pinned key can have, when the partitioner can compute them."""
-    route = getattr(partitioner, "remainder", None)
-    if spec.strategy != "hash" or allowed.values is None or route is None:
+    routing = hash_routing(partitioner)
+    if spec.strategy != "hash" or allowed.values is None or routing is None:
         return None
     found: set[int] = set()
     for value in allowed.values:
-        remainder = route(spec, value)
+        remainder = routing.remainder(spec, value)
         if remainder is None:
             return None
         found.add(int(remainder))

@@ -26,10 +26,11 @@ from dbplex.errors import UnsupportedError
 from dbplex.migrate.locking import LockOwner, LockSettings
 from dbplex.partition.errors import KeyOutOfRange, PlanError
 from dbplex.partition.interval import utc
-from dbplex.partition.layout import layout, partition_for
+from dbplex.partition.layout import fixed_partitions, layout, partition_of, time_partition
 from dbplex.partition.model import Action, Existing, Inventory, Partition
 from dbplex.partition.naming import from_name
 from dbplex.partition.query import Condition, PartitionQuery
+from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.spec import PartitionSpec
 from dbplex_mongo import errors
 from dbplex_mongo import partition_render as render
@@ -85,16 +86,19 @@ class MongoPartitioner:
             self.source, lambda: self.db, owner, LockSettings(ttl=LEASE_TTL), lease_id=f"partition:{spec.target}"
         )
 
-    def inspect(self, spec: PartitionSpec) -> Inventory:
+    def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
+        """What the server holds for ``spec``, judged at ``now`` (``--now``; else the clock): the
+        virtual periods of a single collection or time series run to the horizon of that moment."""
+        moment = _moment(now)
         options = _options(spec)
         collections = self._collections()
         layout_name = options.layout_for(spec)
         if layout_name == "collections":
             inventory = self._inspect_collections(spec, options, collections)
         elif layout_name == "timeseries":
-            inventory = self._inspect_timeseries(spec, options, collections.get(spec.target))
+            inventory = self._inspect_timeseries(spec, options, collections.get(spec.target), moment)
         else:
-            inventory = self._inspect_collection(spec, options, collections.get(spec.target))
+            inventory = self._inspect_collection(spec, options, collections.get(spec.target), moment)
         inventory.details["layout"] = layout_name
         inventory.details["server"] = "mongos (sharded cluster)" if self.is_mongos() else "not a mongos"
         if options.shards(spec) and not self.is_mongos():
@@ -104,14 +108,41 @@ class MongoPartitioner:
             )
         return inventory
 
+    def listing(self, spec: PartitionSpec) -> Inventory:
+        """The partitions a query reads, from ``listCollections`` alone: per-period collections by
+        name; for one collection or time series its virtual partitions (reaching back to the oldest
+        document, one indexed ``find_one``, when nothing expires). A hash spec is one collection
+        that MongoDB spreads with its own hash function, so it lists one partition, ``h0``, which
+        reads the whole collection: a query reports it alone as scanned."""
+        options = _options(spec)
+        layout_name = options.layout_for(spec)
+        inventory = Inventory()
+        if layout_name == "collections":
+            names = self._run("listing collections", lambda db: list(db.list_collection_names()))
+            inventory.partitions = [Existing(p) for p in (from_name(spec, n) for n in sorted(names)) if p is not None]
+            return inventory
+        found = self._collections().get(spec.target)
+        if found is None:
+            return inventory
+        if spec.strategy == "hash":
+            inventory.partitions = [Existing(fixed_partitions(spec)[0])]
+        elif spec.is_time_range:
+            oldest = None if layout_name == "timeseries" and spec.retention else self._edge(spec.target, spec.key, 1)
+            inventory.partitions = [Existing(p) for p in _periods(spec, oldest, _moment(None))]
+        else:
+            highest = self._edge(spec.target, spec.key, -1) if spec.strategy == "range" else None
+            wanted = layout(spec, _moment(None), highest if isinstance(highest, int) else None).wanted
+            inventory.partitions = [Existing(p) for p in wanted]
+        return inventory
+
     def render(self, spec: PartitionSpec, action: Action) -> Action:
         commands = self._commands(spec, action)
         shown = [c.text() for c in commands] or ["// nothing to send: " + _nothing(spec, action)]
         return replace(action, commands=shown, payload=commands)
 
     def apply(self, spec: PartitionSpec, action: Action) -> None:
-        rendered = isinstance(action.payload, list) and all(isinstance(c, Command) for c in action.payload)
-        commands = action.payload if rendered else self._commands(spec, action)
+        rendered = rendered_commands(action, Command)
+        commands = rendered if rendered is not None else self._commands(spec, action)
         created = False
         for command in commands:
             sent = self._send(command)
@@ -119,9 +150,11 @@ class MongoPartitioner:
         if action.kind == "setup" and _options(spec).layout_for(spec) == "timeseries":
             self._check_timeseries(spec, created=created)
 
-    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]]) -> int:
+    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
+        """Write rows to their partitions' collections; a single collection or time series takes a
+        time key only inside the window and before the horizon of ``now`` (else the clock)."""
         options = _options(spec)
-        routed = self._route(spec, options, list(rows))
+        routed = self._route(spec, options, list(rows), _moment(now))
         written = 0
         for name, documents in routed.items():
 
@@ -137,13 +170,19 @@ class MongoPartitioner:
         if options.layout_for(spec) == "collections":
             name, extra = partition.name, None
         elif partition.kind == "hash":
-            # MongoDB hashes with its own function, so the collection is read once, by h0
+            # MongoDB hashes with its own function, so the collection is read once, by h0 (the one
+            # hash partition `listing` reports, and where `remainder` sends every value)
             if partition.remainder != 0:
                 return []
             name, extra = spec.target, None
         else:
             name, extra = spec.target, render.bounds(spec, partition)
         return self._find(name, query, extra)
+
+    def remainder(self, spec: PartitionSpec, value: Any) -> int | None:
+        """Hash specs: 0, the partition that reads the whole collection (MongoDB hashes with its own
+        function); a query pinning the key reads it alone. None for other strategies."""
+        return 0 if spec.strategy == "hash" else None
 
     def explain(self, spec: PartitionSpec, query: PartitionQuery) -> str | None:
         return None
@@ -198,12 +237,14 @@ class MongoPartitioner:
         )
         return None if doc is None else doc.get(key)
 
-    def _inspect_timeseries(self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None) -> Inventory:
+    def _inspect_timeseries(
+        self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None, now: datetime
+    ) -> Inventory:
         inventory = Inventory()
         if found is None:
             # the setup makes the collection; its virtual periods come with it
             _needs_setup(inventory, f"time-series collection {spec.target!r} does not exist")
-            inventory.partitions = [Existing(p) for p in _periods(spec, None)]
+            inventory.partitions = [Existing(p) for p in _periods(spec, None, now)]
             return inventory
         if found.get("type") != "timeseries":
             inventory.ready = False
@@ -231,10 +272,12 @@ class MongoPartitioner:
         # periods start at the window, so no retire is planned (a time series takes arbitrary
         # deletes only from MongoDB 7.0); without it they reach back to the oldest measurement
         oldest = None if spec.retention else self._edge(spec.target, spec.key, 1)
-        inventory.partitions = [Existing(p) for p in _periods(spec, oldest)]
+        inventory.partitions = [Existing(p) for p in _periods(spec, oldest, now)]
         return inventory
 
-    def _inspect_collection(self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None) -> Inventory:
+    def _inspect_collection(
+        self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None, now: datetime
+    ) -> Inventory:
         inventory = Inventory()
         if found is None:
             # the setup makes the collection; its virtual partitions come with it
@@ -245,11 +288,11 @@ class MongoPartitioner:
             highest = top if isinstance(top, int) else None
             inventory.highest = highest
         if found is None:
-            wanted = layout(spec, datetime.now(timezone.utc)).wanted
+            wanted = layout(spec, now).wanted
         elif spec.is_time_range:
-            wanted = _periods(spec, self._edge(spec.target, spec.key, 1))
+            wanted = _periods(spec, self._edge(spec.target, spec.key, 1), now)
         else:
-            wanted = layout(spec, datetime.now(timezone.utc), highest).wanted
+            wanted = layout(spec, now, highest).wanted
         inventory.partitions = [Existing(p) for p in wanted]
         if found is not None:
             self._shard_setup(spec, options, inventory, spec.target)
@@ -309,7 +352,7 @@ class MongoPartitioner:
                 return [render.archive(database, partition.name, spec.archive)]
             return [render.drop(partition.name)]
         if action.kind == "setup":
-            return self._setup(spec, options, mongos, action.now or datetime.now(timezone.utc))
+            return self._setup(spec, options, mongos, _moment(action.now))
         raise PlanError(spec.label, [f"MongoDB has no {action.kind!r} action"])
 
     def _setup(self, spec: PartitionSpec, options: MongoPartitionOptions, mongos: bool, now: datetime) -> list[Command]:
@@ -370,8 +413,10 @@ class MongoPartitioner:
 
     # -- rows -------------------------------------------------------------------------------------
 
-    def _route(self, spec: PartitionSpec, options: MongoPartitionOptions, rows: list[Doc]) -> dict[str, list[Doc]]:
-        """Collection name -> rows; refuses every row (writing none) if one has no partition."""
+    def _route(
+        self, spec: PartitionSpec, options: MongoPartitionOptions, rows: list[Doc], now: datetime
+    ) -> dict[str, list[Doc]]:
+        """Collection name -> rows; refuses every row (writing none) if one has no partition at ``now``."""
         layout_name = options.layout_for(spec)
         collections = self._collections()
         routed: dict[str, list[Doc]] = defaultdict(list)
@@ -384,14 +429,15 @@ class MongoPartitioner:
             if layout_name == "timeseries" and collections[spec.target].get("type") != "timeseries":
                 raise KeyOutOfRange(f"partitions {spec.label!r}: {_not_timeseries(spec, options)}; no row was written")
             for row in rows:
-                _refuse_unless(spec, row, _accepts(spec, row.get(spec.key)))
+                _refuse_unless(spec, row, _accepts(spec, row.get(spec.key), now))
                 routed[spec.target].append(row)
             return routed
+        default = next((p.name for p in fixed_partitions(spec) if p.kind == "default"), None)
         for row in rows:
             value = row.get(spec.key)
-            partition = _partition_of(spec, value)
+            partition = partition_of(spec, value)
             if partition is None or partition.name not in collections:
-                fallback = f"{spec.target}_default" if spec.default else None
+                fallback = default
                 _refuse_unless(spec, row, fallback in collections, partition)
                 assert fallback is not None
                 routed[fallback].append(row)
@@ -460,9 +506,13 @@ def _options(spec: PartitionSpec) -> MongoPartitionOptions:
         raise PlanError(spec.label, [str(exc)]) from None
 
 
-def _periods(spec: PartitionSpec, oldest: Any) -> list[Partition]:
-    """The virtual periods of a single collection: the layout now, reaching back to the oldest row."""
-    now = datetime.now(timezone.utc)
+def _moment(now: datetime | None) -> datetime:
+    """``now`` (the moment a plan or a write is for: ``--now``) in UTC, else the clock."""
+    return utc(now) if now is not None else datetime.now(timezone.utc)
+
+
+def _periods(spec: PartitionSpec, oldest: Any, now: datetime) -> list[Partition]:
+    """The virtual periods of a single collection: the layout at ``now``, reaching back to the oldest row."""
     wanted = [p for p in layout(spec, now).wanted if p.kind == "range"]
     interval = spec.time_interval
     if not isinstance(oldest, datetime) or interval is None or not wanted:
@@ -472,32 +522,23 @@ def _periods(spec: PartitionSpec, oldest: Any) -> list[Partition]:
     earlier: list[Partition] = []
     lower = interval.floor(oldest)
     while lower < first.lower:
-        earlier.append(partition_for(spec, lower))  # type: ignore[arg-type]
+        earlier.append(time_partition(spec, lower))
         lower = interval.add(lower)
     return earlier + wanted
 
 
-def _partition_of(spec: PartitionSpec, value: Any) -> Partition | None:
-    """The range or list partition a key value belongs to; None for a value of the wrong type."""
-    if spec.is_time_range:
-        return partition_for(spec, utc(value)) if isinstance(value, datetime) else None
-    if spec.strategy == "range" and (not isinstance(value, int) or isinstance(value, bool)):
-        return None
-    return partition_for(spec, value)
-
-
-def _accepts(spec: PartitionSpec, value: Any) -> bool:
-    """Whether a single collection (or time series) takes a row with key ``value``, that is whether a
-    virtual partition holds it: any value for hash; a listed value; a number from ``start``; a
-    datetime before the premade horizon and, with retention, not already past the window."""
+def _accepts(spec: PartitionSpec, value: Any, now: datetime) -> bool:
+    """Whether a single collection (or time series) takes a row with key ``value`` at ``now``, that
+    is whether a virtual partition holds it: any value for hash; a listed value; a number from
+    ``start``; a datetime before the premade horizon and, with retention, not already past the window."""
     if spec.strategy == "hash":
         return True
     if not spec.is_time_range:
-        partition = _partition_of(spec, value)
+        partition = partition_of(spec, value)
         return partition is not None and (spec.strategy == "list" or value >= spec.start)
     if not isinstance(value, datetime):
         return False
-    found = layout(spec, datetime.now(timezone.utc))
+    found = layout(spec, now)
     moment = utc(value)
     if isinstance(found.horizon, datetime) and moment >= found.horizon:
         return False

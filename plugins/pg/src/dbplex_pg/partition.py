@@ -12,15 +12,22 @@ it. Decisions worth knowing (docs/partitioning.md, PostgreSQL):
 - a default partition gets a ``CHECK (key < horizon)`` fence so that far-future keys are refused
   there as they are without one; rows of a missing partition that landed in it are moved out
   when that partition is created;
-- an index created ``ON ONLY`` the parent is built on each partition ``CONCURRENTLY`` and attached.
+- an index created ``ON ONLY`` the parent is built on each partition ``CONCURRENTLY`` and attached;
+- a table of a partition's name that is no partition (detached earlier) is attached back when that
+  partition is wanted, and one past retention is dropped or archived as the spec says (a retirement
+  whose step after ``DETACH CONCURRENTLY`` failed);
+- sessions come from a small pool of its own (:class:`_Sessions`): the core's scatter calls
+  :meth:`PgPartitioner.fetch` from several threads at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,9 +37,19 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dbplex.backends import Source
-from dbplex.errors import DbplexError, QueryError
+from dbplex.errors import DbplexError, PoolTimeout, QueryError
 from dbplex.migrate.locking import LockOwner
-from dbplex.partition import Action, Inventory, Partition, PartitionQuery, PartitionSpec, fixed_partitions, layout
+from dbplex.partition import (
+    Action,
+    Existing,
+    Inventory,
+    Partition,
+    PartitionQuery,
+    PartitionSpec,
+    fixed_partitions,
+    layout,
+)
+from dbplex.partition.naming import from_name
 from dbplex_pg import partition_catalog as catalog
 from dbplex_pg import partition_sql as ddl
 from dbplex_pg.connection import open_connection
@@ -50,6 +67,8 @@ _LITERAL = re.compile(r"'([^']*)'")
 _LONGEST_LABEL = len("_p2026_11_25_1330")
 #: another session created the same table at the same moment (pg_class/pg_type unique index; duplicate table).
 _RACED = frozenset({"23505", "42P07"})
+#: sessions a partitioner keeps at most: the core's scatter fetches from up to 8 threads at once.
+SESSIONS = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,14 @@ class IndexFix:
     name: str
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """``finalize`` of a table detached past retention but never dropped or archived (the step
+    after ``DETACH CONCURRENTLY`` failed): only the retention follow-up is left."""
+
+    table: str
+
+
 @dataclass
 class _Facts:
     """What :meth:`PgPartitioner.inspect` learnt that rendering needs."""
@@ -77,25 +104,74 @@ class _Facts:
     columns: list[str]
     #: partition name -> its table, for partitions whose table is named otherwise (made by hand).
     tables: dict[str, str]
+    #: tables named like a partition of the spec that are no partition (detached).
+    detached: set[str] = field(default_factory=set)
+
+
+class _Sessions:
+    """A few autocommit sessions set to UTC and ISO dates (bounds print the same whatever the
+    server's settings), each used by one thread at a time and opened on first need."""
+
+    def __init__(self, source: Source, size: int = SESSIONS) -> None:
+        self._source = source
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
+
+    @contextmanager
+    def session(self) -> Iterator[psycopg.Connection[Any]]:
+        timeout = float(self._source.config.pool.timeout)
+        if not self._slots.acquire(timeout=timeout):
+            raise PoolTimeout(
+                f"source {self._source.name!r}: all {SESSIONS} partition maintenance sessions stayed busy for {timeout:g} s"
+            )
+        try:
+            conn = self._take()
+            try:
+                yield conn
+            finally:
+                self._give(conn)
+        finally:
+            self._slots.release()
+
+    def _take(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            self._closed = False
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    return conn
+        conn = open_connection(self._source, psycopg.Connection)
+        conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
+        return conn
+
+    def _give(self, conn: psycopg.Connection[Any]) -> None:
+        """Back to the idle ones, unless it is broken, closed, or left inside a transaction."""
+        clean = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with self._lock:
+            if clean and not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._closed = self._idle, [], True
+        for conn in idle:
+            conn.close()
 
 
 class PgPartitioner:
-    """The partitioning backend of one PostgreSQL source; its connection opens on first need."""
+    """The partitioning backend of one PostgreSQL source; its sessions open on first need."""
 
     def __init__(self, source: Source, clock: Callable[[], datetime] | None = None) -> None:
         self.source = source
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self._conn: psycopg.Connection[Any] | None = None
+        self._sessions = _Sessions(source)
         self._facts: dict[str, _Facts] = {}
-
-    @property
-    def connection(self) -> psycopg.Connection[Any]:
-        """Autocommit, UTC and ISO dates: bounds print the same whatever the server's settings."""
-        if self._conn is None or self._conn.closed:
-            conn = open_connection(self.source, psycopg.Connection)
-            conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
-            self._conn = conn
-        return self._conn
+        #: target -> columns ordered by code point and how (:func:`partition_catalog.text_order`).
+        self._text_order: dict[str, dict[str, str]] = {}
 
     # -- spec -------------------------------------------------------------------------------------
 
@@ -139,18 +215,30 @@ class PgPartitioner:
 
     # -- inspect ----------------------------------------------------------------------------------
 
-    def inspect(self, spec: PartitionSpec) -> Inventory:
-        inventory: Inventory = self._run(lambda conn: self._inspect(conn, spec))
+    def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
+        """The catalog's partitions, detached tables of the spec's names, and what to do about
+        them, judged at ``now`` (``--now``; else the clock)."""
+        moment = now or self._clock()
+        inventory: Inventory = self._run(lambda conn: self._inspect(conn, spec, moment))
         return inventory
 
-    def _inspect(self, conn: psycopg.Connection[Any], spec: PartitionSpec) -> Inventory:
+    def listing(self, spec: PartitionSpec) -> Inventory:
+        """The partitions and their states from the catalog alone (what a query needs): no row
+        counts, no scan of the default partition, no index check."""
+        inventory: Inventory = self._run(lambda conn: self._catalog(conn, spec)[0])
+        return inventory
+
+    def _catalog(
+        self, conn: psycopg.Connection[Any], spec: PartitionSpec
+    ) -> tuple[Inventory, catalog.Parent | None, list[catalog.Child]]:
+        """The inventory the catalog alone gives (and the facts rendering needs, refreshed)."""
         parent = catalog.parent(conn, spec)
         problem = catalog.problem(spec, parent)
         if parent is None or problem is not None:
-            return Inventory(ready=False, problem=problem)
+            return Inventory(ready=False, problem=problem), None, []
         children = catalog.children(conn, spec, parent.oid)
         default = next((c.table for c in children if c.partition.kind == "default"), None)
-        self._facts[spec.target] = _Facts(
+        facts = _Facts(
             default=default,
             columns=catalog.writable_columns(conn, parent.oid),
             tables={c.partition.name: c.table for c in children if c.table != c.partition.name},
@@ -161,6 +249,20 @@ class PgPartitioner:
             default_exclusive=True,
             details={"table": f"{parent.schema}.{spec.target}", "key type": parent.key_type},
         )
+        for table in catalog.unattached(conn, parent.oid, f"{spec.target}_"):
+            part = from_name(spec, table)
+            if part is not None and part.name == table:
+                facts.detached.add(table)
+                inventory.partitions.append(Existing(partition=part, state="detached"))
+        self._facts[spec.target] = facts
+        self._text_order[spec.target] = catalog.text_order(conn, spec.target)
+        return inventory, parent, children
+
+    def _inspect(self, conn: psycopg.Connection[Any], spec: PartitionSpec, now: datetime) -> Inventory:
+        inventory, parent, children = self._catalog(conn, spec)
+        if parent is None:
+            return inventory
+        default = self._facts[spec.target].default
         for child in children:
             if child.table != child.partition.name:
                 inventory.details.setdefault("tables named otherwise", []).append(child.table)
@@ -174,8 +276,9 @@ class PgPartitioner:
             for c in children
             if c.pending
         ]
+        inventory.actions += self._leftovers(spec, inventory, now)
         if default is not None:
-            self._inspect_default(conn, spec, inventory, default, {c.table for c in children})
+            self._inspect_default(conn, spec, inventory, default, {c.table for c in children}, now)
         for parent_index, definition, table in catalog.missing_indexes(conn, parent.oid):
             fix = IndexFix(parent_index, definition, table, _index_name(table, parent_index))
             inventory.actions.append(
@@ -188,29 +291,58 @@ class PgPartitioner:
             )
         return inventory
 
-    def _inspect_default(
-        self, conn: psycopg.Connection[Any], spec: PartitionSpec, inventory: Inventory, default: str, tables: set[str]
-    ) -> None:
-        """Rows in the default partition that belong in a wanted partition; the far-future fence."""
-        plan = layout(spec, self._clock(), inventory.highest)
-        missing = [p for p in plan.wanted if p.kind in ("range", "list") and p.name not in tables]
-        if missing:
-            counts = sql.SQL(", ").join(
-                sql.SQL("count(*) FILTER (WHERE {})").format(ddl.holds(p, spec.key)) for p in missing
+    def _leftovers(self, spec: PartitionSpec, inventory: Inventory, now: datetime) -> list[Action]:
+        """Detached tables past the retention cutoff that ``drop`` / ``archive`` should have removed:
+        the step after ``DETACH CONCURRENTLY`` failed, and the table is no longer in ``pg_inherits``.
+        With ``retention_mode = "detach"`` such tables are what retention leaves, and stay."""
+        if spec.retention_mode == "detach":
+            return []
+        verb = "dropped" if spec.retention_mode == "drop" else f"moved to {spec.archive}"
+        return [
+            Action(
+                kind="finalize",
+                partition=e.partition,
+                reason=f"{e.partition.name} was detached past retention but never {verb}: finish its retirement",
+                payload=Leftover(e.partition.name),
             )
-            row = conn.execute(sql.SQL("SELECT {} FROM {}").format(counts, sql.Identifier(default))).fetchone()
-            found = [(p, n) for p, n in zip(missing, row or (), strict=False) if n]
-            inventory.misplaced = sum(n for _, n in found)
-            if found:
-                names = ", ".join(f"{n} for {p.name}" for p, n in found)
-                inventory.actions.append(
-                    Action(
-                        kind="repair",
-                        partition=None,
-                        reason=f"{default} holds rows that belong in partitions to create ({names}): move them",
-                        payload=[p for p, _ in found],
-                    )
+            for e in inventory.partitions
+            if e.state == "detached" and self._expired(spec, e.partition, now)
+        ]
+
+    def _inspect_default(
+        self,
+        conn: psycopg.Connection[Any],
+        spec: PartitionSpec,
+        inventory: Inventory,
+        default: str,
+        tables: set[str],
+        now: datetime,
+    ) -> None:
+        """Rows in the default partition: those that belong in a wanted partition to create
+        (``misplaced``, moved by ``repair``), and the others (``outside``: history before the
+        window, keys of no list partition, NULL keys), all counted in one scan of the default
+        partition; the far-future fence. The default partition never holds a key an attached
+        partition takes, so ``outside`` is every row of it but the misplaced ones."""
+        plan = layout(spec, now, inventory.highest)
+        missing = [p for p in plan.wanted if p.kind in ("range", "list") and p.name not in tables]
+        counts = [sql.SQL("count(*) FILTER (WHERE {})").format(ddl.holds(p, spec.key)) for p in missing]
+        statement = sql.SQL("SELECT count(*), {} FROM {}").format(
+            sql.SQL(", ").join(counts) if counts else sql.SQL("0"), sql.Identifier(default)
+        )
+        total, *row = conn.execute(statement).fetchone() or (0,)
+        found = [(p, n) for p, n in zip(missing, row, strict=False) if n]
+        inventory.misplaced = sum(n for _, n in found)
+        inventory.outside = int(total or 0) - inventory.misplaced
+        if found:
+            names = ", ".join(f"{n} for {p.name}" for p, n in found)
+            inventory.actions.append(
+                Action(
+                    kind="repair",
+                    partition=None,
+                    reason=f"{default} holds rows that belong in partitions to create ({names}): move them",
+                    payload=[p for p, _ in found],
                 )
+            )
         if spec.is_time_range and isinstance(plan.horizon, datetime):
             current = catalog.fence_of(conn, default, ddl.FENCE)
             literal = _LITERAL.search(current or "")
@@ -256,23 +388,31 @@ class PgPartitioner:
             ]
         if action.kind == "retire" and part is not None:
             return self._retire(spec, part, now)
+        if action.kind == "finalize" and part is not None and isinstance(action.payload, Leftover):
+            return self._after_detach(spec, part, now)
         if action.kind == "finalize" and part is not None:
             finalize = ddl.finalize(spec.target, self._table(spec, part))
             return [Step([finalize], transaction=False), *self._after_detach(spec, part, now)]
         raise DbplexError(f"partition {spec.label}: PostgreSQL has no {action.kind!r} action for {part}")
 
     def _create(self, spec: PartitionSpec, part: Partition, now: datetime) -> list[Step]:
+        """``CREATE TABLE IF NOT EXISTS ... PARTITION OF``; ``ATTACH PARTITION`` instead when a table
+        of that name exists on its own (a partition detached earlier): ``IF NOT EXISTS`` would do
+        nothing there."""
         facts = self._known(spec)
+        detached = part.name in facts.detached
+        make = ddl.attach(spec.target, part) if detached else ddl.create(spec.target, part)
         if part.kind == "default":
-            statements: list[ddl.Statement] = [ddl.create(spec.target, part)]
+            statements: list[ddl.Statement] = [make]
             horizon = layout(spec, now).horizon
             if spec.is_time_range and isinstance(horizon, datetime):
                 statements.append(ddl.fence(part.name, spec.key, horizon))
             return [Step(statements, tolerate=_RACED)]
         if (facts.default is None and not spec.default) or part.kind == "hash":
-            return [Step([ddl.create(spec.target, part)], tolerate=_RACED)]
+            return [Step([make], tolerate=_RACED)]
         default = facts.default or Partition(target=spec.target, kind="default", label="default").name
-        return [Step(ddl.move_out_of_default(spec.target, default, part, spec.key, facts.columns), tolerate=_RACED)]
+        statements = ddl.move_out_of_default(spec.target, default, part, spec.key, facts.columns, attach_table=detached)
+        return [Step(statements, tolerate=_RACED)]
 
     def _retire(self, spec: PartitionSpec, part: Partition, now: datetime) -> list[Step]:
         if self._known(spec).default is None and not spec.default:
@@ -299,9 +439,10 @@ class PgPartitioner:
         return cutoff is not None and isinstance(part.upper, datetime) and part.upper <= cutoff
 
     def _known(self, spec: PartitionSpec) -> _Facts:
-        """The facts :meth:`inspect` found; read now if it did not run (render needs the column list)."""
+        """The facts :meth:`inspect` found; read from the catalog now if neither it nor
+        :meth:`listing` ran (render needs the column list)."""
         if spec.target not in self._facts:
-            self.inspect(spec)
+            self.listing(spec)
         return self._facts.get(spec.target) or _Facts(default=None, columns=[], tables={})
 
     def _table(self, spec: PartitionSpec, part: Partition) -> str:
@@ -319,15 +460,26 @@ class PgPartitioner:
     def _apply(self, conn: psycopg.Connection[Any], spec: PartitionSpec, action: Action) -> None:
         part = action.partition
         state = self._state(conn, spec, self._table(spec, part)) if part is not None else None
+        made = _made(action)
+        if made:  # what the catalog holds now decides between CREATE and ATTACH, not what inspect saw
+            facts = self._known(spec)
+            for partition in made:
+                if catalog.standalone(conn, partition.name):
+                    facts.detached.add(partition.name)
+                else:
+                    facts.detached.discard(partition.name)
         steps = self._steps(spec, action)
         if action.kind in ("retire", "finalize") and part is not None:
             if state is None:  # already detached by an earlier run: only what follows the detach is left
                 steps = self._after_detach(spec, part, self._moment(action))
+                if steps:
+                    self._check_detached(conn, spec, self._table(spec, part), self._moment(action))
             elif state == "pending":
                 steps = self._steps(spec, Action(kind="finalize", partition=part, reason=action.reason, now=action.now))
         if action.kind == "setup" and isinstance(action.payload, IndexFix):
             _drop_invalid_index(conn, action.payload.name)
         timeout = str(spec.options.get("lock_timeout", LOCK_TIMEOUT))
+        attaching = [p for p in made if p.name in self._known(spec).detached]
         for step in steps:
             try:
                 self._send(conn, step, timeout)
@@ -338,22 +490,50 @@ class PgPartitioner:
                     and self._state(conn, spec, self._table(spec, part))
                 ):
                     continue  # a concurrent run created it first
+                if attaching:
+                    raise _cannot_attach(spec, attaching, exc) from exc
                 raise
+        for partition in made:
+            if self._state(conn, spec, partition.name) != "attached":
+                raise DbplexError(
+                    f"partition {spec.label}: {partition.name} is still not a partition of {spec.target} after "
+                    f"{action.kind}: a table or other relation of that name is in the way; rename or drop it, "
+                    "then run `dbplex partition apply` again"
+                )
+            self._known(spec).detached.discard(partition.name)
+
+    def _check_detached(self, conn: psycopg.Connection[Any], spec: PartitionSpec, table: str, now: datetime) -> None:
+        """Before dropping or archiving a table that is no longer a partition (PostgreSQL no longer
+        enforces its bound): refuse when it holds a key inside the retention window."""
+        if not catalog.standalone(conn, table):
+            return
+        cutoff = layout(spec, now).cutoff
+        row = conn.execute(sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(spec.key), sql.Identifier(table)))
+        newest = (row.fetchone() or (None,))[0]
+        if cutoff is None or (newest is not None and catalog.as_utc(newest) >= cutoff):
+            raise DbplexError(
+                f"partition {spec.label}: refusing to retire the detached table {table}: it holds {spec.key} = "
+                f"{newest}, not before the retention cutoff {cutoff.isoformat() if cutoff else '(no retention)'}"
+            )
 
     @staticmethod
     def _send(conn: psycopg.Connection[Any], step: Step, timeout: str) -> None:
-        setting = sql.SQL("SET {} lock_timeout = {}").format(
-            sql.SQL("LOCAL" if step.transaction else "SESSION"), sql.Literal(timeout)
-        )
+        """One step with ``lock_timeout`` set for it only: ``SET LOCAL`` in a transaction; in
+        autocommit mode set for the session and reset afterwards, so that the session (which
+        also serves queries) does not keep it."""
         if step.transaction:
             with conn.transaction():
-                conn.execute(setting)
+                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout)))
                 for statement in step.statements:
                     conn.execute(statement)
             return
-        conn.execute(setting)
-        for statement in step.statements:
-            conn.execute(statement)
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(timeout)))
+        try:
+            for statement in step.statements:
+                conn.execute(statement)
+        finally:
+            if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("RESET lock_timeout")
 
     @staticmethod
     def _state(conn: psycopg.Connection[Any], spec: PartitionSpec, child: str) -> str | None:
@@ -392,21 +572,22 @@ class PgPartitioner:
         for row in rows:
             columns = tuple(row)
             groups.setdefault(columns, []).append(tuple(_adapt(row[c]) for c in columns))
-        conn = self.connection
         written = 0
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                for columns, values in groups.items():
-                    cur.executemany(ddl.insert(spec.target, columns), values)
-                    written += len(values)
-        except psycopg.errors.CheckViolation as exc:
-            raise _refused(spec, exc) from exc
-        except psycopg.Error as exc:
-            raise query_failure(self.source.name, conn, exc) from exc
+        with self._sessions.session() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    for columns, values in groups.items():
+                        cur.executemany(ddl.insert(spec.target, columns), values)
+                        written += len(values)
+            except psycopg.errors.CheckViolation as exc:
+                raise _refused(spec, exc) from exc
+            except psycopg.Error as exc:
+                raise query_failure(self.source.name, conn, exc) from exc
         return written
 
     def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
-        statement, params = ddl.select(self._table(spec, partition), query)
+        """Rows of one partition in the core's order: text columns ``COLLATE "C"`` (code points)."""
+        statement, params = ddl.select(self._table(spec, partition), query, text_order=self._ordering(spec))
 
         def read(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             with conn.cursor(row_factory=dict_row) as cur:
@@ -427,18 +608,48 @@ class PgPartitioner:
         plan: str = self._run(read)
         return plan
 
+    def _ordering(self, spec: PartitionSpec) -> dict[str, str]:
+        """The target's columns ordered by code point (read once; :meth:`inspect` and :meth:`listing` refresh it)."""
+        found = self._text_order.get(spec.target)
+        if found is None:
+            found = self._run(lambda conn: catalog.text_order(conn, spec.target))
+            self._text_order[spec.target] = found
+        return found
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._sessions.close()
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], Any], what: str = "") -> Any:
-        conn = self.connection
-        try:
-            return work(conn)
-        except psycopg.Error as exc:
-            failure = query_failure(self.source.name, conn, exc)
-            raise type(failure)(f"{what}: {failure}" if what else str(failure)) from exc
+        """``work`` on a session of the partitioner's own, errors said in dbplex's terms."""
+        with self._sessions.session() as conn:
+            try:
+                return work(conn)
+            except psycopg.Error as exc:
+                failure = query_failure(self.source.name, conn, exc)
+                raise type(failure)(f"{what}: {failure}" if what else str(failure)) from exc
+
+
+def _made(action: Action) -> list[Partition]:
+    """The partitions a ``create`` or ``repair`` makes (a repair creates each it moves rows into)."""
+    if action.kind == "create" and action.partition is not None:
+        return [action.partition]
+    if action.kind == "repair" and isinstance(action.payload, list):
+        return [p for p in action.payload if isinstance(p, Partition)]
+    return []
+
+
+def _cannot_attach(spec: PartitionSpec, partitions: list[Partition], exc: psycopg.Error) -> DbplexError:
+    """A table of a partition's name (detached earlier) that PostgreSQL will not attach back."""
+    names = ", ".join(p.name for p in partitions)
+    why = exc.diag.message_primary or str(exc)
+    if exc.sqlstate == "23514":
+        what = f"holds rows outside the partition's bounds ({why})"
+    else:
+        what = f"cannot become a partition of {spec.target} ({why}; SQLSTATE {exc.sqlstate})"
+    return DbplexError(
+        f"partition {spec.label}: {names} exists as a table of its own (a partition detached earlier?) and {what}: "
+        f"move those rows out or rename or drop the table, then run `dbplex partition apply` again"
+    )
 
 
 def _index_name(child: str, parent_index: str) -> str:

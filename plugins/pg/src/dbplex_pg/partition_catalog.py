@@ -9,7 +9,7 @@ settings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -58,6 +58,27 @@ SELECT a.attname FROM pg_attribute a
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 ORDER BY a.attnum
 """
+#: tables of the parent's schema named like its partitions that are no partition of anything
+#: (detached ones; ``relispartition`` stays true while a detach is pending).
+_UNATTACHED = """
+SELECT c.relname FROM pg_class c
+WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = %(oid)s)
+  AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.oid <> %(oid)s
+  AND left(c.relname, length(%(prefix)s)) = %(prefix)s
+ORDER BY c.relname
+"""
+#: a table of the current search path that is no partition (or None: no such table, or a partition).
+_STANDALONE = """
+SELECT NOT c.relispartition FROM pg_class c WHERE c.oid = to_regclass(quote_ident(%s)) AND c.relkind IN ('r', 'p')
+"""
+#: the parent's columns that the database orders as text: (name, type name, type category).
+_TEXT_COLUMNS = """
+SELECT a.attname, t.typname, t.typcategory FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attnum > 0 AND NOT a.attisdropped
+  AND t.typcategory IN ('S', 'E')
+"""
+#: types whose values compare under a collation as they are: ``COLLATE "C"`` gives code-point order.
+_PLAIN_TEXT = frozenset({"text", "varchar", "bpchar", "name"})
 _FENCE = """
 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(quote_ident(%s)) AND conname = %s
 """
@@ -87,18 +108,6 @@ class Child:
     table: str
     partition: Partition
     pending: bool
-
-
-@dataclass
-class Found:
-    """Everything :func:`read` learnt about one spec's table."""
-
-    parent: Parent | None
-    children: list[Child] = field(default_factory=list)
-
-    @property
-    def default(self) -> Child | None:
-        return next((c for c in self.children if c.partition.kind == "default"), None)
 
 
 def parent(conn: psycopg.Connection[Any], spec: PartitionSpec) -> Parent | None:
@@ -231,3 +240,25 @@ def as_utc(value: date | datetime) -> datetime:
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def unattached(conn: psycopg.Connection[Any], oid: int, prefix: str) -> list[str]:
+    """Tables next to the parent (same schema) whose names start with ``prefix`` and that are not
+    partitions: detached ones, or tables made by hand."""
+    return [name for (name,) in conn.execute(_UNATTACHED, {"oid": oid, "prefix": prefix}).fetchall()]
+
+
+def standalone(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether ``table`` exists as a table of its own (not a partition of anything)."""
+    row = conn.execute(_STANDALONE, [table]).fetchone()
+    return bool(row and row[0])
+
+
+def text_order(conn: psycopg.Connection[Any], table: str) -> dict[str, str]:
+    """Columns of ``table`` that PostgreSQL orders by a collation (or an enum's own order), each with
+    how to order them by code point as the core does: ``collate`` (``col COLLATE "C"``) or ``cast``
+    (``col::text COLLATE "C"``: citext, enums, domains)."""
+    return {
+        name: "collate" if type_name in _PLAIN_TEXT else "cast"
+        for name, type_name, _category in conn.execute(_TEXT_COLUMNS, [table]).fetchall()
+    }

@@ -9,6 +9,8 @@ PostgreSQL's own rules decide what cannot come back, and each such loss is retur
 
 - a primary key gets the partition key added (a unique constraint per partition is all
   PostgreSQL enforces); another unique or exclusion constraint without it is dropped;
+- a unique index made with ``CREATE UNIQUE INDEX`` (no constraint) gets the partition key added
+  to its columns; one on an expression, which a partitioned table cannot have, is dropped;
 - a foreign key *referencing* the table needs a unique key on exactly its columns, which after
   the conversion includes the partition key; one that no longer matches is dropped.
 
@@ -47,8 +49,12 @@ SELECT c.conname, c.contype, pg_get_constraintdef(c.oid),
 FROM pg_constraint c WHERE c.conrelid = %s AND c.contype IN ('p', 'u', 'x', 'f')
 ORDER BY c.contype DESC, c.conname
 """
+#: indexes that no constraint owns: definition, unique, on an expression, key columns (not INCLUDE ones).
 _INDEXES = """
-SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+SELECT pg_get_indexdef(i.indexrelid), i.indisunique, i.indexprs IS NOT NULL,
+       ARRAY(SELECT a.attname FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
+FROM pg_index i
 WHERE i.indrelid = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = %s)
 """
 _TRIGGERS = "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s AND NOT tgisinternal"
@@ -65,7 +71,8 @@ class _Saved:
     views: list[tuple[str, str]]
     referencing: list[tuple[str, str, str]]
     constraints: list[tuple[str, str, str, list[str]]]
-    indexes: list[str]
+    #: (definition, unique, on an expression, key columns)
+    indexes: list[tuple[str, bool, bool, list[str]]]
     triggers: list[str]
     identity: list[tuple[str, str | None]]
 
@@ -86,7 +93,7 @@ def convert_to_partitioned(
             return list(primary_key) if primary_key else [*columns, *([spec.key] if spec.key not in columns else [])]
         return columns if spec.key in columns else None
 
-    return _rebuild(conn, spec.target, clause, key_of, lambda old: _partitions(conn, spec, old))
+    return _rebuild(conn, spec.target, clause, key_of, lambda old: _partitions(conn, spec, old), spec.key)
 
 
 def convert_to_plain(conn: psycopg.Connection[Any], table: str, *, primary_key: Sequence[str]) -> list[str]:
@@ -104,6 +111,7 @@ def _rebuild(
     clause: sql.Composable,
     key_of: Callable[[list[str], str], list[str] | None],
     partitions: Callable[[str], list[Partition]],
+    partition_key: str | None = None,
 ) -> list[str]:
     notes: list[str] = []
     name, old = sql.Identifier(table), f"{table[:50]}_dbplex_old"
@@ -158,7 +166,22 @@ def _rebuild(
                 )
             )
             notes.append(f"{table}: {constraint} is now ({', '.join(key)}), was {definition}")
-    for statement in saved.indexes + saved.triggers:
+    for definition, unique, on_expression, cols in saved.indexes:
+        if unique and partition_key is not None and partition_key not in cols:
+            if on_expression:
+                notes.append(
+                    f"{table}: dropped unique index ({definition}): on a partitioned table a unique index must "
+                    "list the partition key and cannot be on an expression"
+                )
+                continue
+            widened = _with_column(definition, partition_key)
+            notes.append(
+                f"{table}: unique index is now ({', '.join([*cols, partition_key])}), was {definition}: a unique "
+                "index must include the partition key"
+            )
+            definition = widened
+        conn.execute(sql.SQL(definition))  # catalog text, written by the server
+    for statement in saved.triggers:
         conn.execute(sql.SQL(statement))  # catalog text, written by the server
     for constraint, source, definition in saved.referencing:
         try:
@@ -176,6 +199,23 @@ def _rebuild(
     for view, definition in saved.views:
         conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(sql.SQL(view), sql.SQL(definition.rstrip().rstrip(";"))))
     return notes
+
+
+def _with_column(definition: str, column: str) -> str:
+    """``pg_get_indexdef`` text with ``column`` added at the end of its key columns (the first
+    parenthesised list after ``USING method``)."""
+    start = definition.index("(", definition.index(" USING "))
+    depth = 0
+    for position in range(start, len(definition)):
+        char = definition[position]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                name = sql.Identifier(column).as_string(None)
+                return f"{definition[:position]}, {name}{definition[position:]}"
+    raise ValueError(f"not an index definition: {definition!r}")
 
 
 def _oid(conn: psycopg.Connection[Any], table: str) -> int:
@@ -198,7 +238,7 @@ def _save(conn: psycopg.Connection[Any], table: str) -> _Saved:
         views=views,
         referencing=[tuple(r) for r in conn.execute(_REFERENCING, [oid, oid]).fetchall()],
         constraints=[(n, k, d, list(c)) for n, k, d, c in conn.execute(_CONSTRAINTS, [oid]).fetchall()],
-        indexes=[r[0] for r in conn.execute(_INDEXES, [oid, oid]).fetchall()],
+        indexes=[(d, bool(u), bool(e), list(c)) for d, u, e, c in conn.execute(_INDEXES, [oid, oid]).fetchall()],
         triggers=[r[0] for r in conn.execute(_TRIGGERS, [oid]).fetchall()],
         identity=[(c, s) for c, s in conn.execute(_IDENTITY, [table, oid]).fetchall()],
     )

@@ -9,7 +9,7 @@ time zone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,7 +103,7 @@ def fence(default: str, key: str, horizon: datetime | int) -> sql.Composed:
 
 
 def move_out_of_default(
-    parent: str, default: str, partition: Partition, key: str, columns: Sequence[str]
+    parent: str, default: str, partition: Partition, key: str, columns: Sequence[str], *, attach_table: bool = False
 ) -> list[Statement]:
     """Create ``partition`` although the default partition holds rows that belong in it.
 
@@ -111,7 +111,8 @@ def move_out_of_default(
     in one transaction: lock the default partition (no row can slip in meanwhile), move those
     rows into a temporary table, create the partition, and insert them again through the parent
     so they are routed to it. ``columns`` are the parent's writable columns (no generated ones);
-    ``OVERRIDING SYSTEM VALUE`` keeps identity values as they were.
+    ``OVERRIDING SYSTEM VALUE`` keeps identity values as they were. With ``attach_table`` a table
+    of the partition's name (detached earlier) is attached instead of a new one created.
     """
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     moved, target = sql.Identifier(MOVED), sql.Identifier(default)
@@ -123,7 +124,7 @@ def move_out_of_default(
         sql.SQL(
             "WITH gone AS (DELETE FROM {d} WHERE {w} RETURNING {c}) INSERT INTO {m} ({c}) SELECT {c} FROM gone"
         ).format(d=target, w=holds(partition, key), c=cols, m=moved),
-        create(parent, partition),
+        attach(parent, partition) if attach_table else create(parent, partition),
         sql.SQL("INSERT INTO {p} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM {m}").format(
             p=sql.Identifier(parent), c=cols, m=moved
         ),
@@ -131,8 +132,12 @@ def move_out_of_default(
     ]
 
 
-def count_in(table: str, condition: sql.Composable) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(table), condition)
+def attach(parent: str, partition: Partition) -> sql.Composed:
+    """``ALTER TABLE parent ATTACH PARTITION child FOR VALUES ...``: a table of that name (a detached
+    partition) becomes the partition again; PostgreSQL checks that its rows fit the bounds."""
+    return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
+        sql.Identifier(parent), sql.Identifier(partition.name), for_values(partition)
+    )
 
 
 def detach(parent: str, child: str, *, concurrently: bool) -> sql.Composed:
@@ -180,8 +185,18 @@ def drop_index_concurrently(name: str) -> sql.Composed:
     return sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name))
 
 
-def select(table: str, query: PartitionQuery, *, explain: bool = False) -> tuple[sql.Composed, list[Any]]:
-    """``SELECT`` of ``query`` on ``table`` (a partition, or the parent for EXPLAIN), with ``%s`` parameters."""
+def select(
+    table: str, query: PartitionQuery, *, explain: bool = False, text_order: Mapping[str, str] | None = None
+) -> tuple[sql.Composed, list[Any]]:
+    """``SELECT`` of ``query`` on ``table`` (a partition, or the parent for EXPLAIN), with ``%s`` parameters.
+
+    The order is the core's (docs/partitioning.md, Cross-partition queries): text by code point,
+    so the columns in ``text_order`` (:func:`partition_catalog.text_order`) are ordered
+    ``COLLATE "C"`` (citext, enums and domains cast to text first) whatever the database's
+    collation; otherwise each partition's ``LIMIT`` would cut its rows in another order than the
+    merge's and keep the wrong ones. ``NULLS LAST`` ascending / ``NULLS FIRST`` descending is
+    PostgreSQL's default and the core's.
+    """
     fields = sql.SQL("*") if query.fields is None else sql.SQL(", ").join(sql.Identifier(f) for f in query.fields)
     statement = sql.SQL("SELECT {} FROM {}").format(fields, sql.Identifier(table))
     params: list[Any] = []
@@ -197,7 +212,10 @@ def select(table: str, query: PartitionQuery, *, explain: bool = False) -> tuple
     if conditions:
         statement += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
     if query.order_by:
-        order = [sql.SQL("{} {}").format(sql.Identifier(o.field), sql.SQL(o.direction.upper())) for o in query.order_by]
+        order = [
+            sql.SQL("{} {}").format(_sort_key(o.field, (text_order or {}).get(o.field)), sql.SQL(o.direction.upper()))
+            for o in query.order_by
+        ]
         statement += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
     if query.limit is not None:
         statement += sql.SQL(" LIMIT {}").format(sql.Literal(int(query.limit)))
@@ -206,6 +224,15 @@ def select(table: str, query: PartitionQuery, *, explain: bool = False) -> tuple
     if explain:
         statement = sql.SQL("EXPLAIN (COSTS OFF) ") + statement
     return statement, params
+
+
+def _sort_key(field_name: str, how: str | None) -> sql.Composable:
+    column = sql.Identifier(field_name)
+    if how == "collate":
+        return sql.SQL('{} COLLATE "C"').format(column)
+    if how == "cast":
+        return sql.SQL('({}::text) COLLATE "C"').format(column)
+    return column
 
 
 def insert(parent: str, columns: Sequence[str]) -> sql.Composed:

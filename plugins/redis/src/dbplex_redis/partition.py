@@ -3,36 +3,43 @@
 Keys, members, scores and commands come from :mod:`dbplex_redis.partition_keys` (which says
 how they are laid out); this module reads the registry and the buckets, sends the commands and
 reads and writes rows. Keys start with the source's ``prefix``, like the record ops' keys. It
-has a client of its own (one connection), opened on first need.
+has a client of its own, opened on first need: a small pool on one server, or for a
+``redis+cluster://`` source the cluster backend's client (a ``RedisCluster`` with a pool per
+node), which sends each command of a pipeline to the node serving its key's slot. Every command
+names one key (a bucket, the registry, the lock), so none spans slots; a hash bucket's tag keeps
+it, and bucket ``r`` of every family sharing ``colocate``, in one slot.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
 from redis.connection import BlockingConnectionPool
 
 from dbplex.backends import Source
+from dbplex.errors import DbplexError, OpError, QueryError
 from dbplex.migrate.locking import LockOwner, LockSettings
 from dbplex.partition.errors import KeyOutOfRange, PlanError
 from dbplex.partition.interval import utc
-from dbplex.partition.layout import fixed_partitions, partition_for
+from dbplex.partition.layout import fixed_partitions, partition_of
 from dbplex.partition.model import Action, Existing, Inventory, Partition
 from dbplex.partition.naming import from_label
 from dbplex.partition.query import PartitionQuery
+from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.rowfilter import matches
 from dbplex.partition.scatter import merge
 from dbplex.partition.spec import PartitionSpec
 from dbplex.pool import PoolCounters
+from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
+from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.migrate import translate
-from dbplex_redis.migrate_lock import RedisLock
+from dbplex_redis.migrate_lock import RELEASE, RedisLock
 from dbplex_redis.pool import connection_kwargs
 
 Row = dict[str, Any]
@@ -50,12 +57,22 @@ class RedisPartitioner:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.prefix: str = source.options.prefix
+        #: a ``redis_cluster`` source: the cluster backend's client, commands routed by slot.
+        self.cluster = source.backend == "redis_cluster"
         self._client: redis.Redis | None = None
+        self._cluster_pool: Any = None
 
     @property
     def client(self) -> redis.Redis:
-        """A client over a small blocking pool: pipelines and the core's parallel fetches each borrow one."""
+        """A client over a small blocking pool: pipelines and the core's parallel fetches each borrow
+        one. For a cluster, the cluster backend's ``RedisCluster`` (same commands, routed by slot)."""
         if self._client is None:
+            if self.cluster:
+                from dbplex_redis.cluster_pool import RedisClusterPool
+
+                self._cluster_pool = RedisClusterPool(self.source)
+                self._client = self._cluster_pool.client
+                return self._client
             kwargs = connection_kwargs(self.source, PoolCounters())
             pool = BlockingConnectionPool(  # type: ignore[no-untyped-call]
                 max_connections=POOL_SIZE, timeout=self.source.config.pool.timeout, **kwargs
@@ -69,6 +86,10 @@ class RedisPartitioner:
         try:
             return action(client)
         except _ERRORS as exc:
+            if isinstance(exc, DbplexError):  # a node pool's own error (down, exhausted): says it all
+                raise
+            if self.cluster:
+                raise _cluster_error(self.source, exc, doing) from exc
             raise translate(self.source, client, exc, doing) from exc
 
     # -- protocol ---------------------------------------------------------------------------------
@@ -77,24 +98,27 @@ class RedisPartitioner:
         return keys.problems(spec)
 
     def lock(self, spec: PartitionSpec, owner: LockOwner) -> RedisLock:
-        """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code."""
+        """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code
+        (on a cluster, sent to the node of the key's slot through the partitioner's client)."""
         key = f"{self.prefix}dbplex_partition_lock:{spec.target}"
+        if self.cluster:
+            return _ClusterLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), lambda: self.client)
         return RedisLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL))
 
-    def inspect(self, spec: PartitionSpec) -> Inventory:
+    def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
         """The registry's partitions; without a registry (lost, or data written before the first
-        ``maintain``), the buckets ``SCAN`` finds. Queries inspect too, so a whole-keyspace ``SCAN``
-        is kept for that case."""
-        labels = {_text(m) for m in self._run(f"reading {keys.registry(spec, self.prefix)}", self._registry(spec))}
-        if not labels:
+        ``maintain``), the buckets ``SCAN`` finds, with a ``setup`` that registers them again.
+        Each bucket's rows and TTL; nothing here depends on the clock (``now`` is accepted for
+        the protocol: a bucket's TTL is a function of its range alone)."""
+        partitions = self._registered(spec)
+        found_by_scan: list[Partition] = []
+        if not partitions:
+            labels: set[str] = set()
             for key in self._run(f"scanning {keys.family_pattern(spec, self.prefix)}", self._scan(spec)):
                 label = keys.label_of(spec, _text(key), self.prefix)
                 if label is not None and label != keys.REGISTRY:
                     labels.add(label)
-        partitions = sorted(
-            (p for p in (from_label(spec, label) for label in labels) if p is not None),
-            key=lambda p: keys.registry_score(p),
-        )
+            partitions = found_by_scan = _partitions(spec, labels)
         names = [keys.bucket(spec, p, self.prefix) for p in partitions]
 
         def sizes(client: redis.Redis) -> list[Any]:
@@ -113,6 +137,12 @@ class RedisPartitioner:
             wanted = keys.expiry_ms(spec, partition)
             if rows and wanted is not None and expiry != wanted:
                 stale.append(partition)
+        if found_by_scan:
+            # rendered already: queries read the registry alone (`listing`), so it must list them
+            register = [keys.create_commands(spec, p, self.prefix)[0] for p in found_by_scan]
+            inventory.actions.append(
+                Action("setup", None, f"{len(register)} bucket(s) missing from the registry", payload=register)
+            )
         if stale:
             inventory.actions.append(
                 Action("setup", None, f"{len(stale)} bucket(s) without the expiry retention gives them", payload=stale)
@@ -122,6 +152,14 @@ class RedisPartitioner:
         inventory.details["registry"] = keys.registry(spec, self.prefix)
         if spec.retention:
             inventory.details["expiry"] = "each bucket expires when its whole range is past the retention window"
+        return inventory
+
+    def listing(self, spec: PartitionSpec) -> Inventory:
+        """The registry's partitions, for queries: one ``ZRANGE``, no ``SCAN``, no per-bucket reads.
+        An empty or lost registry lists nothing until ``maintain`` registers the buckets again
+        (``inspect`` finds them by ``SCAN`` and proposes that)."""
+        inventory = Inventory(partitions=[Existing(p) for p in self._registered(spec)])
+        inventory.details["registry"] = keys.registry(spec, self.prefix)
         return inventory
 
     def render(self, spec: PartitionSpec, action: Action) -> Action:
@@ -139,22 +177,24 @@ class RedisPartitioner:
 
         self._run(f"{action.kind} on {spec.target}", send)
 
-    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]]) -> int:
-        """Add rows to their buckets (refusing them all if one has no partition); returns how many
-        rows were new (an identical row already there is not added twice)."""
-        routed = self._route(spec, list(rows))
+    def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
+        """Add rows to their buckets (refusing them all if one has no partition, or is past the
+        window at ``now``, else the clock); returns how many rows were new (an identical row
+        already there is not added twice)."""
+        routed = self._route(spec, list(rows), now)
 
         def write(client: redis.Redis) -> int:
             pipe = client.pipeline(transaction=False)
+            zadds: list[int] = []  # which replies are ZADD's (the others are PEXPIREAT's)
             for partition, members in routed.items():
                 name = keys.bucket(spec, partition, self.prefix)
+                zadds.append(len(pipe))
                 pipe.zadd(name, {keys.encode(row): keys.score(row.get(spec.key)) for row in members})
                 expiry = keys.expiry_ms(spec, partition)
                 if expiry is not None:
                     pipe.pexpireat(name, expiry)
             replies = pipe.execute()
-            added = replies[0::2] if any(keys.expiry_ms(spec, p) is not None for p in routed) else replies
-            return sum(int(r) for r in added)
+            return sum(int(replies[i]) for i in zadds)
 
         return int(self._run(f"writing {spec.target}", write)) if routed else 0
 
@@ -178,7 +218,10 @@ class RedisPartitioner:
 
     def close(self) -> None:
         client, self._client = self._client, None
-        if client is not None:
+        pool, self._cluster_pool = self._cluster_pool, None
+        if pool is not None:
+            pool.close()
+        elif client is not None:
             client.close()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -194,12 +237,18 @@ class RedisPartitioner:
     def _registry(self, spec: PartitionSpec) -> Callable[[redis.Redis], list[Any]]:
         return lambda client: list(client.zrange(keys.registry(spec, self.prefix), 0, -1))
 
+    def _registered(self, spec: PartitionSpec) -> list[Partition]:
+        """The partitions the registry lists, in registry order."""
+        found = self._run(f"reading {keys.registry(spec, self.prefix)}", self._registry(spec))
+        return _partitions(spec, {_text(m) for m in found})
+
     def _scan(self, spec: PartitionSpec) -> Callable[[redis.Redis], list[Any]]:
         return lambda client: list(client.scan_iter(match=keys.family_pattern(spec, self.prefix), count=1000))
 
     def _commands(self, spec: PartitionSpec, action: Action) -> list[Command]:
-        if _commands_payload(action.payload) and action.payload:  # rendered already
-            return list(action.payload)
+        commands = rendered_commands(action, tuple)
+        if commands:
+            return commands
         if action.kind == "create" and action.partition is not None:
             return keys.create_commands(spec, action.partition, self.prefix)
         if action.kind == "retire" and action.partition is not None:
@@ -213,15 +262,16 @@ class RedisPartitioner:
             ]
         raise PlanError(spec.label, [f"Redis has no {action.kind!r} action here"])
 
-    def _route(self, spec: PartitionSpec, rows: list[Row]) -> dict[Partition, list[Row]]:
-        registered = {_text(m) for m in self._run("reading the registry", self._registry(spec))}
-        now_ms = time.time_ns() // 1_000_000
+    def _route(self, spec: PartitionSpec, rows: list[Row], now: datetime | None = None) -> dict[Partition, list[Row]]:
+        registered = {p.label for p in self._registered(spec)}
+        moment = utc(now) if now is not None else datetime.now(timezone.utc)
+        now_ms = keys.epoch_ms(moment)
         routed: dict[Partition, list[Row]] = defaultdict(list)
         hashes = {p.remainder: p for p in fixed_partitions(spec) if p.kind == "hash"}
         default = next((p for p in fixed_partitions(spec) if p.kind == "default"), None)
         for row in rows:
             value = row.get(spec.key)
-            partition = hashes[keys.remainder(spec, row)] if hashes else _partition_of(spec, value)
+            partition = hashes[keys.row_remainder(spec, row)] if hashes else partition_of(spec, value)
             if (partition is None or partition.label not in registered) and default is not None:
                 partition = default
             if partition is None or partition.label not in registered:
@@ -235,22 +285,45 @@ class RedisPartitioner:
             if expiry is not None and expiry <= now_ms:
                 raise KeyOutOfRange(
                     f"partitions {spec.label!r}: {spec.key} = {value!r} is past the retention window "
-                    f"({spec.retention}); no row was written"
+                    f"({spec.retention}) at {moment.isoformat()}; no row was written"
                 )
             routed[partition].append(row)
         return routed
 
 
-def _partition_of(spec: PartitionSpec, value: Any) -> Partition | None:
-    if spec.is_time_range:
-        return partition_for(spec, utc(value)) if isinstance(value, datetime) else None
-    if spec.strategy == "range" and (not isinstance(value, int) or isinstance(value, bool)):
-        return None
-    return partition_for(spec, value)
+class _ClusterLock(RedisLock):
+    """The migration lock's commands on a cluster: the partitioner's ``RedisCluster`` (thread-safe,
+    shared with the heartbeat) sends each to the node of the lock key's slot."""
+
+    def __init__(
+        self, source: Source, key: str, owner: LockOwner, settings: LockSettings, client: Callable[[], Any]
+    ) -> None:
+        super().__init__(source, key, owner, settings)
+        self._shared = client
+
+    def _redis(self) -> Any:
+        return self._shared()
+
+    def release(self) -> None:
+        self._shared().eval(RELEASE, 1, self.key, self._token)
 
 
-def _commands_payload(payload: Any) -> bool:
-    return isinstance(payload, list) and all(isinstance(c, tuple) for c in payload)
+def _cluster_error(source: Source, exc: BaseException, doing: str) -> DbplexError:
+    """A redis-py cluster error while ``doing`` something, as a dbplex error naming the source: a node
+    or slot that cannot answer (``CLUSTERDOWN`` included) is unavailable, another error reply a query error."""
+    if isinstance(
+        exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterError)
+    ):
+        return RedisSourceUnavailable(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+    return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+
+
+def _partitions(spec: PartitionSpec, labels: Iterable[str]) -> list[Partition]:
+    """The partitions of ``spec`` with these labels (others are not partitions), in registry order."""
+    found = (from_label(spec, label) for label in labels)
+    return sorted((p for p in found if p is not None), key=keys.registry_score)
 
 
 def _text(value: Any) -> str:

@@ -15,12 +15,14 @@
 - Retention: each time bucket expires (``PEXPIREAT``) at the moment its whole range leaves the
   window (:func:`dbplex.partition.expiry.expires_at`), set by every write and refreshed by
   ``maintain``; ``retire`` deletes a bucket that is already past, in case a TTL was lost.
-- Hash routing: ``crc32(str(value)) % modulus`` of the ``colocate`` field (else the key), as
-  text in UTF-8: stable across hosts, processes and Python versions.
+- Hash routing: ``crc32(hash_input(value)) % modulus`` of the ``colocate`` field (else the key),
+  where :func:`hash_input` is the value normalised so that values a query takes as equal (``1``,
+  ``1.0``, ``True``) give the same bytes: stable across hosts, processes and Python versions.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -82,12 +84,64 @@ def label_of(spec: PartitionSpec, key: str, prefix: str = "") -> str | None:
     return rest
 
 
-def remainder(spec: PartitionSpec, row_or_value: dict[str, Any] | Any) -> int:
-    """The hash bucket of a row (its ``colocate`` field, else its key) or of a key value."""
+def remainder(spec: PartitionSpec, value: Any) -> int:
+    """The hash bucket of a value (of the key, or of ``colocate``): ``crc32(hash_input(value)) % modulus``.
+    A dict is a value here too (a map-valued key); rows go through :func:`row_remainder`."""
     assert spec.modulus is not None
-    if isinstance(row_or_value, dict):
-        row_or_value = row_or_value.get(spec.colocate or spec.key)
-    return zlib.crc32(str(row_or_value).encode()) % spec.modulus
+    return zlib.crc32(hash_input(value)) % spec.modulus
+
+
+def row_remainder(spec: PartitionSpec, row: dict[str, Any]) -> int:
+    """The hash bucket of a row: of its ``colocate`` field when the spec has one, else of its key."""
+    return remainder(spec, row.get(spec.colocate or spec.key))
+
+
+def hash_input(value: Any) -> bytes:
+    """The bytes a hash bucket is computed from: equal values (as queries compare them, with
+    Python's ``==``) give equal bytes, on every host and Python version.
+
+    - a string: its UTF-8 text (``"abc"`` -> ``abc``);
+    - an integer, a bool (``True`` is ``1``) and a float with an integral value (``1.0``, ``-0.0``):
+      the integer in decimal (``1``), so ``1``, ``1.0`` and ``True`` share a bucket;
+    - another float: its shortest round-trip text (``repr``: ``0.5``, ``1e+100``, ``inf``);
+    - a datetime: ISO 8601 in UTC, a naive one taken as UTC (``2026-11-25T13:30:00+00:00``), as
+      stored rows hold them (nested in a list or dict, a naive one stays naive ISO text, as stored);
+    - None: ``None``;
+    - a list, tuple or dict: canonical JSON of the normalised items (keys sorted, no spaces);
+    - anything else: ``str(value)``.
+
+    Strings and integers hash as their text did before normalisation, so their buckets are unchanged.
+    """
+    normal = _normal(value)
+    if isinstance(normal, str):
+        text = normal
+    elif isinstance(normal, (list, dict)):
+        text = json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    else:
+        text = str(normal)
+    return text.encode()
+
+
+def _normal(value: Any, nested: bool = False) -> Any:
+    """``value`` as rows store it, with every number equal to an integer made that integer:
+    datetimes as ISO text in UTC (a naive one is UTC at the top level, where rows store it aware;
+    nested, rows store it as naive ISO text, which is what it becomes here too)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat() if nested and value.tzinfo is None else utc(value).isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_normal(v, True) for v in value]
+    if isinstance(value, dict):
+        return {_key(k): _normal(v, True) for k, v in value.items()}
+    return value
+
+
+def _key(key: Any) -> str:
+    normal = _normal(key, True)
+    return normal if isinstance(normal, str) else str(normal)
 
 
 def registry_score(partition: Partition) -> float:
@@ -121,7 +175,12 @@ def decode(member: bytes) -> dict[str, Any]:
 def expiry_ms(spec: PartitionSpec, partition: Partition) -> int | None:
     """``PEXPIREAT`` of a bucket: when its whole range leaves the retention window."""
     moment = expires_at(spec, partition)
-    return None if moment is None else (moment - _EPOCH) // _MILLISECOND
+    return None if moment is None else epoch_ms(moment)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """An aware moment as Unix epoch milliseconds (what ``PEXPIREAT`` and ``PEXPIRETIME`` speak)."""
+    return (moment - _EPOCH) // _MILLISECOND
 
 
 def create_commands(spec: PartitionSpec, partition: Partition, prefix: str = "") -> list[tuple[Any, ...]]:

@@ -59,4 +59,5 @@ cluster_plugin = backend_plugin(
     pool="dbplex_redis.cluster_pool:RedisClusterPool",
     query="dbplex_redis.cluster_execute:execute",
     health="dbplex_redis.cluster_health:check",
+    partition="dbplex_redis.partition:RedisPartitioner",
 )

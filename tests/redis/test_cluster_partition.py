@@ -1,0 +1,125 @@
+"""The Redis partitioner on a real Redis Cluster (``redis+cluster://``, three masters).
+
+The cluster is the one of :mod:`tests.redis.test_cluster` (``DBPLEX_TEST_REDIS_CLUSTER_URL``,
+else a sandbox). Buckets of a time family have no hash tag, so they spread over the nodes: every
+command names one key and the cluster client sends it to that key's node. Hash buckets keep their
+tag's slot, shared by every family with the same ``colocate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+import dbplex
+from dbplex.migrate.locking import this_process
+from dbplex.partition import Condition, PartitionQuery, PartitionSpec
+from dbplex.partition.maintain import make_plan, run
+from dbplex.partition.scatter import query as scatter
+from dbplex_redis import partition_keys as keys
+from dbplex_redis.partition import RedisPartitioner
+from tests.redis.test_cluster import raw, seed_url, source_url
+
+__all__ = ["raw", "seed_url", "source_url"]  # the cluster fixtures, used here by name
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def hub(source_url: str, prefix: str) -> Iterator[dbplex.Hub]:
+    with dbplex.open({"sources": {"c": {"url": source_url, "options": {"prefix": prefix}}}}) as found:
+        yield found
+
+
+@pytest.fixture
+def partitioner(hub: dbplex.Hub) -> RedisPartitioner:
+    found = hub.partitioner("c")
+    assert isinstance(found, RedisPartitioner) and found.cluster
+    return found
+
+
+def spec(**fields: Any) -> PartitionSpec:
+    base: dict[str, Any] = {
+        "source": "c",
+        "target": "live:updates",
+        "strategy": "range",
+        "key": "at",
+        "interval": "1 day",
+        "premake": 4,
+        "retention": "3 days",
+    }
+    return PartitionSpec(**{**base, **fields})
+
+
+def day(moment: datetime, offset: int = 0) -> str:
+    return f"{(moment + offset * DAY):%Y-%m-%d}"
+
+
+def test_time_buckets_spread_over_the_nodes_and_are_maintained_written_and_queried(
+    hub: dbplex.Hub, partitioner: RedisPartitioner, raw: RedisCluster, prefix: str
+) -> None:
+    at = datetime.now(timezone.utc)
+    report = run(partitioner, spec(), now=at)
+    assert report.status == "done", report.error
+    wanted = [day(at, o) for o in range(-3, 5)]
+    assert [m.decode() for m in raw.zrange(f"{prefix}live:updates:partitions", 0, -1)] == wanted
+    assert run(partitioner, spec(), now=at).message == "nothing to do"
+    rows = [{"at": at + o * DAY, "n": o} for o in range(-3, 5)]
+    assert partitioner.insert(spec(), rows) == len(rows)
+    buckets = [f"{prefix}live:updates:{label}" for label in wanted]
+    nodes = {raw.nodes_manager.get_node_from_slot(key_slot(b.encode())).name for b in buckets}
+    assert len(nodes) > 1  # the test covers commands sent to several nodes
+    assert all(raw.zcard(b) == 1 for b in buckets)
+    assert all(raw.pexpiretime(b) > 0 for b in buckets)  # each write set the bucket's TTL
+    page = hub.partitioned(spec()).query(("at", ">=", at - DAY), order_by=["-at"], limit=3)
+    assert [r["n"] for r in page.rows] == [4, 3, 2] and len(page.scanned) == 6
+    # a lost registry: inspect finds the buckets on every node by SCAN and maintain registers them again
+    raw.delete(f"{prefix}live:updates:partitions")
+    assert partitioner.listing(spec()).partitions == []
+    assert [e.partition.label for e in partitioner.inspect(spec(), now=at).partitions] == wanted
+    assert run(partitioner, spec(), now=at).status == "done"
+    assert [e.partition.label for e in partitioner.listing(spec()).partitions] == wanted
+    # retention at a later moment deletes the buckets past the window, wherever they live
+    retired = [a.partition for a in run(partitioner, spec(), now=at + 2 * DAY).actions if a.kind == "retire"]
+    assert retired == [f"live_updates_p{day(at, o).replace('-', '_')}" for o in (-3, -2)]
+    assert not raw.exists(buckets[0]) and not raw.exists(buckets[1])
+
+
+def test_hash_buckets_of_families_sharing_colocate_share_a_slot(
+    partitioner: RedisPartitioner, raw: RedisCluster, prefix: str
+) -> None:
+    games = spec(target="games", strategy="hash", interval=None, retention=None, key="id", modulus=4, colocate="team")
+    stats = spec(target="stats", strategy="hash", interval=None, retention=None, key="id", modulus=4, colocate="team")
+    for family in (games, stats):
+        assert run(partitioner, family).status == "done"
+    for r in range(4):
+        assert key_slot(f"{prefix}games:{{team:h{r}}}".encode()) == key_slot(f"{prefix}stats:{{team:h{r}}}".encode())
+    assert partitioner.insert(games, [{"id": i, "team": i % 5} for i in range(20)]) == 20
+    assert partitioner.insert(stats, [{"id": 100 + i, "team": i % 5, "goals": i} for i in range(5)]) == 5
+    team = PartitionQuery(where=[Condition("team", "==", 3)])
+    found = scatter(partitioner, games, partitioner.listing(games), team)
+    assert sorted(r["id"] for r in found.rows) == [3, 8, 13, 18]
+    # a team's games and stats sit in buckets of one slot: one MULTI reads both
+    r = keys.remainder(games, 3)
+    assert next(e.rows for e in partitioner.inspect(games).partitions if e.partition.remainder == r) >= 4
+    with raw.pipeline(transaction=True) as pipe:
+        pipe.zcard(f"{prefix}games:{{team:h{r}}}")
+        pipe.zcard(f"{prefix}stats:{{team:h{r}}}")
+        assert all(isinstance(n, int) for n in pipe.execute())
+
+
+def test_the_maintenance_lock_and_plans_work_on_a_cluster(partitioner: RedisPartitioner, prefix: str) -> None:
+    first = partitioner.lock(spec(), this_process())
+    second = partitioner.lock(spec(), this_process())
+    assert first.try_acquire() and not second.try_acquire()
+    assert "pid" in (second.holder() or "") and first.extend()
+    first.release()
+    assert second.try_acquire()
+    second.release()
+    plan = make_plan(partitioner, spec(), datetime.now(timezone.utc))
+    assert plan.actions[0].commands[0].startswith(f"ZADD {prefix}live:updates:partitions NX ")
