@@ -22,6 +22,7 @@ from tests.faults.conftest import eventually, figure, restart_if_stopped
 SAMPLE = 10_000
 POOL_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 2.0
+RECONNECT_MAX = 2.0
 
 
 def test_primary_restarted_mid_writes(drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]) -> None:
@@ -30,7 +31,7 @@ def test_primary_restarted_mid_writes(drill: sandbox.Sandbox, open_hub: Callable
             "pg": {
                 "url": drill.server("pg").url,
                 "connect_timeout": CONNECT_TIMEOUT,
-                "pool": {"min_size": 2, "max_size": 4, "timeout": POOL_TIMEOUT},
+                "pool": {"min_size": 2, "max_size": 4, "timeout": POOL_TIMEOUT, "reconnect_max": RECONNECT_MAX},
             }
         }
     )
@@ -77,6 +78,9 @@ def test_primary_restarted_mid_writes(drill: sandbox.Sandbox, open_hub: Callable
         accepting = time.monotonic()
         recovered = eventually(lambda: last_ok[0] > accepting, 30, "writes succeed again")
         figure("primary accepting connections -> first acknowledged write", recovered)
+        # the bound: the next attempt comes within reconnect_max (2 s) of the server
+        # accepting; 1 s more for a loaded machine
+        assert recovered < RECONNECT_MAX + 1.0, f"recovered {recovered:.2f}s after the primary accepted connections"
         count = len(acknowledged)
         eventually(lambda: len(acknowledged) > count + 100, 10, "the pool keeps serving writes")
     finally:

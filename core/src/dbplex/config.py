@@ -54,9 +54,10 @@ class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     #: a connection held longer than this many seconds is logged with where it was taken,
     #: and counted as a leak; 0 = off (no cost on the checkout path).
     leak_threshold: NonNegative = 0.0
-    #: first and longest delay between reconnection attempts while the server is down.
+    #: first and longest delay between reconnection attempts while the server is down. The
+    #: longest delay bounds how late a pool notices that its server is back: 2 s by default.
     reconnect_min: Seconds = 1.0
-    reconnect_max: Seconds = 10.0
+    reconnect_max: Seconds = 2.0
 
     def __post_init__(self) -> None:
         if self.min_size > self.max_size:
