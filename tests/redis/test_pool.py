@@ -33,10 +33,14 @@ def test_min_size_connections_open_with_the_pool(make_hub: Callable[..., dbplex.
 
 
 def test_every_command_is_one_checkout(hub: dbplex.Hub, unique_table: str) -> None:
+    # the first Put on a fresh server also sends the script in full (EVALSHA answered NOSCRIPT)
+    hub.execute("r", Put(unique_table, "warm", {"i": 0}))
+    before = hub.pool("r").stats()
     for i in range(3):
         hub.execute("r", Put(unique_table, f"k{i}", {"i": i}))
     stats = hub.pool("r").stats()
-    assert stats.acquired == 3 and stats.wait.count == 3 and stats.use.count == 3
+    assert stats.acquired - before.acquired == 3
+    assert stats.wait.count - before.wait.count == 3 and stats.use.count - before.use.count == 3
 
 
 def test_waiting_callers_are_pending_then_time_out(
