@@ -1,17 +1,19 @@
-"""Pool settings, pool statistics counted from pymongo's pool events, health, and ``dbplex_connect``."""
+"""Pool settings, pool statistics (counted by the client's pool class, no pool events), health, and ``dbplex_connect``."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import CursorType, MongoClient
+from pymongo import CursorType, MongoClient, monitoring
 from pymongo.database import Database
 
 import dbplex
 from dbplex import Get, Put, Status
-from dbplex.errors import PoolTimeout
+from dbplex.errors import PoolFull, PoolTimeout
 
 Doc = dict[str, Any]
 
@@ -100,3 +102,42 @@ def test_connect_hook_opens_a_separate_database_that_ops_run_on(hub: dbplex.Hub,
         assert isinstance(db.client, MongoClient) and db.client.options.pool_options.max_pool_size == 1
     finally:
         db.client.close()
+
+
+def test_stats_cost_no_pool_events_unless_leaks_are_detected(mongo_url: str, unique_table: str) -> None:
+    """A ConnectionPoolListener makes pymongo publish three events per operation: the stats do
+    without one, and only leak detection (which needs each checkout's connection) attaches it."""
+
+    def pool_listeners(hub: dbplex.Hub) -> list[object]:
+        with hub.connection("docs") as db:
+            return [x for x in db.client.options.event_listeners if isinstance(x, monitoring.ConnectionPoolListener)]
+
+    with dbplex.open({"sources": {"docs": {"url": mongo_url}}}) as hub:
+        assert pool_listeners(hub) == []
+        hub.execute("docs", Put(unique_table, "k", {"i": 1}))
+        stats = hub.pool_stats()["docs"]
+        assert stats.acquired >= 1 and stats.created >= 1 and stats.size >= 1
+    with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": {"leak_threshold": 5}}}}) as hub:
+        assert len(pool_listeners(hub)) == 1
+
+
+def test_pending_is_read_from_the_driver_pool_and_bounds_max_waiting(mongo_url: str, unique_table: str) -> None:
+    pool = {"min_size": 0, "max_size": 1, "timeout": 5, "max_waiting": 1}
+    with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": pool}}}) as hub:
+        for i in range(3):
+            hub.execute("docs", Put(unique_table, f"k{i}", {"i": i}))
+        with hub.connection("docs") as db:
+            cursor = db[unique_table].find({}, cursor_type=CursorType.EXHAUST, batch_size=1)
+            next(cursor)  # holds the only connection
+            waiter = threading.Thread(target=hub.execute, args=("docs", Get(unique_table, "k0")))
+            waiter.start()
+            deadline = time.monotonic() + 5
+            while hub.pool_stats()["docs"].pending < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert hub.pool_stats()["docs"].pending == 1
+            with pytest.raises(PoolFull, match=r"pool\.max_waiting = 1"):
+                hub.execute("docs", Get(unique_table, "k1"))
+            cursor.close()
+            waiter.join(5)
+        stats = hub.pool_stats()["docs"]
+        assert (stats.pending, stats.used, stats.rejected) == (0, 0, 1)

@@ -1,159 +1,172 @@
-"""Pool statistics pymongo does not keep: counted from its connection-pool events.
+"""Pool statistics pymongo does not keep, counted without pymongo's connection-pool events.
 
-A ``MongoClient`` has one pool per server it talks to; one :class:`PoolMonitor` listens to all
-of them, so gauges are sums over the client's servers and ``max`` is per server. Every
-operation pymongo runs checks a connection out and back in (a dbplex ``connection()``
-checkout itself takes none), so ``acquired``, ``wait`` and ``use`` count driver checkouts.
+pymongo publishes CMAP events all or nothing: one ``ConnectionPoolListener`` on a client turns
+on three events per operation (checkout started, checked out, checked in), each an event
+object passed through pymongo's publishing and logging checks, which cost more than the rest
+of dbplex's path together. So the counters come from the client's own pool class instead
+(:meth:`PoolMonitor.pool_class`, pymongo's ``_pool_class`` option): a :class:`Pool` subclass
+that counts in the methods pymongo calls anyway (one lock per checkout and one per check-in),
+and the gauges (``size``, ``idle``, ``used``, ``pending``) are read from pymongo's pools when
+:meth:`PoolMonitor.stats` is asked, not counted.
 
-pymongo numbers connections per pool from 1, so while a replaced client (lifetime, resize)
-still serves next to its successor, both have a connection 1 to the same address. Each client
-therefore gets its own listener (:meth:`PoolMonitor.listener`), and every per-connection entry
-(creation and checkout times, the leak detector's) is keyed by the client's generation too.
+A ``MongoClient`` has one pool per server it talks to: gauges are sums over the client's
+servers (and over a replaced client still draining) and ``max`` is per server. Every operation
+pymongo runs checks a connection out and back in (a dbplex ``connection()`` checkout itself
+takes none), so ``acquired``, ``wait`` and ``use`` count driver checkouts.
+
+Leak detection (``pool.leak_threshold``) needs to know which connection each driver checkout
+took, so only then does a client get a listener (:meth:`PoolMonitor.listener`). pymongo numbers
+connections per pool from 1, so while a replaced client still serves next to its successor,
+both have a connection 1 to the same address: each client's listener keys its connections by
+the client's generation too.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
-import time
+import weakref
+from time import perf_counter
 from typing import Any
 
 from pymongo import monitoring
+from pymongo.errors import PyMongoError, WaitQueueTimeoutError
+from pymongo.pool import Connection, Pool
 
 from dbplex.pool import PoolCounters, PoolStats
 from dbplex.pooling.leaks import LeakDetector
 
-_LOST = frozenset({monitoring.ConnectionClosedReason.ERROR, monitoring.ConnectionClosedReason.STALE})
 #: (client generation, server address, connection id): unique across the clients of one source.
 Key = tuple[int, Any, int]
 
 
-class PoolMonitor(PoolCounters, monitoring.ConnectionPoolListener):
-    """Counters and gauges of one client's pools, fed by pymongo's CMAP events."""
+class PoolMonitor(PoolCounters):
+    """Counters of one source's clients (fed by :class:`CountingPool`) and gauges read from their pools."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.size = 0
-        self.used = 0
-        self._checkout_started = threading.local()
-        # connection -> when it was created / checked out
-        self._since: dict[Key, float] = {}
+        #: the application pools of every client not yet garbage (monitoring pools are not counted).
+        self.pools: weakref.WeakSet[CountingPool] = weakref.WeakSet()
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leaks: LeakDetector | None = None
 
-    def listener(self) -> ClientListener:
-        """The event listener of one new client: its events count here, keyed by its generation."""
-        return ClientListener(self, next(self._generations))
+    def pool_class(self) -> type[Pool]:
+        """The ``_pool_class`` of one new client: its pools count into this monitor."""
+        return type("CountingPool", (CountingPool,), {"monitor": self})
+
+    def listener(self) -> ClientListener | None:
+        """The event listener of one new client, only when leaks are detected (see the module doc)."""
+        if self.leaks is None:
+            return None
+        return ClientListener(self.leaks, next(self._generations))
+
+    def waiting(self) -> int:
+        """Driver checkouts waiting for a connection now, over every pool."""
+        return sum(max(pool.operation_count - pool.active_sockets, 0) for pool in list(self.pools))
 
     def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
-        with self._lock:
-            size, used = self.size, self.used
-        stats = PoolStats(source=source, backend=backend, size=size, used=used, idle=max(size - used, 0))
+        idle = used = pending = 0
+        for pool in list(self.pools):  # unlocked reads of ints and a deque's length: a snapshot
+            idle += len(pool.conns)
+            used += pool.active_sockets
+            pending += max(pool.operation_count - pool.active_sockets, 0)
+        # active_sockets counts a checkout from the moment it holds a slot, its connection possibly
+        # still opening: size counts that one as open.
+        stats = PoolStats(source=source, backend=backend, size=idle + used, used=used, idle=idle, pending=pending)
         stats.min, stats.max = min_size, max_size
         return self.fill(stats)
 
-    # -- connections ------------------------------------------------------------------------------
 
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent, generation: int = 0) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            self.size += 1
-            self.created += 1
-            self._since[(generation, event.address, event.connection_id)] = now
+class CountingPool(Pool):
+    """pymongo's pool, counting into ``monitor`` (set on the per-client subclass) as it works.
 
-    def connection_ready(self, event: monitoring.ConnectionReadyEvent, generation: int = 0) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            started = self._since.pop((generation, event.address, event.connection_id), now)
-            self.create.add((now - started) * 1000)
+    Only the methods pymongo calls per checkout anyway are extended, each by a clock read and
+    one lock: no event objects, no per-connection dictionary.
+    """
 
-    def connection_closed(self, event: monitoring.ConnectionClosedEvent, generation: int = 0) -> None:
-        with self._lock:
-            self.size -= 1
-            self._since.pop((generation, event.address, event.connection_id), None)
-            if event.reason in _LOST:
-                self.lost += 1
+    monitor: PoolMonitor
 
-    # -- checkouts (the hot path: one lock per event) ---------------------------------------------
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if getattr(self, "is_sdam", False):  # a server monitor's own connection: not the application's pool
+            self.__class__ = Pool  # type: ignore[assignment]
+        else:
+            self.monitor.pools.add(self)
 
-    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
-        self._checkout_started.at = time.perf_counter()
-        with self._lock:
-            self.pending += 1
+    def _get_conn(self, *args: Any, **kwargs: Any) -> Connection:
+        started = perf_counter()
+        try:
+            conn = super()._get_conn(*args, **kwargs)
+        except WaitQueueTimeoutError:
+            self.monitor.count("timeouts")
+            raise
+        except PyMongoError:  # the pool could not open a connection, or was cleared or closed meanwhile
+            self.monitor.count("errors")
+            raise
+        conn.dbplex_checked_out = now = perf_counter()  # type: ignore[attr-defined]
+        monitor = self.monitor
+        with monitor._lock:
+            monitor.acquired += 1
+            monitor.wait.add((now - started) * 1000)
+        return conn
 
-    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        with self._lock:
-            self.pending -= 1
-            if event.reason == monitoring.ConnectionCheckOutFailedReason.TIMEOUT:
-                self.timeouts += 1
-            elif event.reason == monitoring.ConnectionCheckOutFailedReason.CONN_ERROR:
-                self.errors += 1
+    def checkin(self, conn: Connection) -> None:
+        super().checkin(conn)
+        use_ms = (perf_counter() - conn.dbplex_checked_out) * 1000 if hasattr(conn, "dbplex_checked_out") else 0.0
+        monitor = self.monitor
+        with monitor._lock:
+            monitor.use.add(use_ms)
+            # closed on its way back in: it broke during use, or is stale (its pool was cleared)
+            if conn.closed and not self.closed:
+                monitor.lost += 1
 
-    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent, generation: int = 0) -> None:
-        now = time.perf_counter()
-        started = getattr(self._checkout_started, "at", now)
-        with self._lock:
-            self.pending -= 1
-            self.used += 1
-            self.acquired += 1
-            self.wait.add((now - started) * 1000)
-            self._since[(generation, event.address, event.connection_id)] = now
-        if self.leaks is not None:
-            self.leaks.taken((generation, event.address, event.connection_id))
+    def connect(self, *args: Any, **kwargs: Any) -> Connection:
+        started = perf_counter()
+        conn = super().connect(*args, **kwargs)
+        ms = (perf_counter() - started) * 1000
+        with self.monitor._lock:
+            self.monitor.created += 1
+            self.monitor.create.add(ms)
+        return conn
 
-    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent, generation: int = 0) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            self.used -= 1
-            self.use.add((now - self._since.pop((generation, event.address, event.connection_id), now)) * 1000)
-        if self.leaks is not None:
-            self.leaks.returned((generation, event.address, event.connection_id))
-
-    # -- pools: nothing to count --------------------------------------------------------------------
-
-    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
-        pass
-
-    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
-        pass
-
-    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
-        pass
-
-    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
-        pass
+    def _perished(self, conn: Connection) -> bool:
+        if not super()._perished(conn):
+            return False
+        max_idle = self.opts.max_idle_time_seconds
+        if max_idle is None or conn.idle_time_seconds() <= max_idle:  # broken or stale, not merely idle
+            self.monitor.count("lost")
+        return True
 
 
 class ClientListener(monitoring.ConnectionPoolListener):
-    """One client's CMAP events, passed to its source's :class:`PoolMonitor` with the client's generation."""
+    """One client's checkouts for leak detection, keyed by the client's generation."""
 
-    __slots__ = ("_generation", "_monitor")
+    __slots__ = ("_generation", "_leaks")
 
-    def __init__(self, monitor: PoolMonitor, generation: int) -> None:
-        self._monitor = monitor
+    def __init__(self, leaks: LeakDetector, generation: int) -> None:
+        self._leaks = leaks
         self._generation = generation
 
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        self._monitor.connection_created(event, self._generation)
-
-    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
-        self._monitor.connection_ready(event, self._generation)
-
-    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
-        self._monitor.connection_closed(event, self._generation)
-
-    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
-        self._monitor.connection_check_out_started(event)
-
-    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        self._monitor.connection_check_out_failed(event)
-
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        self._monitor.connection_checked_out(event, self._generation)
+        self._leaks.taken((self._generation, event.address, event.connection_id))
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
-        self._monitor.connection_checked_in(event, self._generation)
+        self._leaks.returned((self._generation, event.address, event.connection_id))
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        pass
+
+    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
+        pass
+
+    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
+        pass
+
+    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
+        pass
+
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
+        pass
 
     def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
         pass

@@ -11,7 +11,9 @@ before reusing it. What it lacks, dbplex adds here:
   same way;
 - **max_waiting**: a checkout fails with :class:`~dbplex.errors.PoolFull` when that many driver
   checkouts are already waiting (a soft bound: concurrent callers may pass it together);
-- **leak detection**: the pool monitor records where each driver checkout was made.
+- **leak detection**: the pool monitor records where each driver checkout was made;
+- **statistics**: counted by the client's pool class and read from its pools, without pymongo's
+  per-checkout events (see :mod:`dbplex_mongo.monitor`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class _Checkout:
         pool = self._pool
         if time.monotonic() >= pool.expires_at:
             pool.renew(pool.expires_at)
-        if pool.max_waiting and pool.monitor.pending >= pool.max_waiting:
+        if pool.max_waiting and pool.monitor.waiting() >= pool.max_waiting:
             raise full_error(pool.source.name, pool.max_waiting, pool.monitor)
         return pool.database
 
@@ -93,7 +95,11 @@ class MongoPool:
         """A new client (no I/O yet) with the current sizes; it becomes the one checkouts get."""
         config = self.source.config.pool
         client = client_mod.open_client(
-            self.source, self.monitor.listener(), maxPoolSize=self.max_size, minPoolSize=self.min_size
+            self.source,
+            self.monitor.listener(),
+            maxPoolSize=self.max_size,
+            minPoolSize=self.min_size,
+            _pool_class=self.monitor.pool_class(),
         )
         database = client_mod.database_of(self.source, client)
         server = ServerProbe(client, self.source.name)
