@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,17 +16,17 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
-def time_spec(**fields: Any) -> PartitionSpec:
-    """A time-range spec on ``pg`` with sensible defaults; ``fields`` override."""
-    base: dict[str, Any] = {
-        "source": "pg",
-        "target": "events",
-        "strategy": "range",
-        "key": "at",
-        "interval": "1 day",
-        "premake": 2,
-    }
-    return PartitionSpec(**{**base, **fields})
+def spec_factory(**defaults: Any) -> Callable[..., PartitionSpec]:
+    """A maker of specs: a daily time range on ``at``, then ``defaults``; each call's fields override both."""
+
+    def make(**fields: Any) -> PartitionSpec:
+        return PartitionSpec(**{"strategy": "range", "key": "at", "interval": "1 day", **defaults, **fields})
+
+    return make
+
+
+#: a time-range spec on ``pg`` with sensible defaults; ``fields`` override.
+time_spec = spec_factory(source="pg", target="events", premake=2)
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
+from dbplex.cli import partition_render
 from dbplex.cli.main import cli
 from dbplex.migrate.locking import this_process
+from dbplex.partition.reports import PartitionInfo, StatusReport
 
 from .conftest import Engine
 
@@ -31,6 +34,20 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("plan", "apply", "maintain", "status"):
         assert command in result.output
+
+
+def test_status_shows_estimated_rows_with_a_tilde_and_counted_ones_plainly(capsys: pytest.CaptureFixture[str]) -> None:
+    estimated = PartitionInfo(name="g_p1", label="1", kind="hash", rows=1234, rows_estimated=True)
+    counted = PartitionInfo(name="g_p2", label="2", kind="hash", rows=5678)
+    unknown = PartitionInfo(name="g_p3", label="3", kind="hash")
+    report = StatusReport(
+        spec="g", source="pg", target="g", strategy="hash", key="id", now="", partitions=[estimated, counted, unknown]
+    )
+    partition_render.status([report])
+    shown = capsys.readouterr().out
+    assert "~1,234" in shown and "5,678" in shown and "~5,678" not in shown
+    as_json = msgspec.to_builtins([estimated, counted, unknown])
+    assert [(p.get("rows"), p.get("rows_estimated")) for p in as_json] == [(1234, True), (5678, None), (None, None)]
 
 
 @pytest.mark.parametrize(

@@ -22,13 +22,14 @@ from pymongo.database import Database
 import dbplex
 from dbplex.migrate import Migrations
 from dbplex.migrate.locking import this_process
-from dbplex.partition import Condition, Order, PartitionQuery, PartitionSpec
+from dbplex.partition import Condition, Order, PartitionQuery
 from dbplex.partition.errors import KeyOutOfRange
 from dbplex.partition.layout import layout
 from dbplex.partition.maintain import make_plan, run, status
 from dbplex.partition.scatter import query as scatter
 from dbplex.testing.plugin import Servers
 from dbplex_mongo.partition import MongoPartitioner
+from tests.partition.conftest import spec_factory
 from tests.partition.workers import run_concurrently
 
 Doc = dict[str, Any]
@@ -74,16 +75,7 @@ def partitioner(url: str) -> Iterator[MongoPartitioner]:
         yield found
 
 
-def spec(**fields: Any) -> PartitionSpec:
-    base: dict[str, Any] = {
-        "source": "docs",
-        "target": "logs",
-        "strategy": "range",
-        "key": "at",
-        "interval": "1 day",
-        "premake": 2,
-    }
-    return PartitionSpec(**{**base, **fields})
+spec = spec_factory(source="docs", target="logs", premake=2)
 
 
 def names(db: Database[Doc], prefix: str = "logs_") -> list[str]:

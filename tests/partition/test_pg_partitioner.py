@@ -128,6 +128,22 @@ def test_creates_the_layout_reads_it_back_and_a_second_run_changes_nothing(
     assert children(raw, unique_table) == [w.name for w in wanted]
 
 
+def test_inspect_reports_the_catalogs_row_estimate_of_each_partition(
+    raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
+) -> None:
+    make_table(raw, unique_table)
+    spec = spec_for(unique_table, premake=2)
+    p = partitioner()
+    wanted = layout(spec, NOW).wanted
+    create_all(p, spec, wanted)
+    p.insert(spec, [{"at": NOW + timedelta(minutes=m), "kind": "k"} for m in range(0, 300, 5)])
+    raw.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(wanted[0].name)))
+    found = {e.partition.name: e for e in p.inspect(spec).partitions}
+    assert found[wanted[0].name].rows == 60 and found[wanted[0].name].rows_estimated
+    never_analysed = found[wanted[2].name]
+    assert never_analysed.rows is None and not never_analysed.rows_estimated
+
+
 def _create_in_process(url: str, spec: PartitionSpec, start: Any, failures: Any) -> None:
     """One 'host' running maintenance: waits for the others, then creates every partition."""
     hub = dbplex.open({"sources": {"pg": {"url": url}}})

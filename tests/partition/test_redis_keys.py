@@ -16,19 +16,12 @@ from dbplex.partition.expiry import expires_at, retention_seconds
 from dbplex.partition.layout import fixed_partitions, layout, time_partition
 from dbplex.partition.rowfilter import matches
 from dbplex_redis import partition_keys as keys
+from tests.partition.conftest import spec_factory
 
 NOW = datetime(2026, 11, 25, 13, 30, tzinfo=timezone.utc)
 
 
-def spec(**fields: Any) -> PartitionSpec:
-    base: dict[str, Any] = {
-        "source": "cache",
-        "target": "live:updates",
-        "strategy": "range",
-        "key": "at",
-        "interval": "1 day",
-    }
-    return PartitionSpec(**{**base, **fields})
+spec = spec_factory(source="cache", target="live:updates")
 
 
 def hashed(**fields: Any) -> PartitionSpec:

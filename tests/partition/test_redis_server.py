@@ -25,6 +25,7 @@ from dbplex.partition.rowfilter import matches
 from dbplex.partition.scatter import query as scatter
 from dbplex.testing.plugin import Servers
 from dbplex_redis.partition import RedisPartitioner
+from tests.partition.conftest import spec_factory
 from tests.partition.workers import run_concurrently
 
 DAY = timedelta(days=1)
@@ -63,16 +64,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def spec(**fields: Any) -> PartitionSpec:
-    base: dict[str, Any] = {
-        "source": "cache",
-        "target": "live:updates",
-        "strategy": "range",
-        "key": "at",
-        "interval": "1 day",
-        "premake": 2,
-    }
-    return PartitionSpec(**{**base, **fields})
+spec = spec_factory(source="cache", target="live:updates", premake=2)
 
 
 def labels(raw: redis.Redis, prefix: str, target: str = "live:updates") -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
@@ -18,11 +17,12 @@ from redis.crc import key_slot
 
 import dbplex
 from dbplex.migrate.locking import this_process
-from dbplex.partition import Condition, PartitionQuery, PartitionSpec
+from dbplex.partition import Condition, PartitionQuery
 from dbplex.partition.maintain import make_plan, run
 from dbplex.partition.scatter import query as scatter
 from dbplex_redis import partition_keys as keys
 from dbplex_redis.partition import RedisPartitioner
+from tests.partition.conftest import spec_factory
 from tests.redis.test_cluster import raw, seed_url, source_url
 
 __all__ = ["raw", "seed_url", "source_url"]  # the cluster fixtures, used here by name
@@ -43,17 +43,7 @@ def partitioner(hub: dbplex.Hub) -> RedisPartitioner:
     return found
 
 
-def spec(**fields: Any) -> PartitionSpec:
-    base: dict[str, Any] = {
-        "source": "c",
-        "target": "live:updates",
-        "strategy": "range",
-        "key": "at",
-        "interval": "1 day",
-        "premake": 4,
-        "retention": "3 days",
-    }
-    return PartitionSpec(**{**base, **fields})
+spec = spec_factory(source="c", target="live:updates", premake=4, retention="3 days")
 
 
 def day(moment: datetime, offset: int = 0) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 import msgspec
@@ -17,6 +17,8 @@ from dbplex.cli.errors import fail, reported
 F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from dbplex.hub import Hub
     from dbplex.partition import PartitionSpec
 
@@ -46,6 +48,13 @@ _now = click.option(
     help="Plan as if it were this moment (UTC unless it says otherwise); default: the clock.",
 )
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _common(command: F) -> F:
+    """The options every command takes: NAME..., --spec, --now, --json (in that order)."""
+    for option in (_json, _now, _spec, _names):
+        command = option(command)
+    return command
 
 
 def _lock_wait(default: float) -> Callable[[F], F]:
@@ -103,11 +112,20 @@ def _emit(data: Any) -> None:
     emit_json(msgspec.to_builtins(data))
 
 
+def _output(
+    as_json: bool, data: dict[str, Any], render: Literal["plans", "runs", "status"], reports: Sequence[Any]
+) -> None:
+    """``data`` as JSON with --json; else ``reports`` as ``partition_render.<render>`` shows them."""
+    if as_json:
+        _emit(data)
+    else:
+        from dbplex.cli import partition_render
+
+        getattr(partition_render, render)(reports)
+
+
 @partition.command()
-@_names
-@_spec
-@_now
-@_json
+@_common
 @click.pass_context
 def plan(
     ctx: click.Context, names: tuple[str, ...], spec_file: Path | None, now: datetime | None, as_json: bool
@@ -124,12 +142,7 @@ def plan(
                 reports.append(plan_report(make_plan(hub.partitioner(spec.source), spec, now)))
             except PlanError as exc:
                 errors.append(str(exc))
-    if as_json:
-        _emit({"plans": reports, "errors": errors})
-    else:
-        from dbplex.cli import partition_render
-
-        partition_render.plans(reports)
+    _output(as_json, {"plans": reports, "errors": errors}, "plans", reports)
     _finish(errors, 2)
 
 
@@ -140,98 +153,72 @@ def _finish(errors: list[str], code: int) -> None:
         fail(errors[-1], code)
 
 
-def _run(
-    ctx: click.Context,
-    mode: str,
-    names: tuple[str, ...],
-    spec_file: Path | None,
-    now: datetime | None,
-    as_json: bool,
-    lock_wait: float,
-) -> None:
-    from dbplex.migrate.locking import LockSettings
-    from dbplex.partition import maintain
-
-    settings = LockSettings(wait=lock_wait, ttl=maintain.APPLY_LOCK.ttl)
-    reports = []
-    code = 0
-    notify = None if as_json else _progress
-    with _session(ctx, spec_file, names) as (hub, specs):
-        for spec in specs:
-            try:
-                partitioner = hub.partitioner(spec.source)
-            except Exception as exc:
-                from dbplex.partition.reports import RunReport, header
-
-                report = RunReport(**header(spec), mode=mode, run_id="", status="failed")  # type: ignore[arg-type]
-                report.error = maintain.describe_error(exc)
-                report.exit_code = getattr(exc, "exit_code", 1)
-            else:
-                report = maintain.run(partitioner, spec, mode, now=now, settings=settings, notify=notify)  # type: ignore[arg-type]
-            reports.append(report)
-            code = max(code, report.exit_code)
-    if as_json:
-        _emit({"runs": reports})
-    else:
-        from dbplex.cli import partition_render
-
-        partition_render.runs(reports)
-    if code:
-        errors = [r.error or r.message for r in reports if r.exit_code]
-        _finish(errors, code)
-
-
 def _progress(spec: str, message: str) -> None:
     click.echo(f"{spec}: {message}", err=True)
 
 
-@partition.command()
-@_names
-@_spec
-@_now
-@_json
-@_lock_wait(60.0)
-@click.pass_context
-def apply(
-    ctx: click.Context,
-    names: tuple[str, ...],
-    spec_file: Path | None,
-    now: datetime | None,
-    as_json: bool,
-    lock_wait: float,
-) -> None:
-    """Create missing partitions, finish interrupted work and retire expired ones, under the lock."""
-    _run(ctx, "apply", names, spec_file, now, as_json, lock_wait)
+def _run_command(mode: Literal["apply", "maintain"], default_wait: float, doc: str) -> click.Command:
+    """Register ``dbplex partition <mode>``: the common options and --lock-wait (default ``default_wait`` s)."""
+
+    @_common
+    @_lock_wait(default_wait)
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        names: tuple[str, ...],
+        spec_file: Path | None,
+        now: datetime | None,
+        as_json: bool,
+        lock_wait: float,
+    ) -> None:
+        from dbplex.migrate.locking import LockSettings
+        from dbplex.partition import maintain
+
+        settings = LockSettings(wait=lock_wait, ttl=maintain.APPLY_LOCK.ttl)
+        reports = []
+        code = 0
+        notify = None if as_json else _progress
+        with _session(ctx, spec_file, names) as (hub, specs):
+            for spec in specs:
+                try:
+                    partitioner = hub.partitioner(spec.source)
+                except Exception as exc:
+                    from dbplex.partition.reports import RunReport, header
+
+                    report = RunReport(**header(spec), mode=mode, run_id="", status="failed")
+                    report.error = maintain.describe_error(exc)
+                    report.exit_code = getattr(exc, "exit_code", 1)
+                else:
+                    report = maintain.run(partitioner, spec, mode, now=now, settings=settings, notify=notify)
+                reports.append(report)
+                code = max(code, report.exit_code)
+        _output(as_json, {"runs": reports}, "runs", reports)
+        if code:
+            errors = [r.error or r.message for r in reports if r.exit_code]
+            _finish(errors, code)
+
+    command.__doc__ = doc
+    return partition.command(mode)(command)
 
 
-@partition.command()
-@_names
-@_spec
-@_now
-@_json
-@_lock_wait(5.0)
-@click.pass_context
-def maintain(
-    ctx: click.Context,
-    names: tuple[str, ...],
-    spec_file: Path | None,
-    now: datetime | None,
-    as_json: bool,
-    lock_wait: float,
-) -> None:
+apply = _run_command(
+    "apply",
+    60.0,
+    """Create missing partitions, finish interrupted work and retire expired ones, under the lock.""",
+)
+maintain = _run_command(
+    "maintain",
+    5.0,
     """Like apply, for cron: safe every minute on several hosts at once.
 
     A run that finds the lock held past --lock-wait says "another host is maintaining" and
     exits 0; the holder does the work, and every action is idempotent.
-    """
-    _run(ctx, "maintain", names, spec_file, now, as_json, lock_wait)
+    """,
+)
 
 
 @partition.command()
-@_names
-@_spec
-@_now
-@_json
+@_common
 @click.pass_context
 def status(
     ctx: click.Context, names: tuple[str, ...], spec_file: Path | None, now: datetime | None, as_json: bool
@@ -244,10 +231,5 @@ def status(
 
     with _session(ctx, spec_file, names) as (hub, specs):
         reports = [spec_status(hub.partitioner(spec.source), spec, now) for spec in specs]
-    if as_json:
-        _emit({"specs": reports})
-    else:
-        from dbplex.cli import partition_render
-
-        partition_render.status(reports)
+    _output(as_json, {"specs": reports}, "status", reports)
     sys.exit(0 if all(r.ready for r in reports) else 1)

@@ -92,6 +92,13 @@ def _range(info: PartitionInfo) -> str:
     return "rows no other partition takes"
 
 
+def _rows(info: PartitionInfo) -> str:
+    """``1,234`` for a count, ``~1,234`` for an estimate, empty when unknown."""
+    if info.rows is None:
+        return ""
+    return f"~{info.rows:,}" if info.rows_estimated else f"{info.rows:,}"
+
+
 def status(reports: Sequence[StatusReport]) -> None:
     console = make_console()
     for report in reports:
@@ -103,7 +110,7 @@ def status(reports: Sequence[StatusReport]) -> None:
                 info.kind,
                 escape(_range(info)),
                 f"[{style}]{info.state}[/]" if style else info.state,
-                "" if info.rows is None else str(info.rows),
+                _rows(info),
             )
         console.print(table)
         if report.problem:

@@ -87,6 +87,8 @@ class Existing:
     state: State = "attached"
     #: rows it holds, when the backend can tell cheaply; None otherwise.
     rows: int | None = None
+    #: True when ``rows`` is the catalog's estimate (PostgreSQL ``reltuples``), not a count.
+    rows_estimated: bool = False
 
 
 @dataclass

@@ -30,6 +30,8 @@ class PartitionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     #: attached, detaching, detached, archived; "missing" for a wanted partition not there.
     state: str = "attached"
     rows: int | None = None
+    #: True when ``rows`` is an estimate (PostgreSQL's catalog), not a count.
+    rows_estimated: bool = False
 
 
 class ActionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -104,7 +106,9 @@ def bound(value: object) -> Bound:
     return str(value)
 
 
-def partition_info(partition: Partition, state: str = "attached", rows: int | None = None) -> PartitionInfo:
+def partition_info(
+    partition: Partition, state: str = "attached", rows: int | None = None, rows_estimated: bool = False
+) -> PartitionInfo:
     return PartitionInfo(
         name=partition.name,
         label=partition.label,
@@ -116,11 +120,12 @@ def partition_info(partition: Partition, state: str = "attached", rows: int | No
         remainder=partition.remainder,
         state=state,
         rows=rows,
+        rows_estimated=rows_estimated,
     )
 
 
 def existing_info(existing: Existing) -> PartitionInfo:
-    return partition_info(existing.partition, existing.state, existing.rows)
+    return partition_info(existing.partition, existing.state, existing.rows, existing.rows_estimated)
 
 
 def action_info(action: Action, status: ActionStatus = "planned") -> ActionInfo:

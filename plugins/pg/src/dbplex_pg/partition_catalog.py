@@ -35,7 +35,7 @@ LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 WHERE c.oid = to_regclass(quote_ident(%(table)s))
 """
 _CHILDREN = """
-SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending
+SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending, c.reltuples
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = %s
 ORDER BY c.relname
@@ -103,11 +103,13 @@ class Parent:
 
 @dataclass
 class Child:
-    """One partition: its table name, what the spec calls it, and its state."""
+    """One partition: its table name, what the spec calls it, its state, and its estimated rows."""
 
     table: str
     partition: Partition
     pending: bool
+    #: ``pg_class.reltuples``, the planner's estimate; None when never analysed (-1).
+    rows: int | None = None
 
 
 def parent(conn: psycopg.Connection[Any], spec: PartitionSpec) -> Parent | None:
@@ -146,8 +148,8 @@ def problem(spec: PartitionSpec, found: Parent | None) -> str | None:
 
 def children(conn: psycopg.Connection[Any], spec: PartitionSpec, oid: int) -> list[Child]:
     return [
-        Child(table, describe(spec, table, expression), bool(pending))
-        for table, expression, pending in conn.execute(_CHILDREN, [oid]).fetchall()
+        Child(table, describe(spec, table, expression), bool(pending), None if tuples < 0 else round(tuples))
+        for table, expression, pending, tuples in conn.execute(_CHILDREN, [oid]).fetchall()
     ]
 
 
@@ -217,7 +219,15 @@ def _range_label(spec: PartitionSpec, table: str, lower: Bound | None, upper: Bo
 
 
 def existing(children_: list[Child]) -> list[Existing]:
-    return [Existing(partition=c.partition, state="detaching" if c.pending else "attached") for c in children_]
+    return [
+        Existing(
+            partition=c.partition,
+            state="detaching" if c.pending else "attached",
+            rows=c.rows,
+            rows_estimated=c.rows is not None,
+        )
+        for c in children_
+    ]
 
 
 def missing_indexes(conn: psycopg.Connection[Any], oid: int) -> list[tuple[str, str, str]]:
