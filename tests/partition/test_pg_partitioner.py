@@ -83,6 +83,18 @@ def create_all(p: PgPartitioner, spec: PartitionSpec, partitions: list[Partition
         p.apply(spec, p.render(spec, Action(kind="create", partition=partition, reason="test")))
 
 
+def with_layout(
+    raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], table: str, **fields: Any
+) -> tuple[PartitionSpec, PgPartitioner, list[Partition]]:
+    """A partitioned ``table`` with every partition its spec wants at ``NOW`` made."""
+    make_table(raw, table)
+    spec = spec_for(table, **fields)
+    p = partitioner()
+    wanted = layout(spec, NOW).wanted
+    create_all(p, spec, wanted)
+    return spec, p, wanted
+
+
 def children(raw: psycopg.Connection[Any], table: str) -> list[str]:
     rows = raw.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -115,11 +127,7 @@ def test_inspect_explains_a_missing_or_unpartitioned_table(
 def test_creates_the_layout_reads_it_back_and_a_second_run_changes_nothing(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=2)
-    p = partitioner()
-    wanted = layout(spec, NOW).wanted
-    create_all(p, spec, wanted)
+    spec, p, wanted = with_layout(raw, partitioner, unique_table, premake=2)
     create_all(p, spec, wanted)  # idempotent
     inventory = p.inspect(spec)
     assert inventory.ready and not inventory.actions
@@ -131,11 +139,7 @@ def test_creates_the_layout_reads_it_back_and_a_second_run_changes_nothing(
 def test_inspect_reports_the_catalogs_row_estimate_of_each_partition(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=2)
-    p = partitioner()
-    wanted = layout(spec, NOW).wanted
-    create_all(p, spec, wanted)
+    spec, p, wanted = with_layout(raw, partitioner, unique_table, premake=2)
     p.insert(spec, [{"at": NOW + timedelta(minutes=m), "kind": "k"} for m in range(0, 300, 5)])
     raw.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(wanted[0].name)))
     found = {e.partition.name: e for e in p.inspect(spec).partitions}
@@ -365,10 +369,7 @@ def test_rows_in_the_default_partition_are_found_and_moved_out(
 def test_far_future_keys_are_refused_with_or_without_a_default_partition(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=1)
-    p = partitioner()
-    create_all(p, spec, layout(spec, NOW).wanted)
+    spec, p, _ = with_layout(raw, partitioner, unique_table, premake=1)
     assert p.insert(spec, [{"at": NOW, "kind": "a"}, {"at": day(1), "kind": "b"}]) == 2
     with pytest.raises(
         QueryError,
@@ -392,10 +393,7 @@ def test_far_future_keys_are_refused_with_or_without_a_default_partition(
 def test_an_index_on_only_the_parent_is_built_concurrently_and_attached(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=1)
-    p = partitioner()
-    create_all(p, spec, layout(spec, NOW).wanted)
+    spec, p, _ = with_layout(raw, partitioner, unique_table, premake=1)
     index = f"{unique_table}_kind_idx"
     raw.execute(
         sql.SQL("CREATE INDEX {} ON ONLY {} (kind)").format(sql.Identifier(index), sql.Identifier(unique_table))
@@ -416,11 +414,7 @@ def test_an_index_on_only_the_parent_is_built_concurrently_and_attached(
 def test_fetch_reads_one_partition_and_explain_shows_pruning(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=2)
-    p = partitioner()
-    wanted = layout(spec, NOW).wanted
-    create_all(p, spec, wanted)
+    spec, p, wanted = with_layout(raw, partitioner, unique_table, premake=2)
     p.insert(spec, [{"at": NOW + timedelta(hours=h), "kind": f"k{h}"} for h in range(0, 48, 6)])
     query = PartitionQuery(
         where=[Condition("at", ">=", day(1)), Condition("kind", "in", ["k12", "k18", "k24", "k30"])],
@@ -598,11 +592,7 @@ def test_each_partition_is_cut_in_the_cores_order_whatever_the_database_orders_t
 def test_a_wanted_partition_whose_table_was_detached_is_attached_back(
     raw: psycopg.Connection[Any], partitioner: Callable[..., PgPartitioner], unique_table: str
 ) -> None:
-    make_table(raw, unique_table)
-    spec = spec_for(unique_table, premake=1)
-    p = partitioner()
-    wanted = layout(spec, NOW).wanted
-    create_all(p, spec, wanted)
+    spec, p, wanted = with_layout(raw, partitioner, unique_table, premake=1)
     p.insert(spec, [{"at": NOW, "kind": "kept"}])
     today = wanted[0]
     t, child = sql.Identifier(unique_table), sql.Identifier(today.name)
