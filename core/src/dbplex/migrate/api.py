@@ -93,7 +93,7 @@ class Migrations:
                 if name in self.hub.sources:
                     migrator = self.migrator(name)
                     rules[name] = Rules(migrator.formats, migrator.file_options)
-            self._discovered = discover(self.directory, rules, self.hub.sources)
+            self._discovered = discover(self.directory, rules, self.hub.sources, only=self._only)
         return self._discovered
 
     def graph(self) -> Graph:
