@@ -16,4 +16,3 @@ def quiet_until_configured(name: str) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
         logger.addHandler(logging.NullHandler())
-
