@@ -69,7 +69,9 @@ class Reader:
 
     def run(self, argv: list[str], what: str) -> None:
         done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"{what} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        assert done.returncode == 0, (
+            f"{what} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
         assert "Traceback (most recent call last)" not in done.stderr, done.stderr
 
 
