@@ -94,7 +94,7 @@ def test_block_runs_as_written(block: Block, reader: Reader) -> None:
     if block.language == "toml":
         path = reader.workdir / "readme-config.toml"
         path.write_text(block.text)
-        secrets = {name: "example" for name in re.findall(r"\$\{(\w+)\}", block.text)}
+        secrets = dict.fromkeys(re.findall(r"\$\{(\w+)\}", block.text), "example")
         os.environ.update(secrets)
         try:
             config = dbplex.config.load(path)
