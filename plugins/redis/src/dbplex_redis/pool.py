@@ -191,12 +191,26 @@ _BOUNDED: dict[type[Any], type[Any]] = {
 }
 
 
+def _check_url_options(source: Source, kwargs: dict[str, Any]) -> None:
+    """redis-py checks some URL options (``protocol``, ``ssl_cert_reqs``, an option the scheme's
+    connection does not take) only when it makes a connection; make one, never opened, so that
+    such a URL is a :class:`ConfigError` when the source opens."""
+    options = {key: value for key, value in kwargs.items() if key != "connection_class"}
+    try:
+        kwargs.get("connection_class", Connection)(**options)
+    except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
+        raise ConfigError(
+            f"source {source.name!r}: a URL option is not valid for redis-py: {scrub(str(exc))}"
+        ) from None
+
+
 def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     """redis-py connection arguments: the URL's, then the source's settings over them."""
     try:
         kwargs: dict[str, Any] = parse_url(source.url)
     except ValueError as exc:
         raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
+    _check_url_options(source, kwargs)
     kwargs["connection_class"] = _BOUNDED[kwargs.get("connection_class", Connection)]
     kwargs.setdefault("protocol", 3)  # RESP3 whatever redis-py's default: maps, doubles and booleans as such
     kwargs["decode_responses"] = False  # replies are decoded by dbplex: values are MessagePack bytes
