@@ -150,6 +150,7 @@ def up(
     root = Path(directory).absolute()
     try:
         root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)  # logs and state are the owner's (PostgreSQL's user may pass through, see privileges)
     except OSError as exc:
         raise SandboxError(f"cannot create sandbox directory {root}: {exc.strerror}") from None
     with _locked(root):
@@ -159,7 +160,7 @@ def up(
 
         def home(name: str) -> Path:
             folder = root / name
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
             return folder
 
         def record(server: Server) -> None:
