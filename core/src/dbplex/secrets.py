@@ -31,8 +31,9 @@ _SECRET_NAMES = frozenset({"authmechanismproperties"})
 #: match never rescans text a previous attempt covered (linear time).
 _PARAM_NAME = re.compile(r"[?&]([^=&#?]*)=")
 _VALUE_END = re.compile(r"[&#]")
-#: where a URL found in free text ends: whitespace, a quote, or an angle bracket.
-_URL_END = re.compile(r"""[\s"'<>`]""")
+#: where a URL found in free text ends: whitespace, a quote, an angle bracket, or a backslash
+#: (as in JSON's ``\"``: masking must not swallow an escape and break the JSON it scrubs).
+_URL_END = re.compile(r"""[\s"'<>`\\]""")
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -162,7 +163,7 @@ def scrub(text: str) -> str:
     """``text`` with every remembered secret and every URL credential masked.
 
     A URL is found by its ``://`` (after a letter or digit) and runs to the next whitespace,
-    quote or angle bracket. URLs are handled one after the other, each from where the last
+    quote, angle bracket or backslash. URLs are handled one after the other, each from where the last
     ended, so the work grows with the length of ``text``, never with its square.
     """
     for secret in _ordered:

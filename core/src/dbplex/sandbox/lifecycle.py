@@ -150,11 +150,11 @@ def up(
     root = Path(directory).absolute()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        os.chmod(root, 0o700)  # logs and state are the owner's (PostgreSQL's user may pass through, see privileges)
     except OSError as exc:
         raise SandboxError(f"cannot create sandbox directory {root}: {exc.strerror}") from None
     with _locked(root):
         _claim(root)
+        os.chmod(root, 0o700)  # logs and state are the owner's (PostgreSQL's user may pass through, see privileges)
         sandbox = Sandbox(directory=root)
         records.save(sandbox)
 
