@@ -85,3 +85,14 @@ def test_scrub_handles_ten_megabytes() -> None:
         secrets.scrub(text)
         == f"redis://u:***@h/0 {letters} postgresql://app@h/db?password=*** " + "c://" + "d" * 10_000_000
     )
+
+
+def test_log_records_are_scrubbed_with_their_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    secrets.remember("log-Secret-31")
+    log = secrets.logger("dbplex.test_secrets")
+    try:
+        raise ValueError("driver said: bad password log-Secret-31 for redis://u:other-pw@h/0")
+    except ValueError:
+        log.exception("failed with %s", "log-Secret-31")
+    assert "failed with ***" in caplog.text and "ValueError: driver said: bad password ***" in caplog.text
+    assert "log-Secret-31" not in caplog.text and "other-pw" not in caplog.text

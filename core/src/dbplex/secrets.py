@@ -10,8 +10,10 @@ outputs and on driver messages that may quote megabytes of a caller's data.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import traceback
 from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
@@ -185,3 +187,24 @@ def scrub(text: str) -> str:
         start = text.find("://", end)
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+class _ScrubbingFilter(logging.Filter):
+    """Masks secrets in a record's message, traceback and stack before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info))).rstrip("\n")
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
+
+
+def logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` whose records are scrubbed of secrets: a traceback it logs
+    may quote a driver's message, and a message may name a URL."""
+    log = logging.getLogger(name)
+    if not any(isinstance(f, _ScrubbingFilter) for f in log.filters):
+        log.addFilter(_ScrubbingFilter())
+    return log

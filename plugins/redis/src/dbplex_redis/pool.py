@@ -33,7 +33,6 @@ pool for nodes that left the slot map, and ``close()`` always.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import sys
 import time
@@ -52,6 +51,7 @@ from redis.connection import (
     parse_url,
 )
 
+from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, UnsupportedError
 from dbplex.pool import PoolCounters, PoolStats
@@ -63,7 +63,7 @@ from dbplex.secrets import scrub
 from dbplex_redis.errors import RedisPoolTimeout, RedisSourceUnavailable, address, connect_failed
 
 _perf_counter = time.perf_counter
-log = logging.getLogger("dbplex.pool")
+log = secrets.logger("dbplex.pool")
 #: errors that close a connection because it broke, as opposed to being closed on purpose.
 _BREAKING = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
