@@ -33,6 +33,7 @@ pool for nodes that left the slot map, and ``close()`` always.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 import time
@@ -51,7 +52,6 @@ from redis.connection import (
     parse_url,
 )
 
-from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, UnsupportedError
 from dbplex.pool import PoolCounters, PoolStats
@@ -63,7 +63,7 @@ from dbplex.secrets import scrub
 from dbplex_redis.errors import RedisPoolTimeout, RedisSourceUnavailable, address, connect_failed
 
 _perf_counter = time.perf_counter
-log = secrets.logger("dbplex.pool")
+log = logging.getLogger("dbplex.pool")
 #: errors that close a connection because it broke, as opposed to being closed on purpose.
 _BREAKING = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
@@ -191,19 +191,6 @@ _BOUNDED: dict[type[Any], type[Any]] = {
 }
 
 
-def _check_url_options(source: Source, kwargs: dict[str, Any]) -> None:
-    """redis-py checks some URL options (``protocol``, ``ssl_cert_reqs``, an option the scheme's
-    connection does not take) only when it makes a connection; make one, never opened, so that
-    such a URL is a :class:`ConfigError` when the source opens."""
-    options = {key: value for key, value in kwargs.items() if key != "connection_class"}
-    try:
-        kwargs.get("connection_class", Connection)(**options)
-    except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
-        raise ConfigError(
-            f"source {source.name!r}: a URL option is not valid for redis-py: {scrub(str(exc))}"
-        ) from None
-
-
 def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     """redis-py connection arguments: the URL's, then the source's settings over them."""
     try:
@@ -239,6 +226,19 @@ def pool_kwargs(source: Source) -> dict[str, Any]:
         "leak_threshold": config.leak_threshold,
         "reconnect": (config.reconnect_min, config.reconnect_max),
     }
+
+
+def _check_url_options(source: Source, kwargs: dict[str, Any]) -> None:
+    """redis-py checks some URL options (``protocol``, ``ssl_cert_reqs``, an option the scheme's
+    connection does not take) only when it makes a connection; make one, never opened, so that
+    such a URL is a :class:`ConfigError` when the source opens."""
+    options = {key: value for key, value in kwargs.items() if key != "connection_class"}
+    try:
+        kwargs.get("connection_class", Connection)(**options)
+    except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
+        raise ConfigError(
+            f"source {source.name!r}: a URL option is not valid for redis-py: {scrub(str(exc))}"
+        ) from None
 
 
 class CountingPool(BlockingConnectionPool):
