@@ -37,8 +37,7 @@ RERUNNABLE_SLOW_INSERT = (
     "INSERT INTO events (n) SELECT 1 FROM pg_sleep(6) WHERE NOT EXISTS (SELECT FROM events);\n"
 )
 SLEEPING = (
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE state = 'active' AND query LIKE 'INSERT INTO events%pg_sleep(6)%'"
+    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'INSERT INTO events%pg_sleep(6)%'"
 )
 
 

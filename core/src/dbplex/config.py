@@ -103,6 +103,9 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     required: bool = True
     #: seconds to wait for a new connection, including DNS, TCP and authentication.
     connect_timeout: Seconds = 5.0
+    #: seconds an op may wait for the server's reply before it fails naming the source; None
+    #: means the backend's default (PostgreSQL and MongoDB 30 s, Redis 5 s).
+    operation_timeout: Seconds | None = None
     pool: PoolConfig = PoolConfig()
     #: backend-specific settings, validated by the backend (e.g. Redis ``prefix``).
     options: dict[str, Any] = {}

@@ -17,6 +17,7 @@ import psycopg
 from dbplex.backends import Source
 from dbplex.health import Health, Status
 from dbplex.pool import Pool
+from dbplex_pg import deadline
 from dbplex_pg.errors import query_failure
 
 _ROLE_AND_LAG = """
@@ -32,10 +33,15 @@ SELECT pg_is_in_recovery(),
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server version, role and database; an unreachable server raises."""
     with pool.connection() as conn:
+        deadline.begin(conn)
         try:
             row = conn.execute(_ROLE_AND_LAG).fetchone()
         except psycopg.Error as exc:
+            if conn.timed_out:
+                raise deadline.timed_out(source.name, conn.state.bound) from exc
             raise query_failure(source.name, conn, exc) from exc
+        finally:
+            deadline.end(conn)
         info = conn.info
         replica = bool(row and row[0])
         details = {"role": "replica" if replica else "primary", "database": info.dbname, "user": info.user}
