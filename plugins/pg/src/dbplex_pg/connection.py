@@ -133,30 +133,34 @@ def connect_timeout(source: Source) -> int:
     return max(2, int(source.config.connect_timeout))
 
 
-def connect_kwargs(source: Source) -> dict[str, Any]:
+def connect_kwargs(source: Source, *, bounded: bool = True) -> dict[str, Any]:
     """psycopg's connection arguments for ``source``, beyond its URL.
 
-    ``statement_timeout`` is sent as a startup option (no extra round trip), ahead of the URL's
-    own ``options`` so that a ``-c statement_timeout=...`` there still wins.
+    When ``bounded``, the operation timeout is sent as ``statement_timeout``, a startup option
+    (no extra round trip), ahead of the URL's own ``options`` so that a ``-c
+    statement_timeout=...`` there still wins. Migrations and partition maintenance connect
+    unbounded: an index build may rightly take longer, and they set their own timeouts.
     """
     opts = options(source)
     params = errors.conninfo(source)
-    timeout_ms = round(deadline.operation_timeout(source) * 1000)
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "prepare_threshold": PREPARE_THRESHOLD if opts.prepared_statements else None,
         "connect_timeout": connect_timeout(source),
-        "options": f"-c statement_timeout={timeout_ms} {params.get('options') or ''}".strip(),
     }
+    if bounded:
+        timeout_ms = round(deadline.operation_timeout(source) * 1000)
+        kwargs["options"] = f"-c statement_timeout={timeout_ms} {params.get('options') or ''}".strip()
     if "application_name" not in params:
         kwargs["application_name"] = opts.application_name
     return kwargs
 
 
-def open_connection(source: Source, connection_type: type[C]) -> C:
-    """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not."""
+def open_connection(source: Source, connection_type: type[C], *, bounded: bool = True) -> C:
+    """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not; with
+    ``bounded``, its statements are bounded by the operation timeout (see :func:`connect_kwargs`)."""
     try:
-        return connection_type.connect(source.url, **connect_kwargs(source))
+        return connection_type.connect(source.url, **connect_kwargs(source, bounded=bounded))
     except psycopg.Error as exc:
         raise errors.unavailable(source, exc, connect_timeout(source)) from None
 

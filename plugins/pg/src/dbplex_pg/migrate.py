@@ -83,7 +83,7 @@ class PgMigrator:
                     f"source {self.source.name!r}: the session holding the migration lock ended; "
                     "the run stopped so that no other run applies the same migration twice"
                 )
-            conn = open_connection(self.source, psycopg.Connection)
+            conn = open_connection(self.source, psycopg.Connection, bounded=False)
             if conn.info.server_version >= _CLIENT_CHECK_SINCE:
                 conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", [CLIENT_CHECK])
             self._conn = conn
