@@ -37,6 +37,17 @@ def drill() -> Iterator[sandbox.Sandbox]:
         shutil.rmtree(directory.parent, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[sandbox.Server]:
+    """A MongoDB server of its own (the drill sandbox has none), for tests that stop it."""
+    directory = Path(tempfile.mkdtemp(prefix="dbplex-faults-mongo-")) / "sb"
+    try:
+        yield sandbox.up(directory, servers=("mongo",)).server("mongo")
+    finally:
+        sandbox.down(directory)
+        shutil.rmtree(directory.parent, ignore_errors=True)
+
+
 @pytest.fixture
 def open_hub() -> Iterator[Callable[[dict[str, Any]], dbplex.Hub]]:
     hubs: list[dbplex.Hub] = []

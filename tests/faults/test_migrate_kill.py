@@ -13,8 +13,9 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -77,6 +78,7 @@ def run_again(pg: Project, url: str) -> None:
     result = pg.cli("up", "--lock-wait", "30")
     figure("SIGKILL -> the next run finished (PostgreSQL)", time.monotonic() - started)
     assert result.exit_code == 0, result.output
+    print(*(line for line in result.output.splitlines() if "lock taken" in line), sep="\n")  # its wait
     eventually(lambda: sleeping(url) == 0, 30, "no attempt of the step still runs")
 
 
@@ -107,25 +109,57 @@ def test_no_second_attempt_starts_while_the_first_still_runs(
     applied(pg, schema_url)
 
 
-HANGS_THEN_COUNTS = """import os, pathlib, time
+#: a step that hangs in the process when told to, then records that it ran (``{apply}``).
+HANGS_THEN_APPLIES = """import os, pathlib, time
 
 irreversible = True
+
 
 def up(ctx):
     marker = os.environ.get("DBPLEX_TEST_HANG")
     if marker:
         pathlib.Path(marker).write_text("started")
         time.sleep(300)
-    ctx.execute(("INCR", "{prefix}applied"))
+    ctx.execute({apply})
 """
+TTL = 3
 
 
-def test_a_killed_redis_holders_lease_expires_after_the_configured_ttl(drill: sandbox.Sandbox, tmp_path: Path) -> None:
+@pytest.fixture
+def redis_project(drill: sandbox.Sandbox, tmp_path: Path) -> Iterator[tuple[Project, Callable[[], int]]]:
+    """A Redis source with a key prefix of its own; counts the step's applications."""
     url, prefix = drill.server("redis").url, f"kill_{uuid.uuid4().hex[:10]}:"
     project = Project(tmp_path, {"redis": {"url": url, "options": {"prefix": prefix}}})
-    ttl = 3
-    project.config.write_text(f"[migration_lock]\nttl = {ttl}\n\n{project.config.read_text()}")
-    project.write({"redis/V0001__counts.py": HANGS_THEN_COUNTS.replace("{prefix}", prefix)})
+    project.write({"redis/V0001__applies.py": HANGS_THEN_APPLIES.format(apply=repr(("INCR", f"{prefix}applied")))})
+    raw = redis.Redis.from_url(url)
+    yield project, lambda: int(raw.get(f"{prefix}applied") or 0)
+    keys = list(raw.scan_iter(match=f"{prefix}*"))
+    if keys:
+        raw.delete(*keys)
+    raw.close()
+
+
+@pytest.fixture
+def mongo_project(mongo_server: sandbox.Server, tmp_path: Path) -> Iterator[tuple[Project, Callable[[], int]]]:
+    """A MongoDB source with a database of its own; counts the step's applications."""
+    pymongo = pytest.importorskip("pymongo")
+    database = f"kill_{uuid.uuid4().hex[:10]}"
+    url = mongo_server.url.rsplit("/", 1)[0] + f"/{database}"
+    project = Project(tmp_path, {"mongo": {"url": url}})
+    apply = {"insert": "applied", "documents": [{"step": 1}]}
+    project.write({"mongo/V0001__applies.py": HANGS_THEN_APPLIES.format(apply=repr(apply))})
+    client: Any = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    yield project, lambda: int(client[database]["applied"].count_documents({}))
+    client.drop_database(database)
+    client.close()
+
+
+@pytest.mark.parametrize("backend", ["redis", "mongo"])
+def test_a_killed_holders_lease_expires_after_the_configured_ttl(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    project, applications = request.getfixturevalue(f"{backend}_project")
+    project.config.write_text(f"[migration_lock]\nttl = {TTL}\n\n{project.config.read_text()}")
     marker = tmp_path / "started"
     child = project.spawn("up", env={"DBPLEX_TEST_HANG": str(marker)})
     try:
@@ -134,19 +168,11 @@ def test_a_killed_redis_holders_lease_expires_after_the_configured_ttl(drill: sa
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(30)
-    raw = redis.Redis.from_url(url, decode_responses=True)
-    try:
-        assert raw.pttl(f"{prefix}dbplex_schema_lock") <= ttl * 1000  # the lease, as configured
-        started = time.monotonic()
-        result = project.cli("up")  # waits for the dead holder's lease (default wait 60 s > ttl)
-        figure(f"SIGKILL -> the next run finished (Redis, ttl {ttl} s)", time.monotonic() - started)
-        assert result.exit_code == 0, result.output
-        assert raw.get(f"{prefix}applied") == "1"
-        attempts = project.history("redis")
-        assert [r.status for r in attempts] == ["failed", "success"]
-        assert (attempts[0].error or "").startswith("interrupted: run ")
-    finally:
-        keys = list(raw.scan_iter(match=f"{prefix}*"))
-        if keys:
-            raw.delete(*keys)
-        raw.close()
+    started = time.monotonic()
+    result = project.cli("up")  # waits for the dead holder's lease: [migration_lock] wait (60 s) > ttl
+    figure(f"SIGKILL -> the next run finished ({backend}, ttl {TTL} s)", time.monotonic() - started)
+    assert result.exit_code == 0, result.output
+    assert applications() == 1
+    attempts = project.history(backend)
+    assert [r.status for r in attempts] == ["failed", "success"]
+    assert (attempts[0].error or "").startswith("interrupted: run ")

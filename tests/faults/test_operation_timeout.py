@@ -7,12 +7,9 @@ with an error while the server is still frozen, not succeed once it continues.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,17 +22,6 @@ from tests.faults.conftest import figure, frozen
 OPERATION_TIMEOUT = 2.0
 #: how long the test keeps a server frozen at most: far longer than any bound under test.
 FREEZE = 20.0
-
-
-@pytest.fixture(scope="module")
-def mongo_server() -> Iterator[sandbox.Server]:
-    """A MongoDB server of this module's own (the drill sandbox has none)."""
-    directory = Path(tempfile.mkdtemp(prefix="dbplex-faults-mongo-")) / "sb"
-    try:
-        yield sandbox.up(directory, servers=("mongo",)).server("mongo")
-    finally:
-        sandbox.down(directory)
-        shutil.rmtree(directory.parent, ignore_errors=True)
 
 
 def ops_during_freeze(hub: dbplex.Hub, source: str, server: sandbox.Server, count: int) -> list[tuple[str, Any, float]]:
