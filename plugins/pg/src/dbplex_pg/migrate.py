@@ -6,9 +6,10 @@ the lock on the session that runs the steps means the server frees it only once 
 statement is over, even when the run was killed mid-statement; and on PostgreSQL 14 and later
 the session asks the server to check the client every second while a statement runs
 (``client_connection_check_interval``), so a killed run's statement is cancelled rather than
-finished. If that session is lost, the migrator does not reconnect: the lock went with it. The history table ``dbplex_schema_history`` lives in the
-connection's current schema (the first existing schema of ``search_path``), like the objects
-that unqualified migration SQL creates.
+finished. If that session is lost, the migrator does not reconnect: the lock went with it.
+
+The history table ``dbplex_schema_history`` lives in the connection's current schema (the first
+existing schema of ``search_path``), like the objects that unqualified migration SQL creates.
 """
 
 from __future__ import annotations

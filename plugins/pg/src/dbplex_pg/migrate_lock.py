@@ -46,7 +46,7 @@ def lock_key(schema: str) -> int:
 
 
 class PgLock:
-    """One advisory lock, held by a session of its own.
+    """One advisory lock, held by one session.
 
     ``key`` is called when first needed (it may need a query, e.g. the current schema);
     ``purpose`` names the holder in ``pg_stat_activity`` (``dbplex migrate ...``). With
