@@ -276,3 +276,24 @@ def test_the_directory_defaults_to_the_configs_migrations_key(project: Any, pg_u
     (tmp_path / "db" / "changes" / "pg").mkdir(parents=True)
     (tmp_path / "db" / "changes" / "pg" / "V0001__teams.sql").write_text(TEAMS)
     assert made.json("plan")["steps"][0]["file"] == f"{tmp_path}/db/changes/pg/V0001__teams.sql"
+
+
+def test_the_lock_lives_on_the_step_session_and_is_not_silently_retaken(pg: Project, pg_url: str) -> None:
+    from dbplex.migrate import LockLost, LockSettings
+    from dbplex.migrate.locking import this_process
+
+    with pg.open() as migrations:
+        migrator = migrations.migrator("pg")
+        lock = migrator.lock(this_process(), LockSettings())
+        assert lock.try_acquire()
+        session = migrator.connection
+        assert "the session that runs the steps" in lock.describe()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [session.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+        assert not lock.extend()
+        with pytest.raises(LockLost, match="source 'pg': the session holding the migration lock ended"):
+            migrator.connection  # noqa: B018 - a new session would run steps without the lock
+        lock.release()
+        assert migrator.connection.execute("SELECT 1").fetchone() == (1,)  # released: it may reconnect

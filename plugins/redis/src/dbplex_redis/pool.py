@@ -64,6 +64,9 @@ from dbplex_redis.errors import RedisPoolTimeout, RedisSourceUnavailable, addres
 
 _perf_counter = time.perf_counter
 log = logging.getLogger("dbplex.pool")
+#: seconds a command waits for its reply when nothing else says: redis-py 8's own default, set
+#: here so that it does not change with the driver.
+DEFAULT_OPERATION_TIMEOUT = 5.0
 #: errors that close a connection because it broke, as opposed to being closed on purpose.
 _BREAKING = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
@@ -205,11 +208,17 @@ def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
         kwargs.pop(pool_setting, None)
     kwargs["socket_connect_timeout"] = source.config.connect_timeout
     kwargs["dbplex_jitter"] = source.config.pool.lifetime_jitter
-    if source.options.socket_timeout is not None:
-        kwargs["socket_timeout"] = source.options.socket_timeout
+    kwargs["socket_timeout"] = operation_timeout(source, kwargs.get("socket_timeout"))
     kwargs["dbplex_source"] = source.name
     kwargs["dbplex_counters"] = counters
     return kwargs
+
+
+def operation_timeout(source: Source, from_url: float | None = None) -> float:
+    """How long a command waits for its reply (redis-py's ``socket_timeout``): the source's
+    ``options.socket_timeout``, else its ``operation_timeout``, else the URL's
+    ``socket_timeout``, else :data:`DEFAULT_OPERATION_TIMEOUT`."""
+    return source.options.socket_timeout or source.config.operation_timeout or from_url or DEFAULT_OPERATION_TIMEOUT
 
 
 def pool_kwargs(source: Source) -> dict[str, Any]:
