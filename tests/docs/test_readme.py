@@ -69,7 +69,9 @@ class Reader:
 
     def run(self, argv: list[str], what: str) -> None:
         done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"{what} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        assert done.returncode == 0, (
+            f"{what} failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
         assert "Traceback (most recent call last)" not in done.stderr, done.stderr
 
 
@@ -92,7 +94,7 @@ def test_block_runs_as_written(block: Block, reader: Reader) -> None:
     if block.language == "toml":
         path = reader.workdir / "readme-config.toml"
         path.write_text(block.text)
-        secrets = {name: "example" for name in re.findall(r"\$\{(\w+)\}", block.text)}
+        secrets = dict.fromkeys(re.findall(r"\$\{(\w+)\}", block.text), "example")
         os.environ.update(secrets)
         try:
             config = dbplex.config.load(path)

@@ -27,9 +27,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 DEFAULT_FILE = "dbplex.toml"
 ENV_VAR = "DBPLEX_CONFIG"
 
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
+#: the longest duration any setting takes (a year): drivers turn durations into deadlines and
+#: integer milliseconds, which ``inf`` or ``1e308`` would overflow.
+MAX_SECONDS = 365 * 86400.0
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -238,7 +241,8 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
-            secrets.remember(secrets.password_of(url))
+            for secret in secrets.url_secrets(url):
+                secrets.remember(secret)
         for key, value in source.options.items():
             if "password" in key.lower() and isinstance(value, str):
                 secrets.remember(value)

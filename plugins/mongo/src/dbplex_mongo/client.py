@@ -48,6 +48,8 @@ def open_client(source: Source, listener: ConnectionPoolListener | None = None, 
         return MongoClient(source.url, **options)
     except ValueError as exc:  # what pymongo raises for some malformed URLs (a non-numeric port)
         raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(str(exc))}") from exc
+    except OSError as exc:  # a file named by an option (tlsCAFile, tlsCertificateKeyFile) cannot be read
+        raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(exc.strerror or str(exc))}") from exc
     except errors.DRIVER_ERRORS as exc:
         raise errors.translate(source, exc, "opening the client") from exc
 

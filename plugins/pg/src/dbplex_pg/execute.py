@@ -140,8 +140,10 @@ def _statement(conn: PgConnection, op: Statement) -> Result:
     with conn.cursor(row_factory=dict_row) as cursor:
         if isinstance(params, list):
             cursor.executemany(text, params)
-        else:
-            cursor.execute(text, params)
+            # psycopg documents rowcount after executemany as the sum over every parameter set;
+            # the command tag (statusmessage) belongs to the last set only, or to none
+            return Result([], cursor.rowcount if cursor.rowcount >= 0 else None)
+        cursor.execute(text, params)
         return _result(cursor)
 
 

@@ -197,6 +197,7 @@ def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
         kwargs: dict[str, Any] = parse_url(source.url)
     except ValueError as exc:
         raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
+    _check_url_options(source, kwargs)
     kwargs["connection_class"] = _BOUNDED[kwargs.get("connection_class", Connection)]
     kwargs.setdefault("protocol", 3)  # RESP3 whatever redis-py's default: maps, doubles and booleans as such
     kwargs["decode_responses"] = False  # replies are decoded by dbplex: values are MessagePack bytes
@@ -225,6 +226,19 @@ def pool_kwargs(source: Source) -> dict[str, Any]:
         "leak_threshold": config.leak_threshold,
         "reconnect": (config.reconnect_min, config.reconnect_max),
     }
+
+
+def _check_url_options(source: Source, kwargs: dict[str, Any]) -> None:
+    """redis-py checks some URL options (``protocol``, ``ssl_cert_reqs``, an option the scheme's
+    connection does not take) only when it makes a connection; make one, never opened, so that
+    such a URL is a :class:`ConfigError` when the source opens."""
+    options = {key: value for key, value in kwargs.items() if key != "connection_class"}
+    try:
+        kwargs.get("connection_class", Connection)(**options)
+    except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
+        raise ConfigError(
+            f"source {source.name!r}: a URL option is not valid for redis-py: {scrub(str(exc))}"
+        ) from None
 
 
 class CountingPool(BlockingConnectionPool):
