@@ -254,8 +254,9 @@ def test_a_resharded_slot_is_followed(cluster: dbplex.Hub, raw: RedisCluster, un
         assert cluster.execute("c", Put(unique_table, "k2", {"b": 2})).affected == 1
         with cluster.connection("c") as client:
             assert client.get_node_from_key(family).name == target.name  # the slot map was read again
-        keys_there = raw.get_redis_connection(target).execute_command("CLUSTER COUNTKEYSINSLOT", raw.keyslot(family))
-        assert keys_there == 3  # records k and k2, and the table's key index
+        there = raw.get_redis_connection(target).execute_command("CLUSTER GETKEYSINSLOT", raw.keyslot(family), 1000)
+        names = [key.decode() if isinstance(key, bytes) else key for key in there]
+        assert sum(family in name for name in names) == 3  # records k and k2, and the table's key index
     assert [r["key"] for r in cluster.execute("c", Scan(unique_table, "", 5))] == ["k", "k2"]  # and back
 
 
