@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import pytest
 import redis.exceptions
@@ -26,6 +27,7 @@ from dbplex import Get, Put, Scan, Status, sandbox
 from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.testing.conformance import ConformanceSuite
 from dbplex_redis import Command, Pipeline, Publish, cluster_url
+from tests.redis.test_cluster_translate import NASTY_PASSWORDS
 
 
 @pytest.fixture(scope="session")
@@ -345,6 +347,24 @@ def test_health_is_up_for_a_user_whose_acl_forbids_info(source_url: str, raw: Re
             check = hub.health().sources[0]
         assert check.status is Status.UP and check.server_version is None  # no StopIteration
         assert {n["state"] for n in check.details["nodes"]} == {"up"}
+    finally:
+        raw.execute_command("ACL DELUSER", user, target_nodes=RedisCluster.ALL_NODES)
+
+
+@pytest.mark.parametrize("password", NASTY_PASSWORDS)
+def test_an_unencoded_password_reaches_the_server_as_the_password(
+    source_url: str, raw: RedisCluster, unique_table: str, password: str
+) -> None:
+    """A password with the characters that end a URL's host part, unencoded (``%2F`` decoded), logs in."""
+    user = f"dbplex_pw_{unique_table}"
+    raw.execute_command(
+        "ACL SETUSER", user, "on", f">{unquote(password)}", "~*", "+@all", target_nodes=RedisCluster.ALL_NODES
+    )
+    try:
+        seeds = ",".join(cluster_url.netloc(h, p) for h, p in cluster_url.parse(source_url).seeds)
+        with dbplex.open({"sources": {"c": {"url": f"redis+cluster://{user}:{password}@{seeds}"}}}) as hub:
+            hub.execute("c", Put(unique_table, "k", {"a": 1}))
+            assert hub.execute("c", Get(unique_table, "k")).one()["values"] == {"a": 1}
     finally:
         raw.execute_command("ACL DELUSER", user, target_nodes=RedisCluster.ALL_NODES)
 
