@@ -15,6 +15,7 @@ from dbplex.config import Config, PoolConfig, SourceConfig
 from dbplex.errors import (
     ConfigError,
     DbplexError,
+    InvalidValue,
     OpError,
     PluginError,
     PoolFull,
@@ -45,6 +46,7 @@ __all__ = [
     "Get",
     "Health",
     "Hub",
+    "InvalidValue",
     "Op",
     "OpError",
     "PluginError",
