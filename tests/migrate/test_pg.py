@@ -276,3 +276,15 @@ def test_the_directory_defaults_to_the_configs_migrations_key(project: Any, pg_u
     (tmp_path / "db" / "changes" / "pg").mkdir(parents=True)
     (tmp_path / "db" / "changes" / "pg" / "V0001__teams.sql").write_text(TEAMS)
     assert made.json("plan")["steps"][0]["file"] == f"{tmp_path}/db/changes/pg/V0001__teams.sql"
+
+
+def test_down_says_when_there_is_nothing_to_revert_and_refuses_an_unknown_version(pg: Project) -> None:
+    pg.write({"pg/V0001__teams.sql": TEAMS})
+    nothing = pg.cli("down")
+    assert (nothing.exit_code, nothing.output.strip()) == (0, "nothing to revert: no versioned migration is applied")
+    assert pg.cli("up").exit_code == 0
+    above = pg.cli("down", "--to", "pg:V1")
+    assert (above.exit_code, above.output.strip()) == (0, "nothing to revert: no migration above pg:V1 is applied")
+    unknown = pg.cli("down", "--to", "pg:V99")
+    assert unknown.exit_code == 2 and "--to pg:V99: no such version in source 'pg'" in unknown.output
+    assert [m["state"] for m in pg.json("status")["sources"][0]["migrations"]] == ["applied"]
