@@ -27,6 +27,7 @@ from dbplex import Delete, Get, InvalidValue, Op, Put, Scan, Update, ops
 from dbplex.values import INT_MAX, INT_MIN, MAX_DEPTH, MAX_KEY_BYTES
 
 TABLE = "dbplex_differential"
+EDGE_TABLE = "dbplex_differential_edges"
 _noise = random.Random(63)
 #: keys of exactly MAX_KEY_BYTES bytes: ASCII, two-byte, three-byte (+ padding) and random letters.
 LONG_KEYS = [
@@ -77,7 +78,9 @@ def op_strategy(*, stand_in_safe: bool) -> st.SearchStrategy[Op]:
         st.builds(Update, st.just(TABLE), keys, records.filter(bool)),
         st.builds(Delete, st.just(TABLE), keys),
         st.builds(Get, st.just(TABLE), keys, fields),
-        st.builds(Scan, st.just(TABLE), st.sampled_from(["", "a", "b", "c", "zz"]), st.integers(1, 8), fields),
+        st.builds(
+            Scan, st.just(TABLE), st.sampled_from(["", "a", "b", "c", "zz", *LONG_KEYS]), st.integers(1, 8), fields
+        ),
     )
 
 
@@ -176,16 +179,16 @@ def test_one_step_past_each_edge_is_refused_alike_and_changes_nothing(
 ) -> None:
     backends = ["redis", "pg", "mongo"]
     for name in backends:
-        hub.execute(name, Put(TABLE, "edge", {"f": "before"}))
+        hub.execute(name, Put(EDGE_TABLE, "edge", {"f": "before"}))
     messages = set()
     for name in backends:
         for op_type in (Put, Update):
             with pytest.raises(InvalidValue) as refused:
-                hub.execute(name, op_type(TABLE, key, values))
+                hub.execute(name, op_type(EDGE_TABLE, key, values))
             messages.add(str(refused.value))
     assert len(messages) == 1, messages
     for name in backends:
-        assert hub.execute(name, Get(TABLE, "edge")).one()["values"] == {"f": "before"}, name
+        assert hub.execute(name, Get(EDGE_TABLE, "edge")).one()["values"] == {"f": "before"}, name
 
 
 def test_json_past_the_edges_is_refused_by_the_decoder_too() -> None:
@@ -206,6 +209,6 @@ def test_values_at_each_edge_round_trip_on_every_backend(hub: dbplex.Hub) -> Non
     backends = ["redis", "pg", "mongo"]
     for key in LONG_KEYS:
         for name in backends:
-            hub.execute(name, Put(TABLE, key, AT_EDGES))
-            got = hub.execute(name, Get(TABLE, key)).one()
+            hub.execute(name, Put(EDGE_TABLE, key, AT_EDGES))
+            got = hub.execute(name, Get(EDGE_TABLE, key)).one()
             assert typed(got) == typed({"key": key, "values": AT_EDGES}), (name, key[:10])
