@@ -128,6 +128,12 @@ def test_partition_spec_files_take_numbers_from_the_environment(tmp_path: Path) 
             r"min_size \(5\) must not exceed max_size \(2\)",
         ),
         ('[sources."bad name"]\nurl = "redis://x"\n', r"source name .bad name. must start with a letter"),
+        (
+            '[sources.a]\nurl = "redis://x"\noperation_timeout = 0\n',
+            r"Expected `float` > 0.0 - at `sources\.a\.operation_timeout`",
+        ),
+        ("[migration_lock]\nwait = -1\n", r"Expected `float` >= 0.0 - at `migration_lock\.wait`"),
+        ("[migration_lock]\nttl = 0.5\n", r"Expected `float` >= 1.0 - at `migration_lock\.ttl`"),
     ],
 )
 def test_invalid_field_names_file_path_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
@@ -154,3 +160,13 @@ def test_lookup_order_is_explicit_then_env_then_cwd(tmp_path: Path, monkeypatch:
     assert config.find() == Path("/from/env.toml")
     monkeypatch.delenv("DBPLEX_CONFIG")
     assert config.find() == Path("dbplex.toml")
+
+
+def test_operation_timeout_and_migration_lock_default_and_load(tmp_path: Path) -> None:
+    defaults = config.load(write(tmp_path, '[sources.a]\nurl = "redis://x"\n'))
+    assert defaults.sources["a"].operation_timeout is None  # each backend's own default
+    assert (defaults.migration_lock.wait, defaults.migration_lock.ttl) == (60.0, 15.0)
+    text = '[migration_lock]\nwait = 5\nttl = 3\n[sources.a]\nurl = "redis://x"\noperation_timeout = 2.5\n'
+    loaded = config.load(write(tmp_path, text))
+    assert loaded.sources["a"].operation_timeout == 2.5
+    assert (loaded.migration_lock.wait, loaded.migration_lock.ttl) == (5.0, 3.0)

@@ -54,7 +54,7 @@ def test_values_at_the_edges_are_accepted(value: Any) -> None:
         ([1, {"a": 2**64}], r"field 'f' at \[1\]\['a'\]: int 18446744073709551616 is outside"),
         (float("nan"), "field 'f': float nan: floats must be finite"),
         ({"x": [float("-inf")]}, r"field 'f' at \['x'\]\[0\]: float -inf: floats must be finite"),
-        (deep(MAX_DEPTH + 1), rf"field 'f' at \[0\]\['d'\].*\({MAX_DEPTH} levels down\): nested more than {MAX_DEPTH}"),
+        (deep(MAX_DEPTH + 1), rf"field 'f' at \[0\]\['d'\].*\({MAX_DEPTH} levels down\): nested too deeply"),
         ("\udc80", "lone surrogate"),
         ({"a.b": 1}, "field 'f': dict key 'a.b': keys of nested dicts"),
         ({"$gt": 1}, "field 'f': dict key '\\$gt'"),
@@ -75,7 +75,7 @@ def test_values_past_the_edges_are_refused_naming_field_path_and_rule(value: Any
 def test_a_value_that_contains_itself_is_refused_not_a_recursion_error() -> None:
     loop: list[Any] = []
     loop.append(loop)
-    with pytest.raises(InvalidValue, match="nested more than"):
+    with pytest.raises(InvalidValue, match="nested too deeply"):
         check_record({"f": loop})
 
 
@@ -133,4 +133,6 @@ def test_cli_refuses_json_nested_a_thousand_deep_in_one_line(tmp_path: Path) -> 
     text = '{"op": "put", "table": "t", "key": "k", "values": {"f": ' + "[" * 1000 + "]" * 1000 + "}}"
     result = CliRunner().invoke(cli, ["--config", str(config), "op", "r", text])
     assert result.exit_code == 2
-    assert result.output.strip() == f"Error: op JSON: values nest at most {MAX_DEPTH} lists and dicts deep"
+    assert (
+        result.output.strip() == f"Error: op JSON: nested too deeply: values nest at most {MAX_DEPTH} lists and dicts"
+    )

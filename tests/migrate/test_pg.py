@@ -307,3 +307,24 @@ def test_status_validate_and_plan_do_not_run_python_migrations(pg: Project, pg_u
     assert marker.exists() and "t" in tables(pg_url)
     assert result.exit_code == 1
     assert "pg:V2 failed: ZeroDivisionError: division by zero (V0002__broken.py line 3)" in result.output
+
+
+def test_the_lock_lives_on_the_step_session_and_is_not_silently_retaken(pg: Project, pg_url: str) -> None:
+    from dbplex.migrate import LockLost, LockSettings
+    from dbplex.migrate.locking import this_process
+
+    with pg.open() as migrations:
+        migrator = migrations.migrator("pg")
+        lock = migrator.lock(this_process(), LockSettings())
+        assert lock.try_acquire()
+        session = migrator.connection
+        assert "the session that runs the steps" in lock.describe()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [session.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+        assert not lock.extend()
+        with pytest.raises(LockLost, match="source 'pg': the session holding the migration lock ended"):
+            migrator.connection  # noqa: B018 - a new session would run steps without the lock
+        lock.release()
+        assert migrator.connection.execute("SELECT 1").fetchone() == (1,)  # released: it may reconnect

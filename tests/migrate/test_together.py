@@ -146,3 +146,18 @@ def test_missing_file_of_an_applied_version_is_named(three: Project) -> None:
         "pending",
         "missing",
     ]
+
+
+def test_source_limits_the_run_to_those_sources_when_other_folders_are_not_configured(
+    project: Any, pg_url: str, redis_source: dict[str, Any]
+) -> None:
+    two = project({"pg": {"url": pg_url}, "redis": redis_source})
+    two.write({"pg/V0001__a.sql": TEAMS, "mongo/V0001__b.py": "def up(ctx):\n    pass\n"})
+    for command in ("plan", "validate", "status"):
+        result = two.cli(command, "--source", "pg")
+        assert result.exit_code == 0, result.output
+    result = two.cli("up", "--source", "pg", "--source", "redis")
+    assert result.exit_code == 0, result.output
+    assert [row["state"] for row in two.json("status", "--source", "pg")["sources"][0]["migrations"]] == ["applied"]
+    result = two.cli("up")  # without --source the stray folder is still named
+    assert result.exit_code == 2 and "mongo/: no source named 'mongo' in the configuration" in result.output

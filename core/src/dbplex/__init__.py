@@ -28,9 +28,12 @@ from dbplex.errors import (
 from dbplex.health import Health, Report, Status
 from dbplex.hookspecs import hookimpl
 from dbplex.hub import Hub, Transaction, open
+from dbplex.logs import quiet_until_configured
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.pool import Pool, PoolCounters, PoolStats
 from dbplex.result import Result
+
+quiet_until_configured("dbplex")
 
 try:
     __version__ = version("dbplex")

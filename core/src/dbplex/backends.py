@@ -40,6 +40,9 @@ class Backend:
     #: a msgspec Struct type that validates ``[sources.X.options]``; None accepts none.
     options: type[Any] | None = None
     description: str = ""
+    #: the driver's loggers (``("psycopg",)``): dbplex keeps them off stderr until the
+    #: application configures logging, as it does its own ``dbplex.*`` loggers.
+    loggers: tuple[str, ...] = ()
     #: the distribution that registered it; filled in by the loader.
     package: str = field(default="", compare=False)
 

@@ -29,9 +29,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 DEFAULT_FILE = "dbplex.toml"
 ENV_VAR = "DBPLEX_CONFIG"
 
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
+#: the longest duration any setting takes (a year): drivers turn durations into deadlines and
+#: integer milliseconds, which ``inf`` or ``1e308`` would overflow.
+MAX_SECONDS = 365 * 86400.0
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -105,6 +108,9 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     required: bool = True
     #: seconds to wait for a new connection, including DNS, TCP and authentication.
     connect_timeout: Seconds = 5.0
+    #: seconds an op may wait for the server's reply before it fails naming the source; None
+    #: means the backend's default (PostgreSQL and MongoDB 30 s, Redis 5 s).
+    operation_timeout: Seconds | None = None
     pool: PoolConfig = PoolConfig()
     #: backend-specific settings, validated by the backend (e.g. Redis ``prefix``).
     options: dict[str, Any] = {}
@@ -130,12 +136,24 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
         return f"SourceConfig(url={secrets.redact_url(self.url)!r}, required={self.required}{replicas})"
 
 
+class MigrationLockConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """How ``dbplex migrate`` waits for another run's lock (``--lock-wait`` and ``--lock-ttl`` override)."""
+
+    #: seconds a run waits for each source's lock before giving up.
+    wait: NonNegative = 60.0
+    #: seconds a MongoDB or Redis lease outlives a run that died (renewed every ttl/3): how long
+    #: the next run waits for a killed run's lock there. PostgreSQL's lock ends with its session.
+    ttl: Annotated[float, msgspec.Meta(ge=1)] = 15.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
     sources: dict[str, SourceConfig] = {}
     #: where ``dbplex migrate`` looks for migration folders (relative to the file).
     migrations: str | None = None
+    #: the migration lock's wait and lease (``[migration_lock]``).
+    migration_lock: MigrationLockConfig = MigrationLockConfig()
     #: partitioned tables, collections and key families (``[partitions.NAME]``), by name.
     partitions: dict[str, PartitionSpec] = {}
     #: the file this was read from, if any; not a TOML key.
@@ -283,7 +301,8 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
-            secrets.remember(secrets.password_of(url))
+            for secret in secrets.url_secrets(url):
+                secrets.remember(secret)
         for key, value in source.options.items():
             if "password" in key.lower() and isinstance(value, str):
                 secrets.remember(value)

@@ -135,7 +135,7 @@ def decode(text: str | bytes, extra: Iterable[type[Op]] = ()) -> Op:
     except msgspec.DecodeError as exc:
         raise OpError(f"op JSON: not valid JSON: {exc}") from None
     except RecursionError:  # the decoder gives up around 1000 levels, long past the value rules' limit
-        raise InvalidValue(f"op JSON: values nest at most {MAX_DEPTH} lists and dicts deep") from None
+        raise InvalidValue(f"op JSON: nested too deeply: values nest at most {MAX_DEPTH} lists and dicts") from None
     except OpError as exc:
         raise type(exc)(f"op JSON: {exc}") from None
 

@@ -22,6 +22,7 @@ from dbplex import hookspecs
 from dbplex.backends import Backend, Source
 from dbplex.config import SourceConfig, field_path
 from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
+from dbplex.logs import quiet_until_configured
 
 GROUP = "dbplex"
 STRICT_ENV = "DBPLEX_STRICT_PLUGINS"
@@ -256,6 +257,8 @@ def _collect_backends(plugins: Plugins, guarded: Any) -> None:
                         f"and {package} (backend {backend.name!r}); uninstall one or disable it with {BLOCK_ENV}=<name>"
                     )
                 plugins._scheme_owner[scheme] = backend
+            for logger in backend.loggers:
+                quiet_until_configured(logger)
             plugins.backends[backend.name] = backend
             plugins._backend_plugin[backend.name] = impl.plugin
 

@@ -127,14 +127,14 @@ def _check_value(value: Any, kind: type, depth: int) -> None:
             raise _Refused(f"float {value!r}: floats must be finite")
     elif kind is dict:
         if depth == MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} lists and dicts deep")
+            raise _Refused(f"nested too deeply: values nest at most {MAX_DEPTH} lists and dicts")
         for key in value:
             if key not in _good_names and not _is_name(key, nested=True):
                 raise _Refused(f"dict key {_show(key)}: {_NESTED_RULE}")
         _check_members(value.items(), depth + 1)
     elif kind is list or kind is tuple:
         if depth == MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} lists and dicts deep")
+            raise _Refused(f"nested too deeply: values nest at most {MAX_DEPTH} lists and dicts")
         _check_members(enumerate(value), depth + 1)
     else:
         raise _Refused(f"type {kind.__name__} is not storable by every backend; use {_TYPES}")

@@ -42,9 +42,17 @@ def source_folders(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir() and not _hidden(p))
 
 
-def discover(directory: Path, rules: Mapping[str, Rules], configured: Iterable[str] = ()) -> Discovered:
+def discover(
+    directory: Path, rules: Mapping[str, Rules], configured: Iterable[str] = (), *, only: Iterable[str] | None = None
+) -> Discovered:
     """Read ``directory/<source>/*`` for each source in ``rules``; another folder is a problem
-    that lists the ``configured`` sources (default: those in ``rules``)."""
+    that lists the ``configured`` sources (default: those in ``rules``).
+
+    With ``only`` (the sources a command was limited to), a folder of a source that is neither
+    configured nor selected is left alone: ``--source pg`` must work against a configuration
+    that has no ``mongo`` source while the directory has a ``mongo/`` folder.
+    """
+    selected = None if only is None else set(only)
     found = Discovered()
     if directory.exists() and not directory.is_dir():
         found.problems.append(f"{directory}: not a directory")
@@ -56,6 +64,8 @@ def discover(directory: Path, rules: Mapping[str, Rules], configured: Iterable[s
             )
     for name in source_folders(directory):
         if name not in rules:
+            if selected is not None and name not in selected:
+                continue
             known = ", ".join(sorted(set(configured) | set(rules))) or "none"
             found.problems.append(
                 f"{directory / name}/: no source named {name!r} in the configuration (configured: {known})"

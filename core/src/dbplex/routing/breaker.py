@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+
+log = logging.getLogger("dbplex.routing")
 
 CLOSED = "closed"
 OPEN = "open"
@@ -17,10 +20,12 @@ class Breaker:
     seconds have passed since it opened (or since the last failed probe).
     """
 
-    __slots__ = ("_lock", "failures", "opened_at", "reset_after", "state", "threshold", "trips")
+    __slots__ = ("_lock", "failures", "name", "opened_at", "reset_after", "state", "threshold", "trips")
 
-    def __init__(self, threshold: int, reset_after: float) -> None:
+    def __init__(self, threshold: int, reset_after: float, name: str = "replica") -> None:
         self._lock = threading.Lock()
+        #: what it guards, for its log lines (``pg/replica1``).
+        self.name = name
         self.threshold = threshold
         self.reset_after = reset_after
         self.state = CLOSED
@@ -47,10 +52,18 @@ class Breaker:
             self.failures += 1
             if self.failures >= self.threshold:
                 self.state, self.opened_at, self.trips = OPEN, time.monotonic(), self.trips + 1
+                log.warning(
+                    "%s: out of the read rotation after %d failures in a row; reads go elsewhere until a health "
+                    "check passes",
+                    self.name,
+                    self.failures,
+                )
 
     def success(self) -> None:
         """A read or a health check that passed: the count of failures starts again; an open breaker closes."""
         with self._lock:
+            if self.state is OPEN:
+                log.info("%s: back in the read rotation (a health check passed)", self.name)
             self.state, self.failures = CLOSED, 0
 
     def probe_due(self) -> bool:

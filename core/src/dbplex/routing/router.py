@@ -81,7 +81,7 @@ class Router:
                     config=msgspec.structs.replace(source.config, url=url, replicas=[]),
                     options=source.options,
                 ),
-                Breaker(routing.breaker.failures, routing.breaker.reset_after),
+                Breaker(routing.breaker.failures, routing.breaker.reset_after, f"source {source.name!r} replica{i}"),
             )
             for i, url in enumerate(source.config.replicas, start=1)
         ]

@@ -31,6 +31,7 @@ plugin = backend_plugin(
         capabilities=CAPABILITIES,
         ops=OPS,
         options=MongoOptions,
+        loggers=("pymongo",),
         description="MongoDB through pymongo: documents, find, aggregate, bulk writes, indexes, GridFS, change streams",
     ),
     connect="dbplex_mongo.client:connect",

@@ -29,6 +29,7 @@ plugin = backend_plugin(
         capabilities=frozenset({"transactions", "sql", "fulltext"}),
         ops=(SQL,),  # Statement holds a Python object, so it has no JSON form to decode
         options=PgOptions,
+        loggers=("psycopg",),
         description="PostgreSQL via psycopg 3: JSONB records, SQLAlchemy Core statements, transactions, full-text search",
     ),
     connect="dbplex_pg.connection:connect_source",

@@ -32,6 +32,7 @@ plugin = backend_plugin(
         capabilities=frozenset({"ttl", "pubsub", "pipelines"}),
         ops=OPS,
         options=RedisOptions,
+        loggers=("redis",),
         description="Redis via redis-py: records as hashes with a sorted-set key index, raw commands, "
         "pipelines, pub/sub, key prefixes and TTLs",
     ),
@@ -53,6 +54,7 @@ cluster_plugin = backend_plugin(
         capabilities=frozenset({"ttl", "pipelines"}),
         ops=OPS,
         options=RedisClusterOptions,
+        loggers=("redis",),
         description="Redis Cluster via redis-py's RedisCluster: records as hashes with each table in one hash "
         "slot, raw commands and pipelines routed by slot, key prefixes and TTLs",
     ),

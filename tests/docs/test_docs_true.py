@@ -1,0 +1,46 @@
+"""The docs stand alone and say what the code does: dependency ranges, links, no outside pointers."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("plugins/*/README.md")])
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def requirements(pyproject: Path) -> list[str]:
+    """The plugin's driver requirements as written (``psycopg-pool>=3.3,<3.4``), without dbplex itself."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    return [r.replace(" ", "") for r in project["dependencies"] if not r.startswith("dbplex")]
+
+
+@pytest.mark.parametrize("backend", ["pg", "mongo", "redis"])
+def test_a_backend_page_states_the_driver_ranges_its_package_declares(backend: str) -> None:
+    page = (ROOT / "docs" / f"{backend}.md").read_text()
+    for requirement in requirements(ROOT / "plugins" / backend / "pyproject.toml"):
+        assert f"`{requirement}`" in page, f"docs/{backend}.md does not state `{requirement}`"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_reaches_a_file_of_the_repository(page: Path) -> None:
+    for target in LINK.findall(page.read_text()):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        resolved = (page.parent / target).resolve()
+        assert resolved.exists() and ROOT in resolved.parents, f"{page.relative_to(ROOT)} links to {target}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_page_points_outside_the_repository(page: Path) -> None:
+    text = page.read_text()
+    assert "shared/" not in text and "DESIGN.md" not in text, f"{page.relative_to(ROOT)} points outside the repository"
