@@ -136,3 +136,10 @@ def test_cli_refuses_json_nested_a_thousand_deep_in_one_line(tmp_path: Path) -> 
     assert (
         result.output.strip() == f"Error: op JSON: nested too deeply: values nest at most {MAX_DEPTH} lists and dicts"
     )
+
+
+def test_a_field_name_that_is_not_a_string_is_refused_by_name() -> None:
+    with pytest.raises(InvalidValue, match=r"field \['x'\]: field names are non-empty"):
+        Get("t", "k", fields=[["x"]])  # type: ignore[list-item]
+    with pytest.raises(InvalidValue, match="field 1: field names"):
+        Put("t", "k", {1: "a"})  # type: ignore[dict-item]

@@ -39,6 +39,7 @@ _FIELD = re.compile(r"[^$.\x00][^.\x00]*")
 _FIELD_RULE = "field names are non-empty, have no '.' or NUL, do not start with '$' and are not '_id'"
 _NESTED_RULE = "keys of nested dicts are strings that are non-empty, have no '.' or NUL and do not start with '$'"
 _TYPES = "str, bytes, int, float, bool, None, list, tuple or dict"
+_TOO_DEEP = f"nested too deeply: values nest at most {MAX_DEPTH} lists and dicts"
 #: types whose every value is in the domain.
 _PLAIN = frozenset({bytes, bool, type(None)})
 #: names already found to be good field names (records repeat them), up to a bound on memory.
@@ -62,7 +63,7 @@ def check_key(key: Any, *, what: str = "key", allow_empty: bool = False) -> None
 def check_fields(names: Iterable[Any]) -> None:
     """Raise :class:`InvalidValue` for a field name that some backend could not store."""
     for name in names:
-        if name not in _good_names and not _is_name(name, nested=False):
+        if (type(name) is not str or name not in _good_names) and not _is_name(name, nested=False):
             raise InvalidValue(f"field {_show(name)}: {_FIELD_RULE}")
 
 
@@ -127,14 +128,14 @@ def _check_value(value: Any, kind: type, depth: int) -> None:
             raise _Refused(f"float {value!r}: floats must be finite")
     elif kind is dict:
         if depth == MAX_DEPTH:
-            raise _Refused(f"nested too deeply: values nest at most {MAX_DEPTH} lists and dicts")
+            raise _Refused(_TOO_DEEP)
         for key in value:
             if key not in _good_names and not _is_name(key, nested=True):
                 raise _Refused(f"dict key {_show(key)}: {_NESTED_RULE}")
         _check_members(value.items(), depth + 1)
     elif kind is list or kind is tuple:
         if depth == MAX_DEPTH:
-            raise _Refused(f"nested too deeply: values nest at most {MAX_DEPTH} lists and dicts")
+            raise _Refused(_TOO_DEEP)
         _check_members(enumerate(value), depth + 1)
     else:
         raise _Refused(f"type {kind.__name__} is not storable by every backend; use {_TYPES}")
