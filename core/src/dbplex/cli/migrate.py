@@ -183,7 +183,7 @@ def _run(
     if as_json:
         _emit(report)
         return
-    migrate_render.run(report, time.monotonic() - started)
+    migrate_render.run(report, time.monotonic() - started, to)
 
 
 @migrate.command()

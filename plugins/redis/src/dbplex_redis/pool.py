@@ -39,6 +39,7 @@ import sys
 import time
 import weakref
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 import redis.exceptions
@@ -194,10 +195,26 @@ _BOUNDED: dict[type[Any], type[Any]] = {
 }
 
 
+def check_database_path(url: str) -> None:
+    """ValueError unless a ``redis://`` URL's path is empty or a database number.
+
+    redis-py reads ``redis://host/notadb`` as database 0 without a word, which would put the data
+    somewhere the user did not ask for. The path is not echoed: in a URL whose password holds
+    an unencoded ``/`` it would be part of the password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        return  # unix:// names the database in ?db=, which redis-py checks itself
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError("the URL's path is not a database number; write redis://host:port/N with N from 0")
+
+
 def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     """redis-py connection arguments: the URL's, then the source's settings over them."""
     try:
         kwargs: dict[str, Any] = parse_url(source.url)
+        check_database_path(source.url)
     except ValueError as exc:
         raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
     _check_url_options(source, kwargs)
