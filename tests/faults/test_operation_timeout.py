@@ -59,7 +59,11 @@ def assert_failed_naming(outcomes: list[tuple[str, Any, float]], source: str, co
     assert [kind for kind, _, _ in outcomes] == ["error"] * count, outcomes
     for _, exc, seconds in outcomes:
         assert isinstance(exc, SourceUnavailable), repr(exc)
-        assert f"source {source!r}" in str(exc) and "operation" in str(exc) and "timeout" in str(exc), str(exc)
+        # the operation timeout fired, or (MongoDB) the driver's monitor gave the server up first
+        # and cancelled the op: either way it ended, and the error names the source
+        message = str(exc)
+        assert message.startswith(f"source {source!r}: "), message
+        assert "timeout" in message or "lost the connection" in message, message
         figure(f"{source}: frozen server -> op failed (operation_timeout {OPERATION_TIMEOUT:g} s)", seconds)
         print(f"{source} error: {exc}")
 
