@@ -5,13 +5,15 @@ pymongo's pool is observed the documented way only: each client gets a :class:`C
 :class:`~dbplex.pool.PoolStats` follows from the CMAP events it receives:
 
 - ``size`` = connections ready − ready connections closed; ``used`` = checked out − checked in;
-  ``idle`` = size − used; ``pending`` = checkouts started − (checked out + failed);
+  ``idle`` = size − used; ``pending``: checkouts started and not yet checked out or failed (kept
+  as the set of threads inside one: a checkout starts and ends in the thread that asked);
 - ``acquired`` and ``wait``: each ConnectionCheckedOut and its ``duration`` (from asking to
   getting, opening a connection included); ``use``: from a connection's ConnectionCheckedOut to
   its ConnectionCheckedIn;
 - ``created`` and ``create``: each ConnectionReady and its ``duration`` (TCP, TLS, handshake,
   authentication); ``errors``: connections closed before they were ready, i.e. failed attempts,
-  whether for a checkout or to keep ``minPoolSize``;
+  whether for a checkout or to keep ``minPoolSize`` (operations that found no server at all, which
+  no pool sees, are counted by :mod:`dbplex_mongo.execute`);
 - ``timeouts``: ConnectionCheckOutFailed with reason ``timeout``;
 - ``lost``: ready connections closed with reason ``error`` (broke) or ``stale`` (their pool was
   cleared after a network error); ``recycled``: closed with reason ``idle`` (``maxIdleTimeMS``),
@@ -29,6 +31,7 @@ the client's generation.
 from __future__ import annotations
 
 import itertools
+from threading import get_ident
 from time import perf_counter
 from typing import Any
 
@@ -50,11 +53,10 @@ class PoolMonitor(PoolCounters):
 
     def __init__(self) -> None:
         super().__init__()
-        #: driver checkouts started and failed, and ready connections closed (with ``acquired``,
-        #: ``use.count`` and ``created``, they give the gauges).
-        self.started = 0
-        self.failed = 0
+        #: ready connections closed (with ``created``, ``acquired`` and ``use.count``: the gauges).
         self.closed = 0
+        #: threads inside a driver checkout; ``set.add`` and ``discard`` need no lock.
+        self.checking_out: set[int] = set()
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
@@ -64,16 +66,15 @@ class PoolMonitor(PoolCounters):
         return ClientListener(self, next(self._generations))
 
     def waiting(self) -> int:
-        """Driver checkouts waiting for a connection now (an unlocked snapshot: ``max_waiting`` is a soft bound)."""
-        return max(self.started - self.acquired - self.failed, 0)
+        """Driver checkouts waiting for a connection now (a snapshot: ``max_waiting`` is a soft bound)."""
+        return len(self.checking_out)
 
     def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
         with self._lock:
             size = self.created - self.closed
             used = self.acquired - self.use.count
-            pending = self.started - self.acquired - self.failed
         stats = PoolStats(
-            source=source, backend=backend, size=size, used=used, idle=max(size - used, 0), pending=max(pending, 0)
+            source=source, backend=backend, size=size, used=used, idle=max(size - used, 0), pending=self.waiting()
         )
         stats.min, stats.max = min_size, max_size
         return self.fill(stats)
@@ -82,14 +83,15 @@ class PoolMonitor(PoolCounters):
 class ClientListener(monitoring.ConnectionPoolListener):
     """One client's CMAP events, counted into its source's :class:`PoolMonitor`.
 
-    The three events of every operation (checkout started, checked out, checked in) take one
-    lock each; the rest are rare.
+    Of the three events of every operation, checkout started takes no lock, checked out and
+    checked in one each; the rest are rare.
     """
 
-    __slots__ = ("_generation", "_leaks", "_monitor", "_out", "_ready", "retired")
+    __slots__ = ("_checking_out", "_generation", "_leaks", "_monitor", "_out", "_ready", "retired")
 
     def __init__(self, monitor: PoolMonitor, generation: int) -> None:
         self._monitor = monitor
+        self._checking_out = monitor.checking_out
         self._leaks = monitor.leak_detector
         self._generation = generation
         #: checked-out connections and when they were taken.
@@ -102,11 +104,10 @@ class ClientListener(monitoring.ConnectionPoolListener):
     # -- checkouts (every operation) ----------------------------------------------------------------
 
     def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
-        monitor = self._monitor
-        with monitor._lock:
-            monitor.started += 1
+        self._checking_out.add(get_ident())
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
         monitor = self._monitor
@@ -127,11 +128,9 @@ class ClientListener(monitoring.ConnectionPoolListener):
             self._leaks.returned((self._generation, *conn))
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        monitor = self._monitor
-        with monitor._lock:
-            monitor.failed += 1
-            if event.reason == _TIMEOUT:
-                monitor.timeouts += 1
+        self._checking_out.discard(get_ident())
+        if event.reason == _TIMEOUT:
+            self._monitor.count("timeouts")
 
     # -- connections ----------------------------------------------------------------------------------
 
