@@ -84,7 +84,8 @@ class ClientListener(monitoring.ConnectionPoolListener):
     """One client's CMAP events, counted into its source's :class:`PoolMonitor`.
 
     Of the three events of every operation, checkout started takes no lock, checked out and
-    checked in one each; the rest are rare.
+    checked in one each (:meth:`~dbplex.pool.PoolCounters.checked_out`, ``checked_in``); the rest
+    are rare.
     """
 
     __slots__ = ("_checking_out", "_generation", "_leaks", "_monitor", "_out", "_ready", "retired")
@@ -110,20 +111,14 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
-        monitor = self._monitor
-        with monitor._lock:
-            monitor.acquired += 1
-            monitor.wait.add((event.duration or 0.0) * 1000)
+        self._monitor.checked_out((event.duration or 0.0) * 1000)
         if self._leaks is not None:
             self._leaks.taken((self._generation, *conn))
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         conn = (event.address, event.connection_id)
         since = self._out.pop(conn, None)
-        use_ms = 0.0 if since is None else (perf_counter() - since) * 1000
-        monitor = self._monitor
-        with monitor._lock:
-            monitor.use.add(use_ms)
+        self._monitor.checked_in(0.0 if since is None else (perf_counter() - since) * 1000)
         if self._leaks is not None:
             self._leaks.returned((self._generation, *conn))
 
@@ -139,10 +134,8 @@ class ClientListener(monitoring.ConnectionPoolListener):
 
     def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
         self._ready.add((event.address, event.connection_id))
-        monitor = self._monitor
-        with monitor._lock:
-            monitor.created += 1
-            monitor.create.add((event.duration or 0.0) * 1000)
+        self._monitor.count("created")
+        self._monitor.time("create", (event.duration or 0.0) * 1000)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         monitor = self._monitor
@@ -152,13 +145,12 @@ class ClientListener(monitoring.ConnectionPoolListener):
                 monitor.count("errors")  # the attempt to open it failed
             return
         self._ready.discard(conn)
+        monitor.count("closed")
         reason = event.reason
-        with monitor._lock:
-            monitor.closed += 1
-            if reason in _BROKEN:
-                monitor.lost += 1
-            elif reason == _IDLE or (reason == _POOL_CLOSED and self.retired):
-                monitor.recycled += 1
+        if reason in _BROKEN:
+            monitor.count("lost")
+        elif reason == _IDLE or (reason == _POOL_CLOSED and self.retired):
+            monitor.count("recycled")
 
     # -- pools: nothing to count ----------------------------------------------------------------------
 
