@@ -1,4 +1,4 @@
-"""Pool settings, pool statistics (counted by the client's pool class, no pool events), health, and ``dbplex_connect``."""
+"""Pool settings, pool statistics (derived from pymongo's connection-pool events), health, and ``dbplex_connect``."""
 
 from __future__ import annotations
 
@@ -104,24 +104,53 @@ def test_connect_hook_opens_a_separate_database_that_ops_run_on(hub: dbplex.Hub,
         db.client.close()
 
 
-def test_stats_cost_no_pool_events_unless_leaks_are_detected(mongo_url: str, unique_table: str) -> None:
-    """A ConnectionPoolListener makes pymongo publish three events per operation: the stats do
-    without one, and only leak detection (which needs each checkout's connection) attaches it."""
+def test_stats_come_from_one_documented_pool_listener_per_client(mongo_url: str, unique_table: str) -> None:
+    """The client is configured by documented options only and observed by one ConnectionPoolListener."""
 
     def pool_listeners(hub: dbplex.Hub) -> list[object]:
         with hub.connection("docs") as db:
             return [x for x in db.client.options.event_listeners if isinstance(x, monitoring.ConnectionPoolListener)]
 
     with dbplex.open({"sources": {"docs": {"url": mongo_url}}}) as hub:
-        assert pool_listeners(hub) == []
+        (first,) = pool_listeners(hub)
         hub.execute("docs", Put(unique_table, "k", {"i": 1}))
         stats = hub.pool_stats()["docs"]
         assert stats.acquired >= 1 and stats.created >= 1 and stats.size >= 1
-    with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": {"leak_threshold": 5}}}}) as hub:
-        assert len(pool_listeners(hub)) == 1
+        hub.resize("docs", 1, 3)  # a new client: a listener of its own, counting into the same stats
+        (second,) = pool_listeners(hub)
+        assert second is not first
+        hub.execute("docs", Get(unique_table, "k"))
+        assert hub.pool_stats()["docs"].acquired > stats.acquired
 
 
-def test_pending_is_read_from_the_driver_pool_and_bounds_max_waiting(mongo_url: str, unique_table: str) -> None:
+def test_idle_connections_closed_by_max_idle_count_as_recycled(mongo_url: str, unique_table: str) -> None:
+    pool = {"min_size": 0, "max_size": 2, "max_idle": 0.2}
+    with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": pool}}}) as hub:
+        hub.execute("docs", Put(unique_table, "k", {"i": 1}))
+        assert hub.pool_stats()["docs"].size == 1
+        deadline = time.monotonic() + 10  # pymongo reaps idle connections in its background task
+        while hub.pool_stats()["docs"].size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = hub.pool_stats()["docs"]
+        assert (stats.size, stats.idle, stats.recycled, stats.lost) == (0, 0, 1, 0)
+
+
+def test_a_checkout_held_past_the_leak_threshold_is_counted(mongo_url: str, unique_table: str) -> None:
+    with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": {"leak_threshold": 0.1}}}}) as hub:
+        hub.execute("docs", Put(unique_table, "k", {"i": 1}))
+        with hub.connection("docs") as db:
+            db[unique_table].insert_many([{"_id": i} for i in range(3)])
+            cursor = db[unique_table].find({}, cursor_type=CursorType.EXHAUST, batch_size=1)
+            next(cursor)  # its connection stays checked out
+            deadline = time.monotonic() + 5  # the maintenance thread sweeps every 0.05 s
+            while hub.pool_stats()["docs"].leaks < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            cursor.close()
+        stats = hub.pool_stats()["docs"]
+        assert (stats.leaks, stats.used) == (1, 0)
+
+
+def test_pending_counts_waiting_checkouts_and_bounds_max_waiting(mongo_url: str, unique_table: str) -> None:
     pool = {"min_size": 0, "max_size": 1, "timeout": 5, "max_waiting": 1}
     with dbplex.open({"sources": {"docs": {"url": mongo_url, "pool": pool}}}) as hub:
         for i in range(3):

@@ -12,8 +12,8 @@ before reusing it. What it lacks, dbplex adds here:
 - **max_waiting**: a checkout fails with :class:`~dbplex.errors.PoolFull` when that many driver
   checkouts are already waiting (a soft bound: concurrent callers may pass it together);
 - **leak detection**: the pool monitor records where each driver checkout was made;
-- **statistics**: counted by the client's pool class and read from its pools, without pymongo's
-  per-checkout events (see :mod:`dbplex_mongo.monitor`).
+- **statistics**: derived from pymongo's connection-pool events, which a listener on each client
+  receives (see :mod:`dbplex_mongo.monitor`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class MongoPool:
         config = source.config.pool
         self.monitor = PoolMonitor()
         if config.leak_threshold:
-            self.monitor.leaks = LeakDetector(source.name, config.leak_threshold, self.monitor)
+            self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.min_size, self.max_size, self.max_waiting = config.min_size, config.max_size, config.max_waiting
         self._lock = threading.Lock()
         #: replaced clients and when each is closed: (monotonic deadline, client, its MongoConn).
@@ -94,18 +94,14 @@ class MongoPool:
     def _open(self) -> None:
         """A new client (no I/O yet) with the current sizes; it becomes the one checkouts get."""
         config = self.source.config.pool
-        client = client_mod.open_client(
-            self.source,
-            self.monitor.listener(),
-            maxPoolSize=self.max_size,
-            minPoolSize=self.min_size,
-            _pool_class=self.monitor.pool_class(),
-        )
+        listener = self.monitor.listener()
+        client = client_mod.open_client(self.source, listener, maxPoolSize=self.max_size, minPoolSize=self.min_size)
         database = client_mod.database_of(self.source, client)
         server = ServerProbe(client, self.source.name)
         conn = MongoConn(database, server, self.monitor, options_of(self.source).gridfs_bucket)
         conn_mod.attach(conn)
         self.client, self.database, self.server, self.conn = client, database, server, conn
+        self.listener = listener
         self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
 
     def renew(self, expired: float | None = None) -> None:
@@ -117,9 +113,9 @@ class MongoPool:
         with self._lock:
             if expired is not None and self.expires_at != expired:
                 return
+            self.listener.retired = True  # its connections count as recycled as they close
             self._retired.append((time.monotonic() + self._grace, self.client, self.conn))
             self._open()
-        self.monitor.count("recycled")
 
     def connection(self) -> AbstractContextManager[Database[Doc]]:
         return self._checkout
@@ -150,8 +146,8 @@ class MongoPool:
         self.renew()
 
     def _maintain(self) -> None:
-        if self.monitor.leaks is not None:
-            self.monitor.leaks.sweep()
+        if self.monitor.leak_detector is not None:
+            self.monitor.leak_detector.sweep()
         expires_at = self.expires_at
         if time.monotonic() >= expires_at:
             self.renew(expires_at)

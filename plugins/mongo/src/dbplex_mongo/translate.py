@@ -150,6 +150,8 @@ def file_id(value: Any) -> Any:
 
 
 def file_row(file: GridOut, data: bytes) -> dict[str, Any]:
+    """A row of a GridFS file. ``GridOut._id`` is public despite its underscore: pymongo documents it
+    ("the '_id' value for this file"), named after the files document's field, and has no other name."""
     return {
         "file_id": file._id,
         "filename": file.filename,

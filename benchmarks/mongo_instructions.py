@@ -1,0 +1,126 @@
+"""Client CPU instructions per MongoDB point read: pymongo ``find_one`` against dbplex ``Get``.
+
+Timings on a shared two-core machine move with other load more than with a change to the
+plugin; instruction counts barely do. So each variant runs in a fresh Python process under
+valgrind's callgrind, which counts the instructions of the whole client process (the server is
+another process, not counted), once with ``--small`` and once with ``--large`` reads of one
+10 x 100-byte record over one connection. The difference between the two, divided by the
+difference in reads, is the cost of one warm read with start-up and set-up cancelled out.
+pymongo's server monitor is slowed to one heartbeat a minute in every variant, so that the
+background work of a run (which lasts far longer under valgrind) does not count as per-read cost.
+
+    python benchmarks/mongo_instructions.py --url mongodb://127.0.0.1:27017/dbplex_bench
+
+Variants: ``raw`` (``collection.find_one({"_id": key})`` on a ``MongoClient`` with one
+connection), ``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection) and
+``dbplex-leaks`` (the same with ``pool.leak_threshold`` set). Needs ``valgrind`` on the PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+TABLE = "bench_instructions"
+KEY = "k"
+VALUES = {f"field{i}": "x" * 100 for i in range(10)}
+WARM = 200
+VARIANTS = ("raw", "dbplex", "dbplex-leaks")
+
+
+def quiet_url(url: str) -> str:
+    """``url`` with one server heartbeat a minute (the background work that grows with wall time)."""
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, "heartbeatFrequencyMS=60000") if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+def reads(variant: str, url: str, count: int) -> None:
+    """The measured process: set up, warm up, then ``count`` reads."""
+    if variant == "raw":
+        from pymongo import MongoClient
+
+        client: MongoClient[dict[str, object]] = MongoClient(url, maxPoolSize=1, minPoolSize=1)
+        collection = client.get_default_database("dbplex")[TABLE]
+        collection.replace_one({"_id": KEY}, {"_id": KEY, **VALUES}, upsert=True)
+        for _ in range(WARM):
+            collection.find_one({"_id": KEY})
+        for _ in range(count):
+            collection.find_one({"_id": KEY})
+        client.close()
+        return
+    import dbplex
+    from dbplex import Get, Put
+
+    pool = {"min_size": 1, "max_size": 1, "leak_threshold": 60 if variant == "dbplex-leaks" else 0}
+    with dbplex.open({"sources": {"m": {"url": url, "pool": pool}}}) as hub:
+        hub.execute("m", Put(TABLE, KEY, VALUES))
+        for _ in range(WARM):
+            hub.execute("m", Get(TABLE, KEY))
+        for _ in range(count):
+            hub.execute("m", Get(TABLE, KEY))
+
+
+def instructions(variant: str, url: str, count: int, directory: Path) -> int:
+    """Instructions of one child process doing ``count`` reads, as callgrind counts them."""
+    out = directory / f"{variant}-{count}.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--url",
+        url,
+        "--count",
+        str(count),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no instruction total in {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="a MongoDB URL (the database to write the one record to)")
+    parser.add_argument("--small", type=int, default=500, help="reads of the short run")
+    parser.add_argument("--large", type=int, default=2500, help="reads of the long run")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    url = quiet_url(args.url)
+    if args.child:
+        reads(args.child, url, args.count)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not on the PATH: install it (apt-get install valgrind)")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or args.large <= args.small:
+        raise SystemExit(f"--variants takes {', '.join(VARIANTS)}; --large must exceed --small")
+    per_read: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="dbplex-instructions-") as tmp:
+        for variant in variants:
+            small = instructions(variant, url, args.small, Path(tmp))
+            large = instructions(variant, url, args.large, Path(tmp))
+            per_read[variant] = (large - small) / (args.large - args.small)
+    base = per_read.get("raw")
+    for variant, count in per_read.items():
+        over = "" if base is None or variant == "raw" else f"  {count / base - 1:+.1%} over raw"
+        print(f"{variant:13} {count:>10,.0f} instructions per read{over}")
+
+
+if __name__ == "__main__":
+    main()
