@@ -93,7 +93,7 @@ def test_redis_url_options_redis_py_rejects_are_configuration_errors(
 
 def test_mongo_unreadable_tls_file_is_a_configuration_error(dbplex_servers: Servers, tmp_path: Path) -> None:
     config = write_config(tmp_path, dbplex_servers.url("mongo") + "?tlsCAFile=/nonexistent&tls=true")
-    assert_one_line(run(config, "op", "s", GET), 2, "source 's': invalid MongoDB URL", "not readable")
+    assert_one_line(run(config, "op", "s", GET), 2, "source 's': invalid MongoDB URL: a file it names cannot be read")
 
 
 def test_mongo_credentials_are_one_line_whatever_the_server_answers(dbplex_servers: Servers, tmp_path: Path) -> None:

@@ -51,7 +51,10 @@ def open_client(source: Source, listener: ConnectionPoolListener | None = None, 
     except ValueError as exc:  # what pymongo raises for some malformed URLs (a non-numeric port)
         raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(str(exc))}") from exc
     except OSError as exc:  # a file named by an option (tlsCAFile, tlsCertificateKeyFile) cannot be read
-        raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(exc.strerror or str(exc))}") from exc
+        detail = scrub(exc.strerror or str(exc))  # pymongo's wording differs between releases
+        raise ConfigError(
+            f"source {source.name!r}: invalid MongoDB URL: a file it names cannot be read ({detail})"
+        ) from exc
     except errors.DRIVER_ERRORS as exc:
         raise errors.translate(source, exc, "opening the client") from exc
 
