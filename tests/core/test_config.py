@@ -59,6 +59,57 @@ def test_unset_env_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
         config.load(write(tmp_path, '[sources.a]\nurl = "redis://${DBPLEX_NOPE}:6379"\n'))
 
 
+def test_number_fields_take_a_whole_env_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBPLEX_NOPE", raising=False)
+    monkeypatch.setenv("DBPLEX_TEST_TIMEOUT", "2.5")
+    monkeypatch.setenv("DBPLEX_TEST_PREMAKE", "3")
+    text = (
+        '[sources.a]\nurl = "redis://x"\nconnect_timeout = "${DBPLEX_TEST_TIMEOUT}"\n'
+        'replicas = ["redis://${DBPLEX_NOPE:-7}"]\noptions = { db_pass = "${DBPLEX_NOPE:-1234}" }\n'
+        '[sources.a.pool]\nmax_size = "${DBPLEX_NOPE:-4}"\n[sources.a.routing.breaker]\nfailures = "${DBPLEX_NOPE:-5}"\n'
+        '[partitions.p]\nsource = "a"\ntarget = "t"\nstrategy = "range"\nkey = "n"\nstep = "${DBPLEX_NOPE:-10}"\n'
+        'premake = "${DBPLEX_TEST_PREMAKE}"\n'
+    )
+    loaded = config.load(write(tmp_path, text))
+    source = loaded.sources["a"]
+    assert (source.pool.max_size, source.connect_timeout, source.routing.breaker.failures) == (4, 2.5, 5)
+    assert (loaded.partitions["p"].step, loaded.partitions["p"].premake) == (10, 3)
+    assert source.options == {"db_pass": "1234"}  # options keep strings: the backend decides
+    assert source.replicas == ["redis://7"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("four", r"sources\.a\.pool\.max_size: \$\{DBPLEX_TEST_N\} gives 'four', which is not a whole number"),
+        ("4.5", r"sources\.a\.pool\.max_size: \$\{DBPLEX_TEST_N\} gives '4.5', which is not a whole number"),
+        ("-1", r"Expected `int` >= 1 - at `sources\.a\.pool\.max_size`"),
+    ],
+)
+def test_a_number_from_the_environment_that_is_not_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("DBPLEX_TEST_N", value)
+    with pytest.raises(ConfigError, match=expected):
+        config.load(
+            write(tmp_path, '[sources.a]\nurl = "redis://x"\n[sources.a.pool]\nmax_size = "${DBPLEX_TEST_N}"\n')
+        )
+
+
+def test_a_float_from_the_environment_that_is_not_one_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBPLEX_TEST_N", "soon")
+    with pytest.raises(ConfigError, match=r"connect_timeout: \$\{DBPLEX_TEST_N\} gives 'soon', which is not a number"):
+        config.load(write(tmp_path, '[sources.a]\nurl = "redis://x"\nconnect_timeout = "${DBPLEX_TEST_N}"\n'))
+
+
+def test_partition_spec_files_take_numbers_from_the_environment(tmp_path: Path) -> None:
+    spec = tmp_path / "specs.toml"
+    spec.write_text(
+        '[partitions.p]\nsource = "a"\ntarget = "t"\nstrategy = "hash"\nkey = "n"\nmodulus = "${DBPLEX_NOPE:-8}"\n'
+    )
+    assert config.load_partitions(spec)["p"].modulus == 8
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -77,6 +128,12 @@ def test_unset_env_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
             r"min_size \(5\) must not exceed max_size \(2\)",
         ),
         ('[sources."bad name"]\nurl = "redis://x"\n', r"source name .bad name. must start with a letter"),
+        (
+            '[sources.a]\nurl = "redis://x"\noperation_timeout = 0\n',
+            r"Expected `float` > 0.0 - at `sources\.a\.operation_timeout`",
+        ),
+        ("[migration_lock]\nwait = -1\n", r"Expected `float` >= 0.0 - at `migration_lock\.wait`"),
+        ("[migration_lock]\nttl = 0.5\n", r"Expected `float` >= 1.0 - at `migration_lock\.ttl`"),
     ],
 )
 def test_invalid_field_names_file_path_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
@@ -103,3 +160,13 @@ def test_lookup_order_is_explicit_then_env_then_cwd(tmp_path: Path, monkeypatch:
     assert config.find() == Path("/from/env.toml")
     monkeypatch.delenv("DBPLEX_CONFIG")
     assert config.find() == Path("dbplex.toml")
+
+
+def test_operation_timeout_and_migration_lock_default_and_load(tmp_path: Path) -> None:
+    defaults = config.load(write(tmp_path, '[sources.a]\nurl = "redis://x"\n'))
+    assert defaults.sources["a"].operation_timeout is None  # each backend's own default
+    assert (defaults.migration_lock.wait, defaults.migration_lock.ttl) == (60.0, 15.0)
+    text = '[migration_lock]\nwait = 5\nttl = 3\n[sources.a]\nurl = "redis://x"\noperation_timeout = 2.5\n'
+    loaded = config.load(write(tmp_path, text))
+    assert loaded.sources["a"].operation_timeout == 2.5
+    assert (loaded.migration_lock.wait, loaded.migration_lock.ttl) == (5.0, 3.0)

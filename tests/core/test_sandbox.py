@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -208,3 +209,23 @@ def test_env_without_a_sandbox_says_how_to_start_one(tmp_path: Path) -> None:
 def test_unknown_server_is_refused(tmp_path: Path) -> None:
     with pytest.raises(sandbox.SandboxError, match="unknown sandbox server mysql"):
         sandbox.up(tmp_path, servers=("pg", "mysql"))
+
+
+def test_logs_are_private_and_postgres_logs_no_statement(directory: Path) -> None:
+    """A failed ``CREATE ROLE ... PASSWORD`` used to land, password and all, in a log anyone could read."""
+    started = sandbox.up(directory)
+    password = "Pw-never-logged-5e1f"
+    with psycopg.connect(started.urls["pg"], autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE dbplex_logged LOGIN PASSWORD '{password}'")
+        with pytest.raises(psycopg.errors.DuplicateObject):
+            conn.execute(f"CREATE ROLE dbplex_logged LOGIN PASSWORD '{password}'")
+        with pytest.raises(psycopg.errors.SyntaxError):
+            conn.execute(f"CREATE ROLE dbplex_other LOGIN PASSWORD '{password}' NOSUCHOPTION")
+    for server in started.servers:
+        assert server.log.is_file()
+        assert stat.S_IMODE(server.log.stat().st_mode) == 0o600, server.log
+        assert stat.S_IMODE(server.home.stat().st_mode) & 0o077 == 0, server.home
+    # others may pass through the sandbox folder (to reach PostgreSQL's home when run as root), never list it
+    assert stat.S_IMODE(directory.stat().st_mode) & 0o076 == 0
+    pg_log = (directory / "pg" / "postgres.log").read_text(errors="replace")
+    assert "already exists" not in pg_log and password not in pg_log

@@ -7,10 +7,13 @@ starts it again before it ends.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,17 @@ def drill() -> Iterator[sandbox.Sandbox]:
     directory = Path(tempfile.mkdtemp(prefix="dbplex-faults-")) / "sb"
     try:
         yield sandbox.up(directory, servers=("pg", "redis"), pg_replicas=1)
+    finally:
+        sandbox.down(directory)
+        shutil.rmtree(directory.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[sandbox.Server]:
+    """A MongoDB server of its own (the drill sandbox has none), for tests that stop it."""
+    directory = Path(tempfile.mkdtemp(prefix="dbplex-faults-mongo-")) / "sb"
+    try:
+        yield sandbox.up(directory, servers=("mongo",)).server("mongo")
     finally:
         sandbox.down(directory)
         shutil.rmtree(directory.parent, ignore_errors=True)
@@ -67,3 +81,40 @@ def restart_if_stopped(drill: sandbox.Sandbox, name: str) -> None:
     current = sandbox.status(drill.directory)
     if current is not None and not current.server(name).is_running():
         sandbox.start_server(drill.directory, name)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc (PostgreSQL's backends each start a session of
+    their own, so its process group holds the postmaster alone)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+@contextmanager
+def frozen(server: sandbox.Server) -> Iterator[None]:
+    """The server stopped with SIGSTOP, its child processes too (sockets stay open and the kernel
+    still acknowledges what is sent), then continued."""
+    os.kill(server.pid, signal.SIGSTOP)  # first: a stopped server starts no new children
+    stopped = [server.pid]
+    try:
+        for child in _descendants(server.pid):
+            os.kill(child, signal.SIGSTOP)
+            stopped.append(child)
+        yield
+    finally:
+        for pid in reversed(stopped):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

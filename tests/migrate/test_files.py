@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dbplex.migrate.loading import checksum
+from dbplex.migrate.loading import checksum, error_location
 from dbplex.migrate.naming import parse_file_name, parse_ref, version_id, version_key
 from tests.migrate.helpers import PY_REVERSIBLE, read, write
 
@@ -90,6 +90,30 @@ def test_python_module_gives_functions_and_options(tmp_path: Path) -> None:
     assert migration.options == {"transaction": False} and [str(r) for r in migration.depends_on] == ["pg:V1"]
 
 
+def test_reading_a_python_migration_runs_none_of_its_code(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    text = (
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('top level')\n"
+        "depends_on: list = ['pg:V1']\n\ndef up(ctx):\n    pass\n\ndef down(ctx):\n    return 'reverted'\n"
+    )
+    write(tmp_path, {"pg/V2__data.py": text})
+    migration = read(tmp_path).migrations["pg"][0]
+    assert not marker.exists() and [str(r) for r in migration.depends_on] == ["pg:V1"]
+    assert callable(migration.down) and migration.down(None) == "reverted"  # type: ignore[arg-type]
+    assert marker.read_text() == "top level"
+
+
+def test_an_error_at_a_python_migration_top_level_shows_when_it_runs(tmp_path: Path) -> None:
+    write(tmp_path, {"docs/V1__x.py": "def up(ctx):\n    pass\nx = 1 / 0\n\ndef down(ctx):\n    pass\n"})
+    found = read(tmp_path)
+    assert found.problems == []
+    up = found.migrations["docs"][0].up
+    assert callable(up)
+    with pytest.raises(ZeroDivisionError) as raised:
+        up(None)  # type: ignore[arg-type]
+    assert error_location(raised.value, found.migrations["docs"][0].path) == " (V1__x.py line 3)"
+
+
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
@@ -102,9 +126,10 @@ def test_python_module_gives_functions_and_options(tmp_path: Path) -> None:
         ({"pg/R__views.sql": SQL}, "pg/R__views.sql: a repeatable migration has no down part"),
         ({"docs/V1__x.sql": SQL}, "docs/V1__x.sql: the backend of source 'docs' runs .py migrations only"),
         (
-            {"docs/V1__x.py": "def up(ctx):\n    return 1 / 0\nx = 1 / 0\n"},
-            "docs/V1__x.py:3: cannot load: ZeroDivisionError",
+            {"docs/V1__x.py": "import os\nirreversible = bool(os.environ)\ndef up(ctx):\n    pass\n"},
+            "docs/V1__x.py:2: irreversible must be a literal value",
         ),
+        ({"docs/V1__x.py": "up = 3\nirreversible = True\n"}, "docs/V1__x.py:1: `up` must be a function up(ctx)"),
         ({"docs/V1__x.py": "def up(ctx)\n    pass\n"}, "docs/V1__x.py:1: cannot load: SyntaxError"),
         ({"docs/V1__x.py": "irreversible = True\n"}, "docs/V1__x.py: defines no up(ctx) function"),
         (

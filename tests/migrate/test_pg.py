@@ -276,3 +276,55 @@ def test_the_directory_defaults_to_the_configs_migrations_key(project: Any, pg_u
     (tmp_path / "db" / "changes" / "pg").mkdir(parents=True)
     (tmp_path / "db" / "changes" / "pg" / "V0001__teams.sql").write_text(TEAMS)
     assert made.json("plan")["steps"][0]["file"] == f"{tmp_path}/db/changes/pg/V0001__teams.sql"
+
+
+def test_down_says_when_there_is_nothing_to_revert_and_refuses_an_unknown_version(pg: Project) -> None:
+    pg.write({"pg/V0001__teams.sql": TEAMS})
+    nothing = pg.cli("down")
+    assert (nothing.exit_code, nothing.output.strip()) == (0, "nothing to revert: no versioned migration is applied")
+    assert pg.cli("up").exit_code == 0
+    above = pg.cli("down", "--to", "pg:V1")
+    assert (above.exit_code, above.output.strip()) == (0, "nothing to revert: no migration above pg:V1 is applied")
+    unknown = pg.cli("down", "--to", "pg:V99")
+    assert unknown.exit_code == 2 and "--to pg:V99: no such version in source 'pg'" in unknown.output
+    assert [m["state"] for m in pg.json("status")["sources"][0]["migrations"]] == ["applied"]
+
+
+def test_status_validate_and_plan_do_not_run_python_migrations(pg: Project, pg_url: str) -> None:
+    marker = pg.root / "imported"
+    pg.write(
+        {
+            "pg/V0001__data.py": f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\n"
+            'transaction = True\n\ndef up(ctx):\n    ctx.execute("CREATE TABLE t (id int)")\n\n\n'
+            'def down(ctx):\n    ctx.execute("DROP TABLE t")\n',
+            "pg/V0002__broken.py": "def up(ctx):\n    pass\nx = 1 / 0\n\ndef down(ctx):\n    pass\n",
+        }
+    )
+    for command in ("status", "validate", "plan"):
+        assert pg.cli(command).exit_code == 0, command
+    assert not marker.exists()
+    result = pg.cli("up")
+    assert marker.exists() and "t" in tables(pg_url)
+    assert result.exit_code == 1
+    assert "pg:V2 failed: ZeroDivisionError: division by zero (V0002__broken.py line 3)" in result.output
+
+
+def test_the_lock_lives_on_the_step_session_and_is_not_silently_retaken(pg: Project, pg_url: str) -> None:
+    from dbplex.migrate import LockLost, LockSettings
+    from dbplex.migrate.locking import this_process
+
+    with pg.open() as migrations:
+        migrator = migrations.migrator("pg")
+        lock = migrator.lock(this_process(), LockSettings())
+        assert lock.try_acquire()
+        session = migrator.connection
+        assert "the session that runs the steps" in lock.describe()
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [session.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+        assert not lock.extend()
+        with pytest.raises(LockLost, match="source 'pg': the session holding the migration lock ended"):
+            migrator.connection  # noqa: B018 - a new session would run steps without the lock
+        lock.release()
+        assert migrator.connection.execute("SELECT 1").fetchone() == (1,)  # released: it may reconnect

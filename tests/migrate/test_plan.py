@@ -219,3 +219,12 @@ def test_a_baseline_counts_earlier_versions_as_applied(tmp_path: Path) -> None:
     )
     history = {"docs": ledger(row(1, "2", action="baseline", checksum=None))}
     assert refs(plan_up(graph, history, ["docs"])) == ["docs:V3"]
+
+
+def test_down_to_a_version_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    graph = graph_of(tmp_path, {"docs/V1__x.py": PY_REVERSIBLE, "docs/V2__y.py": PY_REVERSIBLE})
+    history = {"docs": ledger(row(1, "1"), row(2, "2"))}
+    with pytest.raises(PlanError, match=r"--to docs:V99: no such version in source 'docs'"):
+        plan_down(graph, history, ["docs"], Ref("docs", "V99"))
+    assert refs(plan_down(graph, history, ["docs"], Ref("docs", "V2"))) == []  # exists, nothing above it
+    assert refs(plan_down(graph, {"docs": ledger()}, ["docs"], Ref("docs", "V0"))) == []  # V0 always exists

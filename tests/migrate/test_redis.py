@@ -43,7 +43,7 @@ def test_history_is_a_hash_of_json_rows_under_the_prefix(rds: Project, prefix: s
     )
     dry = rds.json("up", "--dry-run")
     assert dry["steps"][0]["commands"][1] == f"HSET {prefix}settings ttl 60"
-    assert f"SET {prefix}dbplex_schema_lock <run token> NX PX 60000" in dry["locks"]["redis"]
+    assert f"SET {prefix}dbplex_schema_lock <run token> NX PX 15000" in dry["locks"]["redis"]
     assert raw.exists(f"{prefix}settings", f"{prefix}dbplex_schema_history") == 0
     assert rds.cli("up").exit_code == 0
     assert raw.hgetall(f"{prefix}settings") == {"ttl": "60", "size": "10"}

@@ -15,6 +15,7 @@ import dbplex
 from dbplex import Get, Put, Scan, Update
 from dbplex.errors import OpError
 from dbplex.testing.conformance import SAMPLE_VALUES
+from dbplex_mongo import Bulk, BulkInsert
 
 Doc = dict[str, Any]
 
@@ -90,7 +91,7 @@ def test_database_defaults_to_dbplex_when_the_url_names_none(mongo_url: str) -> 
 
 
 def test_values_mongodb_cannot_store_are_refused_before_sending(hub: dbplex.Hub, unique_table: str) -> None:
-    with pytest.raises(OpError, match="source 'docs': put on '.*'.*8-byte ints"):
-        hub.execute("docs", Put(unique_table, "k", {"n": 2**64}))
+    with pytest.raises(OpError, match="source 'docs': mongo.bulk on '.*'.*8-byte ints"):
+        hub.execute("docs", Bulk(unique_table, [BulkInsert({"n": 2**64})]))
     with pytest.raises(OpError, match="document too large"):
         hub.execute("docs", Put(unique_table, "k", {"blob": b"x" * (17 * 1024 * 1024)}))

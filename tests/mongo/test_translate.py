@@ -158,6 +158,7 @@ def test_pool_settings_become_client_options() -> None:
     pool = PoolConfig(min_size=2, max_size=7, timeout=0.5, max_idle=60)
     config = SourceConfig(url="mongodb://h/db", connect_timeout=2.5, pool=pool)
     assert client_options(Source(name="docs", backend="mongo", config=config)) == {
+        "socketTimeoutMS": 30_000,
         "maxPoolSize": 7,
         "minPoolSize": 2,
         "waitQueueTimeoutMS": 500,

@@ -194,3 +194,19 @@ def test_status_of_a_target_that_is_not_ready_exits_1(engine: Engine, tmp_path: 
     assert shown["ready"] is False and shown["problem"]
     planned = run(config, "apply", "--spec", str(spec_file))
     assert planned.exit_code == 2 and f"partitions {spec.name!r}:" in planned.output
+
+
+def test_layout_auto_is_a_mongodb_option_that_other_backends_refuse(engine: Engine, tmp_path: Path) -> None:
+    if engine.backend == "mongo":
+        pytest.skip("MongoDB takes layout = auto: tests/partition/test_mongo_server.py covers it")
+    spec = engine.spec(options={"layout": "auto"})
+    engine.prepare(spec)
+    config, spec_file = engine.write_config(tmp_path, [spec])
+    result = run(config, "plan", "--spec", str(spec_file))
+    assert result.exit_code == 2, result.output
+    refusal = {
+        "pg": "options.layout: not a PostgreSQL partition option",
+        "redis": "Redis partitions take no options, got ['layout']",
+    }
+    assert f"partitions {spec.name!r}:" in result.output and refusal[engine.backend] in result.output
+    assert run(config, "apply", "--spec", str(spec_file)).exit_code == 2

@@ -12,6 +12,7 @@ from dbplex.partition import Condition, Order, Partition, PartitionQuery, Partit
 from dbplex.partition.layout import fixed_partitions, layout, number_partition, time_partition
 from dbplex.partition.naming import from_label, from_name
 from dbplex_mongo import partition_render as render
+from dbplex_mongo.partition_layout import LayoutChoice, TimeSeriesSupport, choose, per_period
 from dbplex_mongo.partition_options import options_of, problems
 
 NOW = datetime(2026, 11, 25, 13, 30, tzinfo=timezone.utc)
@@ -47,7 +48,17 @@ def test_a_hashed_shard_key_cannot_be_unique() -> None:
             'retention_mode = "archive" renames whole collections',
         ),
         ({"retention": "3 days", "retention_mode": "detach"}, "MongoDB has no detach"),
-        ({"options": {"granularity": "hours"}}, 'apply to layout = "timeseries" only'),
+        ({"options": {"granularity": "hours"}}, 'apply to layout = "timeseries" or "auto" only'),
+        ({"options": {"layout": "collection", "template": "t"}}, 'template applies to layout = "collections" or'),
+        # auto may become a time series: what a time series cannot do is refused on every server
+        ({"options": {"layout": "auto"}, "unique": [["id", "at"]]}, 'layout = "auto" may pick a time series: time-'),
+        ({"options": {"layout": "auto", "meta_field": "at"}}, "may pick a time series: meta_field 'at' must differ"),
+        ({"interval": None, "step": 10, "options": {"layout": "auto"}}, 'layout = "auto" picks a time series or a'),
+        (
+            {"options": {"layout": "auto"}, "retention": "3 days", "retention_mode": "archive", "archive": "old_"},
+            "it needs layout = \"collections\", not 'auto'",
+        ),
+        ({"options": {"layout": "auto"}, "default": True}, "a default partition is a collection of its own"),
         ({"options": {"layout": "sideways"}}, "options: Invalid enum value 'sideways' - at `$.layout`"),
         ({"options": {"colour": "red"}}, "options: Object contains unknown field `colour`"),
         (
@@ -70,6 +81,60 @@ def test_layouts_default_to_collections_and_hash_to_one_collection() -> None:
     hashed = spec(strategy="hash", interval=None, modulus=4)
     assert options_of(hashed).layout_for(hashed) == "collection"
     assert options_of(hashed).shards(hashed) and not options_of(spec()).shards(spec())
+
+
+def test_auto_takes_the_options_of_both_layouts_it_may_pick() -> None:
+    auto = spec(retention="14 days", options={"layout": "auto", "meta_field": "level", "template": "logs_template"})
+    assert problems(auto) == []
+
+
+def _ask(answer: TimeSeriesSupport | None) -> Any:
+    """The server's answer to the probe; None: the choice must not need one."""
+
+    def support() -> TimeSeriesSupport:
+        assert answer is not None, "the database had decided already: no probe expected"
+        return answer
+
+    return support
+
+
+def test_auto_follows_the_server_when_the_database_has_not_decided() -> None:
+    auto = spec(options={"layout": "auto"})
+    options = options_of(auto)
+    regular = {"logs": {"name": "logs", "type": "collection"}}  # a regular target decides nothing
+    yes = TimeSeriesSupport(True, "MongoDB 7.0.4 makes time-series collections")
+    no = TimeSeriesSupport(False, "MongoDB 4.4.29 makes no time-series collections (MongoDB 5.0+ does)")
+    assert choose(auto, options, regular, _ask(yes)) == LayoutChoice(
+        "timeseries", "time series: MongoDB 7.0.4 makes time-series collections"
+    )
+    assert choose(auto, options, {}, _ask(no)) == LayoutChoice(
+        "collections", "one collection per day: MongoDB 4.4.29 makes no time-series collections (MongoDB 5.0+ does)"
+    )
+
+
+def test_auto_stays_with_what_the_database_holds() -> None:
+    auto = spec(options={"layout": "auto"})
+    options = options_of(auto)
+    series = {"logs": {"name": "logs", "type": "timeseries"}}
+    assert choose(auto, options, series, _ask(None)).name == "timeseries"
+    days = {n: {"name": n, "type": "collection"} for n in ("logs", "logs_p2026_11_24", "logs_p2026_11_25", "logs_x")}
+    found = choose(auto, options, days, _ask(None))
+    assert found.name == "collections"
+    assert found.reason.startswith(
+        "one collection per day: 2 of them exist already (logs_p2026_11_24 ... logs_p2026_11_25)"
+    )
+
+
+def test_a_named_layout_is_never_probed_and_says_where_it_came_from() -> None:
+    named = spec(options={"layout": "timeseries"})
+    assert choose(named, options_of(named), {}, _ask(None)) == LayoutChoice(
+        "timeseries", 'the spec says layout = "timeseries"'
+    )
+    hashed = spec(strategy="hash", interval=None, modulus=4)
+    assert (
+        choose(hashed, options_of(hashed), {}, _ask(None)).reason == "no layout given: the default for hash partitions"
+    )
+    assert per_period(spec(interval="3 months")) == "one collection per 3 months"
 
 
 def test_time_series_create_carries_retention_as_expire_after_seconds() -> None:

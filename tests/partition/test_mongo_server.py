@@ -17,9 +17,11 @@ import msgspec
 import pymongo
 import pytest
 from bson.codec_options import CodecOptions
+from click.testing import CliRunner
 from pymongo.database import Database
 
 import dbplex
+from dbplex.cli.main import cli
 from dbplex.migrate import Migrations
 from dbplex.migrate.locking import this_process
 from dbplex.partition import Condition, Order, PartitionQuery
@@ -29,6 +31,7 @@ from dbplex.partition.maintain import make_plan, run, status
 from dbplex.partition.scatter import query as scatter
 from dbplex.testing.plugin import Servers
 from dbplex_mongo.partition import MongoPartitioner
+from dbplex_mongo.partition_layout import PROBE_PREFIX
 from tests.partition.conftest import spec_factory
 from tests.partition.workers import run_concurrently
 
@@ -47,6 +50,12 @@ def server_url(dbplex_servers: Servers) -> str:
 def on_nx(server_url: str) -> bool:
     with pymongo.MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
         return client.admin.command("buildInfo").get("process") == "nx_27017"
+
+
+@pytest.fixture(scope="module")
+def version(server_url: str) -> str:
+    with pymongo.MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+        return str(client.admin.command("buildInfo")["version"])
 
 
 @pytest.fixture
@@ -392,7 +401,10 @@ def test_the_maintenance_lease_is_per_target_and_apart_from_the_migration_lease(
 
 def test_status_says_what_is_missing_before_setup(partitioner: MongoPartitioner) -> None:
     report = status(partitioner, spec(), now=NOW)
-    assert report.missing == [day(0), day(1), day(2)] and report.details["layout"] == "collections"
+    assert report.missing == [day(0), day(1), day(2)] and report.layout == "collections"
+    assert (
+        report.layout_reason == "no layout given: the default for range partitions" and "layout" not in report.details
+    )
 
 
 def test_what_mongodb_cannot_do_stops_the_run_before_any_command(
@@ -447,8 +459,9 @@ def test_a_migration_leaves_a_collection_alone_on_a_server_without_time_series(
     report, notes = migrate(url, tmp_path)
     assert report.error is None
     assert any(
-        "the server has no time-series collections (MongoDB 5.0+ has them); it stays a regular" in n for n in notes
+        "logs: this server (nx_27017, reporting version" in n and "makes no time-series collections" in n for n in notes
     )
+    assert any(n.endswith("; it stays a regular collection") for n in notes)
     assert set(types(db)) - {"dbplex_schema_history", "dbplex_schema_lock"} == {"logs"}  # no probe left
     assert db["logs"].count_documents({}) == 7
     report, notes = migrate(url, tmp_path, "down")
@@ -560,3 +573,133 @@ def test_the_periods_of_a_time_series_not_made_yet_are_those_of_the_moment_given
     inventory = partitioner.inspect(series, now=PAST)
     assert [a.kind for a in inventory.actions] == ["setup"]
     assert [e.partition for e in inventory.partitions] == layout(series, PAST).wanted
+
+
+# -- layout auto: the server decides ---------------------------------------------------------------
+
+#: the scheduling example's `logs`: by day, kept 14 days, laid out as the server allows.
+auto = spec_factory(source="docs", target="logs", premake=2, retention="14 days", options={"layout": "auto"})
+
+
+def probes(db: Database[Doc]) -> list[str]:
+    return [n for n in db.list_collection_names() if n.startswith(PROBE_PREFIX)]
+
+
+def test_auto_is_a_collection_per_day_on_a_server_without_time_series(
+    partitioner: MongoPartitioner, db: Database[Doc], on_nx: bool, version: str
+) -> None:
+    if not on_nx:
+        pytest.skip("the server is not nx-27017: the next test covers auto where time series exist")
+    db.create_collection("logs")  # as the scheduling migrations leave it: a regular collection
+    planned = make_plan(partitioner, auto(), NOW)
+    assert planned.inventory.layout == "collections"
+    assert planned.inventory.layout_reason == (
+        f"one collection per day: this server (nx_27017, reporting version {version}) makes no time-series "
+        "collections (it accepted a time-series `create` and made a collection of type 'collection')"
+    )
+    assert planned.actions[0].commands == [f'db.runCommand({{"create": "{day(-14)}"}})']
+    assert probes(db) == []  # the probe dropped its scratch collection
+    report = run(partitioner, auto(), now=NOW)
+    assert report.status == "done", report.error
+    assert names(db) == [day(o) for o in range(-14, 3)]
+    rows = [{"at": NOW - timedelta(hours=h), "level": "info", "n": h} for h in range(5)]
+    assert partitioner.insert(auto(), rows, now=NOW) == 5
+    assert db[day(0)].count_documents({}) == 5 and db["logs"].count_documents({}) == 0
+    found = scatter(partitioner, auto(), partitioner.listing(auto()), PartitionQuery(order_by=[Order("n")]))
+    assert [r["n"] for r in found.rows] == [0, 1, 2, 3, 4]
+    kept = status(partitioner, auto(), now=NOW)  # now the day collections decide, without asking the server
+    assert kept.ready and kept.pending == 0 and kept.layout == "collections"
+    assert kept.layout_reason == (
+        f"one collection per day: 17 of them exist already ({day(-14)} ... {day(2)}), "
+        "and a time series would not see their documents"
+    )
+
+
+def test_auto_is_a_time_series_on_a_server_that_makes_them(
+    partitioner: MongoPartitioner, db: Database[Doc], on_nx: bool, version: str
+) -> None:
+    if on_nx:
+        pytest.skip(
+            "nx-27017 makes no time-series collections (it accepts a time-series create and makes a regular "
+            "collection): give MongoDB 5.0+ in DBPLEX_TEST_MONGO_URL"
+        )
+    if tuple(int(part) for part in version.split(".")[:2]) < (5, 0):
+        pytest.skip(f"MongoDB {version} makes no time-series collections (5.0+ does)")
+    planned = make_plan(partitioner, auto(), NOW)
+    assert planned.inventory.layout == "timeseries"
+    assert planned.inventory.layout_reason == f"time series: MongoDB {version} makes time-series collections"
+    assert [a.kind for a in planned.actions] == ["setup"] and probes(db) == []
+    report = run(partitioner, auto())
+    assert report.status == "done", report.error
+    info = next(c for c in db.list_collections() if c["name"] == "logs")
+    assert info["type"] == "timeseries" and info["options"]["expireAfterSeconds"] == 14 * 86400
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    assert partitioner.insert(auto(), [{"at": now - timedelta(hours=h), "n": h} for h in range(3)]) == 3
+    found = scatter(partitioner, auto(), partitioner.listing(auto()), PartitionQuery(order_by=[Order("n")]))
+    assert [r["n"] for r in found.rows] == [0, 1, 2]
+    kept = status(partitioner, auto())
+    assert kept.ready and kept.layout_reason == "time series: 'logs' is a time-series collection already"
+
+
+def test_auto_stays_with_day_collections_that_exist(partitioner: MongoPartitioner, db: Database[Doc]) -> None:
+    db.create_collection(day(0))  # made when the layout was a collection per day, on this server or another
+    planned = make_plan(partitioner, auto(), NOW)
+    assert planned.inventory.layout == "collections"
+    assert planned.inventory.layout_reason == (
+        f"one collection per day: 1 of them exist already ({day(0)}), and a time series would not see their documents"
+    )
+    assert probes(db) == []
+
+
+def test_plan_names_the_layout_auto_chose_and_why(url: str, tmp_path: Path, on_nx: bool) -> None:
+    config = tmp_path / "dbplex.toml"
+    config.write_text(f'[sources.docs]\nurl = "{url}"\n')
+    specs = tmp_path / "partitions.toml"
+    specs.write_text(
+        '[partitions.logs]\nsource = "docs"\ntarget = "logs"\nstrategy = "range"\nkey = "at"\n'
+        'interval = "1 day"\nretention = "14 days"\noptions = { layout = "auto" }\n'
+    )
+    command = ["--config", str(config), "partition", "plan", "--spec", str(specs)]
+    shown = CliRunner().invoke(cli, [*command, "--json"])
+    assert shown.exit_code == 0, shown.output
+    plan = msgspec.json.decode(shown.output)["plans"][0]
+    wanted = ("collections", "one collection per day: ") if on_nx else ("timeseries", "time series: ")
+    assert plan["layout"] == wanted[0] and plan["layout_reason"].startswith(wanted[1])
+    text = CliRunner().invoke(cli, command)
+    assert text.exit_code == 0 and f"  layout {plan['layout']}: {plan['layout_reason']}\n" in text.output
+
+
+AUTO_CONVERT = """from dbplex.partition import PartitionSpec
+from dbplex_mongo.partition_convert import timeseries_for
+
+SPEC = PartitionSpec(source="mongo", target="logs", strategy="range", key="at", interval="1 day",
+                     retention="14 days", options={"layout": "auto"})
+
+
+def up(ctx):
+    timeseries_for(ctx, SPEC)
+
+
+def down(ctx):
+    pass
+"""
+
+
+def test_a_migration_for_an_auto_spec_leaves_logs_with_its_day_collections(
+    url: str, db: Database[Doc], tmp_path: Path
+) -> None:
+    db["logs"].insert_one({"at": NOW, "n": 1})
+    db.create_collection(day(0))
+    (tmp_path / "mongo").mkdir()
+    (tmp_path / "mongo" / "V0001__logs_timeseries.py").write_text(AUTO_CONVERT)
+    notes: list[str] = []
+    with (
+        dbplex.open({"sources": {"mongo": {"url": url}}}) as hub,
+        Migrations(hub, tmp_path, notify=lambda event: notes.append(event.message)) as migrations,
+    ):
+        report = migrations.up()
+    assert report.error is None, report.error
+    assert any(
+        f"logs: layout auto keeps one collection per day: 1 of them exist already ({day(0)})" in n for n in notes
+    )
+    assert types(db)["logs"] == "collection" and db["logs"].count_documents({}) == 1 and probes(db) == []

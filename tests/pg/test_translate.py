@@ -198,8 +198,19 @@ def test_tsvector_writes_its_configuration_into_the_sql() -> None:
 
 def test_connections_run_in_autocommit_with_the_options() -> None:
     kwargs = connect_kwargs(source(options={"application_name": "billing"}))
-    assert kwargs == {"autocommit": True, "prepare_threshold": 5, "connect_timeout": 5, "application_name": "billing"}
+    assert kwargs == {
+        "autocommit": True,
+        "prepare_threshold": 5,
+        "connect_timeout": 5,
+        "options": "-c statement_timeout=30000",
+        "application_name": "billing",
+    }
     assert connect_kwargs(source(options={"prepared_statements": False}))["prepare_threshold"] is None
+
+
+def test_the_operation_timeout_goes_before_the_urls_own_options() -> None:
+    configured = source(url="postgresql://app@db.example/app?options=-csearch_path%3Dx", operation_timeout=2.5)
+    assert connect_kwargs(configured)["options"] == "-c statement_timeout=2500 -csearch_path=x"
 
 
 def test_application_name_in_the_url_wins() -> None:

@@ -13,17 +13,21 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import pytest
+import redis.exceptions
 from redis.cluster import ClusterNode, RedisCluster
 
 import dbplex
-from dbplex import Get, Put, Scan, Status
+from dbplex import Get, Put, Scan, Status, sandbox
 from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.testing.conformance import ConformanceSuite
 from dbplex_redis import Command, Pipeline, Publish, cluster_url
+from tests.redis.test_cluster_translate import NASTY_PASSWORDS
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +36,6 @@ def seed_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from dbplex import sandbox
-
     parent = Path(tempfile.mkdtemp(prefix="dbplex-test-cluster-"))  # the system temp dir, as dbplex_servers
     try:
         yield sandbox.up(parent / "sb", servers=(), redis_cluster=3).urls["redis_cluster"]
@@ -210,30 +212,64 @@ def test_transactions_and_subscriptions_are_not_offered(cluster: dbplex.Hub) -> 
 # -- following the cluster ---------------------------------------------------------------------------
 
 
-def test_a_moved_slot_is_followed(cluster: dbplex.Hub, unique_table: str) -> None:
-    """The client's slot map is pointed at the wrong node: the server answers MOVED, the op still succeeds."""
+def node_id(raw: RedisCluster, node: ClusterNode) -> Any:
+    return raw.execute_command("CLUSTER MYID", target_nodes=node)
+
+
+def move_slot(raw: RedisCluster, slot: int, source: ClusterNode, target: ClusterNode) -> None:
+    """Reshard ``slot`` with its keys from master ``source`` to master ``target``, as an operator
+    does (IMPORTING/MIGRATING, MIGRATE of its keys, then SETSLOT NODE on every master)."""
+    source_id, target_id = node_id(raw, source), node_id(raw, target)
+    raw.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id, target_nodes=target)
+    raw.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id, target_nodes=source)
+    while keys := raw.execute_command("CLUSTER GETKEYSINSLOT", slot, 100, target_nodes=source):
+        raw.execute_command("MIGRATE", target.host, target.port, "", 0, 10_000, "KEYS", *keys, target_nodes=source)
+    others = [node for node in raw.get_primaries() if node.name not in (source.name, target.name)]
+    for node in (target, source, *others):  # the new owner first, so no node redirects to one that refuses
+        raw.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id, target_nodes=node)
+
+
+@contextmanager
+def resharded(hub: dbplex.Hub, raw: RedisCluster, key: str) -> Iterator[tuple[ClusterNode, ClusterNode]]:
+    """The slot of ``key`` moved to another master after the hub's client read the slot map, and
+    moved back after the block: ``(old owner, new owner)``. The hub learns of it only by ``MOVED``."""
+    slot = raw.keyslot(key)
+    source = raw.get_node_from_key(key)
+    target = next(node for node in raw.get_primaries() if node.name != source.name)
+    with hub.connection("c") as client:
+        assert client.get_node_from_key(key).name == source.name  # the map the hub's ops go by
+    move_slot(raw, slot, source, target)
+    try:
+        with pytest.raises(redis.exceptions.MovedError):  # the old owner redirects: the path under test
+            raw.get_redis_connection(source).execute_command("GET", key)
+        yield source, target
+    finally:
+        move_slot(raw, slot, target, source)
+
+
+def test_a_resharded_slot_is_followed(cluster: dbplex.Hub, raw: RedisCluster, unique_table: str) -> None:
+    """A slot moved to another master with its keys: the old owner answers MOVED, the op still succeeds."""
     cluster.execute("c", Put(unique_table, "k", {"a": 1}))
-    with cluster.connection("c") as client:
-        slot = client.keyslot(f"{{{unique_table}}}")
-        right = client.nodes_manager.slots_cache[slot]
-        wrong = next(node for node in client.get_primaries() if node.name != right[0].name)
-        client.nodes_manager.slots_cache[slot] = [wrong]
+    family = f"{{{unique_table}}}"
+    with resharded(cluster, raw, family) as (_, target):
         assert cluster.execute("c", Get(unique_table, "k")).one()["values"] == {"a": 1}
-        assert client.nodes_manager.slots_cache[slot][0].name == right[0].name
+        assert cluster.execute("c", Put(unique_table, "k2", {"b": 2})).affected == 1
+        with cluster.connection("c") as client:
+            assert client.get_node_from_key(family).name == target.name  # the slot map was read again
+        there = raw.get_redis_connection(target).execute_command("CLUSTER GETKEYSINSLOT", raw.keyslot(family), 1000)
+        names = [key.decode() if isinstance(key, bytes) else key for key in there]
+        assert sum(family in name for name in names) == 3  # records k and k2, and the table's key index
+    assert [r["key"] for r in cluster.execute("c", Scan(unique_table, "", 5))] == ["k", "k2"]  # and back
 
 
-def test_a_transaction_follows_a_moved_slot(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
-    """MULTI/EXEC sent to the wrong node: the server aborts it (MOVED), the op refreshes and runs it again."""
+def test_a_transaction_follows_a_resharded_slot(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
+    """MULTI/EXEC sent to the old owner of a moved slot: the server aborts it (MOVED), the op refreshes
+    the slot map and runs it again on the new owner."""
     a = f"{{{prefix}tm}}:a"
-    with cluster.connection("c") as client:
-        slot = client.keyslot(a)
-        right = client.nodes_manager.slots_cache[slot]
-        wrong = next(node for node in client.get_primaries() if node.name != right[0].name)
-        client.nodes_manager.slots_cache[slot] = [wrong]
+    with resharded(cluster, raw, a) as (_, target):
         rows = cluster.execute("c", Pipeline([["SET", a, 1], ["INCR", a]])).rows
         assert rows == [{"value": "OK"}, {"value": 2}]
-        assert client.nodes_manager.slots_cache[slot][0].name == right[0].name
-    assert raw.get(a) == b"2"
+        assert raw.get_redis_connection(target).get(a) == b"2"  # ran once, on the new owner
 
 
 def test_a_slot_under_migration_is_followed_with_asking(cluster: dbplex.Hub, raw: RedisCluster, prefix: str) -> None:
@@ -242,8 +278,7 @@ def test_a_slot_under_migration_is_followed_with_asking(cluster: dbplex.Hub, raw
     slot = raw.keyslot(key)
     source_node = raw.get_node_from_key(key)
     target_node = next(node for node in raw.get_primaries() if node.name != source_node.name)
-    source_id = raw.execute_command("CLUSTER MYID", target_nodes=source_node)
-    target_id = raw.execute_command("CLUSTER MYID", target_nodes=target_node)
+    source_id, target_id = node_id(raw, source_node), node_id(raw, target_node)
     try:
         raw.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id, target_nodes=target_node)
         raw.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id, target_nodes=source_node)
@@ -258,22 +293,32 @@ def test_a_slot_under_migration_is_followed_with_asking(cluster: dbplex.Hub, raw
             raw.execute_command("CLUSTER SETSLOT", slot, "STABLE", target_nodes=node)
 
 
+@pytest.fixture
+def own_cluster() -> Iterator[sandbox.Sandbox]:
+    """A three-master cluster of the test's own, whose nodes it may stop."""
+    directory = Path(tempfile.mkdtemp(prefix="dbplex-test-own-cluster-")) / "sb"
+    try:
+        yield sandbox.up(directory, servers=(), redis_cluster=3)
+    finally:
+        sandbox.down(directory)
+        shutil.rmtree(directory.parent, ignore_errors=True)
+
+
 def test_keys_that_cannot_be_looked_up_fail_the_op_rather_than_skip_the_slot_check(
-    cluster: dbplex.Hub, prefix: str, free_port: int
+    own_cluster: sandbox.Sandbox, prefix: str
 ) -> None:
+    """The node asked for a command's keys (the default node) is down: the op fails, naming the look-up."""
     p, q = f"{{{prefix}p}}:a", f"{{{prefix}q}}:b"
-    with cluster.connection("c") as client:
-        default = client.nodes_manager.default_node
-        client.nodes_manager.default_node = ClusterNode("127.0.0.1", free_port)  # nothing listens
-        client.get_redis_connection(client.nodes_manager.default_node)
-        try:
-            # SORT ... STORE: the server's key specs for STORE are "incomplete", so only the server can
-            # name the keys (every redis-py release asks it with COMMAND GETKEYS)
-            with pytest.raises(SourceUnavailable, match=r"cannot find the keys of SORT \(COMMAND GETKEYS"):
-                cluster.execute("c", Command(["SORT", p, "STORE", q]))
-        finally:
-            client.nodes_manager.default_node.redis_connection.connection_pool.close()
-            client.nodes_manager.default_node = default
+    down = own_cluster.server("redis-cluster2")
+    source = {"url": own_cluster.urls["redis_cluster"], "connect_timeout": 1}
+    with dbplex.open({"sources": {"c": source}}) as hub, hub.connection("c") as client:
+        node = client.get_node(host="127.0.0.1", port=down.port)
+        sandbox.stop_server(own_cluster.directory, down.name)
+        assert client.set_default_node(node)
+        # SORT ... STORE: the server's key specs for STORE are "incomplete", so only the server can
+        # name the keys (every redis-py release asks it with COMMAND GETKEYS)
+        with pytest.raises(SourceUnavailable, match=rf"cannot find the keys of SORT \(COMMAND GETKEYS on {node.name}"):
+            hub.execute("c", Command(["SORT", p, "STORE", q]))
 
 
 @pytest.mark.parametrize(
@@ -306,18 +351,51 @@ def test_health_is_up_for_a_user_whose_acl_forbids_info(source_url: str, raw: Re
         raw.execute_command("ACL DELUSER", user, target_nodes=RedisCluster.ALL_NODES)
 
 
-def test_closing_a_cluster_source_creates_no_pool(source_url: str) -> None:
-    with dbplex.open({"sources": {"c": {"url": source_url, "pool": {"min_size": 1}}}}) as hub:
-        hub.execute("c", Put("t_close", "k", {"a": 1}))
-        with hub.connection("c") as client:
-            node = client.get_nodes()[-1]
-            kept, node.redis_connection = node.redis_connection, None  # as if redis-py had not opened it yet
-            before = set(threading.enumerate())
+@pytest.mark.parametrize("password", NASTY_PASSWORDS)
+def test_an_unencoded_password_reaches_the_server_as_the_password(
+    source_url: str, raw: RedisCluster, unique_table: str, password: str
+) -> None:
+    """A password with the characters that end a URL's host part, unencoded (``%2F`` decoded), logs in."""
+    user = f"dbplex_pw_{unique_table}"
+    raw.execute_command(
+        "ACL SETUSER", user, "on", f">{unquote(password)}", "~*", "+@all", target_nodes=RedisCluster.ALL_NODES
+    )
     try:
-        assert node.redis_connection is None  # hub.close() opened no pool for it
-        assert not set(threading.enumerate()) - before  # nor started a maintenance thread
+        seeds = ",".join(cluster_url.netloc(h, p) for h, p in cluster_url.parse(source_url).seeds)
+        with dbplex.open({"sources": {"c": {"url": f"redis+cluster://{user}:{password}@{seeds}"}}}) as hub:
+            hub.execute("c", Put(unique_table, "k", {"a": 1}))
+            assert hub.execute("c", Get(unique_table, "k")).one()["values"] == {"a": 1}
     finally:
-        kept.connection_pool.close()
+        raw.execute_command("ACL DELUSER", user, target_nodes=RedisCluster.ALL_NODES)
+
+
+def named_connections(raw: RedisCluster, name: str) -> int:
+    """How many connections named ``name`` (CLIENT SETNAME) the masters have open."""
+    clients = (c for node in raw.get_primaries() for c in raw.get_redis_connection(node).client_list())
+    return sum(1 for c in clients if c["name"] == name)
+
+
+def open_named(source_url: str, name: str) -> dbplex.Hub:
+    """A hub on the cluster whose connections are named ``name`` and kept open (min_size, keepalive)."""
+    url = f"{source_url}{'&' if '?' in source_url else '?'}client_name={name}"
+    return dbplex.open({"sources": {"c": {"url": url, "pool": {"min_size": 1, "keepalive": 0.1}}}})
+
+
+def test_closing_a_cluster_source_closes_every_connection_and_opens_nothing(
+    source_url: str, raw: RedisCluster, unique_table: str
+) -> None:
+    name = f"dbplex_close_{unique_table}"
+    hub = open_named(source_url, name)
+    hub.execute("c", Put(unique_table, "k", {"a": 1}))
+    assert named_connections(raw, name) >= len(raw.get_primaries())  # min_size on every master
+    before = set(threading.enumerate())
+    hub.close()
+    assert not set(threading.enumerate()) - before  # no pool opened (and so no thread started)
+    for _ in range(100):  # the servers see the sockets close a moment later
+        if not named_connections(raw, name):
+            break
+        time.sleep(0.05)
+    assert named_connections(raw, name) == 0
 
 
 # -- pool, health, errors ------------------------------------------------------------------------------

@@ -44,13 +44,10 @@ NASTY_PASSWORDS = ["s3cr/et", "pa?ss#wo", "a@b/c?d#e", "x:y/z@w", "/?#@", "p%2Fq
 
 @pytest.mark.parametrize("password", NASTY_PASSWORDS)
 def test_an_unencoded_password_stays_the_password_and_out_of_every_error(password: str) -> None:
-    from redis.connection import parse_url
-
     from dbplex.secrets import password_of, redact_url
 
     parsed = parse(f"redis+cluster://app:{password}@h1:7000,h2/0?socket_timeout=1")
     assert parsed.seeds == (("h1", 7000), ("h2", 6379))
-    assert parse_url(parsed.first)["password"] == password.replace("%2F", "/")  # redis-py decodes escapes
     assert password not in repr(parsed)
     url = f"redis+cluster://app:{password}@h1:7000"
     assert redact_url(url) == "redis+cluster://app:***@h1:7000"

@@ -113,7 +113,9 @@ def test_socket_timeout_bounds_a_slow_command(make_hub: Callable[..., dbplex.Hub
     from dbplex_redis import Command
 
     hub = make_hub(options={"socket_timeout": 0.2})
-    with pytest.raises(SourceUnavailable, match="source 'r': connection to .* lost: no reply in time"):
+    with pytest.raises(
+        SourceUnavailable, match=r"source 'r': connection to .* lost: no reply within 0.2s \(operation timeout\)"
+    ):
         hub.execute("r", Command(["BLPOP", f"{prefix}empty", 5]))
     assert hub.execute("r", Get("t", "k")).rows == []  # the next checkout opens a fresh connection
 
@@ -143,3 +145,32 @@ def test_health_is_up_for_a_user_who_may_not_run_info(
     (check,) = hub.health().sources
     assert check.status is Status.UP and check.server_version is None and check.details == {}
     assert hub.health().sources[0].status is Status.UP  # the connection stayed in step
+
+
+def _without_database(url: str) -> str:
+    """``redis://host:port/0`` -> ``redis://host:port``."""
+    head = url.split("?")[0]
+    return head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+
+
+@pytest.mark.parametrize("path", ["/notadb", "/1/2", "/-1", "/0x1"])
+def test_a_url_path_that_is_not_a_database_number_is_a_config_error(
+    make_hub: Callable[..., dbplex.Hub], redis_url: str, path: str
+) -> None:
+    hub = make_hub(url=f"{_without_database(redis_url)}{path}")
+    with pytest.raises(ConfigError, match="source 'r': the URL's path is not a database number"):
+        hub.execute("r", Get("t", "k"))
+
+
+def test_a_url_path_that_is_a_database_number_selects_it(
+    make_hub: Callable[..., dbplex.Hub], redis_url: str, raw: redis.Redis, prefix: str
+) -> None:
+    base = _without_database(redis_url)
+    hub = make_hub(url=f"{base}/3/", options={"prefix": prefix})
+    hub.execute("r", Put("t", "k", {"a": 1}))
+    selected = redis.Redis.from_url(f"{base}/3")
+    try:
+        assert any(selected.scan_iter(match=f"{prefix}*")) and not any(raw.scan_iter(match=f"{prefix}*"))
+        selected.delete(*selected.scan_iter(match=f"{prefix}*"))
+    finally:
+        selected.close()

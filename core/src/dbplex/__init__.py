@@ -15,6 +15,7 @@ from dbplex.config import Config, PoolConfig, SourceConfig
 from dbplex.errors import (
     ConfigError,
     DbplexError,
+    InvalidValue,
     OpError,
     PluginError,
     PoolFull,
@@ -48,6 +49,7 @@ __all__ = [
     "Get",
     "Health",
     "Hub",
+    "InvalidValue",
     "Op",
     "OpError",
     "PluginError",

@@ -2,7 +2,8 @@
 
 Lookup order: an explicit path (``--config``), ``$DBPLEX_CONFIG``, then ``./dbplex.toml``.
 ``${NAME}`` and ``${NAME:-default}`` in any string are replaced from the environment before
-validation, so that secrets stay out of the file. Errors name the file and the field path.
+validation, so that secrets stay out of the file; a number field may be such a reference alone
+(``max_size = "${POOL_MAX:-4}"``). Errors name the file and the field path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+import msgspec.inspect as mi
 
 from dbplex import secrets
 from dbplex.errors import ConfigError
@@ -27,9 +29,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 DEFAULT_FILE = "dbplex.toml"
 ENV_VAR = "DBPLEX_CONFIG"
 
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
+#: the longest duration any setting takes (a year): drivers turn durations into deadlines and
+#: integer milliseconds, which ``inf`` or ``1e308`` would overflow.
+MAX_SECONDS = 365 * 86400.0
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -103,6 +108,9 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     required: bool = True
     #: seconds to wait for a new connection, including DNS, TCP and authentication.
     connect_timeout: Seconds = 5.0
+    #: seconds an op may wait for the server's reply before it fails naming the source; None
+    #: means the backend's default (PostgreSQL and MongoDB 30 s, Redis 5 s).
+    operation_timeout: Seconds | None = None
     pool: PoolConfig = PoolConfig()
     #: backend-specific settings, validated by the backend (e.g. Redis ``prefix``).
     options: dict[str, Any] = {}
@@ -128,12 +136,24 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
         return f"SourceConfig(url={secrets.redact_url(self.url)!r}, required={self.required}{replicas})"
 
 
+class MigrationLockConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """How ``dbplex migrate`` waits for another run's lock (``--lock-wait`` and ``--lock-ttl`` override)."""
+
+    #: seconds a run waits for each source's lock before giving up.
+    wait: NonNegative = 60.0
+    #: seconds a MongoDB or Redis lease outlives a run that died (renewed every ttl/3): how long
+    #: the next run waits for a killed run's lock there. PostgreSQL's lock ends with its session.
+    ttl: Annotated[float, msgspec.Meta(ge=1)] = 15.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
     sources: dict[str, SourceConfig] = {}
     #: where ``dbplex migrate`` looks for migration folders (relative to the file).
     migrations: str | None = None
+    #: the migration lock's wait and lease (``[migration_lock]``).
+    migration_lock: MigrationLockConfig = MigrationLockConfig()
     #: partitioned tables, collections and key families (``[partitions.NAME]``), by name.
     partitions: dict[str, PartitionSpec] = {}
     #: the file this was read from, if any; not a TOML key.
@@ -146,7 +166,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
-def _interpolate(value: Any, where: str) -> Any:
+def _interpolate(value: Any, where: str, expected: mi.Type | None) -> Any:
+    """``value`` with ``${...}`` replaced; ``expected`` is the type the value will be converted to.
+
+    A string that is one reference and nothing else, in a field that takes a number and not a
+    string, becomes that number: TOML strings are the only way to write a reference.
+    """
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
@@ -159,12 +184,50 @@ def _interpolate(value: Any, where: str) -> Any:
                 f"{where}: environment variable {name} is not set (use ${{{name}:-default}} for a default)"
             )
 
-        return _ENV_REF.sub(replace, value)
+        text = _ENV_REF.sub(replace, value)
+        number = _number_type(expected)
+        if number is None or not _ENV_REF.fullmatch(value):
+            return text
+        try:
+            return number(text)
+        except ValueError:
+            kind = "a whole number" if number is int else "a number"
+            raise ConfigError(f"{where}: {value} gives {text!r}, which is not {kind}") from None
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _interpolate(v, f"{where}.{k}", _member_type(expected, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        item = _member_type(expected, None)
+        return [_interpolate(v, f"{where}[{i}]", item) for i, v in enumerate(value)]
     return value
+
+
+def _unwrap(info: mi.Type | None) -> mi.Type | None:
+    return _unwrap(info.type) if isinstance(info, mi.Metadata) else info
+
+
+def _number_type(info: mi.Type | None) -> type[int] | type[float] | None:
+    """``int`` or ``float`` if a field of this type takes that number and not a string, else None."""
+    info = _unwrap(info)
+    if isinstance(info, mi.UnionType):
+        if any(isinstance(_unwrap(t), mi.StrType) for t in info.types):
+            return None
+        return next((n for n in map(_number_type, info.types) if n is not None), None)
+    return int if isinstance(info, mi.IntType) else float if isinstance(info, mi.FloatType) else None
+
+
+def _member_type(info: mi.Type | None, key: str | None) -> mi.Type | None:
+    """The type of field or key ``key`` of a struct or dict (``None``: an item of a list)."""
+    info = _unwrap(info)
+    if isinstance(info, mi.UnionType):  # e.g. `X | None`: the one container type in it
+        containers = [t for t in map(_unwrap, info.types) if not isinstance(t, mi.NoneType)]
+        info = containers[0] if len(containers) == 1 else None
+    if isinstance(info, mi.StructType) and key is not None:
+        return next((f.type for f in info.fields if f.encode_name == key), None)
+    if isinstance(info, mi.DictType) and key is not None:
+        return info.value_type
+    if isinstance(info, mi.ListType) and key is None:
+        return info.item_type
+    return None
 
 
 _SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -228,7 +291,7 @@ def convert_partitions(
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
-    data = _interpolate(data, origin)
+    data = _interpolate(data, origin, mi.type_info(Config))
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
@@ -238,7 +301,8 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
-            secrets.remember(secrets.password_of(url))
+            for secret in secrets.url_secrets(url):
+                secrets.remember(secret)
         for key, value in source.options.items():
             if "password" in key.lower() and isinstance(value, str):
                 secrets.remember(value)
@@ -262,7 +326,8 @@ def load_partitions(
     other = sorted(set(data) - {"partitions"})
     if other:
         raise ConfigError(f"{file}: a partition spec file holds only [partitions.NAME] tables, found {other}")
-    return convert_partitions(_interpolate(data.get("partitions", {}), str(file)), str(file), sources)
+    specs = _interpolate(data.get("partitions", {}), str(file), mi.type_info(dict[str, PartitionSpec]))
+    return convert_partitions(specs, str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -31,6 +31,13 @@ class OpError(DbplexError):
     """An operation is malformed or not supported by the source's backend."""
 
 
+class InvalidValue(OpError):
+    """A key, field name or value lies outside the uniform value domain (:mod:`dbplex.values`).
+
+    Raised when the op is built, before any backend sees it, so every backend refuses alike.
+    """
+
+
 class UnsupportedError(OpError):
     """The backend (or the server behind it) lacks a capability the call needs."""
 

@@ -10,11 +10,11 @@ The uniform record operations below (the YCSB interface) mean the same on every 
 * :class:`Scan` returns up to ``limit`` records with ``key >= start_key``, in code-point order
   of the keys.
 
-``fields`` selects a subset of a record's fields. Values round-trip with their types: str,
-bytes, int (64-bit), finite float, bool, None, and lists and dicts of these. Field names are
-non-empty, contain no ``.`` or NUL, do not start with ``$`` and are not ``_id``; table names
-are identifiers. Backends add their own op types (registered with their backend) for what the
-uniform ones cannot say.
+``fields`` selects a subset of a record's fields. Keys, field names and values are checked
+against the uniform value domain (:mod:`dbplex.values`) when an op is built or decoded, so
+every backend accepts and refuses the same things; values round-trip with their types. Table
+names are identifiers. Backends add their own op types (registered with their backend) for
+what the uniform ones cannot say.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from dbplex.errors import OpError
+from dbplex.errors import InvalidValue, OpError
+from dbplex.values import MAX_DEPTH, check_fields, check_key, check_record
 
 _TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_FIELD = re.compile(r"[^$.\x00][^.\x00]*")
 _checked_tables: set[str] = set()
 
 Table = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
@@ -43,20 +43,6 @@ def check_table(table: str) -> None:
     if not isinstance(table, str) or not _TABLE.fullmatch(table):
         raise OpError(f"table {table!r}: must be an identifier of letters, digits and _ (at most 63)")
     _checked_tables.add(table)
-
-
-def check_fields(names: Iterable[str]) -> None:
-    """Raise :class:`OpError` for a field name that some backend could not store."""
-    for name in names:
-        if not isinstance(name, str) or not _FIELD.fullmatch(name) or name == "_id":
-            raise OpError(
-                f"field {name!r}: field names are non-empty, have no '.' or NUL, do not start with '$' and are not '_id'"
-            )
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key or "\x00" in key:
-        raise OpError(f"key {key!r}: keys are non-empty strings without NUL")
 
 
 class Op(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True):
@@ -74,7 +60,7 @@ class _Keyed(Op, frozen=True):
 
     def __post_init__(self) -> None:
         check_table(self.table)
-        _check_key(self.key)
+        check_key(self.key)
 
 
 class Get(_Keyed, frozen=True, tag="get"):
@@ -96,7 +82,7 @@ class _Write(_Keyed, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_fields(self.values)
+        check_record(self.values)
 
 
 class Put(_Write, frozen=True, tag="put"):
@@ -122,8 +108,7 @@ class Scan(Op, frozen=True, tag="scan"):
 
     def __post_init__(self) -> None:
         check_table(self.table)
-        if "\x00" in self.start_key:
-            raise OpError(f"start_key {self.start_key!r}: keys are strings without NUL")
+        check_key(self.start_key, what="start_key", allow_empty=True)
         if self.fields is not None:
             check_fields(self.fields)
         if not 1 <= self.limit <= 100_000:
@@ -149,8 +134,10 @@ def decode(text: str | bytes, extra: Iterable[type[Op]] = ()) -> Op:
         raise OpError(f"op JSON: {message}") from None
     except msgspec.DecodeError as exc:
         raise OpError(f"op JSON: not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder gives up around 1000 levels, long past the value rules' limit
+        raise InvalidValue(f"op JSON: nested too deeply: values nest at most {MAX_DEPTH} lists and dicts") from None
     except OpError as exc:
-        raise OpError(f"op JSON: {exc}") from None
+        raise type(exc)(f"op JSON: {exc}") from None
 
 
 def _tag(op_type: type[Op]) -> str:

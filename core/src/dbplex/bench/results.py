@@ -15,6 +15,7 @@ import msgspec
 
 from dbplex.bench.workload import Resolved
 from dbplex.errors import ConfigError
+from dbplex.secrets import scrub
 
 #: bumped when a field changes meaning or disappears; readers refuse newer versions.
 SCHEMA_VERSION = 1
@@ -249,11 +250,19 @@ _encoder = msgspec.json.Encoder()
 
 
 def save(result: BenchResult, path: str | os.PathLike[str]) -> Path:
-    """Write ``result`` as indented JSON, atomically (a reader never sees half a file)."""
+    """Write ``result`` as indented JSON, atomically (a reader never sees half a file).
+
+    The file is readable by its owner only (mode 0600) and scrubbed of secrets: it names the
+    servers it measured by their URLs, redacted, and repeats the command line and error texts.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(msgspec.json.format(_encoder.encode(result), indent=1) + b"\n")
+    text = scrub(msgspec.json.format(_encoder.encode(result), indent=1).decode()) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # a leftover temporary file keeps its mode otherwise
+        out.write(text)
     os.replace(tmp, target)
     return target
 

@@ -6,13 +6,14 @@ database driver.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 import msgspec
 
-from dbplex.cli.errors import fail, reported
+from dbplex.cli.errors import ReportingGroup, fail, reported
 
 
 class Context(msgspec.Struct):
@@ -28,7 +29,7 @@ def emit_json(data: Any) -> None:
     click.echo(scrub(msgspec.json.format(msgspec.json.encode(data), indent=2).decode()))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -36,9 +37,10 @@ def emit_json(data: Any) -> None:
     envvar="DBPLEX_CONFIG",
     help="Configuration file (default: $DBPLEX_CONFIG, else ./dbplex.toml).",
 )
+@click.option("--debug", is_flag=True, help="On an error, also print the traceback (secrets still masked).")
 @click.version_option(package_name="dbplex")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """dbplex: one configuration, pools, health and benchmarks for PostgreSQL, MongoDB and Redis."""
     ctx.obj = Context(config_path=config_path)
 
@@ -100,7 +102,11 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
     """
     from dbplex import ops
 
-    text = sys.stdin.read() if op_json == "-" else op_json
+    raw = sys.stdin.buffer.read() if op_json == "-" else os.fsencode(op_json)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"op JSON: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); pass UTF-8 text")
     with reported(), open_hub(ctx) as hub:
         parsed = ops.decode(text, hub.backend(source).ops)
         result = hub.execute(source, parsed)

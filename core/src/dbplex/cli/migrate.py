@@ -50,18 +50,14 @@ _locking = _options(
     click.option(
         "--lock-wait",
         type=click.FloatRange(min=0),
-        default=60.0,
-        show_default=True,
         metavar="SECONDS",
-        help="How long to wait for another run's lock.",
+        help="How long to wait for another run's lock (default: [migration_lock] wait, 60).",
     ),
     click.option(
         "--lock-ttl",
         type=click.FloatRange(min=1),
-        default=60.0,
-        show_default=True,
         metavar="SECONDS",
-        help="How long a lease (MongoDB, Redis) outlives a run that died.",
+        help="How long a lease (MongoDB, Redis) outlives a run that died (default: [migration_lock] ttl, 15).",
     ),
 )
 _to = click.option("--to", "to", metavar="VERSION", help="Target version, e.g. V0003 or pg:V0003.")
@@ -76,8 +72,8 @@ def _migrations(
     directory: Path | None,
     sources: tuple[str, ...],
     *,
-    lock_wait: float = 60.0,
-    lock_ttl: float = 60.0,
+    lock_wait: float | None = None,
+    lock_ttl: float | None = None,
     notify: Callable[[Event], None] | None = None,
 ) -> Iterator[Migrations]:
     import dbplex
@@ -85,7 +81,11 @@ def _migrations(
 
     with dbplex.open(ctx.obj.config_path) as hub:
         where = directory or default_directory(hub.config.path, hub.config.migrations)
-        settings = LockSettings(wait=lock_wait, ttl=lock_ttl)
+        configured = hub.config.migration_lock
+        settings = LockSettings(
+            wait=configured.wait if lock_wait is None else lock_wait,
+            ttl=configured.ttl if lock_ttl is None else lock_ttl,
+        )
         with Migrations(hub, where, sources=list(sources) or None, lock=settings, notify=notify) as migrations:
             yield migrations
 
@@ -160,8 +160,8 @@ def _run(
     sources: tuple[str, ...],
     as_json: bool,
     to: str | None,
-    lock_wait: float,
-    lock_ttl: float,
+    lock_wait: float | None,
+    lock_ttl: float | None,
 ) -> None:
     from dbplex.cli import migrate_render
     from dbplex.migrate import MigrationFailed
@@ -183,7 +183,7 @@ def _run(
     if as_json:
         _emit(report)
         return
-    migrate_render.run(report, time.monotonic() - started)
+    migrate_render.run(report, time.monotonic() - started, to)
 
 
 @migrate.command()
@@ -199,8 +199,8 @@ def up(
     as_json: bool,
     to: str | None,
     dry_run: bool,
-    lock_wait: float,
-    lock_ttl: float,
+    lock_wait: float | None,
+    lock_ttl: float | None,
 ) -> None:
     """Apply pending migrations (after validating the history)."""
     if dry_run:
@@ -227,8 +227,8 @@ def down(
     as_json: bool,
     to: str | None,
     dry_run: bool,
-    lock_wait: float,
-    lock_ttl: float,
+    lock_wait: float | None,
+    lock_ttl: float | None,
 ) -> None:
     """Revert migrations with their down part, latest first."""
     if dry_run:
@@ -266,8 +266,8 @@ def baseline(
     sources: tuple[str, ...],
     as_json: bool,
     version: str,
-    lock_wait: float,
-    lock_ttl: float,
+    lock_wait: float | None,
+    lock_ttl: float | None,
 ) -> None:
     """Mark versions up to VERSION as applied, for a database that already has that schema."""
     with reported(), _migrations(ctx, directory, sources, lock_wait=lock_wait, lock_ttl=lock_ttl) as migrations:
@@ -292,8 +292,8 @@ def repair(
     sources: tuple[str, ...],
     as_json: bool,
     accept: tuple[str, ...],
-    lock_wait: float,
-    lock_ttl: float,
+    lock_wait: float | None,
+    lock_ttl: float | None,
 ) -> None:
     """Mark rows of runs that died as failed, and accept deliberate edits of applied files."""
     with reported(), _migrations(ctx, directory, sources, lock_wait=lock_wait, lock_ttl=lock_ttl) as migrations:

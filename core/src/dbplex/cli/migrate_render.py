@@ -81,10 +81,16 @@ def _mode(mode: str, atomic: bool) -> str:
     return f"{mode}, history in the same transaction" if atomic else mode
 
 
-def run(report: RunReport, seconds: float) -> None:
+def run(report: RunReport, seconds: float, to: str | None = None) -> None:
     console = make_console()
     if not report.steps:
-        console.print("nothing to do: every migration is applied")
+        if report.direction == "up":
+            console.print(
+                "nothing to do: every migration is applied" if to is None else f"nothing to do: {to} is applied"
+            )
+        else:
+            where = "no versioned migration" if to is None else f"no migration above {to}"
+            console.print(f"nothing to revert: {where} is applied")
         return
     verb = "applied" if report.direction == "up" else "reverted"
     console.print(

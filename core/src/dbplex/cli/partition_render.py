@@ -26,10 +26,20 @@ def _title(report: PlanReport | StatusReport | RunReport) -> str:
     return f"{report.spec}: {report.source} {report.target} ({report.strategy} on {report.key})"
 
 
+def _layout(report: PlanReport | StatusReport) -> str | None:
+    """``layout collections: one collection per day: ...``, or None for a one-layout backend."""
+    if report.layout is None:
+        return None
+    return f"layout {report.layout}: {report.layout_reason}" if report.layout_reason else f"layout {report.layout}"
+
+
 def plans(reports: Sequence[PlanReport]) -> None:
     console = make_console()
     for report in reports:
         console.print(f"[bold]{escape(_title(report))}[/]")
+        chosen = _layout(report)
+        if chosen:
+            console.print(f"  {escape(chosen)}", soft_wrap=True)
         if not report.actions:
             console.print("  nothing to do")
         for i, action in enumerate(report.actions, start=1):
@@ -113,6 +123,9 @@ def status(reports: Sequence[StatusReport]) -> None:
                 _rows(info),
             )
         console.print(table)
+        chosen = _layout(report)
+        if chosen:
+            console.print(f"  {escape(chosen)}", soft_wrap=True)
         if report.problem:
             console.print(f"  [red]not ready:[/] {escape(report.problem)}")
         facts = []

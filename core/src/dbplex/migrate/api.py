@@ -60,7 +60,8 @@ class Migrations:
         for name in sources or []:
             hub.backend(name)  # an unknown source is a ConfigError naming the configured ones
         self._only = list(sources) if sources else None
-        self.lock_settings = lock or LockSettings()
+        configured = hub.config.migration_lock
+        self.lock_settings = lock or LockSettings(wait=configured.wait, ttl=configured.ttl)
         self.notify = notify or (lambda event: None)
         self._migrators: dict[str, Migrator] = {}
         self._discovered: Discovered | None = None

@@ -3,11 +3,13 @@
 SQL files carry options in comment lines (``-- dbplex: transaction=false lock_timeout=10s``)
 and their down part after a ``-- dbplex:down`` line. Python files are modules with
 ``up(ctx)``, ``down(ctx)`` or ``irreversible = True``, ``depends_on = [...]`` and the backend's
-options as module attributes. Problems are reported as text naming the file.
+options as module attributes; they are parsed, not run, until a step calls ``up`` or ``down``.
+Problems are reported as text naming the file.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import sys
@@ -16,10 +18,13 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbplex.migrate.model import COMMON_OPTIONS, Body, Migration
 from dbplex.migrate.naming import FileName, Ref, parse_ref
+
+if TYPE_CHECKING:
+    from dbplex.migrate.context import MigrationContext
 
 _DIRECTIVE = re.compile(r"^\s*--\s*dbplex:\s*(?P<body>.*?)\s*$", re.IGNORECASE)
 _TRUE, _FALSE = {"true", "yes", "on"}, {"false", "no", "off"}
@@ -140,29 +145,93 @@ def _check_option(key: str, rules: Rules, path: Path, line: int | None = None) -
 
 
 def _python_parts(text: str, source: str, path: Path, rules: Rules) -> tuple[Body, Body | None, dict[str, Any]]:
-    module = _execute_module(text, source, path)
-    up = getattr(module, "up", None)
-    if not callable(up):
+    """Read a Python migration without running it: ``status``, ``validate`` and ``plan`` must
+    have no side effects, so the module is parsed here and executed only when a step runs."""
+    try:
+        tree = ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        raise FileProblem(f"{path}:{exc.lineno}: cannot load: SyntaxError: {exc.msg}") from None
+    bound = _top_level_names(tree)
+    module = _LazyModule(text, source, path)
+    if "up" not in bound:
         raise FileProblem(f"{path}: defines no up(ctx) function")
-    down = getattr(module, "down", None)
-    if down is not None and not callable(down):
-        raise FileProblem(f"{path}: `down` must be a function down(ctx)")
-    options = {key: getattr(module, key) for key in COMMON_OPTIONS | rules.options if hasattr(module, key)}
+    up = _body(module, "up", bound["up"])
+    down_binding = bound.get("down")
+    down: Body | None = None
+    if down_binding is not None and not (isinstance(down_binding, ast.Constant) and down_binding.value is None):
+        down = _body(module, "down", down_binding)
+    options = {key: _literal(key, bound[key], path) for key in COMMON_OPTIONS | rules.options if key in bound}
     return up, down, options
 
 
-def _execute_module(text: str, source: str, path: Path) -> types.ModuleType:
-    name = "dbplex_migrations." + re.sub(r"\W", "_", f"{source}.{path.stem}")
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    try:
-        exec(compile(text, str(path), "exec"), module.__dict__)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        line = _line_in(exc, path)
-        raise FileProblem(f"{path}{f':{line}' if line else ''}: cannot load: {type(exc).__name__}: {exc}") from None
-    return module
+def _top_level_names(tree: ast.Module) -> dict[str, ast.AST]:
+    """Each name the module binds at its top level, with what binds it last (a def, an import, or a value)."""
+    bound: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound[node.name] = node
+        elif isinstance(node, ast.Assign):
+            bound.update((t.id, node.value) for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            bound[node.target.id] = node.value
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update(((alias.asname or alias.name).partition(".")[0], node) for alias in node.names)
+    return bound
+
+
+def _body(module: _LazyModule, name: str, binding: ast.AST) -> Body:
+    if isinstance(binding, ast.Constant):
+        raise FileProblem(f"{module.path}:{binding.lineno}: `{name}` must be a function {name}(ctx)")
+    return _PythonBody(module, name)
+
+
+def _literal(key: str, binding: ast.AST, path: Path) -> Any:
+    """The value of an option, which must be written as a literal: the file is not run to read it."""
+    if isinstance(binding, ast.expr):
+        try:
+            return ast.literal_eval(binding)
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            pass
+    raise FileProblem(
+        f"{path}:{getattr(binding, 'lineno', '?')}: {key} must be a literal value such as True, 'docs:V0003' "
+        "or a list of them (dbplex reads it without running the file)"
+    )
+
+
+class _LazyModule:
+    """A Python migration's module, executed once, when one of its functions is first called."""
+
+    def __init__(self, text: str, source: str, path: Path) -> None:
+        self.text, self.source, self.path = text, source, path
+        self._module: types.ModuleType | None = None
+
+    def get(self) -> types.ModuleType:
+        if self._module is None:
+            name = "dbplex_migrations." + re.sub(r"\W", "_", f"{self.source}.{self.path.stem}")
+            module = types.ModuleType(name)
+            module.__file__ = str(self.path)
+            sys.modules[name] = module  # dataclasses and pickling look modules up by name
+            try:
+                exec(compile(self.text, str(self.path), "exec"), module.__dict__)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise  # its traceback holds the file's line, which the run's report names
+            self._module = module
+        return self._module
+
+
+@dataclass(frozen=True)
+class _PythonBody:
+    """``up`` or ``down`` of a Python migration, importing the module on the first call."""
+
+    module: _LazyModule
+    name: str
+
+    def __call__(self, ctx: MigrationContext) -> object:
+        function = getattr(self.module.get(), self.name, None)
+        if not callable(function):
+            raise TypeError(f"{self.module.path}: `{self.name}` must be a function {self.name}(ctx)")
+        return function(ctx)
 
 
 def _line_in(exc: BaseException, path: Path) -> int | None:

@@ -56,7 +56,7 @@ class LockSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: seconds a run waits for each source's lock before giving up.
     wait: float = 60.0
     #: seconds a lease (MongoDB, Redis) lasts without a heartbeat; it is renewed every ttl/3.
-    ttl: float = 60.0
+    ttl: float = 15.0
     #: seconds between attempts (with jitter) while waiting.
     poll: float = 0.25
 

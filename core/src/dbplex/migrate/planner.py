@@ -113,6 +113,8 @@ def plan_down(graph: Graph, ledgers: Mapping[str, Ledger], sources: list[str], t
         if not target.id.startswith("V"):
             raise PlanError([f"--to {target}: down goes to a version (repeatable migrations are not reverted)"])
     ledger = ledgers[source]
+    if target is not None and target.id != "V0" and target not in graph.nodes and target.id not in ledger.entries():
+        raise PlanError([f"--to {target}: no such version in source {source!r} (V0 reverts every migration)"])
     applied = {
         ref: m
         for ref, m in graph.nodes.items()

@@ -77,6 +77,8 @@ def plan_report(result: Plan) -> PlanReport:
     return PlanReport(
         **header(result.spec),
         now=result.now.isoformat(),
+        layout=result.inventory.layout,
+        layout_reason=result.inventory.layout_reason,
         horizon=bound(result.layout.horizon),
         cutoff=bound(result.layout.cutoff),  # type: ignore[arg-type]
         actions=[action_info(a) for a in result.actions],
@@ -104,6 +106,7 @@ def status(partitioner: Partitioner, spec: PartitionSpec, now: datetime | None =
     report.misplaced = inventory.misplaced
     report.outside = inventory.outside
     report.details = dict(inventory.details)
+    report.layout, report.layout_reason = inventory.layout, inventory.layout_reason
     report.ready = inventory.ready and inventory.problem is None
     report.problem = inventory.problem
     try:

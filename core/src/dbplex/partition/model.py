@@ -110,6 +110,11 @@ class Inventory:
     actions: list[Action] = field(default_factory=list)
     #: anything else worth showing in ``status`` (server kind, sharding, TTL).
     details: dict[str, Any] = field(default_factory=dict)
+    #: how the backend lays the target out (MongoDB: ``timeseries``, ``collections``,
+    #: ``collection``) and why, for ``plan`` and ``status``: the spec asked for it, or the server
+    #: decided it. None for a backend with one layout (PostgreSQL, Redis).
+    layout: str | None = None
+    layout_reason: str | None = None
     #: the database guarantees that its default partition holds no key another attached partition
     #: takes (PostgreSQL enforces this), so a query whose keys all fall in other partitions may skip
     #: it. False (the default) makes cross-partition queries always read the default partition.

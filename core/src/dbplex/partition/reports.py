@@ -54,6 +54,9 @@ class SpecHeader(msgspec.Struct, kw_only=True):
 
 class PlanReport(SpecHeader, kw_only=True):
     now: str
+    #: the backend's layout for the target and why (see ``Inventory.layout``); None for one-layout backends.
+    layout: str | None = None
+    layout_reason: str | None = None
     horizon: Bound = None
     cutoff: str | None = None
     actions: list[ActionInfo] = []
@@ -77,6 +80,8 @@ class StatusReport(SpecHeader, kw_only=True):
     now: str
     ready: bool = True
     problem: str | None = None
+    layout: str | None = None
+    layout_reason: str | None = None
     interval: str | None = None
     retention: str | None = None
     retention_mode: str | None = None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Callable
 
-log = logging.getLogger("dbplex.pool")
+from dbplex import secrets
+
+log = secrets.logger("dbplex.pool")
 
 
 class Housekeeper:

@@ -8,7 +8,6 @@ frame walk; with detection off, no pool calls into this module on its hot path.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import threading
@@ -17,9 +16,10 @@ from collections.abc import Hashable
 
 import msgspec
 
+from dbplex import secrets
 from dbplex.pool import PoolCounters
 
-log = logging.getLogger("dbplex.pool")
+log = secrets.logger("dbplex.pool")
 
 #: top-level packages whose frames are never "the caller".
 _INTERNAL = frozenset(

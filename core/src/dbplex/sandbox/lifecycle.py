@@ -154,12 +154,13 @@ def up(
         raise SandboxError(f"cannot create sandbox directory {root}: {exc.strerror}") from None
     with _locked(root):
         _claim(root)
+        os.chmod(root, 0o700)  # logs and state are the owner's (PostgreSQL's user may pass through, see privileges)
         sandbox = Sandbox(directory=root)
         records.save(sandbox)
 
         def home(name: str) -> Path:
             folder = root / name
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
             return folder
 
         def record(server: Server) -> None:

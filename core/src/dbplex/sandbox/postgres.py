@@ -68,6 +68,12 @@ def _start(
         "port": str(port),
         "unix_socket_directories": socket_dir,
         "fsync": "off",
+        # the log never quotes a statement, so never a password in one (``CREATE ROLE ... PASSWORD``);
+        # client errors (which may quote a token of the statement) go to the client, not the log
+        "log_statement": "none",
+        "log_min_duration_statement": "-1",
+        "log_min_error_statement": "panic",
+        "log_min_messages": "log",
     }
     argv = [str(folder / "postgres"), "-D", str(home / "data")]
     for key, value in settings.items():

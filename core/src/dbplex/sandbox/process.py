@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from dbplex.sandbox.errors import SandboxError
 
@@ -47,10 +48,18 @@ def _identity(user: pwd.struct_passwd | None) -> tuple[int | None, int | None, l
     return user.pw_uid, user.pw_gid, []
 
 
+def open_log(log: Path) -> BinaryIO:
+    """``log`` opened for appending, readable by its owner only: server logs may quote what
+    clients sent (and the sandbox may run as root, its servers as another user)."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # a log left by an earlier run keeps its mode otherwise
+    return os.fdopen(fd, "ab")
+
+
 def run(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None, timeout: float) -> int:
     """Run a preparation step (such as ``initdb``) to completion, its output appended to ``log``."""
     uid, gid, groups = _identity(user)
-    with log.open("ab") as out:
+    with open_log(log) as out:
         try:
             done = subprocess.run(
                 argv,
@@ -73,7 +82,7 @@ def run(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None
 def spawn(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None = None) -> tuple[int, int | None]:
     """Start a long-running server in a new session; return its pid and start time."""
     uid, gid, groups = _identity(user)
-    with log.open("ab") as out:
+    with open_log(log) as out:
         try:
             child = subprocess.Popen(
                 argv,

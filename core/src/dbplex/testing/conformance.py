@@ -24,6 +24,7 @@ import pytest
 import dbplex
 from dbplex import Delete, Get, Put, Scan, Status, Update
 from dbplex.errors import UnsupportedError
+from dbplex.values import INT_MAX, INT_MIN, MAX_DEPTH, MAX_KEY_BYTES
 
 #: values of every supported type, so each backend's encoding is exercised.
 SAMPLE_VALUES: dict[str, Any] = {
@@ -165,6 +166,21 @@ class ConformanceSuite:
         hub.execute("s", Put(unique_table, "f", values))
         got = hub.execute("s", Get(unique_table, "f")).one()["values"]
         assert got == values and all(type(v) is float for v in got.values())
+
+    def test_keys_and_values_at_the_edges_of_the_domain_round_trip(self, hub: dbplex.Hub, unique_table: str) -> None:
+        deep: Any = "leaf"
+        for level in range(MAX_DEPTH):
+            deep = {"d": deep} if level % 2 else [deep]
+        values = {"ints": [INT_MIN, INT_MAX], "deep": deep}
+        keys = [
+            "k" * MAX_KEY_BYTES,
+            "日" * (MAX_KEY_BYTES // 3),
+            bytes(range(33, 127)).decode().ljust(MAX_KEY_BYTES, "~"),
+        ]
+        for key in keys:
+            hub.execute("s", Put(unique_table, key, values))
+            assert hub.execute("s", Get(unique_table, key)).one()["values"] == values
+        assert [row["key"] for row in hub.execute("s", Scan(unique_table, limit=5)).rows] == sorted(keys)
 
     def test_tables_are_independent(self, hub: dbplex.Hub, unique_table: str) -> None:
         other = unique_table + "_other"

@@ -1,11 +1,12 @@
-"""`logs` becomes the time-series collection that the `logs` spec of partitions.toml describes.
+"""`logs` becomes the time-series collection that the `logs` spec of partitions.toml describes,
+on a server that makes time-series collections (the spec's layout is "auto").
 
 MongoDB cannot change a collection's type, so the documents move through `logs_regular` (see
 dbplex_mongo.partition_convert); the validator goes (time series have none) and `expireAfterSeconds`
 (the spec's retention) replaces the 30-day TTL index. The settings come from the spec itself, so
 `dbplex partition apply` then finds `logs` as it wants it. Nothing changes on a server without
-time-series collections (nx-27017, MongoDB before 5.0) or when the spec's layout is not
-"timeseries" (the demo's DBPLEX_LOGS_LAYOUT=collections): logs then stays a regular collection.
+time-series collections (nx-27017, MongoDB before 5.0), where "auto" means one collection per
+day, nor once those day collections exist: logs then stays a regular collection.
 """
 
 import runpy

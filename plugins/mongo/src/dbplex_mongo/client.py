@@ -4,7 +4,8 @@ pymongo's ``MongoClient`` is the pool: dbplex's pool settings become its options
 options win over the same options in the URL; the rest of the URL's options, such as
 ``replicaSet``, ``readPreference`` and ``w``, reach pymongo as they are). ``connect_timeout``
 bounds both opening a socket and finding a usable server, so an unreachable source fails within
-it. ``max_lifetime`` has no pymongo equivalent: the pool replaces the whole client (see
+it; ``operation_timeout`` bounds the wait for each reply (``socketTimeoutMS``), so a server that
+stops answering fails the op rather than hanging it. ``max_lifetime`` has no pymongo equivalent: the pool replaces the whole client (see
 :mod:`dbplex_mongo.pool`).
 """
 
@@ -20,7 +21,7 @@ from dbplex.backends import Source
 from dbplex.errors import ConfigError
 from dbplex.secrets import scrub
 from dbplex_mongo import errors
-from dbplex_mongo.options import DEFAULT_DATABASE, options_of
+from dbplex_mongo.options import DEFAULT_DATABASE, operation_timeout, options_of
 
 Doc = dict[str, Any]
 
@@ -30,6 +31,7 @@ def client_options(source: Source) -> dict[str, Any]:
     pool = source.config.pool
     connect_ms = round(source.config.connect_timeout * 1000)
     return {
+        "socketTimeoutMS": round(operation_timeout(source) * 1000),
         "maxPoolSize": pool.max_size,
         "minPoolSize": pool.min_size,
         "waitQueueTimeoutMS": round(pool.timeout * 1000),
@@ -48,6 +50,8 @@ def open_client(source: Source, listener: ConnectionPoolListener | None = None, 
         return MongoClient(source.url, **options)
     except ValueError as exc:  # what pymongo raises for some malformed URLs (a non-numeric port)
         raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(str(exc))}") from exc
+    except OSError as exc:  # a file named by an option (tlsCAFile, tlsCertificateKeyFile) cannot be read
+        raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(exc.strerror or str(exc))}") from exc
     except errors.DRIVER_ERRORS as exc:
         raise errors.translate(source, exc, "opening the client") from exc
 

@@ -13,6 +13,7 @@ from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, OpError, PoolTimeout, QueryError, SourceUnavailable
 from dbplex.ops import Op
 from dbplex.secrets import scrub
+from dbplex_mongo.options import operation_timeout
 
 #: what the driver raises around an op that dbplex turns into its own errors.
 DRIVER_ERRORS = (pe.PyMongoError, BSONError, OverflowError)
@@ -55,6 +56,11 @@ def translate(source: Source, exc: BaseException, doing: str) -> DbplexError:
         where = "cannot connect to " if _STARTS_WITH_HOST.match(reason) else "cannot connect: "
         return SourceUnavailable(
             f"source {name!r}: {where}{reason} (gave up after {source.config.connect_timeout:g} s)"
+        )
+    if isinstance(exc, pe.NetworkTimeout):
+        return SourceUnavailable(
+            f"source {name!r}: no reply while {doing} within the operation timeout "
+            f"({operation_timeout(source):g}s, operation_timeout): {scrub(_unreachable_reason(exc))}"
         )
     if isinstance(exc, pe.ConnectionFailure):
         return SourceUnavailable(

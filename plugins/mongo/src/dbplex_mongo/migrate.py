@@ -3,7 +3,8 @@
 MongoDB runs each command on its own (multi-document transactions need a replica set and
 cannot create collections or indexes before 4.4), so every step runs in autocommit mode: the
 core writes a ``running`` row first and the final row when the step returns. A migrator has a
-client of its own (not the source's pool), opened on first need.
+client of its own (not the source's pool), opened on first need, without the source's
+operation timeout.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class MongoMigrator:
     @property
     def connection(self) -> Database[Doc]:
         if self._database is None:
-            self._client = open_client(self.source)
+            # no operation timeout: a step's command (an index build) may take as long as it takes
+            self._client = open_client(self.source, socketTimeoutMS=None)
             self._database = database_of(self.source, self._client)
         return self._database
 

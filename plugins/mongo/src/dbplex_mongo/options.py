@@ -13,6 +13,8 @@ BucketName = Annotated[str, msgspec.Meta(pattern=r"^[^$\x00]{1,120}$")]
 
 #: the database used when neither the URL path nor ``options.database`` names one.
 DEFAULT_DATABASE = "dbplex"
+#: seconds an op waits for the server's reply when the source sets no ``operation_timeout``.
+DEFAULT_OPERATION_TIMEOUT = 30.0
 
 
 class MongoOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -27,3 +29,8 @@ class MongoOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
 def options_of(source: Source) -> MongoOptions:
     """A source's validated options (defaults for a source built without them)."""
     return source.options if isinstance(source.options, MongoOptions) else MongoOptions()
+
+
+def operation_timeout(source: Source) -> float:
+    """How long an op waits for the server's reply (pymongo's ``socketTimeoutMS``)."""
+    return source.config.operation_timeout or DEFAULT_OPERATION_TIMEOUT

@@ -1,5 +1,6 @@
 """MongoDB's :class:`~dbplex.partition.Partitioner`: per-period collections, a time series, or one
-sharded collection (see :mod:`dbplex_mongo.partition_options` for the layouts).
+sharded collection (see :mod:`dbplex_mongo.partition_options` for the layouts, and
+:mod:`dbplex_mongo.partition_layout` for how ``auto`` picks one on this server).
 
 The commands come from :mod:`dbplex_mongo.partition_render`; this module finds out what the
 server holds (``listCollections``, ``hello``, ``config.collections``), sends the commands, and
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bson.codec_options import CodecOptions
-from msgspec.structs import replace as replace_query
+from msgspec.structs import replace as replace_struct
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -36,6 +37,7 @@ from dbplex_mongo import errors
 from dbplex_mongo import partition_render as render
 from dbplex_mongo.client import database_of, open_client
 from dbplex_mongo.migrate_lock import MongoLease
+from dbplex_mongo.partition_layout import LayoutChoice, TimeSeriesSupport, choose, declared, probe_timeseries
 from dbplex_mongo.partition_options import MongoPartitionOptions, options_of, problems
 from dbplex_mongo.partition_render import Command
 
@@ -54,6 +56,10 @@ class MongoPartitioner:
         self._client: MongoClient[Doc] | None = None
         self._database: Database[Doc] | None = None
         self._mongos: bool | None = None
+        #: whether the server makes time-series collections, once asked (``auto`` specs only).
+        self._timeseries: TimeSeriesSupport | None = None
+        #: the layout last chosen for each ``auto`` spec, by label (``fetch`` runs without listing).
+        self._chosen: dict[str, LayoutChoice] = {}
 
     @property
     def db(self) -> Database[Doc]:
@@ -75,6 +81,30 @@ class MongoPartitioner:
             self._mongos = hello.get("msg") == "isdbgrid"
         return self._mongos
 
+    def _layout(
+        self, spec: PartitionSpec, collections: dict[str, Doc] | None = None
+    ) -> tuple[MongoPartitionOptions, LayoutChoice]:
+        """The spec's options with ``layout`` as it is on this server, and why. An ``auto`` spec is
+        decided from ``collections`` (a fresh ``listCollections``) when given; otherwise it keeps the
+        choice last made for it, or lists the collections."""
+        options = _options(spec)
+        choice = declared(spec, options)
+        if choice is None:
+            choice = self._chosen.get(spec.label) if collections is None else None
+            if choice is None:
+                listed = self._collections() if collections is None else collections
+                choice = self._chosen[spec.label] = choose(spec, options, listed, self._support)
+        return replace_struct(options, layout=choice.name), choice
+
+    def _support(self) -> TimeSeriesSupport:
+        """Whether the server makes time-series collections: probed once per partitioner."""
+        if self._timeseries is None:
+            self._timeseries = self._run(
+                'probing for time-series collections (layout = "auto"; name the layout to skip the probe)',
+                probe_timeseries,
+            )
+        return self._timeseries
+
     # -- protocol ---------------------------------------------------------------------------------
 
     def validate(self, spec: PartitionSpec) -> list[str]:
@@ -90,16 +120,15 @@ class MongoPartitioner:
         """What the server holds for ``spec``, judged at ``now`` (``--now``; else the clock): the
         virtual periods of a single collection or time series run to the horizon of that moment."""
         moment = _moment(now)
-        options = _options(spec)
         collections = self._collections()
-        layout_name = options.layout_for(spec)
-        if layout_name == "collections":
+        options, choice = self._layout(spec, collections)
+        if choice.name == "collections":
             inventory = self._inspect_collections(spec, options, collections)
-        elif layout_name == "timeseries":
+        elif choice.name == "timeseries":
             inventory = self._inspect_timeseries(spec, options, collections.get(spec.target), moment)
         else:
             inventory = self._inspect_collection(spec, options, collections.get(spec.target), moment)
-        inventory.details["layout"] = layout_name
+        inventory.layout, inventory.layout_reason = choice.name, choice.reason
         inventory.details["server"] = "mongos (sharded cluster)" if self.is_mongos() else "not a mongos"
         if options.shards(spec) and not self.is_mongos():
             inventory.details["sharding"] = (
@@ -114,8 +143,7 @@ class MongoPartitioner:
         document, one indexed ``find_one``, when nothing expires). A hash spec is one collection
         that MongoDB spreads with its own hash function, so it lists one partition, ``h0``, which
         reads the whole collection: a query reports it alone as scanned."""
-        options = _options(spec)
-        layout_name = options.layout_for(spec)
+        layout_name = self._layout(spec)[1].name
         inventory = Inventory()
         if layout_name == "collections":
             names = self._run("listing collections", lambda db: list(db.list_collection_names()))
@@ -147,14 +175,13 @@ class MongoPartitioner:
         for command in commands:
             sent = self._send(command)
             created = created or (sent and command.document.get("create") == spec.target)
-        if action.kind == "setup" and _options(spec).layout_for(spec) == "timeseries":
+        if action.kind == "setup" and self._layout(spec)[1].name == "timeseries":
             self._check_timeseries(spec, created=created)
 
     def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
         """Write rows to their partitions' collections; a single collection or time series takes a
         time key only inside the window and before the horizon of ``now`` (else the clock)."""
-        options = _options(spec)
-        routed = self._route(spec, options, list(rows), _moment(now))
+        routed = self._route(spec, list(rows), _moment(now))
         written = 0
         for name, documents in routed.items():
 
@@ -166,8 +193,7 @@ class MongoPartitioner:
         return written
 
     def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
-        options = _options(spec)
-        if options.layout_for(spec) == "collections":
+        if self._layout(spec)[1].name == "collections":
             name, extra = partition.name, None
         elif partition.kind == "hash":
             # MongoDB hashes with its own function, so the collection is read once, by h0 (the one
@@ -325,14 +351,15 @@ class MongoPartitioner:
         raise UnsupportedError(
             f"source {self.source.name!r}: the server accepted a time-series `create` for {spec.target!r} but made "
             f"a regular collection (type {found.get('type')!r}{', dropped again' if created else ''}): it has no "
-            'time-series collections (MongoDB 5.0+ has them; nx-27017 does not); use layout = "collections" here'
+            'time-series collections (MongoDB 5.0+ has them; nx-27017 does not); use layout = "collections" here, '
+            'or "auto", which picks it on such a server'
         )
 
     # -- rendering --------------------------------------------------------------------------------
 
     def _commands(self, spec: PartitionSpec, action: Action) -> list[Command]:
-        options = _options(spec)
-        layout_name = options.layout_for(spec)
+        options, choice = self._layout(spec)
+        layout_name = choice.name
         partition = action.partition
         mongos = self.is_mongos()
         database = self.db.name
@@ -413,12 +440,11 @@ class MongoPartitioner:
 
     # -- rows -------------------------------------------------------------------------------------
 
-    def _route(
-        self, spec: PartitionSpec, options: MongoPartitionOptions, rows: list[Doc], now: datetime
-    ) -> dict[str, list[Doc]]:
+    def _route(self, spec: PartitionSpec, rows: list[Doc], now: datetime) -> dict[str, list[Doc]]:
         """Collection name -> rows; refuses every row (writing none) if one has no partition at ``now``."""
-        layout_name = options.layout_for(spec)
         collections = self._collections()
+        options, choice = self._layout(spec, collections)
+        layout_name = choice.name
         routed: dict[str, list[Doc]] = defaultdict(list)
         if layout_name != "collections":
             if spec.target not in collections:
@@ -476,7 +502,7 @@ def _sorted_top(collection: Collection[Doc], query: PartitionQuery, extra: Doc |
     first, rest = order[0], order[1:]
 
     def narrowed(condition: Condition, rest_limit: int | None = limit) -> PartitionQuery:
-        return replace_query(query, where=[*query.where, condition], order_by=rest, limit=rest_limit)
+        return replace_struct(query, where=[*query.where, condition], order_by=rest, limit=rest_limit)
 
     nulls = _sorted_top(collection, narrowed(Condition(first.field, "==", None)), extra)
     cursor = collection.find(render.query_filter(query, extra, render.present(first.field)), render.projection(query))

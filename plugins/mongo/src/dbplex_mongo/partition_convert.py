@@ -12,7 +12,7 @@ start, a move (insert a batch, then delete it from the staging collection) goes 
 stopped — a batch may be copied twice if the run stopped between its insert and its delete. Stop
 the writers of the collection while it runs. Commands go through ``ctx.execute``, so a dry run
 shows them (for the first batch of each copy). A server without time-series collections is
-found out first (a probe collection) and left alone, with a note.
+found out first (:func:`dbplex_mongo.partition_layout.probe_timeseries`) and left alone, with a note.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 from dbplex.migrate import MigrationContext
 from dbplex.partition.expiry import retention_seconds
 from dbplex.partition.spec import PartitionSpec
+from dbplex_mongo.partition_layout import probe_timeseries, settled
 from dbplex_mongo.partition_options import options_of
 from dbplex_mongo.schema import Index, reconcile_indexes
 
@@ -57,22 +58,25 @@ def to_timeseries(
         reconcile_indexes(ctx, collection, indexes)
         return
     if not started and not _has_timeseries(ctx, collection):
-        ctx.note(
-            f"{collection}: the server has no time-series collections (MongoDB 5.0+ has them); "
-            "it stays a regular collection"
-        )
         return
     _convert(ctx, collection, create, "timeseries", found, batch_size)
     reconcile_indexes(ctx, collection, indexes)
 
 
 def timeseries_for(ctx: MigrationContext, spec: PartitionSpec, *, indexes: Sequence[Index] = ()) -> None:
-    """:func:`to_timeseries` with the settings of a partition spec (``layout = "timeseries"``), so
-    that ``dbplex partition`` finds the collection as the spec describes it; a spec with another
-    layout converts nothing."""
+    """:func:`to_timeseries` with the settings of a partition spec (``layout = "timeseries"``, or
+    ``"auto"`` on a server that makes time series), so that ``dbplex partition`` finds the
+    collection as the spec describes it; a spec with another layout converts nothing, and neither
+    does an ``auto`` spec whose per-period collections exist already (it stays with them)."""
     options = options_of(spec)
-    if options.layout_for(spec) != "timeseries":
-        ctx.note(f"{spec.target}: the spec's layout is {options.layout_for(spec)!r}; nothing to convert")
+    layout = options.layout_for(spec)
+    if layout == "auto":
+        found = settled(spec, {c["name"]: c for c in ctx.reader.list_collections()})
+        if found is not None and found.name != "timeseries":
+            ctx.note(f"{spec.target}: layout auto keeps {found.reason}; nothing to convert")
+            return
+    elif layout != "timeseries":
+        ctx.note(f"{spec.target}: the spec's layout is {layout!r}; nothing to convert")
         return
     to_timeseries(
         ctx,
@@ -166,14 +170,12 @@ def _types(ctx: MigrationContext) -> dict[str, str]:
 
 
 def _has_timeseries(ctx: MigrationContext, collection: str) -> bool:
-    """Whether the server makes time-series collections: create a probe, look, drop it. A dry run
-    cannot look, and assumes so."""
+    """Whether the server makes time-series collections (noting why not). A dry run cannot probe,
+    and assumes so."""
     if ctx.dry_run:
         ctx.note(f"{collection}: converted only if the server has time-series collections")
         return True
-    probe = f"{collection}_dbplex_timeseries_probe"
-    ctx.execute({"create": probe, "timeseries": {"timeField": "at"}})
-    try:
-        return _types(ctx).get(probe) == "timeseries"
-    finally:
-        ctx.execute({"drop": probe})
+    support = probe_timeseries(ctx.conn)
+    if not support.makes_timeseries:
+        ctx.note(f"{collection}: {support.why}; it stays a regular collection")
+    return support.makes_timeseries

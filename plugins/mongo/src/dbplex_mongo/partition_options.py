@@ -10,6 +10,9 @@ Layouts:
   virtual partitions (filters on the time field) for cross-partition queries.
 - ``collection`` (default for hash): one collection; its partitions are virtual, and MongoDB's
   sharding (a hashed or ranged shard key, zones) spreads it over shards.
+- ``auto`` (time ranges): ``timeseries`` where the server makes time-series collections,
+  ``collections`` otherwise; the partitioner decides against the server
+  (:mod:`dbplex_mongo.partition_layout`), so a spec is checked here against both.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import msgspec
 
 from dbplex.partition.spec import PartitionSpec
 
+#: a layout as the database holds it.
 LayoutName = Literal["collections", "timeseries", "collection"]
+#: what a spec may ask for: a layout, or ``auto`` (decided against the server).
+LayoutOption = Literal["collections", "timeseries", "collection", "auto"]
 Granularity = Literal["seconds", "minutes", "hours"]
 
 
@@ -28,7 +34,7 @@ class MongoPartitionOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=T
     """``[partitions.NAME.options]`` of a spec whose source is MongoDB."""
 
     #: see the module docstring; None picks ``collections`` (``collection`` for hash).
-    layout: LayoutName | None = None
+    layout: LayoutOption | None = None
     #: time series: the field holding each measurement's metadata (its source, level, ...).
     meta_field: str | None = None
     #: time series: bucket granularity; None leaves MongoDB's default (``seconds``).
@@ -40,7 +46,8 @@ class MongoPartitionOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=T
     #: layout ``collection``: partition label -> zone name, a zone range per partition.
     zones: dict[str, str] = {}
 
-    def layout_for(self, spec: PartitionSpec) -> LayoutName:
+    def layout_for(self, spec: PartitionSpec) -> LayoutOption:
+        """The layout the spec asks for (``auto`` is resolved by the partitioner, not here)."""
         if self.layout is not None:
             return self.layout
         return "collection" if spec.strategy == "hash" else "collections"
@@ -86,10 +93,12 @@ def problems(spec: PartitionSpec) -> list[str]:
         found.append(f'a default partition is a collection of its own: it needs layout = "collections", not {layout!r}')
     if layout == "timeseries":
         found += _timeseries_problems(spec, options)
+    elif layout == "auto":
+        found += _auto_problems(spec, options)
     elif options.meta_field or options.granularity:
-        found.append(f'meta_field and granularity apply to layout = "timeseries" only, not {layout!r}')
-    if options.template is not None and layout != "collections":
-        found.append(f'template applies to layout = "collections" only, not {layout!r}')
+        found.append(f'meta_field and granularity apply to layout = "timeseries" or "auto" only, not {layout!r}')
+    if options.template is not None and layout not in ("collections", "auto"):
+        found.append(f'template applies to layout = "collections" or "auto" only, not {layout!r}')
     if options.zones:
         if layout != "collection" or spec.strategy == "hash":
             found.append('zones apply to range and list partitions of layout = "collection" only')
@@ -112,3 +121,17 @@ def _timeseries_problems(spec: PartitionSpec, options: MongoPartitionOptions) ->
             f"set meta_field = {spec.colocate!r} or drop colocate"
         )
     return found
+
+
+def _auto_problems(spec: PartitionSpec, options: MongoPartitionOptions) -> list[str]:
+    """``auto`` may become a time series on one server and per-period collections on another: the
+    spec must suit both, so what a time series cannot do is refused here too."""
+    if not spec.is_time_range:
+        return [
+            'layout = "auto" picks a time series or a collection per period: it needs time ranges '
+            '(strategy = "range" with an interval)'
+        ]
+    return [
+        f'layout = "auto" may pick a time series: {problem} (or set layout = "collections")'
+        for problem in _timeseries_problems(spec, options)
+    ]

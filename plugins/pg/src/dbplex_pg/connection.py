@@ -19,7 +19,7 @@ from psycopg.rows import TupleRow
 from dbplex.backends import Source
 from dbplex.pool import PoolCounters
 from dbplex.pooling.jitter import lifetime_deadline
-from dbplex_pg import errors
+from dbplex_pg import deadline, errors
 from dbplex_pg.options import PgOptions
 from dbplex_pg.translate import TableSql, decode_record
 
@@ -37,9 +37,21 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = ("counters", "down_since", "last_error", "lifetime", "lifetime_jitter", "name", "schema", "tables")
+    __slots__ = (
+        "bound",
+        "client_bound",
+        "counters",
+        "down_since",
+        "in_flight",
+        "last_error",
+        "lifetime",
+        "lifetime_jitter",
+        "name",
+        "schema",
+        "tables",
+    )
 
-    def __init__(self, name: str, schema: str, lifetime: float, lifetime_jitter: float) -> None:
+    def __init__(self, name: str, schema: str, lifetime: float, lifetime_jitter: float, bound: float) -> None:
         self.name = name
         self.schema = schema
         #: ``pool.max_lifetime`` and ``pool.lifetime_jitter``: each connection's deadline is drawn from them.
@@ -53,6 +65,11 @@ class SourceState:
         self.last_error: str | None = None
         #: ``time.monotonic()`` of the first of the failing attempts in a row; None once one succeeds.
         self.down_since: float | None = None
+        #: ``operation_timeout``: the server's bound on a statement; the client's is a little longer.
+        self.bound = bound
+        self.client_bound = bound + deadline.GRACE
+        #: connections running an op, with the ``time.monotonic()`` deadline of that op.
+        self.in_flight: dict[PgConnection, float] = {}
 
 
 class RecordLoader(Loader):
@@ -72,6 +89,8 @@ class PgConnection(psycopg.Connection[TupleRow]):
     expires_at: float
     #: ``time.monotonic()`` when it last came back to the pool (or was pinged there): the keepalive's clock.
     returned_at: float
+    #: set when an op on it outlived its deadline and its socket was shut down.
+    timed_out = False
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -103,7 +122,9 @@ def options(source: Source) -> PgOptions:
 def connection_class(source: Source) -> type[PgConnection]:
     """A connection class of one's own for a pool (or a lone connection) and its shared state."""
     pool = source.config.pool
-    state = SourceState(source.name, options(source).schema, pool.max_lifetime, pool.lifetime_jitter)
+    state = SourceState(
+        source.name, options(source).schema, pool.max_lifetime, pool.lifetime_jitter, deadline.operation_timeout(source)
+    )
     return type("PgConnection", (PgConnection,), {"state": state, "__module__": __name__})
 
 
@@ -112,23 +133,34 @@ def connect_timeout(source: Source) -> int:
     return max(2, int(source.config.connect_timeout))
 
 
-def connect_kwargs(source: Source) -> dict[str, Any]:
-    """psycopg's connection arguments for ``source``, beyond its URL."""
+def connect_kwargs(source: Source, *, bounded: bool = True) -> dict[str, Any]:
+    """psycopg's connection arguments for ``source``, beyond its URL.
+
+    When ``bounded``, the operation timeout is sent as ``statement_timeout``, a startup option
+    (no extra round trip), ahead of the URL's own ``options`` so that a ``-c
+    statement_timeout=...`` there still wins. Migrations and partition maintenance connect
+    unbounded: an index build may rightly take longer, and they set their own timeouts.
+    """
     opts = options(source)
+    params = errors.conninfo(source)
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "prepare_threshold": PREPARE_THRESHOLD if opts.prepared_statements else None,
         "connect_timeout": connect_timeout(source),
     }
-    if "application_name" not in errors.conninfo(source):
+    if bounded:
+        timeout_ms = round(deadline.operation_timeout(source) * 1000)
+        kwargs["options"] = f"-c statement_timeout={timeout_ms} {params.get('options') or ''}".strip()
+    if "application_name" not in params:
         kwargs["application_name"] = opts.application_name
     return kwargs
 
 
-def open_connection(source: Source, connection_type: type[C]) -> C:
-    """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not."""
+def open_connection(source: Source, connection_type: type[C], *, bounded: bool = True) -> C:
+    """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not; with
+    ``bounded``, its statements are bounded by the operation timeout (see :func:`connect_kwargs`)."""
     try:
-        return connection_type.connect(source.url, **connect_kwargs(source))
+        return connection_type.connect(source.url, **connect_kwargs(source, bounded=bounded))
     except psycopg.Error as exc:
         raise errors.unavailable(source, exc, connect_timeout(source)) from None
 

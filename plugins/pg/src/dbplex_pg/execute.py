@@ -23,6 +23,7 @@ from dbplex.codec import select
 from dbplex.errors import UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
+from dbplex_pg import deadline
 from dbplex_pg.connection import PgConnection
 from dbplex_pg.errors import query_failure
 from dbplex_pg.ops import SQL, Statement
@@ -140,8 +141,10 @@ def _statement(conn: PgConnection, op: Statement) -> Result:
     with conn.cursor(row_factory=dict_row) as cursor:
         if isinstance(params, list):
             cursor.executemany(text, params)
-        else:
-            cursor.execute(text, params)
+            # psycopg documents rowcount after executemany as the sum over every parameter set;
+            # the command tag (statusmessage) belongs to the last set only, or to none
+            return Result([], cursor.rowcount if cursor.rowcount >= 0 else None)
+        cursor.execute(text, params)
         return _result(cursor)
 
 
@@ -157,17 +160,28 @@ _HANDLERS: dict[type[Op], Callable[[PgConnection, Any], Result]] = {
 
 
 def run(source: Source, conn: PgConnection, op: Op) -> Result:
-    """Run ``op`` on ``conn``, turning psycopg's errors into dbplex errors."""
+    """Run ``op`` on ``conn`` within the source's operation timeout, turning psycopg's errors
+    into dbplex errors."""
     handler = _HANDLERS.get(type(op))
     if handler is None:
         raise UnsupportedError(f"source {source.name!r}: the pg backend does not run {type(op).__name__} ops")
+    deadline.begin(conn)
+    try:
+        return _run(source, conn, op, handler)
+    finally:
+        deadline.end(conn)
+
+
+def _run(source: Source, conn: PgConnection, op: Op, handler: Callable[[PgConnection, Any], Result]) -> Result:
     try:
         return handler(conn, op)
     except pg_errors.UndefinedTable as exc:
         table = getattr(op, "table", None)
         forgotten = conn.state.tables.pop(table, None) if table is not None else None
         if forgotten is not None and conn.info.transaction_status == _IDLE:
-            return run(source, conn, op)  # dropped behind our back: look it up again
+            return _run(source, conn, op, handler)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc
     except psycopg.Error as exc:
+        if conn.timed_out:
+            raise deadline.timed_out(source.name, conn.state.bound) from exc
         raise query_failure(source.name, conn, exc) from exc

@@ -1,7 +1,13 @@
 """The health of a PostgreSQL source: one round trip that also tells a primary from a replica.
 
-A replica's lag is the age of the last transaction it replayed, or 0 when it has replayed all
-the WAL it received (an idle primary sends nothing, and its replicas are then not behind).
+A replica's lag is 0 when it has replayed everything the primary has written, as far as it
+knows; otherwise the age of the last transaction it replayed. What the primary has written is
+the WAL end its WAL sender last reported (``pg_stat_wal_receiver.latest_end_lsn``: the sender
+reports it with its data and its keepalives, so an idle primary keeps it current). That view
+shows its positions only to superusers and ``pg_read_all_stats``; for other roles the last WAL
+position the replica received stands in for it. Both are compared with ``>=``, not ``=``: after
+a replica restarts, its receive position starts again at the beginning of the WAL segment it
+resumes streaming from, behind what it already replayed, until the primary writes again.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import psycopg
 from dbplex.backends import Source
 from dbplex.health import Health, Status
 from dbplex.pool import Pool
+from dbplex_pg import deadline
 from dbplex_pg.errors import query_failure
 
 _ROLE_AND_LAG = """
 SELECT pg_is_in_recovery(),
        CASE WHEN NOT pg_is_in_recovery() THEN NULL
-            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            WHEN pg_last_wal_replay_lsn() >= COALESCE(
+                (SELECT latest_end_lsn FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+                pg_last_wal_receive_lsn()) THEN 0
             ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END
 """
 
@@ -24,10 +33,15 @@ SELECT pg_is_in_recovery(),
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server version, role and database; an unreachable server raises."""
     with pool.connection() as conn:
+        deadline.begin(conn)
         try:
             row = conn.execute(_ROLE_AND_LAG).fetchone()
         except psycopg.Error as exc:
+            if conn.timed_out:
+                raise deadline.timed_out(source.name, conn.state.bound) from exc
             raise query_failure(source.name, conn, exc) from exc
+        finally:
+            deadline.end(conn)
         info = conn.info
         replica = bool(row and row[0])
         details = {"role": "replica" if replica else "primary", "database": info.dbname, "user": info.user}

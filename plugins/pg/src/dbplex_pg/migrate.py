@@ -1,10 +1,15 @@
 """PostgreSQL migrations: the history table, steps in a transaction or in autocommit mode.
 
-A migrator holds one connection for steps and history (autocommit at the driver level; a
-transactional step runs inside ``conn.transaction()``), and its lock holds another session.
-Both are opened on first need. The history table ``dbplex_schema_history`` lives in the
-connection's current schema (the first existing schema of ``search_path``), like the objects
-that unqualified migration SQL creates.
+A migrator holds one connection for steps, history and its lock (autocommit at the driver
+level; a transactional step runs inside ``conn.transaction()``), opened on first need. Holding
+the lock on the session that runs the steps means the server frees it only once a step's
+statement is over, even when the run was killed mid-statement; and on PostgreSQL 14 and later
+the session asks the server to check the client every second while a statement runs
+(``client_connection_check_interval``), so a killed run's statement is cancelled rather than
+finished. If that session is lost, the migrator does not reconnect: the lock went with it.
+
+The history table ``dbplex_schema_history`` lives in the connection's current schema (the first
+existing schema of ``search_path``), like the objects that unqualified migration SQL creates.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from psycopg.rows import dict_row
 from dbplex.backends import Source
 from dbplex.errors import DbplexError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, PlanError, Prepared, Step
+from dbplex.migrate.errors import LockLost
 from dbplex.migrate.history import FIELDS, TABLE, decode
 from dbplex_pg.connection import open_connection
 from dbplex_pg.errors import query_failure
@@ -53,6 +59,9 @@ _UPSERT_HISTORY = (
     f"ON CONFLICT (rank) DO UPDATE SET {', '.join(f'{f} = EXCLUDED.{f}' for f in FIELDS if f != 'rank')}"
 )
 _INVALID_INDEX = "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)"
+#: how often the server checks, while a statement runs, that a migration's client is still there.
+CLIENT_CHECK = "1s"
+_CLIENT_CHECK_SINCE = 140000  # PostgreSQL 14
 
 
 class PgMigrator:
@@ -65,11 +74,20 @@ class PgMigrator:
         self.source = source
         self._conn: psycopg.Connection[Any] | None = None
         self._schema: str | None = None
+        self._lock: PgLock | None = None
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = open_connection(self.source, psycopg.Connection)
+            if self._lock is not None and self._lock.held:
+                raise LockLost(
+                    f"source {self.source.name!r}: the session holding the migration lock ended; "
+                    "the run stopped so that no other run applies the same migration twice"
+                )
+            conn = open_connection(self.source, psycopg.Connection, bounded=False)
+            if conn.info.server_version >= _CLIENT_CHECK_SINCE:
+                conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", [CLIENT_CHECK])
+            self._conn = conn
         return self._conn
 
     def schema(self) -> str:
@@ -106,7 +124,11 @@ class PgMigrator:
         self._run(lambda conn: conn.execute(_UPSERT_HISTORY, [getattr(row, f) for f in FIELDS]))
 
     def lock(self, owner: LockOwner, settings: LockSettings) -> PgLock:
-        return PgLock(self.source, owner, lambda: lock_key(self.schema()), settings=settings)
+        """The lock, held on :attr:`connection`: the session that runs the steps."""
+        self._lock = PgLock(
+            self.source, owner, lambda: lock_key(self.schema()), settings=settings, session=lambda: self.connection
+        )
+        return self._lock
 
     # -- steps ------------------------------------------------------------------------------------
 

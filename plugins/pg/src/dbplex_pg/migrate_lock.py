@@ -1,7 +1,11 @@
-"""PostgreSQL's maintenance locks: a session-level advisory lock on a dedicated session.
+"""PostgreSQL's maintenance locks: a session-level advisory lock held by one session.
 
 Migrations lock per history schema, partition maintenance per partitioned table; both use
-:class:`PgLock` with their own key.
+:class:`PgLock` with their own key. Partition maintenance holds it on a dedicated session;
+migrations hold it on the very session that runs their steps, because the server frees the
+lock only when that session ends: a run killed mid-statement keeps it until the server has
+finished (or cancelled) that statement, so no second run can start the step meanwhile. (On a
+session of its own the lock was freed at once while the statement ran on, and ran twice.)
 ``pg_try_advisory_lock`` is polled by the core with a bounded wait, never ``pg_advisory_lock``:
 a blocking wait could deadlock with ``CREATE INDEX CONCURRENTLY``, which waits for every other
 transaction. The key is derived from the schema that holds the history, so two applications
@@ -42,10 +46,12 @@ def lock_key(schema: str) -> int:
 
 
 class PgLock:
-    """One advisory lock, held by a session of its own.
+    """One advisory lock, held by one session.
 
     ``key`` is called when first needed (it may need a query, e.g. the current schema);
-    ``purpose`` names the holder in ``pg_stat_activity`` (``dbplex migrate ...``).
+    ``purpose`` names the holder in ``pg_stat_activity`` (``dbplex migrate ...``). With
+    ``session``, the lock is held on that connection (opened and closed by its owner) instead
+    of a dedicated one.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class PgLock:
         *,
         purpose: str = "migrate",
         settings: LockSettings | None = None,
+        session: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
         self.source = source.name
         self._source = source
@@ -63,7 +70,10 @@ class PgLock:
         self._settings = settings
         self._key = key
         self._purpose = purpose
+        self._shared = session
         self._conn: psycopg.Connection[Any] | None = None
+        #: True from a successful ``try_acquire`` until ``release``.
+        self.held = False
 
     @property
     def key(self) -> int:
@@ -74,13 +84,13 @@ class PgLock:
         if self._settings is not None:
             polled = f"polled every ~{self._settings.poll:g} s for up to {self._settings.wait:g} s"
         return (
-            f"SELECT pg_try_advisory_lock({self.key}) on a dedicated session, {polled} (never a blocking wait); "
-            "freed when that session ends"
+            f"SELECT pg_try_advisory_lock({self.key}) on {'the session that runs the steps' if self._shared else 'a dedicated session'}, "
+            f"{polled} (never a blocking wait); freed when that session ends"
         )
 
     def _session(self) -> psycopg.Connection[Any]:
         if self._conn is None:
-            conn = open_connection(self._source, psycopg.Connection)
+            conn = self._shared() if self._shared is not None else open_connection(self._source, psycopg.Connection)
             name = f"dbplex {self._purpose} {self._owner.describe()}"[:63]
             conn.execute("SELECT set_config('application_name', %s, false)", [name])
             self._conn = conn
@@ -88,7 +98,8 @@ class PgLock:
 
     def try_acquire(self) -> bool:
         row = self._session().execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
-        return bool(row and row[0])
+        self.held = bool(row and row[0])
+        return self.held
 
     def holder(self) -> str | None:
         unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
@@ -102,18 +113,25 @@ class PgLock:
         return f"{application or 'a session'} (server pid {pid}, client {client or 'local'}, connected {since:%Y-%m-%d %H:%M:%S %Z})"
 
     def extend(self) -> bool:
-        """The lock lives as long as its session: check that the session still answers."""
+        """The lock lives as long as its session: check that the session is still open.
+
+        A shared session may be running a long step: a query would wait behind it (and hold up
+        the heartbeat of other sources' leases), so only the driver's view is consulted; a
+        session that ended fails the step's next statement anyway.
+        """
         if self._conn is None or self._conn.closed:
             return False
-        self._conn.execute("SELECT 1")
+        if self._shared is None:
+            self._conn.execute("SELECT 1")
         return True
 
     def release(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self.held = self._conn, None, False
         if conn is None:
             return
         try:
             if not (conn.closed or conn.broken):
                 conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
         finally:
-            conn.close()
+            if self._shared is None:
+                conn.close()

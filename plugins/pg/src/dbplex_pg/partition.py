@@ -142,7 +142,7 @@ class _Sessions:
                 conn = self._idle.pop()
                 if not conn.closed:
                     return conn
-        conn = open_connection(self._source, psycopg.Connection)
+        conn = open_connection(self._source, psycopg.Connection, bounded=False)
         conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
         return conn
 

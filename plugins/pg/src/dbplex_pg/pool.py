@@ -47,6 +47,7 @@ from dbplex.pool import PoolStats
 from dbplex.pooling import housekeeper
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import full_error
+from dbplex_pg import deadline
 from dbplex_pg.connection import PgConnection, connect_kwargs, connection_class, open_connection
 from dbplex_pg.errors import query_failure
 
@@ -109,10 +110,13 @@ class PgPool:
         self._keepalive = config.keepalive
         self._next_check = monotonic() + config.keepalive
         self._housekeeper = housekeeper.Housekeeper(
-            source.name, housekeeper.interval(config.keepalive, config.leak_threshold), self._maintain
+            source.name,
+            housekeeper.interval(config.keepalive, config.leak_threshold, deadline.sweep_interval(source)),
+            self._maintain,
         )
 
     def _maintain(self) -> None:
+        deadline.sweep(self._state)
         if self.leaks is not None:
             self.leaks.sweep()
         if self._keepalive and monotonic() >= self._next_check:

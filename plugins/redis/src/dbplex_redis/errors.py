@@ -67,7 +67,12 @@ def connect_failed(
     return RedisSourceUnavailable(f"source {source!r}: cannot connect to {where}: {_reason(exc, user, timeout)}")
 
 
-def connection_lost(source: str, where: str, exc: BaseException) -> SourceUnavailable:
-    """The error for a connection that broke or timed out during a command."""
-    kind = "no reply in time (socket_timeout)" if isinstance(exc, redis.exceptions.TimeoutError) else scrub(str(exc))
+def connection_lost(source: str, where: str, exc: BaseException, timeout: float | None = None) -> SourceUnavailable:
+    """The error for a connection that broke or timed out (after ``timeout`` seconds) during a command."""
+    if isinstance(exc, redis.exceptions.TimeoutError):
+        kind = (
+            f"no reply within {timeout:g}s (operation timeout)" if timeout else "no reply in time (operation timeout)"
+        )
+    else:
+        kind = scrub(str(exc))
     return SourceUnavailable(f"source {source!r}: connection to {where} lost: {kind}")

@@ -215,7 +215,8 @@ def run(
     except redis.exceptions.ResponseError as exc:
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise connection_lost(source.name, address(pool.connection_kwargs), exc) from None
+        kwargs = pool.connection_kwargs
+        raise connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout")) from None
     except (redis.exceptions.DataError, UnicodeEncodeError) as exc:
         raise OpError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
 

@@ -34,7 +34,8 @@ def translate(source: Source, client: redis.Redis, exc: BaseException, doing: st
     if isinstance(exc, redis.exceptions.ResponseError):
         return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        return connection_lost(source.name, address(client.connection_pool.connection_kwargs), exc)
+        kwargs = client.connection_pool.connection_kwargs
+        return connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout"))
     return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
 
 

@@ -17,8 +17,9 @@ class RedisOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     ``prefix`` starts every key the uniform record ops write, so that sources sharing a server
     (or a database number) cannot see each other's records. ``ttl`` makes the source a cache or
     session store: every record expires that many seconds after it was last written.
-    ``socket_timeout`` bounds the wait for a command's reply; None waits as long as the command
-    takes (blocking commands such as BLPOP need more than their own timeout).
+    ``socket_timeout`` bounds the wait for a command's reply, overriding the source's
+    ``operation_timeout`` (5 s by default; blocking commands such as BLPOP need more than their
+    own timeout).
     """
 
     prefix: str = ""

@@ -39,6 +39,7 @@ import sys
 import time
 import weakref
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 import redis.exceptions
@@ -64,6 +65,9 @@ from dbplex_redis.errors import RedisPoolTimeout, RedisSourceUnavailable, addres
 
 _perf_counter = time.perf_counter
 log = logging.getLogger("dbplex.pool")
+#: seconds a command waits for its reply when nothing else says: redis-py 8's own default, set
+#: here so that it does not change with the driver.
+DEFAULT_OPERATION_TIMEOUT = 5.0
 #: errors that close a connection because it broke, as opposed to being closed on purpose.
 _BREAKING = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
@@ -191,12 +195,29 @@ _BOUNDED: dict[type[Any], type[Any]] = {
 }
 
 
+def check_database_path(url: str) -> None:
+    """ValueError unless a ``redis://`` URL's path is empty or a database number.
+
+    redis-py reads ``redis://host/notadb`` as database 0 without a word, which would put the data
+    somewhere the user did not ask for. The path is not echoed: in a URL whose password holds
+    an unencoded ``/`` it would be part of the password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        return  # unix:// names the database in ?db=, which redis-py checks itself
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError("the URL's path is not a database number; write redis://host:port/N with N from 0")
+
+
 def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
     """redis-py connection arguments: the URL's, then the source's settings over them."""
     try:
         kwargs: dict[str, Any] = parse_url(source.url)
+        check_database_path(source.url)
     except ValueError as exc:
         raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
+    _check_url_options(source, kwargs)
     kwargs["connection_class"] = _BOUNDED[kwargs.get("connection_class", Connection)]
     kwargs.setdefault("protocol", 3)  # RESP3 whatever redis-py's default: maps, doubles and booleans as such
     kwargs["decode_responses"] = False  # replies are decoded by dbplex: values are MessagePack bytes
@@ -204,11 +225,17 @@ def connection_kwargs(source: Source, counters: PoolCounters) -> dict[str, Any]:
         kwargs.pop(pool_setting, None)
     kwargs["socket_connect_timeout"] = source.config.connect_timeout
     kwargs["dbplex_jitter"] = source.config.pool.lifetime_jitter
-    if source.options.socket_timeout is not None:
-        kwargs["socket_timeout"] = source.options.socket_timeout
+    kwargs["socket_timeout"] = operation_timeout(source, kwargs.get("socket_timeout"))
     kwargs["dbplex_source"] = source.name
     kwargs["dbplex_counters"] = counters
     return kwargs
+
+
+def operation_timeout(source: Source, from_url: float | None = None) -> float:
+    """How long a command waits for its reply (redis-py's ``socket_timeout``): the source's
+    ``options.socket_timeout``, else its ``operation_timeout``, else the URL's
+    ``socket_timeout``, else :data:`DEFAULT_OPERATION_TIMEOUT`."""
+    return source.options.socket_timeout or source.config.operation_timeout or from_url or DEFAULT_OPERATION_TIMEOUT
 
 
 def pool_kwargs(source: Source) -> dict[str, Any]:
@@ -225,6 +252,19 @@ def pool_kwargs(source: Source) -> dict[str, Any]:
         "leak_threshold": config.leak_threshold,
         "reconnect": (config.reconnect_min, config.reconnect_max),
     }
+
+
+def _check_url_options(source: Source, kwargs: dict[str, Any]) -> None:
+    """redis-py checks some URL options (``protocol``, ``ssl_cert_reqs``, an option the scheme's
+    connection does not take) only when it makes a connection; make one, never opened, so that
+    such a URL is a :class:`ConfigError` when the source opens."""
+    options = {key: value for key, value in kwargs.items() if key != "connection_class"}
+    try:
+        kwargs.get("connection_class", Connection)(**options)
+    except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
+        raise ConfigError(
+            f"source {source.name!r}: a URL option is not valid for redis-py: {scrub(str(exc))}"
+        ) from None
 
 
 class CountingPool(BlockingConnectionPool):
