@@ -206,6 +206,33 @@ def test_entry_point_plugins_load_and_broken_ones_are_skipped(
     assert described["fake_good"]["hooks"] == ["dbplex_register_backends"]
 
 
+def test_an_entry_point_plugin_with_a_bad_target_is_a_load_error_of_its_distribution(
+    installed: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(plugins.STRICT_ENV, raising=False)
+    installed("good", GOOD_PLUGIN)
+    installed(
+        "typo",
+        """
+        from dbplex import Backend
+        from dbplex.backend_plugin import backend_plugin
+
+        plugin = backend_plugin(Backend(name="fake_typo", schemes=("faketypo",)), query="dbplex_fake_typo:runn")
+        """,
+        attribute="plugin",
+    )
+    loaded = plugins.load()
+    assert "fake_typo" in loaded.backends and loaded.load_errors == []  # loading imports no target
+    loaded.resolve()
+    errors = {e.name: e for e in loaded.load_errors}
+    assert list(errors) == ["fake_typo"] and errors["fake_typo"].package == "dbplex-fake-typo"
+    assert errors["fake_typo"].error == (
+        "PluginError: dbplex-fake-typo: hook 'query', target 'dbplex_fake_typo:runn': "
+        "module 'dbplex_fake_typo' has no attribute 'runn'"
+    )
+    assert "fake_typo" not in loaded.backends and "fake_good" in loaded.backends
+
+
 def test_allow_and_block_lists_choose_entry_points(
     installed: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
