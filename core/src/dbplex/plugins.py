@@ -5,7 +5,8 @@ Plugins are found through the entry-point group ``dbplex`` and loaded on first n
 is recorded in :attr:`Plugins.load_errors` and skipped; ``DBPLEX_STRICT_PLUGINS=1`` re-raises
 instead. A plugin built by :func:`~dbplex.backend_plugin.backend_plugin` has its targets
 resolved and checked when its backend is first used (:meth:`Plugins.resolve`): that imports the
-driver, so an application imports only the drivers of the backends it configures. ``DBPLEX_PLUGINS`` (allow list) and ``DBPLEX_DISABLE_PLUGINS`` (block list) take
+driver, so an application imports only the drivers of the backends it configures.
+``DBPLEX_PLUGINS`` (allow list) and ``DBPLEX_DISABLE_PLUGINS`` (block list) take
 comma-separated entry-point names.
 """
 
@@ -79,7 +80,7 @@ class Plugins:
     #: URL scheme -> package, for the schemes of plugins dropped by :meth:`resolve`.
     _dropped_schemes: dict[str, str] = field(default_factory=dict)
 
-    def guarded(self, name: str, package: str, action: Callable[..., object]) -> bool:
+    def _guarded(self, name: str, package: str, action: Callable[..., object]) -> bool:
         """Run one loading step of a plugin; a failure is a load error (or raised, when strict)."""
         try:
             action()
@@ -108,7 +109,7 @@ class Plugins:
                     except PluginError as exc:
                         raise PluginError(f"{package}: {exc}") from None
 
-                if not self.guarded(name, package, check):
+                if not self._guarded(name, package, check):
                     self._drop(plugin, package)
 
     def _drop(self, plugin: object, package: str) -> None:
@@ -259,10 +260,10 @@ def load(extra: Iterable[object] = (), *, use_entry_points: bool = True) -> Plug
                 if ep.dist is not None:
                     plugins._dists[ep.name] = (ep.dist.name, ep.dist.version)
 
-            plugins.guarded(ep.name, package, register_entry_point)
+            plugins._guarded(ep.name, package, register_entry_point)
     for plugin in extra:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        plugins.guarded(name, name, lambda plugin=plugin, name=name: manager.register(plugin, name=name))
+        plugins._guarded(name, name, lambda plugin=plugin, name=name: manager.register(plugin, name=name))
 
     _drop_invalid(plugins)
     _collect_backends(plugins)
@@ -283,7 +284,7 @@ def _drop_invalid(plugins: Plugins) -> None:
             def reraise(exc: Exception = exc) -> None:
                 raise exc
 
-            plugins.guarded(name, plugins._dists.get(name, (name,))[0], reraise)
+            plugins._guarded(name, plugins._dists.get(name, (name,))[0], reraise)
 
 
 def _collect_backends(plugins: Plugins) -> None:
@@ -292,7 +293,7 @@ def _collect_backends(plugins: Plugins) -> None:
         declared: list[Backend] = []
         name = manager.get_name(impl.plugin) or str(impl.plugin)
         package = plugins._dists.get(name, (name,))[0]
-        plugins.guarded(name, package, lambda impl=impl, declared=declared: impl.function(register=declared.append))
+        plugins._guarded(name, package, lambda impl=impl, declared=declared: impl.function(register=declared.append))
         for backend in declared:
             backend = replace(backend, package=package)
             for scheme in backend.schemes:
