@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from dbplex.cli.main import cli
+from dbplex.plugins import STRICT_ENV
+from tests.core.test_backend_plugin import BAD_TARGETS, TARGETS_SOURCE
+from tests.core.test_plugins import write_distribution
 
 SECRET = "n0t-in-output-7f3a"
 
@@ -48,7 +52,7 @@ def test_plugins_json_lists_the_three_backends_without_load_errors() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     backends = {b["name"]: b for p in data["plugins"] for b in p["backends"]}
-    assert {"pg", "mongo", "redis"} <= set(backends)
+    assert {"pg", "mongo", "redis", "redis_cluster"} <= set(backends)
     assert "postgresql" in backends["pg"]["schemes"] and "mongodb" in backends["mongo"]["schemes"]
     assert data["load_errors"] == []
     pg_plugin = next(p for p in data["plugins"] if any(b["name"] == "pg" for b in p["backends"]))
@@ -92,6 +96,57 @@ def test_invalid_config_names_file_and_field_and_exits_2(tmp_path: Path) -> None
     result = run("health", config=config)
     assert result.exit_code == 2
     assert f"{config}: Expected `float`, got `str` - at `sources.r.connect_timeout`" in result.output
+
+
+@pytest.fixture
+def broken_plugins(tmp_path: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Distributions whose plugins each declare one bad target, installed on PYTHONPATH for a subprocess.
+
+    Returns the subprocess environment and, by backend name, the load error expected for it.
+    """
+    expected = {}
+    for case in BAD_TARGETS:
+        hook, target, fault = case.values
+        backend = str(case.id).replace("-", "_")
+        module = f"dbplex_fake_{backend}"
+        target, fault = str(target).format(module=module), str(fault).format(module=module)
+        source = (
+            "from dbplex import Backend\nfrom dbplex.backend_plugin import backend_plugin\n"
+            f"{TARGETS_SOURCE}\n"
+            f"plugin = backend_plugin(Backend(name={backend!r}, schemes=({backend!r},)), {hook}={target!r})\n"
+        )
+        write_distribution(tmp_path, backend, source, attribute="plugin")
+        package = f"dbplex-fake-{backend}"
+        expected[backend] = {
+            "name": f"fake_{backend}",
+            "package": package,
+            "error": f"PluginError: {package}: hook {hook!r}, target {target!r}: {fault}",
+        }
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "1000"}
+    env.pop(STRICT_ENV, None)
+    return env, expected
+
+
+def test_plugins_lists_each_bad_target_as_a_load_error_and_still_loads_the_others(
+    broken_plugins: tuple[dict[str, str], dict[str, dict[str, str]]],
+) -> None:
+    env, expected = broken_plugins
+    command = [sys.executable, "-m", "dbplex.cli.main", "plugins"]
+    proc = subprocess.run([*command, "--json"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sorted(data["load_errors"], key=lambda e: e["name"]) == sorted(expected.values(), key=lambda e: e["name"])
+    loaded = {b["name"] for p in data["plugins"] for b in p["backends"]}
+    assert {"pg", "mongo", "redis", "redis_cluster"} <= loaded and not loaded & set(expected)
+
+    text = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert text.returncode == 0, text.stderr
+    for error in expected.values():
+        assert f"failed to load {error['name']} ({error['package']}): {error['error']}" in text.stdout
+
+    strict = subprocess.run(command, capture_output=True, text=True, env={**env, STRICT_ENV: "1"})
+    assert strict.returncode == 2 and strict.stderr.startswith("Error: dbplex-fake-"), strict.stderr
+    assert "Traceback" not in strict.stderr and len(strict.stderr.splitlines()) == 1
 
 
 def test_unknown_scheme_names_installed_backends_and_exits_2(tmp_path: Path) -> None:

@@ -156,19 +156,26 @@ def test_backend_options_are_validated_with_their_path() -> None:
 # -- entry points, through real distributions on sys.path ---------------------------------------
 
 
+def write_distribution(directory: Path, name: str, module_source: str, attribute: str = "") -> None:
+    """A throwaway distribution ``dbplex-fake-NAME`` in ``directory``: module ``dbplex_fake_NAME`` and
+    entry point ``fake_NAME`` naming the module (or its ``attribute``)."""
+    module = f"dbplex_fake_{name}"
+    (directory / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = directory / f"dbplex_fake_{name}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dbplex-fake-{name}\nVersion: 1.2.3\n")
+    target = f"{module}:{attribute}" if attribute else module
+    (info / "entry_points.txt").write_text(f"[dbplex]\nfake_{name} = {target}\n")
+
+
 @pytest.fixture
-def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
-    """Install a throwaway distribution with one module and one ``dbplex`` entry point."""
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Install throwaway distributions (see :func:`write_distribution`) on this process's path."""
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    def install(name: str, module_source: str) -> None:
-        module = f"dbplex_fake_{name}"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(module_source))
-        info = tmp_path / f"dbplex_fake_{name}-1.2.3.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dbplex-fake-{name}\nVersion: 1.2.3\n")
-        (info / "entry_points.txt").write_text(f"[dbplex]\nfake_{name} = {module}\n")
-        sys.modules.pop(module, None)
+    def install(name: str, module_source: str, attribute: str = "") -> None:
+        write_distribution(tmp_path, name, module_source, attribute)
+        sys.modules.pop(f"dbplex_fake_{name}", None)
 
     return install
 
@@ -183,7 +190,7 @@ GOOD_PLUGIN = """
 
 
 def test_entry_point_plugins_load_and_broken_ones_are_skipped(
-    installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch
+    installed: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(plugins.STRICT_ENV, raising=False)
     installed("good", GOOD_PLUGIN)
@@ -199,8 +206,35 @@ def test_entry_point_plugins_load_and_broken_ones_are_skipped(
     assert described["fake_good"]["hooks"] == ["dbplex_register_backends"]
 
 
+def test_an_entry_point_plugin_with_a_bad_target_is_a_load_error_of_its_distribution(
+    installed: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(plugins.STRICT_ENV, raising=False)
+    installed("good", GOOD_PLUGIN)
+    installed(
+        "typo",
+        """
+        from dbplex import Backend
+        from dbplex.backend_plugin import backend_plugin
+
+        plugin = backend_plugin(Backend(name="fake_typo", schemes=("faketypo",)), query="dbplex_fake_typo:runn")
+        """,
+        attribute="plugin",
+    )
+    loaded = plugins.load()
+    assert "fake_typo" in loaded.backends and loaded.load_errors == []  # loading imports no target
+    loaded.resolve()
+    errors = {e.name: e for e in loaded.load_errors}
+    assert list(errors) == ["fake_typo"] and errors["fake_typo"].package == "dbplex-fake-typo"
+    assert errors["fake_typo"].error == (
+        "PluginError: dbplex-fake-typo: hook 'query', target 'dbplex_fake_typo:runn': "
+        "module 'dbplex_fake_typo' has no attribute 'runn'"
+    )
+    assert "fake_typo" not in loaded.backends and "fake_good" in loaded.backends
+
+
 def test_allow_and_block_lists_choose_entry_points(
-    installed: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch
+    installed: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installed("good", GOOD_PLUGIN)
     installed("bad", "raise ImportError('never loaded')\n")

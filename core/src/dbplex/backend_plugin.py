@@ -1,8 +1,9 @@
 """Declare a backend's hooks instead of writing them.
 
 Every backend's hooks look the same: answer only for the backend's own sources, and import the
-driver-bound code on first use so that loading the plugin imports no driver. :func:`backend_plugin`
-builds that plugin object from the ``Backend`` and ``"module:attribute"`` paths::
+driver-bound code only when the backend is used, so that loading the plugin imports no driver.
+:func:`backend_plugin` builds that plugin object from the ``Backend`` and ``"module:attribute"``
+paths::
 
     plugin = backend_plugin(
         Backend(name="pg", schemes=("postgresql",), ...),
@@ -13,52 +14,94 @@ builds that plugin object from the ``Backend`` and ``"module:attribute"`` paths:
 
 and the entry point names the object: ``pg = "dbplex_pg.plugin:plugin"``. Only the hooks given
 are implemented, so ``dbplex plugins`` lists exactly what the backend does.
+
+The loader calls :meth:`BackendHooks.resolve_targets` before the backend's first use: every
+target is imported and checked against the arguments its hook passes, so a typo is a load error
+of the plugin rather than a traceback at the first operation.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
+from dbplex import hookspecs
 from dbplex.backends import Backend
+from dbplex.errors import PluginError
 from dbplex.hookspecs import hookimpl
 
+HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "bench_baseline")
 
-class _Lazy:
-    """A ``module:attribute`` path, imported on the first call and called directly afterwards."""
+#: the arguments each hook passes to its target, in order: the hook specification's parameters.
+HOOK_ARGUMENTS = {hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS}
 
-    __slots__ = ("_path", "_target")
 
-    def __init__(self, path: str) -> None:
+class _Target:
+    """One hook's ``module:attribute`` target; :attr:`call` is the target itself once resolved."""
+
+    __slots__ = ("call", "hook", "path", "resolved")
+
+    def __init__(self, hook: str, path: str) -> None:
         module, sep, attribute = path.partition(":")
         if not sep or not module or not attribute:
-            raise ValueError(f"{path!r}: expected 'module:attribute'")
-        self._path = path
-        self._target: Callable[..., Any] | None = None
+            raise ValueError(f"{hook}={path!r}: expected 'module:attribute'")
+        self.hook = hook
+        self.path = path
+        self.resolved = False
+        #: before resolution (a hook called without the loader, as in a unit test), resolve on first call.
+        self.call: Callable[..., Any] = self._resolve_and_call
 
-    def __call__(self, *args: Any) -> Any:
-        target = self._target
-        if target is None:
-            module, _, attribute = self._path.partition(":")
-            target = self._target = getattr(import_module(module), attribute)
-        return target(*args)
+    def _resolve_and_call(self, *args: Any) -> Any:
+        self.call = self.found()
+        self.resolved = True
+        return self.call(*args)
+
+    def found(self) -> Callable[..., Any]:
+        """The imported target, checked to take the hook's arguments; a PluginError says what is wrong."""
+        module_name, _, attribute = self.path.partition(":")
+        where = f"hook {self.hook!r}, target {self.path!r}"
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
+                raise PluginError(f"{where}: no module named {exc.name!r}") from None
+            raise PluginError(f"{where}: importing {module_name!r} failed: {exc}") from None
+        except Exception as exc:
+            raise PluginError(f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+        try:
+            attr: object = getattr(module, attribute)
+        except AttributeError:
+            raise PluginError(f"{where}: module {module_name!r} has no attribute {attribute!r}") from None
+        if not callable(attr):
+            raise PluginError(f"{where}: not callable (a value of type {type(attr).__name__})")
+        target: Callable[..., Any] = attr
+        expected = HOOK_ARGUMENTS[self.hook]
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):  # some built-ins publish no signature: nothing to check
+            return target
+        try:
+            signature.bind(*expected)
+        except TypeError as exc:
+            raise PluginError(
+                f"{where}: its parameters {signature} do not take the hook's arguments ({', '.join(expected)}): {exc}"
+            ) from None
+        return target
 
 
-def _hooks(name: str, call: _Lazy) -> dict[str, Callable[..., Any]]:
+def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
     """Each hook's implementation for one target; the parameter names are the specs' own."""
     return {
-        "connect": lambda source: call(source) if source.backend == name else None,
-        "pool": lambda source: call(source) if source.backend == name else None,
-        "query": lambda source, conn, op: call(source, conn, op) if source.backend == name else None,
-        "health": lambda source, pool: call(source, pool) if source.backend == name else None,
-        "migrate": lambda source: call(source) if source.backend == name else None,
-        "partition": lambda source: call(source) if source.backend == name else None,
-        "bench_baseline": lambda source, pool_size: call(source, pool_size) if source.backend == name else None,
+        "connect": lambda source: target.call(source) if source.backend == name else None,
+        "pool": lambda source: target.call(source) if source.backend == name else None,
+        "query": lambda source, conn, op: target.call(source, conn, op) if source.backend == name else None,
+        "health": lambda source, pool: target.call(source, pool) if source.backend == name else None,
+        "migrate": lambda source: target.call(source) if source.backend == name else None,
+        "partition": lambda source: target.call(source) if source.backend == name else None,
+        "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
     }
-
-
-HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "bench_baseline")
 
 
 class BackendHooks:
@@ -67,10 +110,31 @@ class BackendHooks:
     A plain class, so that instances hash by identity as pluggy needs.
     """
 
-    def __init__(self, name: str, implementations: dict[str, Any]) -> None:
+    def __init__(self, name: str, implementations: dict[str, Any], targets: list[_Target]) -> None:
         self.__name__ = name
+        self._targets = targets
         for hook, implementation in implementations.items():
             setattr(self, hook, implementation)
+
+    def resolve_targets(self) -> None:
+        """Import every target and check its parameters, all before any is used.
+
+        Raises one PluginError listing every bad target; then no target is switched, as the
+        loader drops the plugin. Importing the targets imports the driver, hence not at load.
+        """
+        pending = [t for t in self._targets if not t.resolved]
+        found: list[tuple[_Target, Callable[..., Any]]] = []
+        problems: list[str] = []
+        for target in pending:
+            try:
+                found.append((target, target.found()))
+            except PluginError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise PluginError("; ".join(problems))
+        for target, function in found:
+            target.call = function
+            target.resolved = True
 
     def __repr__(self) -> str:
         return f"<dbplex backend plugin {self.__name__}>"
@@ -80,7 +144,8 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     """A plugin object registering ``backend`` and implementing the hooks named in ``targets``.
 
     Each target is the ``"module:attribute"`` of a callable taking the hook's arguments
-    positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``; ...).
+    positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``; ...); a
+    class is checked through its constructor.
     """
     unknown = set(targets) - set(HOOKS)
     if unknown:
@@ -90,6 +155,7 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
         register(backend)
 
     implementations: dict[str, Any] = {"dbplex_register_backends": hookimpl(dbplex_register_backends)}
-    for hook, path in targets.items():
-        implementations[f"dbplex_{hook}"] = hookimpl(_hooks(backend.name, _Lazy(path))[hook])
-    return BackendHooks(f"dbplex-{backend.name}", implementations)
+    declared = [_Target(hook, path) for hook, path in targets.items()]
+    for target in declared:
+        implementations[f"dbplex_{target.hook}"] = hookimpl(_hooks(backend.name, target)[target.hook])
+    return BackendHooks(f"dbplex-{backend.name}", implementations, declared)

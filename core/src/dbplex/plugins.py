@@ -3,14 +3,17 @@
 Plugins are found through the entry-point group ``dbplex`` and loaded on first need, so
 ``dbplex --help`` imports no driver. A plugin that fails to import, to register or to validate
 is recorded in :attr:`Plugins.load_errors` and skipped; ``DBPLEX_STRICT_PLUGINS=1`` re-raises
-instead. ``DBPLEX_PLUGINS`` (allow list) and ``DBPLEX_DISABLE_PLUGINS`` (block list) take
+instead. A plugin built by :func:`~dbplex.backend_plugin.backend_plugin` has its targets
+resolved and checked when its backend is first used (:meth:`Plugins.resolve`): that imports the
+driver, so an application imports only the drivers of the backends it configures.
+``DBPLEX_PLUGINS`` (allow list) and ``DBPLEX_DISABLE_PLUGINS`` (block list) take
 comma-separated entry-point names.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any
@@ -19,6 +22,7 @@ import msgspec
 import pluggy
 
 from dbplex import hookspecs
+from dbplex.backend_plugin import BackendHooks
 from dbplex.backends import Backend, Source
 from dbplex.config import SourceConfig, field_path
 from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
@@ -73,15 +77,67 @@ class Plugins:
     _backend_plugin: dict[str, object] = field(default_factory=dict)
     #: plugin name -> (distribution, version) for plugins that came from entry points.
     _dists: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: URL scheme -> package, for the schemes of plugins dropped by :meth:`resolve`.
+    _dropped_schemes: dict[str, str] = field(default_factory=dict)
+
+    def _guarded(self, name: str, package: str, action: Callable[..., object]) -> bool:
+        """Run one loading step of a plugin; a failure is a load error (or raised, when strict)."""
+        try:
+            action()
+        except Exception as exc:
+            if _strict():
+                raise
+            self.load_errors.append(LoadError(name=name, package=package, error=f"{type(exc).__name__}: {exc}"))
+            return False
+        return True
+
+    def resolve(self, backend_names: Iterable[str] | None = None) -> None:
+        """Import and check the declared targets of these backends' plugins (default: all).
+
+        A plugin whose targets do not resolve is a load error: it is unregistered with its
+        backends, as if it had failed to load. Resolving twice costs nothing.
+        """
+        names = list(self._backend_plugin) if backend_names is None else list(backend_names)
+        for plugin in dict.fromkeys(self._backend_plugin[n] for n in names if n in self._backend_plugin):
+            if isinstance(plugin, BackendHooks):
+                name = self.manager.get_name(plugin) or plugin.__name__
+                package = self._dists.get(name, (name,))[0]
+
+                def check(plugin: BackendHooks = plugin, package: str = package) -> None:
+                    try:
+                        plugin.resolve_targets()
+                    except PluginError as exc:
+                        raise PluginError(f"{package}: {exc}") from None
+
+                if not self._guarded(name, package, check):
+                    self._drop(plugin, package)
+
+    def _drop(self, plugin: object, package: str) -> None:
+        self.manager.unregister(plugin)
+        for backend_name in [b for b, p in self._backend_plugin.items() if p is plugin]:
+            backend = self.backends.pop(backend_name)
+            del self._backend_plugin[backend_name]
+            for scheme in backend.schemes:
+                if self._scheme_owner.get(scheme) is backend:
+                    del self._scheme_owner[scheme]
+                    self._dropped_schemes[scheme] = package
 
     def backend_for(self, name: str, config: SourceConfig) -> Backend:
-        """The backend for a source's URL scheme, or an error that says what to install."""
+        """The backend for a source's URL scheme, or an error that says what to install.
+
+        The backend's plugin is resolved first (:meth:`resolve`), so a broken target stops the
+        source here, with the load error, rather than at its first operation.
+        """
         scheme = config.scheme
         backend = self._scheme_owner.get(scheme)
         if backend is not None:
-            return backend
+            self.resolve([backend.name])
+            if scheme in self._scheme_owner:
+                return backend
         installed = ", ".join(f"{b.name} ({', '.join(b.schemes)})" for b in self.backends.values()) or "none"
-        package = f"dbplex-{_KNOWN_PACKAGES.get(scheme, scheme.split('+')[0] or 'NAME')}"
+        package = self._dropped_schemes.get(scheme) or (
+            f"dbplex-{_KNOWN_PACKAGES.get(scheme, scheme.split('+')[0] or 'NAME')}"
+        )
         hint = f"install one with: pip install {package}"
         failed = [e for e in self.load_errors if e.package == package]
         if failed:
@@ -193,15 +249,6 @@ def load(extra: Iterable[object] = (), *, use_entry_points: bool = True) -> Plug
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager=manager)
     allow, block = _names(ALLOW_ENV), _names(BLOCK_ENV) or set()
-
-    def guarded(name: str, package: str, action: Any) -> None:
-        try:
-            action()
-        except Exception as exc:
-            if _strict():
-                raise
-            plugins.load_errors.append(LoadError(name=name, package=package, error=f"{type(exc).__name__}: {exc}"))
-
     if use_entry_points:
         for ep in entry_points(group=GROUP):
             if (allow is not None and ep.name not in allow) or ep.name in block:
@@ -213,17 +260,17 @@ def load(extra: Iterable[object] = (), *, use_entry_points: bool = True) -> Plug
                 if ep.dist is not None:
                     plugins._dists[ep.name] = (ep.dist.name, ep.dist.version)
 
-            guarded(ep.name, package, register_entry_point)
+            plugins._guarded(ep.name, package, register_entry_point)
     for plugin in extra:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        guarded(name, name, lambda plugin=plugin, name=name: manager.register(plugin, name=name))
+        plugins._guarded(name, name, lambda plugin=plugin, name=name: manager.register(plugin, name=name))
 
-    _drop_invalid(plugins, guarded)
-    _collect_backends(plugins, guarded)
+    _drop_invalid(plugins)
+    _collect_backends(plugins)
     return plugins
 
 
-def _drop_invalid(plugins: Plugins, guarded: Any) -> None:
+def _drop_invalid(plugins: Plugins) -> None:
     """Unregister each plugin that implements a hook with no spec (a typo), via check_pending."""
     manager = plugins.manager
     while True:
@@ -237,16 +284,16 @@ def _drop_invalid(plugins: Plugins, guarded: Any) -> None:
             def reraise(exc: Exception = exc) -> None:
                 raise exc
 
-            guarded(name, plugins._dists.get(name, (name,))[0], reraise)
+            plugins._guarded(name, plugins._dists.get(name, (name,))[0], reraise)
 
 
-def _collect_backends(plugins: Plugins, guarded: Any) -> None:
+def _collect_backends(plugins: Plugins) -> None:
     manager = plugins.manager
     for impl in manager.hook.dbplex_register_backends.get_hookimpls():
         declared: list[Backend] = []
         name = manager.get_name(impl.plugin) or str(impl.plugin)
         package = plugins._dists.get(name, (name,))[0]
-        guarded(name, package, lambda impl=impl, declared=declared: impl.function(register=declared.append))
+        plugins._guarded(name, package, lambda impl=impl, declared=declared: impl.function(register=declared.append))
         for backend in declared:
             backend = replace(backend, package=package)
             for scheme in backend.schemes:

@@ -221,3 +221,12 @@ def test_loading_the_plugin_imports_no_driver() -> None:
     env = {**os.environ, "DBPLEX_PLUGINS": "sqlite", "DBPLEX_STRICT_PLUGINS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
+
+
+def test_every_declared_target_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugins.ALLOW_ENV, "sqlite")
+    monkeypatch.setenv(plugins.STRICT_ENV, "1")  # a bad target would raise here
+    loaded = plugins.load()
+    loaded.resolve()
+    assert list(loaded.backends) == ["sqlite"]
+    assert loaded.load_errors == []

@@ -60,6 +60,7 @@ def plugins(as_json: bool) -> None:
 
     with reported():
         loaded = plugins_mod.default()
+        loaded.resolve()  # every backend's targets, so a bad one is listed here (imports the drivers)
     data = {"plugins": loaded.describe(), "load_errors": [msgspec.to_builtins(e) for e in loaded.load_errors]}
     if as_json:
         emit_json(data)

@@ -1,7 +1,7 @@
 """dbplex's hooks for PostgreSQL.
 
-Thin on purpose: importing this module imports neither psycopg nor SQLAlchemy; each hook
-imports what it needs the first time it runs for a PostgreSQL source.
+Thin on purpose: importing this module imports neither psycopg nor SQLAlchemy; the hooks'
+modules are imported (and checked) when a PostgreSQL source is first opened.
 """
 
 from __future__ import annotations

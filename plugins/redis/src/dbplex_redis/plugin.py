@@ -3,7 +3,8 @@
 A cluster is a backend of its own, registered by the same distribution, because it differs in
 what the source can do (no subscriptions, no migrations yet), in its key layout (tables are
 hash tags) and in its pool (one per node). Both share translation and execution.
-Loading this module imports no driver: redis-py is imported by the first hook that needs it.
+Loading this module imports no driver: redis-py comes with the hooks' modules, imported when a
+Redis source is first opened.
 """
 
 from __future__ import annotations
