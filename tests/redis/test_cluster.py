@@ -398,6 +398,16 @@ def test_closing_a_cluster_source_closes_every_connection_and_opens_nothing(
     assert named_connections(raw, name) == 0
 
 
+def test_closing_a_cluster_source_ends_every_pool_thread_it_started(source_url: str, unique_table: str) -> None:
+    """The seed's pool, which redis-py drops once it knows the nodes, is closed too (not left to GC)."""
+    before = set(threading.enumerate())
+    hub = open_named(source_url, f"dbplex_threads_{unique_table}")
+    hub.execute("c", Put(unique_table, "k", {"a": 1}))
+    hub.close()
+    left = [t.name for t in threading.enumerate() if t not in before and t.name.startswith("dbplex-pool:")]
+    assert left == []
+
+
 # -- pool, health, errors ------------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import threading
 import time
 import weakref
@@ -51,9 +50,12 @@ class ClusterClient(RedisCluster):
     shared; do not close it).
     """
 
-    def __init__(self, source: str, min_size: int = 0, **kwargs: Any) -> None:
+    def __init__(self, source: str, pools: weakref.WeakSet[CountingPool], min_size: int = 0, **kwargs: Any) -> None:
         self.dbplex_source = source
         self.dbplex_closed = False
+        #: every node pool made for this client, including the seed's that redis-py drops once
+        #: it knows the nodes: closing must reach them all (each runs a maintenance thread).
+        self.dbplex_pools = pools
         #: the configured pool.min_size, which masters' pools keep (replicas' keep none).
         self.dbplex_min_size = min_size
         self._refreshed_at = 0.0
@@ -119,11 +121,7 @@ class ClusterClient(RedisCluster):
     def close_pools(self) -> None:
         """Close every node pool that exists (creating none: closing must not open anything)."""
         self.dbplex_closed = True
-        pools = {id(pool): pool for _, pool in self.existing_pools()}
-        for node in self.nodes_manager.startup_nodes.values():  # seeds no longer in the slot map
-            if node.redis_connection:
-                pools.setdefault(id(node.redis_connection.connection_pool), node.redis_connection.connection_pool)
-        for pool in pools.values():
+        for pool in list(self.dbplex_pools):
             pool.close()
 
 
@@ -148,10 +146,17 @@ def _client(source: Source, counters: PoolCounters) -> ClusterClient:
     # Every connection argument goes to the node pools directly: RedisCluster would drop those it does not know.
     # min_size 0 until the node is known to be a master (ClusterClient.apply_min_size).
     settings = {**pool_kwargs(source), "min_size": 0}
-    node_pool = functools.partial(CountingPool, source=source.name, counters=counters, **settings, **kwargs)
+    made: weakref.WeakSet[CountingPool] = weakref.WeakSet()
+
+    def node_pool(**node_kwargs: Any) -> CountingPool:
+        pool = CountingPool(source=source.name, counters=counters, **settings, **{**kwargs, **node_kwargs})
+        made.add(pool)
+        return pool
+
     (host, port), *others = parsed.seeds
     return ClusterClient(
         source.name,
+        made,
         min_size=source.config.pool.min_size,
         url=f"redis://{cluster_url.netloc(host, port)}",
         startup_nodes=[ClusterNode(h, p) for h, p in others],
