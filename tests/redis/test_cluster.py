@@ -229,6 +229,24 @@ def move_slot(raw: RedisCluster, slot: int, source: ClusterNode, target: Cluster
         raw.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id, target_nodes=node)
 
 
+def agreed_owner(raw: RedisCluster, key: str, owner: ClusterNode) -> None:
+    """Wait until every master names ``owner`` for ``key``'s slot: the owner answers, the others
+    redirect to it. The masters learn a new owner from each other, so an operator's resharding
+    waits for them to agree before it is done (as ``redis-cli --cluster check`` does)."""
+
+    def names_owner(node: ClusterNode) -> bool:
+        try:
+            raw.get_redis_connection(node).execute_command("EXISTS", key)
+        except redis.exceptions.MovedError as exc:
+            return f"{exc.host}:{exc.port}" == owner.name
+        return node.name == owner.name
+
+    deadline = time.monotonic() + 10  # a bound on the wait, not a measured figure
+    while not all(names_owner(node) for node in raw.get_primaries()):
+        assert time.monotonic() < deadline, f"the masters do not agree that {owner.name} serves {key!r}"
+        time.sleep(0.02)
+
+
 @contextmanager
 def resharded(hub: dbplex.Hub, raw: RedisCluster, key: str) -> Iterator[tuple[ClusterNode, ClusterNode]]:
     """The slot of ``key`` moved to another master after the hub's client read the slot map, and
@@ -240,11 +258,13 @@ def resharded(hub: dbplex.Hub, raw: RedisCluster, key: str) -> Iterator[tuple[Cl
         assert client.get_node_from_key(key).name == source.name  # the map the hub's ops go by
     move_slot(raw, slot, source, target)
     try:
+        agreed_owner(raw, key, target)
         with pytest.raises(redis.exceptions.MovedError):  # the old owner redirects: the path under test
             raw.get_redis_connection(source).execute_command("GET", key)
         yield source, target
     finally:
         move_slot(raw, slot, target, source)
+        agreed_owner(raw, key, source)
 
 
 def test_a_resharded_slot_is_followed(cluster: dbplex.Hub, raw: RedisCluster, unique_table: str) -> None:
