@@ -109,11 +109,11 @@ class ConnectorPool(Generic[C]):
         self._generation = self._fork_floor = 0
         self._closed = False
         self._reset_state()
-        # one connection now, so that an unreachable server or a rejected login fails here, with its reason
-        started = monotonic()
-        conn = connector.open()
-        self._opening = 1
-        self._idle.append(self._opened(conn, started))
+        if self._min:  # one connection now: an unreachable server or a rejected login fails here, with its reason
+            started = monotonic()
+            conn = connector.open()
+            self._opening = 1
+            self._idle.append(self._opened(conn, started))
         self._housekeeper = self._start_housekeeper()
         fork.register(self)
 
@@ -342,12 +342,17 @@ class ConnectorPool(Generic[C]):
             ):
                 slot.idle_since = slot.checked_at = now
                 self._put_back(slot)
-                return
-            if lost:
-                counters.lost += 1
-            else:
+                idle = self._idle  # reap one idle too long while here; the housekeeper does it when quiet
+                if not idle or now - idle[0].idle_since < self._max_idle or self._total() <= self._min:
+                    return
+                conn = idle.popleft().conn
                 counters.recycled += 1
-            self._grant()
+            else:
+                if lost:
+                    counters.lost += 1
+                else:
+                    counters.recycled += 1
+                self._grant()
         self.connector.close(conn)
         self._housekeeper.wake()  # to keep min_size
 
