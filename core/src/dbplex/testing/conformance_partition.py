@@ -1,7 +1,8 @@
 """Conformance, partitioning: for a backend whose plugin implements ``dbplex_partition``.
 
-Everything runs through ``hub.partitioned(spec)`` at a fixed moment (:data:`NOW`), on a target
-name no other test uses. The backend's test class says what a daily time-range spec looks like
+Everything runs through ``hub.partitioned(spec)`` at one moment per test (the current hour, so
+that a backend whose retention is an expiry on the server's clock sees the same days), on a
+target name no other test uses. The backend's test class says what a daily time-range spec looks like
 on its storage (:meth:`PartitionSection.partition_spec`) and makes what must exist before
 partitions (:meth:`PartitionSection.prepare_partitioned`, e.g. PostgreSQL's parent table).
 """
@@ -21,20 +22,18 @@ from dbplex.partition import PartitionSpec, layout
 from dbplex.partition.reports import RunReport
 from dbplex.testing.conformance_base import SOURCE, SuiteBase
 
-#: the moment every partition test runs at, so layouts are the same on every run.
-NOW = datetime(2026, 11, 25, 13, 30, tzinfo=timezone.utc)
 #: how many hubs run ``maintain`` at once in the concurrency test.
 RACERS = 4
 
 
-def _rows(days: int) -> list[dict[str, Any]]:
-    """Rows at the start, the middle and the last second of each of the ``days`` days before NOW."""
-    first = NOW.replace(hour=0, minute=0) - timedelta(days=days - 1)
+def _rows(now: datetime, days: int) -> list[dict[str, Any]]:
+    """Rows at the start, the middle and the last second of each of the ``days`` days up to ``now``."""
+    first = now.replace(hour=0, minute=0, second=0) - timedelta(days=days - 1)
     rows = []
     for day in range(days):
         base = first + timedelta(days=day)
         for n, offset in enumerate((timedelta(0), timedelta(hours=12), timedelta(days=1, seconds=-1))):
-            if base + offset < NOW:
+            if base + offset < now:
                 rows.append({"id": day * 10 + n, "at": base + offset, "grp": n, "name": f"d{day}"})
     return rows
 
@@ -64,44 +63,49 @@ class PartitionSection(SuiteBase):
         """Make what must exist before the spec's partitions (PostgreSQL: the partitioned parent)."""
 
     @pytest.fixture
+    def now(self) -> datetime:
+        """The moment the test's runs are made for: the current time, on the second."""
+        return datetime.now(timezone.utc).replace(microsecond=0)
+
+    @pytest.fixture
     def partitioned_hub(self, hub: dbplex.Hub) -> dbplex.Hub:
         self.require(hub, "partition")
         return hub
 
     def test_apply_creates_the_wanted_partitions_and_a_second_run_has_nothing_to_do(
-        self, partitioned_hub: dbplex.Hub, unique_table: str
+        self, partitioned_hub: dbplex.Hub, now: datetime, unique_table: str
     ) -> None:
         spec = self.partition_spec(unique_table, since="2 days", premake=2)
         self.prepare_partitioned(partitioned_hub, spec)
         target = partitioned_hub.partitioned(spec)
-        report = target.apply(NOW)
-        wanted = [p.name for p in layout(spec, NOW).wanted]
+        report = target.apply(now)
+        wanted = [p.name for p in layout(spec, now).wanted]
         assert report.status == "done" and sorted(_created(report)) == sorted(wanted), report
-        status = target.status(NOW)
+        status = target.status(now)
         assert status.missing == [] and {p.name for p in status.partitions} >= set(wanted)
-        again = target.maintain(NOW)
+        again = target.maintain(now)
         assert again.status == "nothing" and again.actions == [], again
 
     def test_retention_retires_exactly_the_partitions_past_the_window(
-        self, partitioned_hub: dbplex.Hub, unique_table: str
+        self, partitioned_hub: dbplex.Hub, now: datetime, unique_table: str
     ) -> None:
         keep_all = self.partition_spec(unique_table, since="5 days", premake=1)
         self.prepare_partitioned(partitioned_hub, keep_all)
         target = partitioned_hub.partitioned(keep_all)
-        target.apply(NOW)
-        rows = _rows(6)
-        assert target.insert(rows, now=NOW) == len(rows)
+        target.apply(now)
+        rows = _rows(now, 6)
+        assert target.insert(rows, now=now) == len(rows)
         limited = self.partition_spec(unique_table, since="5 days", premake=1, retention="2 days")
-        report = partitioned_hub.partitioned(limited).apply(NOW)
-        cutoff = NOW - timedelta(days=2)
+        report = partitioned_hub.partitioned(limited).apply(now)
+        cutoff = now - timedelta(days=2)
         retired = {a.partition for a in report.actions if a.kind == "retire" and a.status == "done"}
-        expected = {p.name for p in layout(keep_all, NOW).wanted if p.upper <= cutoff}  # type: ignore[operator]
+        expected = {p.name for p in layout(keep_all, now).wanted if p.upper <= cutoff}  # type: ignore[operator]
         assert expected and retired == expected, report
-        floor = cutoff.replace(hour=0, minute=0)
+        floor = cutoff.replace(hour=0, minute=0, second=0)
         left = partitioned_hub.partitioned(limited).query(order_by=["id"])
         assert [r["id"] for r in left] == sorted(r["id"] for r in rows if r["at"] >= floor)
 
-    def test_concurrent_maintain_does_each_action_once(self, partitioned_hub: dbplex.Hub, source_url: str, unique_table: str) -> None:
+    def test_concurrent_maintain_does_each_action_once(self, partitioned_hub: dbplex.Hub, now: datetime, source_url: str, unique_table: str) -> None:
         spec = self.partition_spec(unique_table, interval="1 hour", since="6 hours", premake=3)
         self.prepare_partitioned(partitioned_hub, spec)
         fields = {**self.source_fields, "url": source_url}
@@ -113,9 +117,9 @@ class PartitionSection(SuiteBase):
         def race(hub: dbplex.Hub) -> None:
             try:
                 target = hub.partitioned(spec)
-                target.inventory(NOW)  # connected before the start line
+                target.inventory(now)  # connected before the start line
                 gate.wait(30)
-                reports.append(target.maintain(NOW, lock_wait=30))
+                reports.append(target.maintain(now, lock_wait=30))
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -130,25 +134,25 @@ class PartitionSection(SuiteBase):
                 hub.close()
         assert not errors, errors
         created = Counter(name for report in reports for name in _created(report))
-        assert created == Counter(p.name for p in layout(spec, NOW).wanted), "each partition created exactly once"
+        assert created == Counter(p.name for p in layout(spec, now).wanted), "each partition created exactly once"
         statuses = Counter(report.status for report in reports)
         assert statuses["done"] == 1 and statuses["done"] + statuses["nothing"] + statuses["busy"] == RACERS, statuses
-        assert partitioned_hub.partitioned(spec).status(NOW).missing == []
+        assert partitioned_hub.partitioned(spec).status(now).missing == []
 
     def test_a_query_across_partitions_returns_rows_in_global_order(
-        self, partitioned_hub: dbplex.Hub, unique_table: str
+        self, partitioned_hub: dbplex.Hub, now: datetime, unique_table: str
     ) -> None:
         spec = self.partition_spec(unique_table, since="4 days", premake=1)
         self.prepare_partitioned(partitioned_hub, spec)
         target = partitioned_hub.partitioned(spec)
-        target.apply(NOW)
-        rows = _rows(5)
+        target.apply(now)
+        rows = _rows(now, 5)
         random.Random(7).shuffle(rows)
-        target.insert(rows, now=NOW)
+        target.insert(rows, now=now)
         newest_first = sorted(rows, key=lambda r: (-r["at"].timestamp(), r["id"]))
         page = target.query(order_by=["-at", "id"], limit=7)
         assert [r["id"] for r in page.rows] == [r["id"] for r in newest_first[:7]]
-        since = NOW - timedelta(days=2)
+        since = now - timedelta(days=2)
         window = target.query(("at", ">=", since), order_by=["grp", "-id"])
         expected = sorted((r for r in rows if r["at"] >= since), key=lambda r: (r["grp"], -r["id"]))
         assert [r["id"] for r in window.rows] == [r["id"] for r in expected]
