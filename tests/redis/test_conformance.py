@@ -23,6 +23,20 @@ def kill_clients(url: str, name: str) -> int:
         return sum(int(admin.client_kill_filter(_id=str(i))) for i in ids)
 
 
+def expiring_keys(hub: dbplex.Hub, table: str) -> None:
+    """The ``ttl`` capability: a key set to expire is gone after its time."""
+    hub.execute("s", Command(["SET", f"{{{table}}}:ttl", "v", "PX", 200]))
+    assert 0 < hub.execute("s", Command(["PTTL", f"{{{table}}}:ttl"])).scalar() <= 200
+    time.sleep(0.3)
+    assert hub.execute("s", Command(["GET", f"{{{table}}}:ttl"])).scalar() is None
+
+
+def one_round_trip(hub: dbplex.Hub, table: str) -> None:
+    """The ``pipelines`` capability: several commands, their replies in order."""
+    commands = [["SET", f"{{{table}}}:p", "1"], ["INCR", f"{{{table}}}:p"]]
+    assert hub.execute("s", Pipeline(commands)).rows == [{"value": "OK"}, {"value": 2}]
+
+
 def with_client_name(url: str, tag: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}client_name={tag}"
 
@@ -56,14 +70,10 @@ class TestConformance(ConformanceSuite):
                     admin.delete(*doomed)
 
     def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
-        hub.execute("s", Command(["SET", f"{table}:ttl", "v", "PX", 200]))
-        assert 0 < hub.execute("s", Command(["PTTL", f"{table}:ttl"])).scalar() <= 200
-        time.sleep(0.3)
-        assert hub.execute("s", Command(["GET", f"{table}:ttl"])).scalar() is None
+        expiring_keys(hub, table)
 
     def check_pipelines(self, hub: dbplex.Hub, table: str) -> None:
-        replies = hub.execute("s", Pipeline([["SET", f"{table}:p", "1"], ["INCR", f"{table}:p"]])).rows
-        assert replies == [{"value": "OK"}, {"value": 2}]
+        one_round_trip(hub, table)
 
     def check_pubsub(self, hub: dbplex.Hub, table: str) -> None:
         channel = f"{table}:channel"
