@@ -26,6 +26,7 @@ import dbplex
 from dbplex import Get, Put, Scan, Status, sandbox
 from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.testing.conformance import ConformanceSuite, RecordsSection
+from dbplex.testing.conformance_pool import OpenSource
 from dbplex_redis import Command, Pipeline, Publish, cluster_url
 from tests.redis.test_cluster_translate import NASTY_PASSWORDS
 from tests.redis.test_conformance import expiring_keys, kill_clients, one_round_trip, with_client_name
@@ -102,6 +103,34 @@ class TestConformance(ClusterSuite, ConformanceSuite):
 
     def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
         expiring_keys(hub, table)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="redis_cluster stats defect: one caller turned away by max_waiting leaves stats.rejected at 2 "
+        "(the refusal is counted more than once)",
+    )
+    def test_max_waiting_turns_callers_away_at_once_with_pool_full(
+        self, open_source: OpenSource, unique_table: str
+    ) -> None:
+        super().test_max_waiting_turns_callers_away_at_once_with_pool_full(open_source, unique_table)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="redis_cluster stats defect: size and idle are summed over the nodes while min and max are per "
+        "node, so size exceeds max (size 3 with max 1 after resize to 1)",
+    )
+    def test_resize_changes_the_bounds_while_the_pool_runs(self, open_source: OpenSource, unique_table: str) -> None:
+        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="redis_cluster stats defect: size and idle are summed over the nodes while min and max are per "
+        "node, so size exceeds max (size 4 with max 3 while two connections are held)",
+    )
+    def test_stats_count_checkouts_and_keep_the_gauges_consistent(
+        self, open_source: OpenSource, unique_table: str
+    ) -> None:
+        super().test_stats_count_checkouts_and_keep_the_gauges_consistent(open_source, unique_table)
 
     def check_pipelines(self, hub: dbplex.Hub, table: str) -> None:
         one_round_trip(hub, table)

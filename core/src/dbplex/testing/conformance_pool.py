@@ -111,7 +111,7 @@ class PoolSection(SuiteBase):
     def test_max_waiting_turns_callers_away_at_once_with_pool_full(
         self, open_source: OpenSource, unique_table: str
     ) -> None:
-        hub = open_source(min_size=1, max_size=1, timeout=30, max_waiting=1)
+        hub = open_source(min_size=1, max_size=1, timeout=5, max_waiting=1)
         hub.execute(SOURCE, Put(unique_table, "k", {"v": 1}))
         results: list[object] = []
         waiter = threading.Thread(target=lambda: results.append(hub.execute(SOURCE, Get(unique_table, "k"))))
