@@ -108,8 +108,8 @@ class TestConformance(ConformanceSuite):
 
     @pytest.mark.xfail(
         strict=True,
-        reason="mongo pool defect: PoolTimeout names no connections in use (\"no MongoDB connection became free "
-        "within 0.3 s (pool max_size 2)\")",
+        reason='mongo pool defect: PoolTimeout names no connections in use ("no MongoDB connection became free '
+        'within 0.3 s (pool max_size 2)")',
     )
     def test_pool_timeout_names_the_source_the_connections_in_use_and_the_maximum(
         self, open_source: OpenSource, unique_table: str

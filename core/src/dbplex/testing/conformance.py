@@ -257,7 +257,6 @@ class RecordsSection(SuiteBase):
         assert check.status is Status.DOWN and check.error
 
 
-
 class ConformanceSuite(
     RecordsSection, PoolSection, MigrateSection, PartitionSection, BaselineSection, CapabilitySection
 ):

@@ -38,14 +38,18 @@ class BaselineSection(SuiteBase):
         yield found
         found.close()
 
-    def test_the_baseline_reads_what_dbplex_wrote(self, hub: dbplex.Hub, raw_baseline: Baseline, unique_table: str) -> None:
+    def test_the_baseline_reads_what_dbplex_wrote(
+        self, hub: dbplex.Hub, raw_baseline: Baseline, unique_table: str
+    ) -> None:
         for i in range(5):
             hub.execute(SOURCE, Put(unique_table, f"k{i}", RECORD))
         assert _fields(raw_baseline.get(unique_table, "k1", None)) == RECORD
         assert _fields(raw_baseline.get(unique_table, "k1", ["field1"])) == {"field1": RECORD["field1"]}
         assert not raw_baseline.get(unique_table, "missing", None)
 
-    def test_dbplex_reads_what_the_baseline_wrote(self, hub: dbplex.Hub, raw_baseline: Baseline, unique_table: str) -> None:
+    def test_dbplex_reads_what_the_baseline_wrote(
+        self, hub: dbplex.Hub, raw_baseline: Baseline, unique_table: str
+    ) -> None:
         hub.execute(SOURCE, Put(unique_table, "seed", RECORD))  # dbplex creates the table, as bench's load does
         raw_baseline.put(unique_table, "k1", RECORD)
         raw_baseline.put_many(unique_table, [(f"m{i}", {"field0": str(i)}) for i in range(3)])

@@ -72,4 +72,3 @@ class CapabilitySection(SuiteBase):
         found = baseline(hub, SOURCE, 1)
         assert isinstance(found, Baseline), f"got {type(found).__name__}, not a dbplex.bench.baseline.Baseline"
         found.close()
-

@@ -104,7 +104,9 @@ class MigrateSection(SuiteBase):
         (tmp_path / "migrations" / SOURCE).mkdir(parents=True)
         return tmp_path / "migrations"
 
-    def test_history_round_trip_up_status_and_down(self, place: dict[str, Any], folder: Path, unique_table: str) -> None:
+    def test_history_round_trip_up_status_and_down(
+        self, place: dict[str, Any], folder: Path, unique_table: str
+    ) -> None:
         (folder / SOURCE / "V0001__mark.py").write_text(MARK.format(table=unique_table, key="one"))
         (folder / SOURCE / "V0002__mark.py").write_text(MARK.format(table=unique_table, key="two"))
         with dbplex.open({"sources": {SOURCE: place}}) as hub, Migrations(hub, folder, sources=[SOURCE]) as migrations:
@@ -113,7 +115,10 @@ class MigrateSection(SuiteBase):
             assert all(s.status == "success" for s in report.steps), report.steps
             assert hub.execute(SOURCE, Get(unique_table, "two")).one()["values"] == {"by": "two"}
             rows = _rows(migrations)
-            assert [(r.version, r.action, r.status) for r in rows] == [("0001", "up", "success"), ("0002", "up", "success")]
+            assert [(r.version, r.action, r.status) for r in rows] == [
+                ("0001", "up", "success"),
+                ("0002", "up", "success"),
+            ]
             assert all(r.checksum and r.finished_at and r.run_id == report.run_id for r in rows)
             assert not migrations.up().steps, "a second up has nothing to do"
 
@@ -170,9 +175,12 @@ class MigrateSection(SuiteBase):
                 assert time.monotonic() < deadline, "the other process never started its migration"
                 time.sleep(0.05)
             impatient = {"sources": {SOURCE: place}, "migration_lock": {"wait": 0.5}}
-            with dbplex.open(impatient) as hub, Migrations(hub, folder) as migrations:
-                with pytest.raises(LockTimeout, match=repr(SOURCE)):
-                    migrations.up()
+            with (
+                dbplex.open(impatient) as hub,
+                Migrations(hub, folder) as migrations,
+                pytest.raises(LockTimeout, match=repr(SOURCE)),
+            ):
+                migrations.up()
             patient = {"sources": {SOURCE: place}, "migration_lock": {"wait": 60}}
             with dbplex.open(patient) as hub, Migrations(hub, folder) as migrations:
                 release.write_text("go")  # the other run finishes while this one waits for its lock
@@ -184,4 +192,3 @@ class MigrateSection(SuiteBase):
         assert child.returncode == 0, err
         assert json.loads(out.strip().splitlines()[-1]) == [f"{SOURCE}:V1"]
         assert [(r.version, r.action, r.status) for r in rows] == [("0001", "up", "success")]
-

@@ -105,7 +105,9 @@ class PartitionSection(SuiteBase):
         left = partitioned_hub.partitioned(limited).query(order_by=["id"])
         assert [r["id"] for r in left] == sorted(r["id"] for r in rows if r["at"] >= floor)
 
-    def test_concurrent_maintain_does_each_action_once(self, partitioned_hub: dbplex.Hub, now: datetime, source_url: str, unique_table: str) -> None:
+    def test_concurrent_maintain_does_each_action_once(
+        self, partitioned_hub: dbplex.Hub, now: datetime, source_url: str, unique_table: str
+    ) -> None:
         spec = self.partition_spec(unique_table, interval="1 hour", since="6 hours", premake=3)
         self.prepare_partitioned(partitioned_hub, spec)
         fields = {**self.source_fields, "url": source_url}
