@@ -77,9 +77,9 @@ def pooled(hub: dbplex.Hub) -> int:
 def pg_counted(dbplex_servers: Servers) -> Iterator[Counted]:
     psycopg = pytest.importorskip("psycopg")
     url = dbplex_servers.url("pg")
-    role = f"conf_{uuid.uuid4().hex[:10]}"
+    role, password = f"conf_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
         admin.execute(f"CREATE SCHEMA {role} AUTHORIZATION {role}")  # first on the default search_path
 
     def count() -> int:
@@ -88,7 +88,7 @@ def pg_counted(dbplex_servers: Servers) -> Iterator[Counted]:
         return int(row[0]) if row else 0
 
     parts = urlsplit(url)
-    as_role = urlunsplit((parts.scheme, f"{role}@{parts.netloc.rpartition('@')[2]}", *parts[2:]))
+    as_role = urlunsplit((parts.scheme, f"{role}:{password}@{parts.netloc.rpartition('@')[2]}", *parts[2:]))
     yield Counted({"url": as_role, "options": {"schema": role}}, count)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = %s", [role])
@@ -129,7 +129,7 @@ def open_counted(counted: Counted, **pool: Any) -> dbplex.Hub:
 
 
 #: how often the workload test compares the two counts while the workload runs.
-SAMPLES = 20
+SAMPLES = 50
 
 
 def test_during_a_workload(counted: Counted, unique_table: str, request: pytest.FixtureRequest) -> None:

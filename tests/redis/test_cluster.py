@@ -105,9 +105,10 @@ class TestConformance(ClusterSuite, ConformanceSuite):
         expiring_keys(hub, table)
 
     @pytest.mark.xfail(
-        strict=True,
-        reason="redis_cluster stats defect: one caller turned away by max_waiting leaves stats.rejected at 2 "
-        "(the refusal is counted more than once)",
+        strict=False,  # intermittent, so a strict mark would fail the runs where it happens to pass
+        raises=AssertionError,
+        reason="redis_cluster stats defect, intermittent: one caller turned away by max_waiting sometimes leaves "
+        "stats.rejected at 2 (the refusal is counted more than once)",
     )
     def test_max_waiting_turns_callers_away_at_once_with_pool_full(
         self, open_source: OpenSource, unique_table: str
