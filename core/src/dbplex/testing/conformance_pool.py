@@ -132,10 +132,10 @@ class PoolSection(SuiteBase):
         before = _stats(hub)
         time.sleep(0.4)  # the only connection is now past its lifetime
         assert hub.execute(SOURCE, Get(unique_table, "k")).one()["values"] == {"v": 1}
-        after = _stats(hub)
-        assert after.recycled > before.recycled, "the old connection is counted as recycled"
-        assert after.created > before.created, "a new connection replaced it"
-        assert after.lost == before.lost, "retiring a connection on purpose is not a loss"
+        assert _stats(hub).created > before.created, "a new connection served the op"
+        # the old one may be closed in the background (a driver's client closing after its last use)
+        _until(lambda: _stats(hub).recycled > before.recycled, "the old connection counted as recycled")
+        assert _stats(hub).lost == before.lost, "retiring a connection on purpose is not a loss"
 
     def test_a_connection_killed_by_the_server_is_replaced_not_handed_out(
         self, open_source: OpenSource, source_url: str, unique_table: str
