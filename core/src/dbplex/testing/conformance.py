@@ -46,6 +46,18 @@ from dbplex.testing.conformance_partition import PartitionSection
 from dbplex.testing.conformance_pool import PoolSection, with_port
 from dbplex.values import INT_MAX, INT_MIN, MAX_DEPTH, MAX_KEY_BYTES
 
+__all__ = [
+    "SAMPLE_VALUES",
+    "BaselineSection",
+    "CapabilitySection",
+    "ConformanceSuite",
+    "MigrateSection",
+    "PartitionSection",
+    "PoolSection",
+    "RecordsSection",
+    "SuiteBase",
+]
+
 #: values of every supported type, so each backend's encoding is exercised.
 SAMPLE_VALUES: dict[str, Any] = {
     "text": "héllo wörld ✓ 日本",
