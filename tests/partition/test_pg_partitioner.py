@@ -768,7 +768,7 @@ def test_lock_timeout_does_not_stay_on_the_sessions_that_serve_queries(
     action = p.render(spec, Action(kind="retire", partition=expired, reason="test", now=NOW))
     assert action.commands[0].endswith("CONCURRENTLY;")  # autocommit: a session-level setting
     p.apply(spec, action)
-    with p._sessions.session() as conn:
+    with p._session() as conn:  # white-box: an admin session the partitioner would use next
         assert conn.execute("SHOW lock_timeout").fetchone() == ("0",)
 
 

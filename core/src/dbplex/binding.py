@@ -186,6 +186,7 @@ class Endpoint:
 
     __slots__ = (
         "_flight",
+        "_query",
         "backend",
         "breaker",
         "in_flight",
@@ -201,6 +202,7 @@ class Endpoint:
         self.source = source
         self.role: Role = source.role
         self.backend = backend
+        self._query = backend.run  # the hot path's hook, one attribute away
         #: opened by failed reads and checks; the router skips a replica whose breaker is open.
         self.breaker = breaker
         self.pool: Pool | None = None
@@ -231,7 +233,7 @@ class Endpoint:
         """Check a connection out and run ``op`` on it: the hot path of every read and write."""
         source = self.source
         with (self.pool or self.open()).connection() as conn:
-            result = self.backend.run(source=source, conn=conn, op=op)
+            result = self._query(source=source, conn=conn, op=op)
         if result is None:
             raise self.backend.unsupported(source, op)
         return result
