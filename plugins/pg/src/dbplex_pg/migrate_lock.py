@@ -1,7 +1,7 @@
 """PostgreSQL's maintenance locks: a session-level advisory lock held by one session.
 
 Migrations lock per history schema, partition maintenance per partitioned table; both use
-:class:`PgLock` with their own key. Partition maintenance holds it on a dedicated session;
+:class:`PgLock` with their own key. Partition maintenance holds it on an admin session of its own;
 migrations hold it on the very session that runs their steps, because the server frees the
 lock only when that session ends: a run killed mid-statement keeps it until the server has
 finished (or cancelled) that statement, so no second run can start the step meanwhile. (On a
@@ -89,7 +89,7 @@ class PgLock:
         if self._settings is not None:
             polled = f"polled every ~{self._settings.poll:g} s for up to {self._settings.wait:g} s"
         return (
-            f"SELECT pg_try_advisory_lock({self.key}) on {'the session that runs the steps' if self._shared else 'a dedicated session'}, "
+            f"SELECT pg_try_advisory_lock({self.key}) on {'the session that runs the steps' if self._shared else 'an admin session of its own'}, "
             f"{polled} (never a blocking wait); freed when that session ends"
         )
 
