@@ -161,8 +161,9 @@ class BoundBackend:
 # -- endpoints ------------------------------------------------------------------------------------
 
 
-def derived(source: Source, role: Role, *, name: str | None = None, url: str | None = None) -> Source:
-    """The :class:`Source` of one of ``source``'s endpoints: a replica (its own URL) or the admin pool."""
+def derived(source: Source, role: Role, name: str, url: str | None = None) -> Source:
+    """The :class:`Source` named ``name`` of one of ``source``'s endpoints: a replica (its own
+    ``url``) or the admin pool (a few connections, no leak threshold)."""
     config = msgspec.structs.replace(source.config, replicas=[], url=url or source.config.url)
     if role == "admin":
         pool = msgspec.structs.replace(
@@ -173,7 +174,7 @@ def derived(source: Source, role: Role, *, name: str | None = None, url: str | N
             leak_threshold=0.0,  # a lock session is held for a whole run on purpose
         )
         config = msgspec.structs.replace(config, pool=pool)
-    return Source(name=name or source.name, backend=source.backend, config=config, options=source.options, role=role)
+    return Source(name=name, backend=source.backend, config=config, options=source.options, role=role)
 
 
 class Endpoint:
@@ -203,7 +204,8 @@ class Endpoint:
         self.role: Role = source.role
         self.backend = backend
         self._query = backend.run  # the hot path's hook, one attribute away
-        #: opened by failed reads and checks; the router skips a replica whose breaker is open.
+        #: opened by failed reads and checks; the router skips a replica whose breaker is open (the
+        #: primary's is never consulted: reads fall back to it whatever its state).
         self.breaker = breaker
         self.pool: Pool | None = None
         #: guards opening the pool: one endpoint's slow connect does not hold up the others.

@@ -43,7 +43,7 @@ class _Bound:
         self.bound = bound
         self.primary = Endpoint(source, bound, breaker(source, "primary"))
         #: the sibling pool of capability sessions (locks, DDL), ``SOURCE/admin``, opened on first use.
-        self.admin = Endpoint(derived(source, "admin", name=f"{source.name}/admin"), bound, breaker(source, "admin"))
+        self.admin = Endpoint(derived(source, "admin", f"{source.name}/admin"), bound, breaker(source, "admin"))
         #: routes reads to replicas; None for a source without any (its hot path stays as it was).
         self.router: Router | None = None
         if source.config.replicas:
@@ -229,7 +229,6 @@ class Hub:
 
     def _check(self, bound: _Bound) -> Health:
         health = bound.primary.check()
-        health.backend = bound.backend.name
         health.required = bound.source.config.required
         pool = bound.primary.pool
         if health.pool is None and pool is not None:

@@ -49,7 +49,7 @@ class Router:
         self._until = contextvars.ContextVar(f"dbplex-ryw-{source.name}", default=0.0)
         self.replicas = [
             Endpoint(
-                derived(source, "replica", name=f"{source.name}/replica{i}", url=url),
+                derived(source, "replica", f"{source.name}/replica{i}", url),
                 backend,
                 breaker(source, f"replica{i}"),
             )
