@@ -32,7 +32,7 @@ class DbplexClient:
         self._source = hub.sources[source]
         backend = hub.backend(source)
         self._pool = hub.pool(source)
-        self._query = hub.plugins.hooks_for(backend.name).query
+        self._query = hub.bound(source).run
         self.label = dbplex_label(backend)
         #: nanoseconds the last call waited for a pooled connection.
         self.wait_ns = 0
@@ -41,7 +41,7 @@ class DbplexClient:
         started = perf_counter_ns()
         with self._pool.connection() as conn:
             self.wait_ns = perf_counter_ns() - started
-            result: Result | None = self._query(source=self._source, conn=conn, op=op)
+            result = self._query(source=self._source, conn=conn, op=op)
         if result is None:
             raise UnsupportedError(f"source {self._source.name!r}: its backend does not run {type(op).__name__} ops")
         return result

@@ -29,10 +29,7 @@ def pooled(config: Config, sources: list[str], pool_size: int) -> Config:
 
 def baseline(hub: Hub, source: str, pool_size: int) -> Baseline | None:
     """The raw-driver baseline the source's backend plugin provides, or None if it has none."""
-    found: Baseline | None = hub.plugins.manager.hook.dbplex_bench_baseline(
-        source=hub.sources[source], pool_size=pool_size
-    )
-    return found
+    return hub.bound(source).baseline(hub.sources[source], pool_size)
 
 
 @dataclass
