@@ -35,7 +35,6 @@ MONGO = (
     "client's, including each MongoClient's monitoring connections that no pool has; $currentOp lists "
     "operations, not idle connections"
 )
-ESCAPE = "migrator/partitioner connections escape the pool"
 
 #: (server count, pool_stats() count) seen by the migration step, for the test to compare.
 SEEN: list[tuple[int, int]] = []
@@ -132,16 +131,7 @@ def open_counted(counted: Counted, **pool: Any) -> dbplex.Hub:
 SAMPLES = 50
 
 
-def test_during_a_workload(counted: Counted, unique_table: str, request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params["counted"] == "pg":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="pg pool defect: stats.size is idle + (acquired - returned), which miscounts a connection "
-                "in the middle of a checkout or a return, so under load pool_stats() says 0 or 1 of 2 sessions",
-            )
-        )
+def test_during_a_workload(counted: Counted, unique_table: str) -> None:
     with open_counted(counted) as hub:
         hub.execute("s", Put(unique_table, "k", {"v": 1}))
         started = threading.Barrier(5)
@@ -166,7 +156,6 @@ def test_during_a_workload(counted: Counted, unique_table: str, request: pytest.
     assert seen == [(2, 2)] * SAMPLES, f"(server, pool_stats) while the workload ran: {seen}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ESCAPE)
 def test_during_a_migration(counted: Counted, tmp_path: Path) -> None:
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "V0001__probe.py").write_text(PROBE)
@@ -178,7 +167,6 @@ def test_during_a_migration(counted: Counted, tmp_path: Path) -> None:
     assert server == pools, f"the server counts {server} sessions, pool_stats() {pools}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ESCAPE)
 def test_after_partition_maintain_with_the_partitioner_in_use(counted: Counted, unique_table: str) -> None:
     spec = PartitionSpec(source="s", target=unique_table, strategy="range", key="at", interval="1 day", premake=1)
     with open_counted(counted) as hub:

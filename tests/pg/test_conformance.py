@@ -9,12 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
-import pytest
 
 import dbplex
 from dbplex.partition import PartitionSpec
 from dbplex.testing.conformance import ConformanceSuite
-from dbplex.testing.conformance_pool import OpenSource
 from dbplex_pg import SQL
 
 
@@ -63,11 +61,3 @@ class TestConformance(ConformanceSuite):
     def check_fulltext(self, hub: dbplex.Hub, table: str) -> None:
         query = "SELECT to_tsvector('english', %s) @@ plainto_tsquery('english', %s) AS hit"
         assert hub.execute("s", SQL(query, ["the quick brown foxes jumped", "fox jump"])).rows == [{"hit": True}]
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="pg pool defect: after hub.resize(s, 1, 1) the idle connections above the new maximum stay open "
-        "(stats.size 3 with max 1; psycopg_pool closes them only after max_idle)",
-    )
-    def test_resize_changes_the_bounds_while_the_pool_runs(self, open_source: OpenSource, unique_table: str) -> None:
-        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
