@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.exceptions
 
-from dbplex.errors import PoolTimeout, SourceUnavailable
+from dbplex.errors import PoolTimeout, QueryError, SourceUnavailable
 from dbplex.secrets import scrub
 
 
@@ -22,6 +22,11 @@ class RedisSourceUnavailable(SourceUnavailable, redis.exceptions.ConnectionError
 
 class RedisPoolTimeout(PoolTimeout, redis.exceptions.ConnectionError):
     """No pooled Redis connection became free in time."""
+
+
+class RedisReadOnly(QueryError):
+    """A write refused with ``READONLY``: the server is a replica now (after a failover), so the
+    pool replaces its connections to find whatever the address points at now."""
 
 
 def address(kwargs: dict[str, Any]) -> str:
