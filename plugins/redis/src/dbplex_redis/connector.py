@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -50,8 +51,7 @@ BROKEN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSErr
 
 # ConnectionPool.get_connection took a command name until redis-py 5.3 and warns about one since.
 _NAMED_CHECKOUT = (
-    inspect.signature(redis.ConnectionPool.get_connection).parameters["command_name"].default
-    is inspect.Parameter.empty
+    inspect.signature(redis.ConnectionPool.get_connection).parameters["command_name"].default is inspect.Parameter.empty
     if "command_name" in inspect.signature(redis.ConnectionPool.get_connection).parameters
     else False
 )
@@ -139,6 +139,8 @@ class RedisConnector:
         self.kwargs = kwargs if kwargs is not None else client_kwargs(source)
         #: where connections go, for messages: ``host:port`` or a socket path.
         self.where = address(self.kwargs)
+        #: each open client's one connection, for :meth:`usable` to look at without a checkout.
+        self._raw: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
 
     def open(self) -> redis.Redis:
         client = new_client(self.kwargs)
@@ -154,22 +156,30 @@ class RedisConnector:
         watchdog.daemon = True
         watchdog.start()
         try:
-            pool.release(checkout(pool))
+            raw = checkout(pool)
+            pool.release(raw)
             if expired.is_set():
                 raise redis.exceptions.TimeoutError("the handshake ran past connect_timeout")
         except Exception as exc:
             pool.disconnect()
-            if expired.is_set():
-                exc = redis.exceptions.TimeoutError("no answer")
-            raise connect_failed(self.source.name, self.where, self.kwargs.get("username"), budget, exc) from None
+            reason = redis.exceptions.TimeoutError("no answer") if expired.is_set() else exc
+            raise connect_failed(self.source.name, self.where, self.kwargs.get("username"), budget, reason) from None
         finally:
             watchdog.cancel()
+        self._raw[client] = raw
         return client
 
     def usable(self, conn: redis.Redis) -> bool:
-        # redis-py checks the socket for an unread goodbye at each checkout from the client's
-        # pool and reconnects it; nothing to ask without I/O.
-        return True
+        """No unread goodbye (a server that closed it, e.g. ``CLIENT KILL`` or ``timeout``): a
+        non-blocking look at the socket, so the pool replaces it and counts it lost (redis-py
+        would reconnect it unseen at the next command)."""
+        raw = self._raw.get(conn)
+        if raw is None:
+            return False
+        try:
+            return not raw.can_read(timeout=0)
+        except (redis.exceptions.RedisError, OSError):
+            return False
 
     def ping(self, conn: redis.Redis) -> None:
         with borrowed(conn) as raw:

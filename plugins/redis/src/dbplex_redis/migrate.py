@@ -24,7 +24,7 @@ from dbplex.migrate.history import TABLE, decode
 from dbplex.secrets import scrub
 from dbplex_redis.errors import address, connection_lost
 from dbplex_redis.migrate_lock import RedisLock
-from dbplex_redis.pool import connect
+from dbplex_redis.pool import close, connect
 
 _PLAIN = re.compile(r"[A-Za-z0-9_:.{}*@/+\-]+")
 
@@ -120,7 +120,7 @@ class RedisMigrator:
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            client.close()
+            close(client)
 
 
 def _command(command: Any) -> tuple[Any, ...]:

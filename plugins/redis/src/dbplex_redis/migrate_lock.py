@@ -12,7 +12,7 @@ import redis
 
 from dbplex.backends import Source
 from dbplex.migrate import LockOwner, LockSettings
-from dbplex_redis.pool import connect
+from dbplex_redis.pool import close, connect
 
 #: renew only our own lease: KEYS[1] lock key, ARGV[1] token, ARGV[2] ttl in ms.
 EXTEND = (
@@ -66,4 +66,4 @@ class RedisLock:
         try:
             client.eval(RELEASE, 1, self.key, self._token)
         finally:
-            client.close()
+            close(client)

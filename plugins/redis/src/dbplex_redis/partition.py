@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import redis
-from redis.connection import BlockingConnectionPool
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, OpError, QueryError
@@ -34,13 +33,12 @@ from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.rowfilter import matches
 from dbplex.partition.scatter import merge
 from dbplex.partition.spec import PartitionSpec
-from dbplex.pool import PoolCounters
 from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
+from dbplex_redis.connector import client_kwargs
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.migrate import translate
 from dbplex_redis.migrate_lock import RELEASE, RedisLock
-from dbplex_redis.pool import connection_kwargs
 
 Row = dict[str, Any]
 Command = tuple[Any, ...]
@@ -60,6 +58,7 @@ class RedisPartitioner:
         #: a ``redis_cluster`` source: the cluster backend's client, commands routed by slot.
         self.cluster = source.backend == "redis_cluster"
         self._client: redis.Redis | None = None
+        self._pool: redis.BlockingConnectionPool | None = None
         self._cluster_pool: Any = None
 
     @property
@@ -68,17 +67,15 @@ class RedisPartitioner:
         one. For a cluster, the cluster backend's ``RedisCluster`` (same commands, routed by slot)."""
         if self._client is None:
             if self.cluster:
-                from dbplex_redis.cluster_pool import RedisClusterPool
+                from dbplex_redis.cluster_pool import native_cluster
 
-                self._cluster_pool = RedisClusterPool(self.source)
-                self._client = self._cluster_pool.client
+                self._cluster_pool = native_cluster(self.source)
+                self._client = self._cluster_pool
                 return self._client
-            kwargs = connection_kwargs(self.source, PoolCounters())
-            pool = BlockingConnectionPool(  # type: ignore[no-untyped-call]
-                max_connections=POOL_SIZE, timeout=self.source.config.pool.timeout, **kwargs
+            self._pool = redis.BlockingConnectionPool(
+                max_connections=POOL_SIZE, timeout=self.source.config.pool.timeout, **client_kwargs(self.source)
             )
-            self._client = redis.Redis(connection_pool=pool)
-            self._client.auto_close_connection_pool = True
+            self._client = redis.Redis(connection_pool=self._pool)
         return self._client
 
     def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
@@ -218,11 +215,14 @@ class RedisPartitioner:
 
     def close(self) -> None:
         client, self._client = self._client, None
-        pool, self._cluster_pool = self._cluster_pool, None
-        if pool is not None:
-            pool.close()
+        cluster, self._cluster_pool = self._cluster_pool, None
+        pool, self._pool = self._pool, None
+        if cluster is not None:
+            cluster.close()
         elif client is not None:
             client.close()
+        if pool is not None:
+            pool.disconnect()
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ plugin = backend_plugin(
         "pipelines, pub/sub, key prefixes and TTLs",
     ),
     connect="dbplex_redis.pool:connect",
-    pool="dbplex_redis.pool:RedisPool",
+    pool="dbplex_redis.pool:pool",
     query="dbplex_redis.execute:execute",
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
@@ -56,8 +56,8 @@ cluster_plugin = backend_plugin(
         ops=OPS,
         options=RedisClusterOptions,
         loggers=("redis",),
-        description="Redis Cluster via redis-py's RedisCluster: records as hashes with each table in one hash "
-        "slot, raw commands and pipelines routed by slot, key prefixes and TTLs",
+        description="Redis Cluster via redis-py: records as hashes with each table in one hash slot, raw "
+        "commands and pipelines routed by dbplex's own slot map, key prefixes and TTLs",
     ),
     pool="dbplex_redis.cluster_pool:RedisClusterPool",
     query="dbplex_redis.cluster_execute:execute",
