@@ -86,7 +86,9 @@ def test_a_refused_connection_says_so_on_every_try(make_hub: Callable[..., dbple
     source that was up is down is in the conformance suite)."""
     hub = make_hub(url=f"redis://127.0.0.1:{free_port}/0", pool={"min_size": 0, "max_size": 2})
     for _ in range(2):
-        with pytest.raises(SourceUnavailable, match=rf"source 'r': cannot connect to 127.0.0.1:{free_port}: connection refused"):
+        with pytest.raises(
+            SourceUnavailable, match=rf"source 'r': cannot connect to 127.0.0.1:{free_port}: connection refused"
+        ):
             hub.execute("r", Get("t", "k"))
 
 

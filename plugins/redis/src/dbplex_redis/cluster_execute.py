@@ -88,7 +88,7 @@ class _Spec:
     __slots__ = ("first", "last", "movable", "step")
 
     def __init__(self, entry: Sequence[Any]) -> None:
-        flags = {standalone.translate.plain_reply(flag) for flag in entry[2]}
+        flags = {standalone.translate.decode_reply(flag) for flag in entry[2]}
         self.first, self.last, self.step = int(entry[3]), int(entry[4]), int(entry[5])
         self.movable = "movablekeys" in flags
 
