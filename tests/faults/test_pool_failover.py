@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,18 +69,9 @@ def second_redis() -> Iterator[str]:
 
 
 def client_ids(hub: dbplex.Hub, source: str, count: int) -> set[int]:
-    with hub.connection(source) as client:
-        pool = client.connection_pool
-    held = [pool.get_connection() for _ in range(count)]
-    try:
-        ids = set()
-        for conn in held:
-            conn.send_command("CLIENT", "ID")
-            ids.add(int(conn.read_response()))
-        return ids
-    finally:
-        for conn in held:
-            pool.release(conn)
+    """The server-side ids of ``count`` pooled connections, held at once."""
+    with ExitStack() as stack:
+        return {int(stack.enter_context(hub.connection(source)).client_id()) for _ in range(count)}
 
 
 def test_redis_pool_is_evicted_when_its_server_turns_replica(
