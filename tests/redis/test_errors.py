@@ -102,7 +102,8 @@ def test_unix_socket_urls_work(private_server: Path, make_hub: Callable[..., dbp
 
 def test_a_bad_url_query_is_a_config_error(make_hub: Callable[..., dbplex.Hub], redis_url: str) -> None:
     hub = make_hub(url=f"{redis_url}?socket_timeout=soon")
-    with pytest.raises(ConfigError, match="source 'r': Invalid value for 'socket_timeout'"):
+    # (redis-py 5 and 8 quote the name differently)
+    with pytest.raises(ConfigError, match="source 'r': Invalid value for .socket_timeout."):
         hub.execute("r", Get("t", "k"))
 
 

@@ -57,8 +57,8 @@ from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name
 T = TypeVar("T")
 #: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
 MAX_TRIES = 5
-_MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError)
-_PASSTHROUGH = standalone.REDIRECTS
+#: redirections after which a command did not run (and running it again is safe).
+_MOVED = frozenset({"MOVED", "ASK", "TRYAGAIN"})
 
 #: keyless commands that answer for, or act on, the whole keyspace: one node would give its share only.
 WHOLE_KEYSPACE = frozenset(
@@ -225,19 +225,17 @@ def on_slot(
         try:
             with pool.pool_of(node).connection() as client:
                 return run(client, step)
-        except redis.exceptions.MovedError:  # (before AskError: MovedError is one)
+        except redis.exceptions.ResponseError as exc:  # only redirections come through standalone.run
+            kind = standalone.redirection(exc)
+            if kind == "ASK" and asking:
+                target = _redirected_to(exc)
+                if target is not None:
+                    continue  # the slot map stays: the slot is still the source node's
             failure = None
-        except redis.exceptions.AskError as exc:
-            target = _redirected_to(exc) if asking else None
-            if target is not None:
-                continue  # the slot map stays: the slot is still the source node's
-            failure = None
-        except redis.exceptions.TryAgainError:
-            failure = None
-        except redis.exceptions.ClusterDownError as exc:
-            failure = SourceUnavailable(
-                f"source {source.name!r}: {node.name} cannot serve slot {slot_number} now: {scrub(str(exc))}"
-            )
+            if kind == "CLUSTERDOWN":
+                failure = SourceUnavailable(
+                    f"source {source.name!r}: {node.name} cannot serve slot {slot_number} now: {scrub(str(exc))}"
+                )
         except SourceUnavailable as exc:
             failure = exc
         # Outside the checkout: connections the refresh closes are not counted as lost.
@@ -281,7 +279,7 @@ _SLOT_OF: dict[type[Op], Callable[[RedisClusterPool, Source, Keys, Any], int | N
 
 def _runner(keys: Keys, source: Source, op: Op) -> Callable[[redis.Redis, Callable[..., Any]], Any]:
     def run(client: redis.Redis, handler: Callable[..., Any]) -> Any:
-        return standalone.run(handler, client, keys, source, op, _PASSTHROUGH)
+        return standalone.run(handler, client, keys, source, op, redirects=True)
 
     return run
 
@@ -300,7 +298,7 @@ def _pipeline(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline) 
         replies = _by_node(pool, source, keys, op, slots)
     except SourceUnavailable as exc:  # the commands sent to other nodes before it did run
         failure, replies = exc, []
-    moved = any(isinstance(reply, _MOVED) for reply in replies)  # those commands did not run
+    moved = any(standalone.redirection(reply) in _MOVED for reply in replies)  # those commands did not run
     if failure is not None or moved:
         pool.refresh(force=failure is None)  # outside the checkout, as in on_slot
     if failure is not None:

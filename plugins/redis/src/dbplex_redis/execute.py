@@ -32,15 +32,29 @@ from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
 
 _NoScriptError = redis.exceptions.NoScriptError
-#: Redis Cluster's redirections and outages: never a QueryError here, for the cluster backend
-#: follows them (refreshes its slot map and retries, or sends ASKING) or reports the node down.
-REDIRECTS = (
-    redis.exceptions.MovedError,  # (a subclass of AskError)
-    redis.exceptions.AskError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
+#: Redis Cluster's redirections and outages, by the code their error reply starts with.
+REDIRECTS = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
+_REDIRECT_CLASSES = (
+    (redis.exceptions.MovedError, "MOVED"),  # (before AskError: MovedError is one)
+    (redis.exceptions.AskError, "ASK"),
+    (redis.exceptions.TryAgainError, "TRYAGAIN"),
+    (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
 )
 T = TypeVar("T")
+
+
+def redirection(exc: BaseException) -> str | None:
+    """``MOVED``, ``ASK``, ``TRYAGAIN`` or ``CLUSTERDOWN`` for a Redis Cluster's redirection or outage
+    reply, else None. redis-py gives these replies their own classes on cluster connections (and,
+    since 6, on every connection); before, they are plain ``ResponseError`` s named by their code."""
+    for cls, code in _REDIRECT_CLASSES:
+        if isinstance(exc, cls):
+            return code
+    if isinstance(exc, redis.exceptions.ResponseError):
+        code = str(exc).partition(" ")[0]
+        if code in REDIRECTS:
+            return code
+    return None
 
 
 def _call(conn: Any, *args: Any) -> Any:
@@ -161,9 +175,9 @@ def pipelined(source: Source, conn: Any, commands: Sequence[Sequence[Any]], tran
     """:func:`_pipelined`, with a transaction the server refused to queue raised as QueryError."""
     try:
         return _pipelined(conn, commands, transaction)
-    except REDIRECTS:  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
-        raise
     except redis.exceptions.ResponseError as exc:  # a command the server would not queue
+        if redirection(exc):  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
+            raise
         raise QueryError(
             f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
         ) from None
@@ -218,26 +232,26 @@ def run(
     keys: Keys,
     source: Source,
     op: Op,
-    passthrough: tuple[type[Exception], ...] = (),
+    redirects: bool = False,
 ) -> T:
     """``handler`` on the client's connection; server errors become QueryError (a ``READONLY``
     refusal :class:`~dbplex_redis.errors.RedisReadOnly`), connection failures SourceUnavailable.
 
-    Errors of a type in ``passthrough`` are raised as they are, for the caller to handle (the
-    cluster backend's redirections).
+    With ``redirects``, a cluster's redirection or outage reply (:func:`redirection`) is raised as
+    it is, for the cluster backend to follow.
     """
     try:
         with borrowed(client) as conn:
             return handler(conn, keys, source, op)
     except DbplexError:
         raise
-    except passthrough:
-        raise
     except translate.NotARecord as exc:
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {exc}") from None
     except redis.exceptions.ReadOnlyError as exc:
         raise RedisReadOnly(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except redis.exceptions.ResponseError as exc:
+        if redirects and redirection(exc):
+            raise
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         kwargs = client.connection_pool.connection_kwargs
