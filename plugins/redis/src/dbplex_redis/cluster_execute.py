@@ -52,7 +52,7 @@ from dbplex_redis.cluster_slots import numkeys_keys, one_slot, slot
 from dbplex_redis.connector import borrowed
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.ops import Command, Pipeline, Publish
-from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name
+from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name, decode_reply
 
 T = TypeVar("T")
 #: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
@@ -88,7 +88,7 @@ class _Spec:
     __slots__ = ("first", "last", "movable", "step")
 
     def __init__(self, entry: Sequence[Any]) -> None:
-        flags = {standalone.translate.decode_reply(flag) for flag in entry[2]}
+        flags = {decode_reply(flag) for flag in entry[2]}
         self.first, self.last, self.step = int(entry[3]), int(entry[4]), int(entry[5])
         self.movable = "movablekeys" in flags
 
@@ -277,8 +277,8 @@ _SLOT_OF: dict[type[Op], Callable[[RedisClusterPool, Source, Keys, Any], int | N
 }
 
 
-def _runner(keys: Keys, source: Source, op: Op) -> Callable[[redis.Redis, Callable[..., Any]], Any]:
-    def run(client: redis.Redis, handler: Callable[..., Any]) -> Any:
+def _runner(keys: Keys, source: Source, op: Op) -> Callable[[redis.Redis, Callable[..., Result]], Result]:
+    def run(client: redis.Redis, handler: Callable[..., Result]) -> Result:
         return standalone.run(handler, client, keys, source, op, redirects=True)
 
     return run

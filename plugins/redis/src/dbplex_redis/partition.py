@@ -72,7 +72,7 @@ class RedisPartitioner:
                 self._cluster_pool = native_cluster(self.source)
                 self._client = self._cluster_pool
                 return self._client
-            self._pool = redis.BlockingConnectionPool(
+            self._pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
                 max_connections=POOL_SIZE, timeout=self.source.config.pool.timeout, **client_kwargs(self.source)
             )
             self._client = redis.Redis(connection_pool=self._pool)
