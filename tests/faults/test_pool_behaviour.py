@@ -61,12 +61,13 @@ def test_a_full_wait_queue_turns_callers_away_at_once(drill: sandbox.Sandbox, op
         with pytest.raises(PoolFull) as raised:
             hub.execute(source, Get("behaviour", "k"))
         elapsed = time.monotonic() - started
+        # turned away at once: the connection is still held and the admitted caller still waits for it
+        assert not results and hub.pool_stats()[source].pending == 1
     waiter.join(10)
     assert str(raised.value) == (
         f"source {source!r}: no free connection and the wait queue is full (pool.max_waiting = 1); "
         "raise pool.max_size or pool.max_waiting, or shed load"
     )
-    assert elapsed < 5  # failed fast: nowhere near the 10 s wait (a generous bound)
     figure(f"{source}: caller turned away by max_waiting after", elapsed)
     assert len(results) == 1  # the admitted waiter got the connection once it was released
     stats = hub.pool_stats()[source]
@@ -110,14 +111,16 @@ def test_a_dropped_redis_pool_stops_its_maintenance_thread(drill: sandbox.Sandbo
     at once, without waiting for the cyclic garbage collector (redis-py's clients sit in a cycle)."""
     import gc
 
-    from dbplex_redis.pool import pool as redis_pool
+    from dbplex.pooling import ConnectorPool
+    from dbplex_redis.connector import RedisConnector
 
     hub = dbplex.open({"sources": {"redis": {"url": url_of(drill, "redis"), "pool": {"min_size": 1}}}})
     try:
         before = set(threading.enumerate())
         gc.disable()
         try:
-            pool = redis_pool(hub.sources["redis"])
+            source = hub.sources["redis"]
+            pool = ConnectorPool(source, RedisConnector(source))
             with pool.connection() as client:
                 client.ping()
             (thread,) = set(threading.enumerate()) - before
@@ -223,9 +226,10 @@ def test_reconnection_never_gives_up_while_health_reports_down(
         started = time.monotonic()
         with pytest.raises(SourceUnavailable, match=f"source '{source}'.*connection refused") as failed:
             hub.execute(source, Get("behaviour", "down"))
-        assert time.monotonic() - started < 1.5  # a generous bound, half of pool.timeout
         figure(f"{source}: a checkout while the server is down fails after", time.monotonic() - started)
         assert "PoolTimeout" not in type(failed.value).__name__
+        stats = hub.pool_stats()[source]
+        assert stats.timeouts == 0 and stats.pending == 0  # it never queued for a connection
         errors = hub.pool_stats()[source].errors
         time.sleep(2.0)  # four times reconnect_max: a pool that gave up would stop counting attempts
         health = hub.health().sources[0]

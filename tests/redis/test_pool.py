@@ -14,7 +14,6 @@ import dbplex_redis
 from dbplex import Get, Put, Status
 from dbplex.errors import PoolTimeout
 from dbplex_redis import Command
-from dbplex_redis.plugin import plugin
 
 from .conftest import wait_until
 
@@ -116,12 +115,12 @@ def test_closing_the_hub_closes_the_pooled_connections(make_hub: Callable[..., d
     assert wait_until(lambda: all(int(c["id"]) != held for c in raw.client_list()))
 
 
-def test_connect_hook_opens_one_connection_of_its_own(hub: dbplex.Hub) -> None:
-    client = plugin.dbplex_connect(hub.sources["r"])
+def test_a_lone_client_has_one_connection_of_its_own(hub: dbplex.Hub) -> None:
+    client = dbplex_redis.pool.connect(hub.sources["r"])
     try:
         assert isinstance(client, redis.Redis) and client.ping()
     finally:
-        client.close()
+        dbplex_redis.pool.close(client)
 
 
 def test_health_reports_version_mode_role_and_pool(hub: dbplex.Hub, raw: redis.Redis) -> None:

@@ -109,12 +109,13 @@ class ConnectorPool(Generic[C]):
         self._generation = self._fork_floor = 0
         self._closed = False
         self._reset_state()
-        # one connection now, so that an unreachable server or a rejected login fails here, with its reason
-        started = monotonic()
-        conn = connector.open()
-        self._opening = 1
-        self._idle.append(self._opened(conn, started))
-        self._housekeeper = self._start_housekeeper()
+        if self._min:  # one connection now: an unreachable server or a rejected login fails here, with its reason
+            started = monotonic()
+            conn = connector.open()
+            self._opening = 1
+            self._idle.append(self._opened(conn, started))
+        self._housekeeper: housekeeper.Housekeeper | None = None
+        self._wake()
         fork.register(self)
 
     def _reset_state(self) -> None:
@@ -132,14 +133,19 @@ class ConnectorPool(Generic[C]):
         #: None unless ``pool.leak_threshold`` is set: the checkout path tests this one attribute.
         self.leaks = LeakDetector(self.source.name, threshold, self._counters) if threshold else None
 
-    def _start_housekeeper(self) -> housekeeper.Housekeeper:
-        every = housekeeper.interval(
-            self._keepalive, self.source.config.pool.leak_threshold, self._max_idle, self._max_lifetime / 2
-        )
-        keeper = housekeeper.Housekeeper(self.source.name, every, self._maintain)
-        if self._min > 1:
-            keeper.wake()  # the rest of min_size, in the background
-        return keeper
+    def _wake(self) -> None:
+        """Ask for a maintenance round now, starting the thread if there is none yet (after a fork,
+        a pool the child never uses starts none)."""
+        keeper = self._housekeeper
+        if keeper is None:
+            every = housekeeper.interval(
+                self._keepalive, self.source.config.pool.leak_threshold, self._max_idle, self._max_lifetime / 2
+            )
+            with self._lock:
+                keeper = self._housekeeper
+                if keeper is None:
+                    keeper = self._housekeeper = housekeeper.Housekeeper(self.source.name, every, self._maintain)
+        keeper.wake()
 
     # -- the Pool protocol ---------------------------------------------------------------------
 
@@ -195,11 +201,12 @@ class ConnectorPool(Generic[C]):
             self._counters.recycled += len(retired)
             self._grant()
         self._close_all(retired)
-        self._housekeeper.wake()
+        self._wake()
 
     def close(self) -> None:
         """Close idle connections now and checked-out ones when they come back; wake waiters with an error."""
-        self._housekeeper.stop()
+        if self._housekeeper is not None:
+            self._housekeeper.stop()
         with self._lock:
             self._closed = True
             retired = list(self._idle)
@@ -209,13 +216,12 @@ class ConnectorPool(Generic[C]):
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's connections (closing them would end the parent's
-        sessions), and start afresh; a connection checked out across the fork is forgotten on return."""
+        sessions), and start afresh on first use; a connection checked out across the fork is
+        forgotten on return. The parent's maintenance thread does not exist here."""
         self._generation += 1
         self._fork_floor = self._generation
         self._reset_state()
-        if not self._closed:
-            self._housekeeper = self._start_housekeeper()
-            self._housekeeper.wake()
+        self._housekeeper = None
 
     def __repr__(self) -> str:
         return f"ConnectorPool(source={self.source.name!r})"
@@ -224,6 +230,8 @@ class ConnectorPool(Generic[C]):
 
     def _acquire(self, started: float, slot: _Slot[C] | None) -> _Slot[C]:
         """The slow path of a checkout: replace a bad idle connection, open one, or wait."""
+        if self._housekeeper is None and not self._closed:
+            self._wake()  # the first use in a forked child
         if slot is not None:  # taken from the idle queue, but too old or broken
             self._retire_taken(slot, lost=slot.expires_at > started)
         deadline = started + self._timeout
@@ -342,14 +350,19 @@ class ConnectorPool(Generic[C]):
             ):
                 slot.idle_since = slot.checked_at = now
                 self._put_back(slot)
-                return
-            if lost:
-                counters.lost += 1
-            else:
+                idle = self._idle  # reap one idle too long while here; the housekeeper does it when quiet
+                if not idle or now - idle[0].idle_since < self._max_idle or self._total() <= self._min:
+                    return
+                conn = idle.popleft().conn
                 counters.recycled += 1
-            self._grant()
+            else:
+                if lost:
+                    counters.lost += 1
+                else:
+                    counters.recycled += 1
+                self._grant()
         self.connector.close(conn)
-        self._housekeeper.wake()  # to keep min_size
+        self._wake()  # to keep min_size
 
     def _retire_taken(self, slot: _Slot[C], lost: bool) -> None:
         """Close a connection a checkout took but cannot use (past its lifetime, or broken)."""
@@ -360,7 +373,7 @@ class ConnectorPool(Generic[C]):
             else:
                 self._counters.recycled += 1
         self.connector.close(slot.conn)
-        self._housekeeper.wake()
+        self._wake()
 
     def _drain(self) -> None:
         """Close every connection (idle ones now, the others as they come back): the server changed
@@ -374,9 +387,10 @@ class ConnectorPool(Generic[C]):
             retired = list(self._idle)
             self._idle.clear()
             self._counters.recycled += len(retired)
+            self._grant()
         log.warning("source %r: the server no longer accepts writes; reconnecting every connection", self.source.name)
         self._close_all(retired)
-        self._housekeeper.wake()
+        self._wake()
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -395,7 +409,7 @@ class ConnectorPool(Generic[C]):
                     self._wake_all(_Grant.DOWN)
             if was_up:
                 log.warning("source %r: cannot connect, retrying in the background: %s", self.source.name, exc)
-                self._housekeeper.wake()
+                self._wake()
             raise
         if self._backoff.down_since is not None:
             log.info("source %r: connected again", self.source.name)
@@ -430,9 +444,14 @@ class ConnectorPool(Generic[C]):
             self._idle.append(slot)
 
     def _grant(self) -> None:
-        """Let waiters open connections in the room there is now (not while the server is down:
-        then the maintenance thread reconnects and hands its connections over)."""
-        while self._waiters and self._backoff.down_since is None and self._total() < self._max:
+        """A connection was closed: let waiters open connections in the room there is now. While
+        the server is down the maintenance thread reconnects and hands its connections over, and
+        once no connection is left, waiters fail at once."""
+        if self._backoff.down_since is not None:
+            if not self._total():
+                self._wake_all(_Grant.DOWN)
+            return
+        while self._waiters and self._total() < self._max:
             waiter = self._waiters.popleft()
             self._opening += 1
             waiter.granted = _Grant.OPEN

@@ -37,8 +37,7 @@ plugin = backend_plugin(
         description="Redis via redis-py: records as hashes with a sorted-set key index, raw commands, "
         "pipelines, pub/sub, key prefixes and TTLs",
     ),
-    connect="dbplex_redis.pool:connect",
-    pool="dbplex_redis.pool:pool",
+    connect="dbplex_redis.connector:RedisConnector",
     query="dbplex_redis.execute:execute",
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
