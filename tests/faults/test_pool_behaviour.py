@@ -190,7 +190,7 @@ def test_a_forked_child_gets_pools_of_its_own(drill: sandbox.Sandbox, open_hub: 
 
 @pytest.mark.parametrize("source", ["pg", "redis"])
 def test_pools_resize_while_running(drill: sandbox.Sandbox, open_hub: Hub, source: str) -> None:
-    # psycopg_pool gives idle connections above min_size back at max_idle's pace (one per round)
+    # surplus idle connections close at once on a shrink; checked-out ones as they come back
     pool = {"min_size": 1, "max_size": 1, "timeout": 2, "max_idle": 0.3}
     hub = open_hub({source: {"url": url_of(drill, source), "pool": pool}})
     hub.execute(source, Put("behaviour", "resize", {"n": 1}))

@@ -321,10 +321,10 @@ class ConnectorPool(Generic[C]):
         try:
             if exc is not None:
                 disposition = self.connector.classify(conn, exc)
-                if disposition is not Disposition.KEEP:
-                    keep, lost = False, disposition is Disposition.DISCARD
-                    if disposition is Disposition.DRAIN:
-                        self._drain()
+                if disposition is Disposition.DISCARD:
+                    keep, lost = False, True
+                elif disposition is Disposition.DRAIN and self._drain():
+                    keep = False  # with every other connection of the old generation
             if keep and not self.connector.reset(conn, exc is not None):
                 keep, lost = False, True
         except Exception as error:  # a connector that cannot tell: the connection is not trusted again
@@ -375,13 +375,14 @@ class ConnectorPool(Generic[C]):
         self.connector.close(slot.conn)
         self._wake()
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
         """Close every connection (idle ones now, the others as they come back): the server changed
-        role. At most once per ``reconnect_min``, so a server that stays a replica causes no storm."""
+        role. At most once per ``reconnect_min``, so a server that stays a replica causes no storm
+        (False: not this time, and the connection that asked is kept)."""
         now = monotonic()
         with self._lock:
             if now - self._last_drain < self._reconnect[0]:
-                return
+                return False
             self._last_drain = now
             self._generation += 1
             retired = list(self._idle)
@@ -391,6 +392,7 @@ class ConnectorPool(Generic[C]):
         log.warning("source %r: the server no longer accepts writes; reconnecting every connection", self.source.name)
         self._close_all(retired)
         self._wake()
+        return True
 
     # -- opening ---------------------------------------------------------------------------------
 
