@@ -49,7 +49,7 @@ from dbplex_redis import execute as standalone
 from dbplex_redis.cluster_map import Node
 from dbplex_redis.cluster_pool import ClusterClient, RedisClusterPool
 from dbplex_redis.cluster_slots import numkeys_keys, one_slot, slot
-from dbplex_redis.connector import borrowed
+from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name, decode_reply
@@ -111,7 +111,8 @@ def _table(pool: RedisClusterPool) -> dict[str, _Spec]:
     last: BaseException | None = None
     for node in pool.slot_map.masters:
         try:
-            with pool.pool_of(node).connection() as client, borrowed(client) as conn:
+            with pool.pool_of(node).connection() as client:
+                conn = connection_of(client)
                 conn.send_command("COMMAND")
                 table = _command_table(conn.read_response())
         except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
@@ -129,7 +130,8 @@ def _get_keys(pool: RedisClusterPool, args: Sequence[Any]) -> list[Any]:
     of its first argument's slot."""
     node = pool.node_of(slot(args[1])) if len(args) > 1 else pool.any_master()
     try:
-        with pool.pool_of(node).connection() as client, borrowed(client) as conn:
+        with pool.pool_of(node).connection() as client:
+            conn = connection_of(client)
             conn.send_command("COMMAND", "GETKEYS", *args)
             return list(conn.read_response() or [])
     except redis.exceptions.ResponseError:  # no keys, or arguments the server refuses: running it will say so

@@ -40,7 +40,7 @@ from dbplex.secrets import scrub
 from dbplex_redis import cluster_url
 from dbplex_redis.cluster_map import Node, SlotMap, parse_slots
 from dbplex_redis.cluster_slots import slot
-from dbplex_redis.connector import RedisConnector, borrowed, client_kwargs
+from dbplex_redis.connector import RedisConnector, client_kwargs, connection_of
 from dbplex_redis.errors import RedisSourceUnavailable
 
 log = logging.getLogger("dbplex.pool")
@@ -212,7 +212,8 @@ class RedisClusterPool:
         last: BaseException | None = None
         for node in dict.fromkeys([*self.slot_map.masters, *self.seeds]):
             try:
-                with self.pool_of(node).connection() as client, borrowed(client) as conn:
+                with self.pool_of(node).connection() as client:
+                    conn = connection_of(client)
                     conn.send_command("CLUSTER", "SLOTS")
                     return parse_slots(conn.read_response(), node)
             except redis.exceptions.ResponseError as exc:

@@ -3,8 +3,8 @@
 The pooled object is a plain ``redis.Redis`` whose own ``redis.ConnectionPool`` holds exactly
 one connection, opened by :meth:`RedisConnector.open`. It is what ``hub.connection()`` yields,
 so a user gets redis-py's whole client API on a connection that is theirs until the ``with``
-block ends; the executor sends commands and reads raw replies on the same connection through
-the public ``ConnectionPool.get_connection``/``release`` and ``Connection`` methods.
+block ends; the executor sends commands and reads raw replies on the same connection
+(:func:`connection_of`) through the public ``Connection`` methods.
 
 Only redis-py's public API is used (constructor arguments, ``ConnectionPool.from_url``,
 ``connection_kwargs``, ``get_connection``, ``release``, ``disconnect`` and the ``Connection``
@@ -27,7 +27,6 @@ import contextlib
 import inspect
 import threading
 import weakref
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,11 +49,14 @@ DEFAULT_OPERATION_TIMEOUT = 5.0
 BROKEN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, SourceUnavailable)
 
 # ConnectionPool.get_connection took a command name until redis-py 5.3 and warns about one since.
+_CHECKOUT_PARAMETERS = inspect.signature(redis.ConnectionPool.get_connection).parameters
 _NAMED_CHECKOUT = (
-    inspect.signature(redis.ConnectionPool.get_connection).parameters["command_name"].default is inspect.Parameter.empty
-    if "command_name" in inspect.signature(redis.ConnectionPool.get_connection).parameters
-    else False
+    "command_name" in _CHECKOUT_PARAMETERS and _CHECKOUT_PARAMETERS["command_name"].default is inspect.Parameter.empty
 )
+#: each open client's one connection. The client's pool holds it, and the core pool lends the
+#: client to one caller at a time, so dbplex uses it directly, without redis-py's checkout per
+#: command (a lock and a second look at the socket).
+_CONNECTIONS: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
 
 
 def checkout(pool: redis.ConnectionPool) -> Any:
@@ -62,15 +64,9 @@ def checkout(pool: redis.ConnectionPool) -> Any:
     return pool.get_connection("_") if _NAMED_CHECKOUT else pool.get_connection()
 
 
-@contextlib.contextmanager
-def borrowed(client: redis.Redis) -> Iterator[Any]:
-    """The client's connection for a few commands, given back to the client's pool afterwards."""
-    pool = client.connection_pool
-    conn = checkout(pool)
-    try:
-        yield conn
-    finally:
-        pool.release(conn)
+def connection_of(client: redis.Redis) -> Any:
+    """The ``redis.Connection`` of a client :meth:`RedisConnector.open` opened."""
+    return _CONNECTIONS[client]
 
 
 def check_database_path(url: str) -> None:
@@ -139,8 +135,6 @@ class RedisConnector:
         self.kwargs = kwargs if kwargs is not None else client_kwargs(source)
         #: where connections go, for messages: ``host:port`` or a socket path.
         self.where = address(self.kwargs)
-        #: each open client's one connection, for :meth:`usable` to look at without a checkout.
-        self._raw: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
 
     def open(self) -> redis.Redis:
         client = new_client(self.kwargs)
@@ -166,14 +160,14 @@ class RedisConnector:
             raise connect_failed(self.source.name, self.where, self.kwargs.get("username"), budget, reason) from None
         finally:
             watchdog.cancel()
-        self._raw[client] = raw
+        _CONNECTIONS[client] = raw
         return client
 
     def usable(self, conn: redis.Redis) -> bool:
         """No unread goodbye (a server that closed it, e.g. ``CLIENT KILL`` or ``timeout``): a
         non-blocking look at the socket, so the pool replaces it and counts it lost (redis-py
         would reconnect it unseen at the next command)."""
-        raw = self._raw.get(conn)
+        raw = _CONNECTIONS.get(conn)
         if raw is None:
             return False
         try:
@@ -182,9 +176,9 @@ class RedisConnector:
             return False
 
     def ping(self, conn: redis.Redis) -> None:
-        with borrowed(conn) as raw:
-            raw.send_command("PING")
-            raw.read_response()
+        raw = connection_of(conn)
+        raw.send_command("PING")
+        raw.read_response()
 
     def reset(self, conn: redis.Redis, failed: bool) -> bool:
         return True  # dbplex changes no session state on a Redis connection

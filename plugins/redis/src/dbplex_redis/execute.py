@@ -26,7 +26,7 @@ from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex_redis import translate
-from dbplex_redis.connector import borrowed
+from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisReadOnly, address, connection_lost
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
@@ -241,8 +241,7 @@ def run(
     it is, for the cluster backend to follow.
     """
     try:
-        with borrowed(client) as conn:
-            return handler(conn, keys, source, op)
+        return handler(connection_of(client), keys, source, op)
     except DbplexError:
         raise
     except translate.NotARecord as exc:

@@ -16,7 +16,7 @@ import redis.exceptions
 from dbplex.backends import Source
 from dbplex.health import Health, Status
 from dbplex.pool import Pool
-from dbplex_redis.connector import borrowed
+from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
 from dbplex_redis.execute import replies
 from dbplex_redis.translate import decode_reply, parse_info
@@ -37,12 +37,11 @@ def ask(source: Source, client: redis.Redis, commands: Sequence[tuple[Any, ...]]
     timeout = source.config.connect_timeout
     where = address(client.connection_pool.connection_kwargs)
     try:
-        with borrowed(client) as conn:
-            conn.send_packed_command(conn.pack_commands(commands))
-            if not conn.can_read(timeout=timeout):
-                conn.disconnect()  # the replies may still come: the connection is out of step
-                raise RedisSourceUnavailable(f"source {source.name!r}: {where} did not answer within {timeout:g}s")
-            return replies(conn, len(commands))
+        conn = connection_of(client)
+        conn.send_packed_command(conn.pack_commands(commands))
+        if not conn.can_read(timeout=timeout):  # the replies may still come: the pool discards the connection
+            raise RedisSourceUnavailable(f"source {source.name!r}: {where} did not answer within {timeout:g}s")
+        return replies(conn, len(commands))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         if isinstance(exc, RedisSourceUnavailable):
             raise
