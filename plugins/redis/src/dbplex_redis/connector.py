@@ -42,8 +42,8 @@ from dbplex.pooling.connector import Disposition
 from dbplex.secrets import scrub
 from dbplex_redis.errors import RedisReadOnly, address, connect_failed
 
-#: seconds a command waits for its reply when nothing else says (redis-py's own default is
-#: none at all: a dead server would hold a caller forever).
+#: seconds a command waits for its reply when nothing else says, set here so that it does not
+#: change with the redis-py release (redis-py 5 waits for ever by default).
 DEFAULT_OPERATION_TIMEOUT = 5.0
 #: errors that mean the connection itself broke (closed, reset, timed out mid-reply).
 BROKEN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, SourceUnavailable)
@@ -59,7 +59,7 @@ _NAMED_CHECKOUT = (
 _CONNECTIONS: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
 
 
-def checkout(pool: redis.ConnectionPool) -> Any:
+def _checkout(pool: redis.ConnectionPool) -> Any:
     """The one connection of a client's pool (``ConnectionPool.get_connection``, whatever the release)."""
     return pool.get_connection("_") if _NAMED_CHECKOUT else pool.get_connection()
 
@@ -150,7 +150,7 @@ class RedisConnector:
         watchdog.daemon = True
         watchdog.start()
         try:
-            raw = checkout(pool)
+            raw = _checkout(pool)
             pool.release(raw)
             if expired.is_set():
                 raise redis.exceptions.TimeoutError("the handshake ran past connect_timeout")
@@ -166,7 +166,8 @@ class RedisConnector:
     def usable(self, conn: redis.Redis) -> bool:
         """No unread goodbye (a server that closed it, e.g. ``CLIENT KILL`` or ``timeout``): a
         non-blocking look at the socket, so the pool replaces it and counts it lost (redis-py
-        would reconnect it unseen at the next command)."""
+        would reconnect it unseen at the next command). A connection redis-py closed itself on
+        purpose (a subscription that ended) is opened again here, by redis-py."""
         raw = _CONNECTIONS.get(conn)
         if raw is None:
             return False
