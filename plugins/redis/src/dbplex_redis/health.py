@@ -43,8 +43,6 @@ def ask(source: Source, client: redis.Redis, commands: Sequence[tuple[Any, ...]]
             raise RedisSourceUnavailable(f"source {source.name!r}: {where} did not answer within {timeout:g}s")
         return replies(conn, len(commands))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        if isinstance(exc, RedisSourceUnavailable):
-            raise
         raise connection_lost(source.name, where, exc) from None
 
 

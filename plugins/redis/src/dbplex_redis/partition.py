@@ -83,8 +83,6 @@ class RedisPartitioner:
         try:
             return action(client)
         except _ERRORS as exc:
-            if isinstance(exc, DbplexError):  # a node pool's own error (down, exhausted): says it all
-                raise
             if self.cluster:
                 raise _cluster_error(self.source, exc, doing) from exc
             raise translate(self.source, client, exc, doing) from exc
