@@ -44,7 +44,7 @@ def _tables_by_node(hub: dbplex.Hub, per_node: int) -> dict[str, list[str]]:
     with hub.connection("c") as client:
         for i in range(1000):
             table = f"node_restart_{i}"
-            node = client.get_node_from_key(f"{{{table}}}").name
+            node = client.node_for(f"{{{table}}}")
             if len(found.setdefault(node, [])) < per_node:
                 found[node].append(table)
     return found

@@ -81,18 +81,15 @@ def test_a_server_that_never_answers_gives_up_within_connect_timeout(
     assert check.status is Status.DOWN and "no answer" in (check.error or "")
 
 
-def test_pool_counts_failed_connection_attempts(make_hub: Callable[..., dbplex.Hub], free_port: int) -> None:
-    hub = make_hub(
-        url=f"redis://127.0.0.1:{free_port}/0",
-        pool={"min_size": 0, "max_size": 2, "reconnect_min": 30, "reconnect_max": 30},
-    )
-    with pytest.raises(SourceUnavailable, match="connection refused"):
-        hub.execute("r", Get("t", "k"))
-    # within the reconnect backoff, callers fail at once with the last reason instead of each trying
-    with pytest.raises(SourceUnavailable, match=r"connection refused \(down for .*s; next attempt in .*s\)"):
-        hub.execute("r", Get("t", "k"))
-    stats = hub.pool("r").stats()
-    assert stats.errors == 1 and stats.created == 0 and stats.size == 0 and stats.used == 0
+def test_a_refused_connection_says_so_on_every_try(make_hub: Callable[..., dbplex.Hub], free_port: int) -> None:
+    """No server: the source does not open, and each op says why (the core pool's backoff while a
+    source that was up is down is in the conformance suite)."""
+    hub = make_hub(url=f"redis://127.0.0.1:{free_port}/0", pool={"min_size": 0, "max_size": 2})
+    for _ in range(2):
+        with pytest.raises(
+            SourceUnavailable, match=rf"source 'r': cannot connect to 127.0.0.1:{free_port}: connection refused"
+        ):
+            hub.execute("r", Get("t", "k"))
 
 
 def test_unix_socket_urls_work(private_server: Path, make_hub: Callable[..., dbplex.Hub]) -> None:
@@ -105,7 +102,8 @@ def test_unix_socket_urls_work(private_server: Path, make_hub: Callable[..., dbp
 
 def test_a_bad_url_query_is_a_config_error(make_hub: Callable[..., dbplex.Hub], redis_url: str) -> None:
     hub = make_hub(url=f"{redis_url}?socket_timeout=soon")
-    with pytest.raises(ConfigError, match="source 'r': Invalid value for 'socket_timeout'"):
+    # (redis-py 5 and 8 quote the name differently)
+    with pytest.raises(ConfigError, match="source 'r': Invalid value for .socket_timeout."):
         hub.execute("r", Get("t", "k"))
 
 

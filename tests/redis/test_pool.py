@@ -7,13 +7,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import redis
 
 import dbplex
 import dbplex_redis
 from dbplex import Get, Put, Status
-from dbplex.errors import PoolTimeout, SourceUnavailable
+from dbplex.errors import PoolTimeout
 from dbplex_redis import Command
 
 from .conftest import wait_until
@@ -25,6 +24,7 @@ def client_id(hub: dbplex.Hub) -> int:
 
 def test_min_size_connections_open_with_the_pool(make_hub: Callable[..., dbplex.Hub]) -> None:
     hub = make_hub(pool={"min_size": 3, "max_size": 5})
+    assert wait_until(lambda: hub.pool("r").stats().size == 3)  # one at once, the others in the background
     stats = hub.pool("r").stats()
     assert (stats.size, stats.idle, stats.used, stats.min, stats.max) == (3, 3, 0, 3, 5)
     assert (stats.created, stats.acquired, stats.errors) == (3, 0, 0)
@@ -55,8 +55,8 @@ def test_waiting_callers_are_pending_then_time_out(
         assert wait_until(lambda: hub.pool("r").stats().pending == 1 or not waiter.is_alive())
         waiter.join()
     (error,) = outcome
-    assert isinstance(error, PoolTimeout) and isinstance(error, redis.ConnectionError)
-    assert "source 'r': no connection became free within 0.3s" in str(error)
+    assert isinstance(error, PoolTimeout)
+    assert "source 'r': no free connection within 0.3s" in str(error)
     stats = hub.pool("r").stats()
     assert stats.timeouts == 1 and stats.pending == 0
 
@@ -102,16 +102,17 @@ def test_connections_older_than_max_lifetime_are_replaced(make_hub: Callable[...
     second = client_id(hub)
     assert second != first
     stats = hub.pool("r").stats()
-    assert stats.created == 2 and stats.lost == 0 and stats.recycled == 1
+    # (the housekeeper may replace it too, in the background)
+    assert stats.created >= 2 and stats.lost == 0 and stats.recycled >= 1
 
 
-def test_a_closed_pool_refuses_its_client(make_hub: Callable[..., dbplex.Hub]) -> None:
+def test_closing_the_hub_closes_the_pooled_connections(make_hub: Callable[..., dbplex.Hub], raw: redis.Redis) -> None:
     hub = make_hub()
-    with hub.connection("r") as client:
-        pass
+    with hub.connection("r") as client:  # a redis.Redis on one pooled connection, the caller's for the block
+        assert isinstance(client, redis.Redis)
+        held = client.client_id()
     hub.close()
-    with pytest.raises(SourceUnavailable, match="pool is closed"):
-        client.ping()
+    assert wait_until(lambda: all(int(c["id"]) != held for c in raw.client_list()))
 
 
 def test_a_lone_client_has_one_connection_of_its_own(hub: dbplex.Hub) -> None:
@@ -119,7 +120,7 @@ def test_a_lone_client_has_one_connection_of_its_own(hub: dbplex.Hub) -> None:
     try:
         assert isinstance(client, redis.Redis) and client.ping()
     finally:
-        client.close()
+        dbplex_redis.pool.close(client)
 
 
 def test_health_reports_version_mode_role_and_pool(hub: dbplex.Hub, raw: redis.Redis) -> None:

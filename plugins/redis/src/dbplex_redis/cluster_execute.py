@@ -10,7 +10,8 @@ split by node.
 Following the cluster:
 
 - ``MOVED`` (the slot map changed; also inside a transaction, where the server aborts it at
-  EXEC) refreshes the slot map and retries, up to :data:`MAX_TRIES` tries in all.
+  EXEC) refreshes the slot map and retries, up to :data:`MAX_TRIES` tries in all, the later
+  ones after a short capped pause (:func:`pause`) so that a migration can finish.
 - ``ASK`` (the slot is being migrated and the key is on the target already, or new): ops of one
   command per checkout (``redis.command``, ``Get``, ``Put``, ``Update``, ``Delete``,
   ``redis.publish``) are sent again to the node the reply names, each command preceded by
@@ -22,49 +23,55 @@ Following the cluster:
   refreshes the map (rate-limited), so that a replica promoted in its place is found.
 
 Keyless commands whose answer or effect covers the whole keyspace (``KEYS``, ``SCAN``,
-``DBSIZE``, ``RANDOMKEY``, ``FLUSHDB``, ``FLUSHALL``, ``SCRIPT LOAD`` and the other commands
-redis-py sends to every master) are refused with UnsupportedError rather than answered for one
+``DBSIZE``, ``RANDOMKEY``, ``FLUSHDB``, ``FLUSHALL``, ``SCRIPT LOAD`` and the like: see
+:data:`WHOLE_KEYSPACE`) are refused with UnsupportedError rather than answered for one
 node's share of the keys.
 """
 
-# redis-py's connection and cluster classes are not annotated.
+# redis-py's connection class is not annotated.
 # mypy: disable-error-code="no-untyped-call"
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import redis
 import redis.exceptions
-from redis.cluster import RedisCluster
 
 from dbplex.backends import Source
-from dbplex.errors import QueryError, SourceUnavailable, UnsupportedError
+from dbplex.errors import DbplexError, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex_redis import execute as standalone
-from dbplex_redis.cluster_pool import ClusterClient
+from dbplex_redis.cluster_map import Node
+from dbplex_redis.cluster_pool import ClusterClient, RedisClusterPool
 from dbplex_redis.cluster_slots import numkeys_keys, one_slot, slot
-from dbplex_redis.errors import RedisSourceUnavailable, address
+from dbplex_redis.connector import connection_of
+from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.ops import Command, Pipeline, Publish
-from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name
+from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name, decode_reply
 
 T = TypeVar("T")
 #: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
-MAX_TRIES = 3
-_MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError)
-_PASSTHROUGH = standalone.REDIRECTS
+MAX_TRIES = 5
+#: redirections after which a command did not run (and running it again is safe).
+_MOVED = frozenset({"MOVED", "ASK", "TRYAGAIN"})
 
 #: keyless commands that answer for, or act on, the whole keyspace: one node would give its share only.
 WHOLE_KEYSPACE = frozenset(
-    {"KEYS", "SCAN", "DBSIZE", "RANDOMKEY", "FLUSHDB", "FLUSHALL"}
-    | {
-        name
-        for name, flag in RedisCluster.COMMAND_FLAGS.items()
-        if flag in (RedisCluster.PRIMARIES, RedisCluster.ALL_NODES)
-    }
+    {"KEYS", "SCAN", "DBSIZE", "RANDOMKEY", "FLUSHDB", "FLUSHALL", "FUNCTION", "WAIT", "WAITAOF"}
+    | {f"SCRIPT {sub}" for sub in ("LOAD", "EXISTS", "FLUSH", "KILL")}
 )
+
+
+def pause(tries: int) -> None:
+    """Before the ``tries``+1-th try of a redirected op: none after the first redirection (the map
+    was just read again), then 50 ms doubling, at most 400 ms."""
+    if tries > 1:
+        time.sleep(min(0.05 * 2 ** (tries - 2), 0.4))
 
 
 def _full_name(args: Sequence[Any]) -> tuple[str, str]:
@@ -75,7 +82,69 @@ def _full_name(args: Sequence[Any]) -> tuple[str, str]:
     return name, f"{name} {command_name(args[1:])}"
 
 
-def command_keys(client: ClusterClient, args: Sequence[Any]) -> list[Any]:
+class _Spec:
+    """Where a command's keys are, from the server's ``COMMAND`` reply."""
+
+    __slots__ = ("first", "last", "movable", "step")
+
+    def __init__(self, entry: Sequence[Any]) -> None:
+        flags = {decode_reply(flag) for flag in entry[2]}
+        self.first, self.last, self.step = int(entry[3]), int(entry[4]), int(entry[5])
+        self.movable = "movablekeys" in flags
+
+
+def _command_table(reply: Sequence[Any]) -> dict[str, _Spec]:
+    """``NAME`` (and ``NAME SUBCOMMAND``) to the spec of its keys, from a ``COMMAND`` reply."""
+    table: dict[str, _Spec] = {}
+    for entry in reply:
+        table[command_name(entry[:1]).replace("|", " ")] = _Spec(entry)
+        for sub in entry[9] if len(entry) > 9 else ():
+            table[command_name(sub[:1]).replace("|", " ")] = _Spec(sub)
+    return table
+
+
+def _table(pool: RedisClusterPool) -> dict[str, _Spec]:
+    """The cluster's command table, asked of the first master that answers, once per source."""
+    table: dict[str, _Spec] | None = pool.command_table
+    if table is not None:
+        return table
+    last: BaseException | None = None
+    for node in pool.slot_map.masters:
+        try:
+            with pool.pool_of(node).connection() as client:
+                conn = connection_of(client)
+                conn.send_command("COMMAND")
+                table = _command_table(conn.read_response())
+        except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
+            last = exc
+            continue
+        pool.command_table = table
+        return table
+    raise RedisSourceUnavailable(
+        f"source {pool.source.name!r}: cannot read the command table of the cluster: {scrub(str(last))}"
+    )
+
+
+def _get_keys(pool: RedisClusterPool, args: Sequence[Any]) -> list[Any]:
+    """The keys of a command whose keys only the server can find: ``COMMAND GETKEYS`` on the node
+    of its first argument's slot."""
+    node = pool.node_of(slot(args[1])) if len(args) > 1 else pool.any_master()
+    try:
+        with pool.pool_of(node).connection() as client:
+            conn = connection_of(client)
+            conn.send_command("COMMAND", "GETKEYS", *args)
+            return list(conn.read_response() or [])
+    except redis.exceptions.ResponseError:  # no keys, or arguments the server refuses: running it will say so
+        return []
+    except (SourceUnavailable, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        where = f"source {pool.source.name!r}: "
+        raise RedisSourceUnavailable(
+            f"{where}cannot find the keys of {command_name(args)} "
+            f"(COMMAND GETKEYS on {node.name}): {scrub(str(exc)).removeprefix(where)}"
+        ) from None
+
+
+def command_keys(pool: RedisClusterPool, args: Sequence[Any]) -> list[Any]:
     """The keys of a raw command, from the server's command table (none: an empty list).
 
     SourceUnavailable when the node asked (for commands with movable keys, ``COMMAND GETKEYS``)
@@ -84,29 +153,20 @@ def command_keys(client: ClusterClient, args: Sequence[Any]) -> list[Any]:
     keys = numkeys_keys(args)
     if keys is not None:
         return keys
-    node = client.get_default_node()
-    # redis-py's parser lower-cases the first argument (a subcommand's name): give it text
-    first = args[1:2]
-    if first and not isinstance(first[0], str):
-        first = [first[0].decode(errors="replace") if isinstance(first[0], bytes) else str(first[0])]
-    try:
-        found = client.commands_parser.get_keys(node.redis_connection, command_name(args), *first, *args[2:])
-    except redis.exceptions.ResponseError:  # the server refuses these arguments: running it will say so
+    table = _table(pool)
+    name, full = _full_name(args)
+    spec = table.get(full) or table.get(name)
+    if spec is None:
+        return []  # unknown: the server will say so itself
+    if spec.movable:
+        return _get_keys(pool, args)
+    if spec.first <= 0:
         return []
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        where = f"source {client.dbplex_source!r}: "
-        raise RedisSourceUnavailable(
-            f"{where}cannot find the keys of {command_name(args)} "
-            f"(COMMAND GETKEYS on {node.name}): {scrub(str(exc)).removeprefix(where)}"
-        ) from None
-    except redis.exceptions.RedisError as exc:
-        if "doesn't exist in Redis commands" in str(exc):  # unknown: the server will say so itself
-            return []
-        raise
-    return list(found or [])
+    last = spec.last if spec.last >= 0 else len(args) + spec.last
+    return list(args[spec.first : last + 1 : max(spec.step, 1)])
 
 
-def command_slot(client: ClusterClient, source: Source, args: Sequence[Any]) -> int | None:
+def command_slot(pool: RedisClusterPool, source: Source, args: Sequence[Any]) -> int | None:
     """The slot a raw command runs in (None without keys); OpError when its keys span slots,
     UnsupportedError for a keyless command that would need every node."""
     name, full = _full_name(args)
@@ -115,78 +175,76 @@ def command_slot(client: ClusterClient, source: Source, args: Sequence[Any]) -> 
         raise UnsupportedError(
             f"source {source.name!r}: Redis command {shown} covers the whole keyspace, which a Redis Cluster "
             "spreads over its masters; dbplex would run it on one node and answer for that node's keys "
-            f"only: use the native client (hub.connection({source.name!r})), e.g. with "
-            "target_nodes=RedisCluster.PRIMARIES, or a key-based command"
+            f"only: use the native client (hub.connection({source.name!r})) on each master, or a key-based command"
         )
-    return one_slot(f"source {source.name!r}: Redis command {name}", command_keys(client, args))
+    return one_slot(f"source {source.name!r}: Redis command {name}", command_keys(pool, args))
 
 
-class _Asking:
-    """A node pool whose every checkout first sends ``ASKING`` (the reply to ``ASK``) on the connection."""
-
-    __slots__ = ("_pool", "connection_kwargs")
-
-    def __init__(self, pool: Any) -> None:
-        self._pool = pool
-        self.connection_kwargs = pool.connection_kwargs
-
-    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        conn = self._pool.get_connection()
-        try:
-            conn.send_command("ASKING")
-            conn.read_response()
-        except BaseException:
-            self._pool.release(conn)
-            raise
-        return conn
-
-    def release(self, conn: Any) -> None:
-        self._pool.release(conn)
-
-
-def _ask_target(client: ClusterClient, exc: redis.exceptions.AskError) -> Any:
-    """The pool of the node an ``ASK`` reply names, as an :class:`_Asking` pool (None if unknown)."""
-    node = client.nodes_manager.get_node(exc.host, exc.port)
-    if node is None or client.dbplex_closed:
+def _redirected_to(exc: redis.exceptions.ResponseError) -> Node | None:
+    """The node a ``MOVED``/``ASK`` reply names (``<slot> <host>:<port>``, per the cluster specification)."""
+    words = str(exc).split()
+    if len(words) < 2:
         return None
-    return _Asking(client.get_redis_connection(node).connection_pool)
+    host, _, port = words[-1].rpartition(":")
+    if not port.isdigit():
+        return None
+    return Node(host.strip("[]"), int(port))
+
+
+def _asking(handler: Callable[[Any, Keys, Source, Any], T]) -> Callable[[Any, Keys, Source, Any], T]:
+    """``handler`` with ``ASKING`` sent first on the same connection (the answer to ``ASK``)."""
+
+    def run(conn: Any, keys: Keys, source: Source, op: Any) -> T:
+        conn.send_command("ASKING")
+        conn.read_response()
+        return handler(conn, keys, source, op)
+
+    return run
 
 
 def on_slot(
-    client: ClusterClient, source: Source, slot_number: int | None, run: Callable[[Any], T], asking: bool = False
+    pool: RedisClusterPool,
+    source: Source,
+    slot_number: int | None,
+    run: Callable[[redis.Redis, Callable[[Any, Keys, Source, Any], T]], T],
+    handler: Callable[[Any, Keys, Source, Any], T],
+    asking: bool = False,
 ) -> T:
-    """``run(pool)`` on the node serving ``slot_number`` (any node for None), following moved slots.
+    """``run(client, handler)`` on the master serving ``slot_number`` (any master for None),
+    following moved slots.
 
     With ``asking`` (ops of one command per checkout), an ``ASK`` reply sends the op to the node
     it names, with ``ASKING``; otherwise ASK is retried like MOVED.
     """
-    target = None
-    for _ in range(MAX_TRIES):
-        pool = client.node_pool(slot_number) if target is None else target
+    target: Node | None = None
+    for tries in range(MAX_TRIES):
+        if target is None:
+            node, step = pool.any_master() if slot_number is None else pool.node_of(slot_number), handler
+        else:
+            node, step = target, _asking(handler)
         target = None
         failure: SourceUnavailable | None
         try:
-            return run(pool)
-        except redis.exceptions.MovedError:  # (before AskError: MovedError is one)
+            with pool.pool_of(node).connection() as client:
+                return run(client, step)
+        except redis.exceptions.ResponseError as exc:  # only redirections come through standalone.run
+            kind = standalone.redirection(exc)
+            if kind == "ASK" and asking:
+                target = _redirected_to(exc)
+                if target is not None:
+                    continue  # the slot map stays: the slot is still the source node's
             failure = None
-        except redis.exceptions.AskError as exc:
-            target = _ask_target(client, exc) if asking else None
-            if target is not None:
-                continue  # the slot map stays: the slot is still the source node's
-            failure = None
-        except redis.exceptions.TryAgainError:
-            failure = None
-        except redis.exceptions.ClusterDownError as exc:
-            where = address(pool.connection_kwargs)
-            failure = SourceUnavailable(
-                f"source {source.name!r}: {where} cannot serve slot {slot_number} now: {scrub(str(exc))}"
-            )
+            if kind == "CLUSTERDOWN":
+                failure = SourceUnavailable(
+                    f"source {source.name!r}: {node.name} cannot serve slot {slot_number} now: {scrub(str(exc))}"
+                )
         except SourceUnavailable as exc:
             failure = exc
-        # Outside the handler: connections the refresh closes are not counted as lost.
-        client.refresh_topology(force=failure is None)
+        # Outside the checkout: connections the refresh closes are not counted as lost.
+        pool.refresh(force=failure is None)
         if failure is not None:
             raise failure from None
+        pause(tries + 1)
     raise QueryError(
         f"source {source.name!r}: hash slot {slot_number} was redirected (MOVED/ASK/TRYAGAIN) on each of "
         f"{MAX_TRIES} tries; a slot migration may be under way: try again once it is done"
@@ -197,7 +255,7 @@ def on_slot(
 _TABLE_SLOTS: dict[tuple[str, str], int] = {}
 
 
-def _record_slot(client: ClusterClient, source: Source, keys: Keys, op: Any) -> int:
+def _record_slot(pool: RedisClusterPool, source: Source, keys: Keys, op: Any) -> int:
     cached = _TABLE_SLOTS.get((keys.prefix, op.table))
     if cached is None:
         if len(_TABLE_SLOTS) > 65536:  # bounded, whatever names the tables get
@@ -206,75 +264,83 @@ def _record_slot(client: ClusterClient, source: Source, keys: Keys, op: Any) -> 
     return cached
 
 
-def _command_slot(client: ClusterClient, source: Source, keys: Keys, op: Command) -> int | None:
-    return command_slot(client, source, op.args)
+def _command_slot(pool: RedisClusterPool, source: Source, keys: Keys, op: Command) -> int | None:
+    return command_slot(pool, source, op.args)
 
 
-def _anywhere(client: ClusterClient, source: Source, keys: Keys, op: Op) -> None:
+def _anywhere(pool: RedisClusterPool, source: Source, keys: Keys, op: Op) -> None:
     """PUBLISH needs no key: the cluster bus delivers it to subscribers on every node."""
 
 
-_SLOT_OF: dict[type[Op], Callable[[ClusterClient, Source, Keys, Any], int | None]] = {
+_SLOT_OF: dict[type[Op], Callable[[RedisClusterPool, Source, Keys, Any], int | None]] = {
     **dict.fromkeys((Get, Put, Update, Delete, Scan), _record_slot),
     Command: _command_slot,
     Publish: _anywhere,
 }
 
 
-def _pipeline(client: ClusterClient, source: Source, keys: Keys, op: Pipeline) -> Result:
+def _runner(keys: Keys, source: Source, op: Op) -> Callable[[redis.Redis, Callable[..., Result]], Result]:
+    def run(client: redis.Redis, handler: Callable[..., Result]) -> Result:
+        return standalone.run(handler, client, keys, source, op, redirects=True)
+
+    return run
+
+
+def _pipeline(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline) -> Result:
     """A transaction on the one node of its slot; otherwise each node's commands in one round trip."""
-    slots = [command_slot(client, source, args) for args in op.commands]
+    slots = [command_slot(pool, source, args) for args in op.commands]
     if op.transaction:
         if len({s for s in slots if s is not None}) > 1:
-            keys_of_all = (key for args in op.commands for key in command_keys(client, args))
+            keys_of_all = (key for args in op.commands for key in command_keys(pool, args))
             one_slot(f"source {source.name!r}: redis.pipeline transaction", keys_of_all)
         first = next((s for s in slots if s is not None), None)
-        handler = standalone.HANDLERS[Pipeline]
-        return on_slot(
-            client, source, first, lambda pool: standalone.run(handler, pool, keys, source, op, _PASSTHROUGH)
-        )
+        return on_slot(pool, source, first, _runner(keys, source, op), standalone.HANDLERS[Pipeline])
     failure: SourceUnavailable | None = None
     try:
-        replies = _by_node(client, source, keys, op, slots)
+        replies = _by_node(pool, source, keys, op, slots)
     except SourceUnavailable as exc:  # the commands sent to other nodes before it did run
         failure, replies = exc, []
-    moved = any(isinstance(reply, _MOVED) for reply in replies)  # those commands did not run
+    moved = any(standalone.redirection(reply) in _MOVED for reply in replies)  # those commands did not run
     if failure is not None or moved:
-        client.refresh_topology(force=failure is None)  # outside the handler, as in on_slot
+        pool.refresh(force=failure is None)  # outside the checkout, as in on_slot
     if failure is not None:
         raise failure from None
     return standalone.pipeline_result(source, op, replies)
 
 
-def _by_node(client: ClusterClient, source: Source, keys: Keys, op: Pipeline, slots: list[int | None]) -> list[Any]:
+def _by_node(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline, slots: list[int | None]) -> list[Any]:
     """Each node's commands of ``op`` in one round trip; the replies in the order of the commands."""
-    by_node: dict[int, tuple[Any, list[int]]] = {}
+    by_node: dict[Node, list[int]] = {}
     for number, slot_number in enumerate(slots):
-        pool = client.node_pool(slot_number)
-        by_node.setdefault(id(pool), (pool, []))[1].append(number)
+        node = pool.any_master() if slot_number is None else pool.node_of(slot_number)
+        by_node.setdefault(node, []).append(number)
     replies: list[Any] = [None] * len(slots)
-    for pool, numbers in by_node.values():
+    for node, numbers in by_node.items():
         commands = [op.commands[n] for n in numbers]
 
-        def send(pool: Any, keys: Keys, source: Source, op: Op, commands: list[list[Any]] = commands) -> list[Any]:
-            return standalone.pipelined(source, pool, commands, False)
+        def send(conn: Any, keys: Keys, source: Source, op: Op, commands: list[list[Any]] = commands) -> list[Any]:
+            return standalone.pipelined(source, conn, commands, False)
 
-        for number, reply in zip(numbers, standalone.run(send, pool, keys, source, op), strict=True):
+        with pool.pool_of(node).connection() as client:
+            found = standalone.run(send, client, keys, source, op)
+        for number, reply in zip(numbers, found, strict=True):
             replies[number] = reply
     return replies
 
 
 def execute(source: Source, client: ClusterClient, op: Op) -> Result:
     """Run ``op`` on the node of its slot (the ``dbplex_query`` hook of ``redis+cluster://`` sources)."""
+    pool = client.pool
     keys = TAGGED_KEYS[source.options.prefix]
     if type(op) is Pipeline:
-        return _pipeline(client, source, keys, op)
+        return _pipeline(pool, source, keys, op)
     handler = standalone.handler_for(source, op)
-    slot_number = _SLOT_OF[type(op)](client, source, keys, op)
+    slot_number = _SLOT_OF[type(op)](pool, source, keys, op)
     return on_slot(
-        client,
+        pool,
         source,
         slot_number,
-        lambda pool: standalone.run(handler, pool, keys, source, op, _PASSTHROUGH),
+        _runner(keys, source, op),
+        handler,
         asking=type(op) is not Scan,  # every other op sends one command per checkout
     )

@@ -1,9 +1,9 @@
-"""The health check of a Redis Cluster source: every node asked on its own.
+"""The health check of a Redis Cluster source: every master of the slot map asked on its own.
 
-UP when every node answers and reports ``cluster_state:ok``; DEGRADED when some node does not
-answer or reports a problem (the slots of the others still work); DOWN (SourceUnavailable)
-when no node answers. ``details["nodes"]`` lists each node with its role, its share of the
-slots and its state.
+UP when every master answers and reports ``cluster_state:ok``; DEGRADED when some master does
+not answer or reports a problem (the slots of the others still work); DOWN (SourceUnavailable)
+when none answers. ``details["nodes"]`` lists each master with its share of the slots and its
+state. The slot map is read again first (rate-limited), so a replica promoted since is listed.
 """
 
 from __future__ import annotations
@@ -14,24 +14,18 @@ from dbplex.backends import Source
 from dbplex.errors import SourceUnavailable
 from dbplex.health import Health, Status
 from dbplex.pool import Pool
-from dbplex_redis.cluster_pool import ClusterClient
+from dbplex_redis.cluster_map import Node
+from dbplex_redis.cluster_pool import RedisClusterPool
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.health import ask
 from dbplex_redis.translate import parse_info
 
 
-def _slot_counts(client: ClusterClient) -> dict[str, int]:
-    """How many slots each node serves as primary, from the client's slot map."""
-    counts: dict[str, int] = {}
-    for nodes in client.nodes_manager.slots_cache.values():
-        counts[nodes[0].name] = counts.get(nodes[0].name, 0) + 1
-    return counts
-
-
-def _node(source: Source, node: Any, redis_pool: Any, slots: int) -> dict[str, Any]:
-    entry: dict[str, Any] = {"node": node.name, "role": node.server_type, "slots": slots}
+def _node(source: Source, pool: RedisClusterPool, node: Node, slots: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"node": node.name, "role": "primary", "slots": slots}
     try:
-        info, cluster = ask(source, redis_pool, [("INFO", "server"), ("CLUSTER", "INFO")])
+        with pool.pool_of(node).connection() as client:
+            info, cluster = ask(source, client, [("INFO", "server"), ("CLUSTER", "INFO")])
     except SourceUnavailable as exc:
         return {**entry, "state": "down", "error": str(exc).removeprefix(f"source {source.name!r}: ")}
     if not isinstance(info, Exception):
@@ -42,10 +36,12 @@ def _node(source: Source, node: Any, redis_pool: Any, slots: int) -> dict[str, A
 
 def check(source: Source, pool: Pool) -> Health:
     with pool.connection() as client:
-        slots = _slot_counts(client)
-        nodes = [_node(source, node, redis_pool, slots.get(node.name, 0)) for node, redis_pool in client.node_pools()]
-    if not nodes:  # a slot map without nodes (not seen from redis-py, but never an IndexError)
-        raise RedisSourceUnavailable(f"source {source.name!r}: the client knows no node of the cluster")
+        cluster = client.pool
+    cluster.refresh()
+    slots = cluster.slot_map.slot_counts()
+    nodes = [_node(source, cluster, node, count) for node, count in slots.items()]
+    if not nodes:
+        raise RedisSourceUnavailable(f"source {source.name!r}: the slot map names no master now")
     down = [n for n in nodes if n["state"] == "down"]
     if len(down) == len(nodes):
         raise RedisSourceUnavailable(f"source {source.name!r}: no node of the cluster answered ({down[0]['error']})")

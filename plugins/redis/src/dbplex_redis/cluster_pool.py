@@ -1,16 +1,15 @@
-"""The pool of a Redis Cluster source: redis-py's ``RedisCluster`` with dbplex's counting pool per node.
+"""The pool of a Redis Cluster source: dbplex's own slot map and one core pool per master.
 
-redis-py keeps one connection pool per node; each one here is the standalone backend's
-:class:`~dbplex_redis.pool.CountingPool`, so every ``pool`` setting, ``connect_timeout`` and the
-error messages work per node as they do for one server (a node that is down fails fast during
-its reconnection backoff while the others serve), and all nodes count into the source's one set
-of counters.
+The map comes from ``CLUSTER SLOTS`` (:mod:`dbplex_redis.cluster_map`), asked of a master
+through its pool, or of the seeds when the source opens. Each master gets a
+:class:`~dbplex.pooling.ConnectorPool` over the standalone backend's
+:class:`~dbplex_redis.connector.RedisConnector`, so every ``pool`` setting, ``connect_timeout``,
+the reconnect backoff and the error messages work per node exactly as for one server (a master
+that is down fails fast while the others serve). dbplex sends nothing to replicas, so they get
+no pool. The source's stats add the nodes up, including pools of nodes that left the map.
 
-redis-py opens a pool for every node it discovers, replicas included, though dbplex sends
-nothing to replicas: their pools keep no minimum (``min_size`` applies to masters only, and is
-re-applied after each topology refresh, so a promoted replica gets it), so no connection is
-opened to a replica until something uses it. Closing the source closes the pools that exist and
-creates none.
+``hub.connection()`` yields a :class:`ClusterClient`: which node serves a key, and a checked-out
+``redis.Redis`` of that node for native commands.
 """
 
 # redis-py's cluster classes are not annotated.
@@ -20,109 +19,35 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
-import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote
 
 import msgspec
+import redis.cluster
 import redis.exceptions
-from redis.cluster import ClusterNode, RedisCluster
 
 from dbplex import secrets
 from dbplex.backends import Source
-from dbplex.errors import ConfigError, DbplexError, SourceUnavailable, UnsupportedError
-from dbplex.pool import PoolCounters, PoolStats
+from dbplex.errors import ConfigError, DbplexError, OpError, SourceUnavailable, UnsupportedError
+from dbplex.pool import PoolStats, Timing
+from dbplex.pooling import ConnectorPool
 from dbplex.secrets import scrub
 from dbplex_redis import cluster_url
+from dbplex_redis.cluster_map import Node, SlotMap, parse_slots
+from dbplex_redis.cluster_slots import slot
+from dbplex_redis.connector import RedisConnector, client_kwargs, connection_of
 from dbplex_redis.errors import RedisSourceUnavailable
-from dbplex_redis.pool import CountingPool, Lease, connection_kwargs, pool_kwargs, pool_stats
 
-#: at most one topology refresh per this many seconds, however many ops see a node fail.
+log = logging.getLogger("dbplex.pool")
+#: at most one slot-map refresh per this many seconds after a node failed (a MOVED forces one).
 REFRESH_INTERVAL = 1.0
-
-
-class ClusterClient(RedisCluster):
-    """A ``RedisCluster`` that also tells dbplex which node pool serves a slot.
-
-    It is what ``hub.connection()`` yields: use it as any ``RedisCluster`` (thread-safe and
-    shared; do not close it).
-    """
-
-    def __init__(self, source: str, pools: weakref.WeakSet[CountingPool], min_size: int = 0, **kwargs: Any) -> None:
-        self.dbplex_source = source
-        self.dbplex_closed = False
-        #: every node pool made for this client, including the seed's that redis-py drops once
-        #: it knows the nodes: closing must reach them all (each runs a maintenance thread).
-        self.dbplex_pools = pools
-        #: the configured pool.min_size, which masters' pools keep (replicas' keep none).
-        self.dbplex_min_size = min_size
-        self._refreshed_at = 0.0
-        self._refresh_lock = threading.Lock()
-        super().__init__(**kwargs)
-
-    def node_pool(self, slot: int | None) -> Any:
-        """The connection pool of the node serving ``slot`` (the default node for None)."""
-        if self.dbplex_closed:
-            raise RedisSourceUnavailable(f"source {self.dbplex_source!r}: its pool is closed")
-        try:
-            node = self.get_default_node() if slot is None else self.nodes_manager.get_node_from_slot(slot)
-        except redis.exceptions.SlotNotCoveredError:
-            raise SourceUnavailable(
-                f"source {self.dbplex_source!r}: hash slot {slot} is served by no node of the cluster now"
-            ) from None
-        return self.get_redis_connection(node).connection_pool
-
-    def node_pools(self) -> list[tuple[ClusterNode, Any]]:
-        """Every known node with its connection pool (opened when first asked)."""
-        return [(node, self.get_redis_connection(node).connection_pool) for node in self.get_nodes()]
-
-    def existing_pools(self) -> list[tuple[ClusterNode, Any]]:
-        """The nodes that have a connection pool, with it; creates none."""
-        return [(node, node.redis_connection.connection_pool) for node in self.get_nodes() if node.redis_connection]
-
-    def apply_min_size(self, warm: bool = False) -> None:
-        """``min_size`` on the masters' pools, none on the replicas'; with ``warm``, open the masters' now.
-
-        A master that is down fails its own slots until it is back; the others serve meanwhile.
-        """
-        for node, pool in self.existing_pools():
-            primary = node.server_type == "primary"
-            pool.min_size = self.dbplex_min_size if primary else 0
-            if warm and primary:
-                with contextlib.suppress(SourceUnavailable):
-                    pool.warm_up(self.dbplex_min_size)
-
-    def refresh_topology(self, force: bool = False) -> None:
-        """Read the slot map again (after MOVED, or when a node failed: a replica may have taken over).
-
-        Rate-limited unless ``force``; a refresh that reaches no node keeps the map it had.
-        """
-        now = time.monotonic()
-        if not force and now - self._refreshed_at < REFRESH_INTERVAL:
-            return
-        if not self._refresh_lock.acquire(blocking=False):
-            return  # another thread refreshes right now
-        try:
-            self._refreshed_at = now
-            before = self.existing_pools()
-            self.nodes_manager.initialize()
-            current = {id(pool) for _, pool in self.existing_pools()}
-            for _, pool in before:  # nodes redis-py dropped: their pools go when the last op is done
-                if id(pool) not in current:
-                    pool.stop_maintenance()
-            self.apply_min_size()  # a replica promoted to master gets min_size; a demoted master none
-        except (redis.exceptions.RedisError, DbplexError, OSError):
-            pass
-        finally:
-            self._refresh_lock.release()
-
-    def close_pools(self) -> None:
-        """Close every node pool that exists (creating none: closing must not open anything)."""
-        self.dbplex_closed = True
-        for pool in list(self.dbplex_pools):
-            pool.close()
+_COUNTERS = ("acquired", "timeouts", "errors", "created", "lost", "recycled", "leaks", "rejected")
+_GAUGES = ("size", "idle", "used", "pending")
 
 
 def _seed_source(source: Source, first: str) -> Source:
@@ -131,7 +56,8 @@ def _seed_source(source: Source, first: str) -> Source:
     return dataclasses.replace(source, config=config)
 
 
-def _client(source: Source, counters: PoolCounters) -> ClusterClient:
+def _node_kwargs(source: Source) -> tuple[dict[str, Any], list[Node]]:
+    """Connection arguments shared by every node (no host and port), and the seeds."""
     try:
         parsed = cluster_url.parse(source.url)
     except ValueError as exc:  # names no part of the userinfo; scrubbed all the same
@@ -139,88 +65,244 @@ def _client(source: Source, counters: PoolCounters) -> ClusterClient:
     if parsed.password:  # the whole password, even one that a URL parser cuts short at "/", "?" or "#"
         secrets.remember(parsed.password)
         secrets.remember(unquote(parsed.password))
-    kwargs = connection_kwargs(_seed_source(source, parsed.first), counters)
-    del kwargs["host"], kwargs["port"]  # each node pool gets its own
+    kwargs = client_kwargs(_seed_source(source, parsed.first))
     if kwargs.pop("db", 0) != 0:
         raise ConfigError(f"source {source.name!r}: a Redis Cluster has only database 0; remove db= from the URL")
-    # Every connection argument goes to the node pools directly: RedisCluster would drop those it does not know.
-    # min_size 0 until the node is known to be a master (ClusterClient.apply_min_size).
-    settings = {**pool_kwargs(source), "min_size": 0}
-    made: weakref.WeakSet[CountingPool] = weakref.WeakSet()
-
-    def node_pool(**node_kwargs: Any) -> CountingPool:
-        pool = CountingPool(source=source.name, counters=counters, **settings, **{**kwargs, **node_kwargs})
-        made.add(pool)
-        return pool
-
-    (host, port), *others = parsed.seeds
-    return ClusterClient(
-        source.name,
-        made,
-        min_size=source.config.pool.min_size,
-        url=f"redis://{cluster_url.netloc(host, port)}",
-        startup_nodes=[ClusterNode(h, p) for h, p in others],
-        require_full_coverage=False,  # the slots of the nodes that are up stay usable when one is down
-        connection_pool_class=node_pool,
-    )
+    del kwargs["host"], kwargs["port"]
+    return kwargs, [Node(host, port) for host, port in parsed.seeds]
 
 
-def _open_failed(source: Source, exc: redis.exceptions.RedisClusterException) -> DbplexError:
-    """The one-line error for a cluster whose seeds did not let us read the slot map."""
-    cause = exc.__cause__
-    where = f"source {source.name!r}: {source.redacted_url}"
-    if isinstance(cause, redis.exceptions.RedisClusterException) and "not enabled" in str(cause):
-        return ConfigError(f"{where}: the seed is a Redis server without cluster mode; use a redis:// URL for it")
-    if isinstance(cause, DbplexError):
-        reason = str(cause).removeprefix(f"source {source.name!r}: ")
-        return RedisSourceUnavailable(f"{where}: no seed node answered (last: {scrub(reason)})")
-    return RedisSourceUnavailable(f"{where}: {scrub(str(cause or exc))}")
+def native_cluster(source: Source) -> redis.RedisCluster:
+    """A plain redis-py ``RedisCluster`` on the source's seeds and settings (public API only), for
+    work outside the op path that needs redis-py's own routing (the partitioner)."""
+    kwargs, seeds = _node_kwargs(source)
+    ssl = issubclass(kwargs.pop("connection_class"), redis.SSLConnection)
+    kwargs.pop("retry", None)
+    try:
+        return redis.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(node.host, node.port) for node in seeds],
+            require_full_coverage=False,
+            ssl=ssl,
+            **kwargs,
+        )
+    except redis.exceptions.RedisClusterException as exc:
+        raise RedisSourceUnavailable(
+            f"source {source.name!r}: {source.redacted_url}: {scrub(str(exc.__cause__ or exc))}"
+        ) from None
 
 
-def _stop_maintenance(client: ClusterClient) -> None:
-    """A cluster pool dropped unclosed: no more maintenance rounds on its nodes' pools."""
-    for _, pool in client.existing_pools():
-        pool.stop_maintenance()
+def _add(total: PoolStats, part: PoolStats) -> None:
+    for name in (*_GAUGES, *_COUNTERS):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for name in ("wait", "use", "create"):
+        mine, theirs = getattr(total, name), getattr(part, name)
+        setattr(
+            total,
+            name,
+            Timing(
+                count=mine.count + theirs.count,
+                total_ms=mine.total_ms + theirs.total_ms,
+                max_ms=max(mine.max_ms, theirs.max_ms),
+            ),
+        )
 
 
 class RedisClusterPool:
-    """The :class:`dbplex.pool.Pool` of a ``redis+cluster://`` source; sizes and limits are per node."""
+    """The :class:`dbplex.pool.Pool` of a ``redis+cluster://`` source; sizes and limits are per master."""
 
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.counters = PoolCounters()
+        self.kwargs, self.seeds = _node_kwargs(source)
+        self.slot_map = SlotMap()
+        self._pools: dict[Node, ConnectorPool[redis.Redis]] = {}
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at = -float("inf")
+        self._closed = False
+        #: counters of node pools closed since (nodes that left the map), so that stats never go back.
+        self._retired = PoolStats(source=source.name, backend=source.backend)
+        self._min, self._max = source.config.pool.min_size, source.config.pool.max_size
+        self.client = ClusterClient(self)
+        #: the servers' command table (where each command's keys are), read when first needed.
+        self.command_table: Any = None
         try:
-            self.client = _client(source, self.counters)
-        except redis.exceptions.RedisClusterException as exc:
-            raise _open_failed(source, exc) from None
-        self.client.apply_min_size(warm=True)
-        self._lease = Lease(self.client)
-        weakref.finalize(self, _stop_maintenance, self.client)
+            self.refresh(force=True)
+            if not any(self.slot_map.owners):
+                raise RedisSourceUnavailable(f"{self._where()}: no node serves any hash slot")
+        except BaseException:
+            self.close()
+            raise
 
-    def connection(self) -> Lease[ClusterClient]:
-        return self._lease
+    def _where(self) -> str:
+        return f"source {self.source.name!r}: {self.source.redacted_url}"
 
-    def transaction(self) -> Lease[ClusterClient]:
+    # -- node pools ------------------------------------------------------------------------------
+
+    def pool_of(self, node: Node) -> ConnectorPool[redis.Redis]:
+        """The pool of ``node``, made (and its first connection opened) when first needed."""
+        with self._lock:
+            if self._closed:
+                raise RedisSourceUnavailable(f"source {self.source.name!r}: its pool is closed")
+            pool = self._pools.get(node)
+        if pool is not None:
+            return pool
+        connector = RedisConnector(self.source, {**self.kwargs, "host": node.host, "port": node.port})
+        made = ConnectorPool(self.source, connector)
+        with self._lock:
+            pool = self._pools.setdefault(node, made) if not self._closed else None
+        if pool is not made:
+            made.close()  # another thread made it first, or the source closed meanwhile
+        if pool is None:
+            raise RedisSourceUnavailable(f"source {self.source.name!r}: its pool is closed")
+        return pool
+
+    def node_of(self, slot_number: int) -> Node:
+        """The master serving ``slot_number``; SourceUnavailable when the map names none."""
+        node = self.slot_map.owners[slot_number]
+        if node is None:
+            raise SourceUnavailable(
+                f"source {self.source.name!r}: hash slot {slot_number} is served by no node of the cluster now"
+            )
+        return node
+
+    def any_master(self) -> Node:
+        masters = self.slot_map.masters
+        if not masters:
+            raise SourceUnavailable(f"source {self.source.name!r}: the slot map names no master now")
+        return masters[0]
+
+    # -- the slot map ----------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Read the slot map again (after MOVED, or when a node failed: a replica may have taken over).
+
+        Rate-limited unless ``force``; one thread refreshes at a time. Pools of nodes that are no
+        longer masters are closed. While the source opens, failures are raised; later a refresh
+        that reaches no node keeps the map it had.
+        """
+        opening = not any(self.slot_map.owners)
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < REFRESH_INTERVAL:
+            return
+        if not self._refresh_lock.acquire(blocking=not opening):
+            return  # another thread refreshes right now
+        try:
+            self._refreshed_at = now
+            fresh = self._read_map()
+            if fresh is None:
+                return
+            self.slot_map = fresh
+            masters = set(fresh.masters)
+            with self._lock:
+                gone = [(node, pool) for node, pool in self._pools.items() if node not in masters]
+                for node, _ in gone:
+                    del self._pools[node]
+            for _, pool in gone:
+                _add(self._retired, pool.stats())
+                pool.close()
+            for node in masters:  # each master's pool, with its min_size opened now (a promoted replica too)
+                with contextlib.suppress(SourceUnavailable):
+                    self.pool_of(node)
+        finally:
+            self._refresh_lock.release()
+
+    def _read_map(self) -> SlotMap | None:
+        """``CLUSTER SLOTS`` from the first node that answers: the masters known, then the seeds."""
+        opening = not any(self.slot_map.owners)
+        last: BaseException | None = None
+        for node in dict.fromkeys([*self.slot_map.masters, *self.seeds]):
+            try:
+                with self.pool_of(node).connection() as client:
+                    conn = connection_of(client)
+                    conn.send_command("CLUSTER", "SLOTS")
+                    return parse_slots(conn.read_response(), node)
+            except redis.exceptions.ResponseError as exc:
+                if "cluster support disabled" in str(exc) or "not enabled" in str(exc):
+                    raise ConfigError(
+                        f"{self._where()}: the seed is a Redis server without cluster mode; use a redis:// URL for it"
+                    ) from None
+                last = exc
+            except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
+                last = exc
+        if opening:
+            reason = scrub(str(last)).removeprefix(f"source {self.source.name!r}: ")
+            raise RedisSourceUnavailable(f"{self._where()}: no seed node answered (last: {reason})")
+        log.warning("source %r: could not read the slot map again (%s)", self.source.name, scrub(str(last)))
+        return None
+
+    # -- the Pool protocol -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[ClusterClient]:
+        if self._closed:
+            raise RedisSourceUnavailable(f"source {self.source.name!r}: its pool is closed")
+        yield self.client
+
+    def transaction(self) -> AbstractContextManager[ClusterClient]:
         raise UnsupportedError(
             f"source {self.source.name!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
             "commands inside them; use the redis.pipeline op with transaction=true (keys of one hash slot)"
         )
 
     def stats(self) -> PoolStats:
-        """Connections summed over the nodes' pools (creating none); ``min`` and ``max`` are per master."""
-        pools = [pool for _, pool in self.client.existing_pools()]
-        max_size = pools[0].max_connections if pools else self.source.config.pool.max_size
-        return pool_stats(self.source, self.counters, pools, self.client.dbplex_min_size, max_size)
+        """The node pools added up (those closed since included in the counters); ``min`` and ``max`` are per master."""
+        with self._lock:
+            pools = list(self._pools.values())
+        total = msgspec.structs.replace(self._retired, size=0, idle=0, used=0, pending=0)
+        for pool in pools:
+            _add(total, pool.stats())
+        total.min, total.max = self._min, self._max
+        return total
 
     def resize(self, min_size: int, max_size: int) -> None:
-        """Every node's pool to ``min_size``..``max_size`` (min_size on masters only; nodes found
-        later start from the configuration)."""
-        self.client.dbplex_min_size = min_size
-        for node, pool in self.client.existing_pools():
-            pool.resize(min_size if node.server_type == "primary" else 0, max_size)
+        """Every master's pool to ``min_size``..``max_size``."""
+        self._min, self._max = min_size, max_size
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.resize(min_size, max_size)
 
     def close(self) -> None:
-        self.client.close_pools()
+        with self._lock:
+            self._closed = True
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
 
     def __repr__(self) -> str:
         return f"RedisClusterPool(source={self.source.name!r}, url={self.source.redacted_url!r})"
+
+
+class ClusterClient:
+    """What ``hub.connection()`` yields for a cluster source: the slot map and the nodes' pools.
+
+    >>> with hub.connection("sessions") as cluster:                       # doctest: +SKIP
+    ...     with cluster.client("{user42}:cart") as node:   # a redis.Redis of the key's master
+    ...         node.hgetall("{user42}:cart")
+    """
+
+    def __init__(self, pool: RedisClusterPool) -> None:
+        #: the source's pool (its slot map and the masters' pools).
+        self.pool = pool
+
+    def node_for(self, key: Any) -> str:
+        """``host:port`` of the master serving ``key``'s slot."""
+        return self.pool.node_of(slot(key)).name
+
+    def masters(self) -> list[str]:
+        """``host:port`` of every master, in the order of their first slot."""
+        return [node.name for node in self.pool.slot_map.masters]
+
+    @contextlib.contextmanager
+    def client(self, key: Any = None, *, node: str | None = None) -> Iterator[redis.Redis]:
+        """A checked-out ``redis.Redis`` of the master serving ``key`` (or of ``node``, ``host:port``;
+        any master without either), given back when the block ends."""
+        pool = self.pool
+        if node is not None:
+            target = next((n for n in pool.slot_map.masters if n.name == node), None)
+            if target is None:
+                raise OpError(f"source {pool.source.name!r}: {node} is no master of the cluster now")
+        else:
+            target = pool.any_master() if key is None else pool.node_of(slot(key))
+        with pool.pool_of(target).connection() as client:
+            yield client

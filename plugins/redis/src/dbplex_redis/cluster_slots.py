@@ -10,10 +10,44 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from redis.crc import key_slot
-
 from dbplex.errors import OpError
 from dbplex_redis.translate import command_name
+
+#: hash slots of a Redis Cluster.
+SLOTS = 16384
+
+
+def _crc16_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return tuple(table)
+
+
+#: CRC16-CCITT (XMODEM), the checksum the cluster specification hashes keys with.
+_CRC16 = _crc16_table()
+
+
+def crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+def hash_tag(key: bytes) -> bytes:
+    """The part of a key that decides its slot: the text between the first ``{`` and the next
+    ``}`` when that is not empty, else the whole key (the cluster specification's hash tags)."""
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
 
 #: commands whose keys follow their ``numkeys`` argument (the third): ``EVAL script 2 k1 k2 ...``.
 NUMKEYS_COMMANDS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
@@ -29,7 +63,8 @@ def encode(key: Any) -> bytes:
 
 
 def slot(key: Any) -> int:
-    return int(key_slot(encode(key)))
+    """The hash slot of ``key``, as every node computes it."""
+    return crc16(hash_tag(encode(key))) % SLOTS
 
 
 def numkeys_keys(args: Sequence[Any]) -> list[Any] | None:

@@ -1,9 +1,4 @@
-"""redis-py errors turned into dbplex errors that name the source and never a password.
-
-The connection errors raised from inside the driver (while connecting, or waiting for a pooled
-connection) are also ``redis.ConnectionError``, so code using the native client through
-``hub.connection()`` can keep catching what redis-py raises.
-"""
+"""redis-py errors turned into dbplex errors that name the source and never a password."""
 
 from __future__ import annotations
 
@@ -12,16 +7,17 @@ from typing import Any
 
 import redis.exceptions
 
-from dbplex.errors import PoolTimeout, SourceUnavailable
+from dbplex.errors import QueryError, SourceUnavailable
 from dbplex.secrets import scrub
 
 
-class RedisSourceUnavailable(SourceUnavailable, redis.exceptions.ConnectionError):
+class RedisSourceUnavailable(SourceUnavailable):
     """A Redis server could not be reached, or refused the credentials."""
 
 
-class RedisPoolTimeout(PoolTimeout, redis.exceptions.ConnectionError):
-    """No pooled Redis connection became free in time."""
+class RedisReadOnly(QueryError):
+    """A write refused with ``READONLY``: the server is a replica now (after a failover), so the
+    pool replaces its connections to find whatever the address points at now."""
 
 
 def address(kwargs: dict[str, Any]) -> str:

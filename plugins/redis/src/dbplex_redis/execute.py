@@ -1,13 +1,15 @@
-"""Run ops on a source's connections and return :class:`~dbplex.result.Result`.
+"""Run ops on a checked-out client's connection and return :class:`~dbplex.result.Result`.
 
-Every op sends its commands on a connection borrowed from the source's pool, and reads the
-replies as the server sent them: without redis-py's client layer (reply callbacks, retry
-wrapping, its own metrics), which dbplex does not use and which costs more than the rest
-of an op. A Scan costs two round trips (the index, then every record in one pipeline);
-every other op one.
+Every op sends its commands on the one connection of the client the pool handed out, and reads
+the replies as the server sent them: through redis-py's public ``Connection`` methods
+(``pack_commands``, ``send_packed_command``, ``read_response``), without its client layer (reply
+callbacks, retry wrapping, its own metrics), which dbplex does not use and which costs more
+than the rest of an op. A pipeline is its commands packed into one write; a transaction the
+same between ``MULTI`` and ``EXEC``. A Scan costs two round trips (the index, then every record
+in one pipeline); every other op one.
 """
 
-# redis-py's connection and pipeline classes are not annotated.
+# redis-py's connection class is not annotated.
 # mypy: disable-error-code="no-untyped-call"
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from typing import Any, TypeVar
 
 import redis
 import redis.exceptions
-from redis.client import Pipeline as RedisPipeline
-from redis.connection import ConnectionPool
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, OpError, QueryError, UnsupportedError
@@ -26,78 +26,113 @@ from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex_redis import translate
-from dbplex_redis.errors import address, connection_lost
+from dbplex_redis.connector import connection_of
+from dbplex_redis.errors import RedisReadOnly, address, connection_lost
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
 
 _NoScriptError = redis.exceptions.NoScriptError
-#: Redis Cluster's redirections and outages: never a QueryError here, for the cluster backend
-#: follows them (refreshes its slot map and retries, or sends ASKING) or reports the node down.
-REDIRECTS = (
-    redis.exceptions.MovedError,  # (a subclass of AskError)
-    redis.exceptions.AskError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
+#: Redis Cluster's redirections and outages, by the code their error reply starts with.
+REDIRECTS = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
+_REDIRECT_CLASSES = (
+    (redis.exceptions.MovedError, "MOVED"),  # (before AskError: MovedError is one)
+    (redis.exceptions.AskError, "ASK"),
+    (redis.exceptions.TryAgainError, "TRYAGAIN"),
+    (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
 )
 T = TypeVar("T")
 
 
-def _call(pool: ConnectionPool, *args: Any) -> Any:
-    """One command on a pooled connection; its reply, or its error reply raised."""
-    conn = pool.get_connection()
+def redirection(exc: BaseException) -> str | None:
+    """``MOVED``, ``ASK``, ``TRYAGAIN`` or ``CLUSTERDOWN`` for a Redis Cluster's redirection or outage
+    reply, else None. redis-py gives these replies their own classes on cluster connections (and,
+    since 6, on every connection); before, they are plain ``ResponseError`` s named by their code."""
+    for cls, code in _REDIRECT_CLASSES:
+        if isinstance(exc, cls):
+            return code
+    if isinstance(exc, redis.exceptions.ResponseError):
+        code = str(exc).partition(" ")[0]
+        if code in REDIRECTS:
+            return code
+    return None
+
+
+def _call(conn: Any, *args: Any) -> Any:
+    """One command; its reply, or its error reply raised."""
+    conn.send_command(*args)
+    return conn.read_response()
+
+
+def replies(conn: Any, count: int) -> list[Any]:
+    """``count`` replies in order, error replies in place as exceptions."""
+    read: list[Any] = []
+    for _ in range(count):
+        try:
+            read.append(conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            read.append(exc)
+    return read
+
+
+def _pipelined(conn: Any, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
+    """Several commands in one round trip; replies in order, error replies in place as exceptions.
+
+    In a transaction, a command the server refuses to queue aborts it: that refusal is raised
+    (a redirection as such, for the cluster backend to follow), and no command ran.
+    """
+    if not transaction:
+        conn.send_packed_command(conn.pack_commands(commands))
+        return replies(conn, len(commands))
+    conn.send_packed_command(conn.pack_commands([("MULTI",), *commands, ("EXEC",)]))
+    queued = replies(conn, len(commands) + 1)  # MULTI's OK, then QUEUED or a refusal per command
+    refused = next((reply for reply in queued if isinstance(reply, Exception)), None)
     try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:  # a connection that failed mid-command was closed by redis-py; the pool reopens it
-        pool.release(conn)
+        executed = conn.read_response()
+    except redis.exceptions.ResponseError as exc:  # EXECABORT: the refusal says why
+        raise refused or exc from None
+    if executed is None:  # (no WATCH here, but never a TypeError)
+        raise redis.exceptions.ResponseError("the transaction was aborted")
+    return list(executed)
 
 
-def _pipelined(pool: ConnectionPool, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
-    """Several commands in one round trip; replies in order, error replies in place as exceptions."""
-    pipe = RedisPipeline(pool, {}, transaction, None)  # no reply callbacks: replies as sent
-    for args in commands:
-        pipe.execute_command(*args)
-    return pipe.execute(raise_on_error=False)
-
-
-def _script(pool: ConnectionPool, call: translate.ScriptCall) -> Any:
+def _script(conn: Any, call: translate.ScriptCall) -> Any:
     script, args = call
     try:
-        return _call(pool, "EVALSHA", script.sha, *args)
+        return _call(conn, "EVALSHA", script.sha, *args)
     except _NoScriptError:  # first use on this server, or its script cache was flushed
-        return _call(pool, "EVAL", script.text, *args)
+        return _call(conn, "EVAL", script.text, *args)
 
 
-def _get(pool: ConnectionPool, keys: Keys, source: Source, op: Get) -> Result:
+def _get(conn: Any, keys: Keys, source: Source, op: Get) -> Result:
     command = translate.get(keys, op)
-    found = translate.values(_call(pool, *command), op.fields, command[1])
+    found = translate.values(_call(conn, *command), op.fields, command[1])
     return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
 
 
-def _put(pool: ConnectionPool, keys: Keys, source: Source, op: Put) -> Result:
-    _script(pool, translate.put(keys, op, ttl_ms(source.options.ttl)))
+def _put(conn: Any, keys: Keys, source: Source, op: Put) -> Result:
+    _script(conn, translate.put(keys, op, ttl_ms(source.options.ttl)))
     return Result([], 1)
 
 
-def _update(pool: ConnectionPool, keys: Keys, source: Source, op: Update) -> Result:
-    return Result([], _script(pool, translate.update(keys, op, ttl_ms(source.options.ttl))))
+def _update(conn: Any, keys: Keys, source: Source, op: Update) -> Result:
+    return Result([], _script(conn, translate.update(keys, op, ttl_ms(source.options.ttl))))
 
 
-def _delete(pool: ConnectionPool, keys: Keys, source: Source, op: Delete) -> Result:
-    return Result([], _script(pool, translate.delete(keys, op)))
+def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
+    return Result([], _script(conn, translate.delete(keys, op)))
 
 
-def _scan(pool: ConnectionPool, keys: Keys, source: Source, op: Scan) -> Result:
+def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
     """Keys from the index, then their records; index entries of expired records are dropped."""
     rows: list[dict[str, Any]] = []
     lower, wanted = translate.from_key(op.start_key), op.limit
     while True:
-        members = _call(pool, *translate.scan_keys(keys, op.table, lower, wanted))
+        members = _call(conn, *translate.scan_keys(keys, op.table, lower, wanted))
         if not members:
             break
         names, reads = translate.scan_reads(keys, op, members)
         missing = []
-        for name, command, reply in zip(names, reads, _pipelined(pool, reads, False), strict=True):
+        for name, command, reply in zip(names, reads, _pipelined(conn, reads, False), strict=True):
             if isinstance(reply, Exception):
                 raise reply
             found = translate.values(reply, op.fields, command[1])
@@ -106,15 +141,15 @@ def _scan(pool: ConnectionPool, keys: Keys, source: Source, op: Scan) -> Result:
             else:
                 rows.append({"key": name, "values": found})
         if missing:
-            _script(pool, translate.prune(keys, op.table, missing))
+            _script(conn, translate.prune(keys, op.table, missing))
         if not missing or len(members) < wanted:
             break
         lower, wanted = translate.after_key(names[-1]), op.limit - len(rows)
     return Result(rows)
 
 
-def _command(pool: ConnectionPool, keys: Keys, source: Source, op: Command) -> Result:
-    reply = _call(pool, *op.args)
+def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:
+    reply = _call(conn, *op.args)
     return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
 
 
@@ -136,27 +171,27 @@ def pipeline_result(source: Source, op: Pipeline, replies: Sequence[Any]) -> Res
     return Result(rows)
 
 
-def pipelined(source: Source, pool: ConnectionPool, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
+def pipelined(source: Source, conn: Any, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
     """:func:`_pipelined`, with a transaction the server refused to queue raised as QueryError."""
     try:
-        return _pipelined(pool, commands, transaction)
-    except REDIRECTS:  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
-        raise
+        return _pipelined(conn, commands, transaction)
     except redis.exceptions.ResponseError as exc:  # a command the server would not queue
+        if redirection(exc):  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
+            raise
         raise QueryError(
             f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
         ) from None
 
 
-def _pipeline(pool: ConnectionPool, keys: Keys, source: Source, op: Pipeline) -> Result:
-    return pipeline_result(source, op, pipelined(source, pool, op.commands, op.transaction))
+def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
+    return pipeline_result(source, op, pipelined(source, conn, op.commands, op.transaction))
 
 
-def _publish(pool: ConnectionPool, keys: Keys, source: Source, op: Publish) -> Result:
-    return Result([], _call(pool, "PUBLISH", op.channel, op.message))
+def _publish(conn: Any, keys: Keys, source: Source, op: Publish) -> Result:
+    return Result([], _call(conn, "PUBLISH", op.channel, op.message))
 
 
-Handler = Callable[[ConnectionPool, Keys, Source, Any], Result]
+Handler = Callable[[Any, Keys, Source, Any], Result]
 
 HANDLERS: dict[type[Op], Handler] = {
     Get: _get,
@@ -192,35 +227,38 @@ def handler_for(source: Source, op: Op) -> Handler:
 
 
 def run(
-    handler: Callable[[ConnectionPool, Keys, Source, Any], T],
-    pool: ConnectionPool,
+    handler: Callable[[Any, Keys, Source, Any], T],
+    client: redis.Redis,
     keys: Keys,
     source: Source,
     op: Op,
-    passthrough: tuple[type[Exception], ...] = (),
+    redirects: bool = False,
 ) -> T:
-    """``handler`` on ``pool``; server errors become QueryError, connection failures SourceUnavailable.
+    """``handler`` on the client's connection; server errors become QueryError (a ``READONLY``
+    refusal :class:`~dbplex_redis.errors.RedisReadOnly`), connection failures SourceUnavailable.
 
-    Errors of a type in ``passthrough`` are raised as they are, for the caller to handle (the
-    cluster backend's redirections).
+    With ``redirects``, a cluster's redirection or outage reply (:func:`redirection`) is raised as
+    it is, for the cluster backend to follow.
     """
     try:
-        return handler(pool, keys, source, op)
+        return handler(connection_of(client), keys, source, op)
     except DbplexError:
-        raise
-    except passthrough:
         raise
     except translate.NotARecord as exc:
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {exc}") from None
+    except redis.exceptions.ReadOnlyError as exc:
+        raise RedisReadOnly(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except redis.exceptions.ResponseError as exc:
+        if redirects and redirection(exc):
+            raise
         raise QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        kwargs = pool.connection_kwargs
+        kwargs = client.connection_pool.connection_kwargs
         raise connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout")) from None
     except (redis.exceptions.DataError, UnicodeEncodeError) as exc:
         raise OpError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
 
 
 def execute(source: Source, client: redis.Redis, op: Op) -> Result:
-    """Run ``op`` on the source's client (the ``dbplex_query`` hook)."""
-    return run(handler_for(source, op), client.connection_pool, KEYS[source.options.prefix], source, op)
+    """Run ``op`` on a checked-out client (the ``dbplex_query`` hook)."""
+    return run(handler_for(source, op), client, KEYS[source.options.prefix], source, op)

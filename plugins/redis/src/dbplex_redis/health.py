@@ -10,24 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.health import Health, Status
 from dbplex.pool import Pool
-from dbplex_redis.errors import RedisSourceUnavailable, connection_lost
+from dbplex_redis.connector import connection_of
+from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
+from dbplex_redis.execute import replies
 from dbplex_redis.translate import decode_reply, parse_info
-
-
-def _replies(conn: Any, count: int) -> list[Any]:
-    """Read ``count`` replies, keeping an error reply (e.g. an ACL refusing INFO) as the exception."""
-    replies: list[Any] = []
-    for _ in range(count):
-        try:
-            replies.append(conn.read_response())
-        except redis.exceptions.ResponseError as exc:
-            replies.append(exc)
-    return replies
 
 
 def _lag(replication: dict[str, Any]) -> float | None:
@@ -39,25 +31,19 @@ def _lag(replication: dict[str, Any]) -> float | None:
     return float(replication.get("master_link_down_since_seconds", "inf"))
 
 
-def ask(source: Source, redis_pool: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """Replies to ``commands`` sent in one round trip on a pooled connection, waiting at most
+def ask(source: Source, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Replies to ``commands`` sent in one round trip on a checked-out client, waiting at most
     ``connect_timeout`` for them; an error reply (e.g. an ACL refusing INFO) is kept as the exception."""
     timeout = source.config.connect_timeout
-    conn = redis_pool.get_connection()
+    where = address(client.connection_pool.connection_kwargs)
     try:
+        conn = connection_of(client)
         conn.send_packed_command(conn.pack_commands(commands))
-        if not conn.can_read(timeout=timeout):
-            raise RedisSourceUnavailable(
-                f"source {source.name!r}: {conn.dbplex_where} did not answer within {timeout:g}s"
-            )
-        return _replies(conn, len(commands))
-    except RedisSourceUnavailable:
-        conn.disconnect()  # the replies may still come: the connection is out of step
-        raise
+        if not conn.can_read(timeout=timeout):  # the replies may still come: the pool discards the connection
+            raise RedisSourceUnavailable(f"source {source.name!r}: {where} did not answer within {timeout:g}s")
+        return replies(conn, len(commands))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise connection_lost(source.name, conn.dbplex_where, exc) from None
-    finally:
-        redis_pool.release(conn)
+        raise connection_lost(source.name, where, exc) from None
 
 
 def check(source: Source, pool: Pool) -> Health:
@@ -66,9 +52,8 @@ def check(source: Source, pool: Pool) -> Health:
     The wait for the answer is bounded by the source's ``connect_timeout``, whatever its
     ``socket_timeout``.
     """
-    with pool.connection() as client:  # the source's redis.Redis, whatever wraps the pool
-        redis_pool = client.connection_pool
-    info, replication, role = ask(source, redis_pool, [("INFO", "server"), ("INFO", "replication"), ("ROLE",)])
+    with pool.connection() as client:
+        info, replication, role = ask(source, client, [("INFO", "server"), ("INFO", "replication"), ("ROLE",)])
     details: dict[str, Any] = {}
     version = None
     if not isinstance(info, Exception):

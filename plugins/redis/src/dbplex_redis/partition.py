@@ -3,9 +3,10 @@
 Keys, members, scores and commands come from :mod:`dbplex_redis.partition_keys` (which says
 how they are laid out); this module reads the registry and the buckets, sends the commands and
 reads and writes rows. Keys start with the source's ``prefix``, like the record ops' keys. Its
-commands go through the hub's pool of the source (for a ``redis+cluster://`` source the cluster
-backend's pool, whose client sends each command of a pipeline to the node serving its key's
-slot); the maintenance lock holds a connection of the admin pool. Every command
+commands go through the hub's pool of the source, and the maintenance lock holds a connection of
+the admin pool; for a ``redis+cluster://`` source both go through a redis-py ``RedisCluster`` of
+the partitioner's own, which sends each command of a pipeline to the node serving its key's
+slot (outside ``pool_stats()``: the cluster pool's connections each belong to one node). Every command
 names one key (a bucket, the registry, the lock), so none spans slots; a hash bucket's tag keeps
 it, and bucket ``r`` of every family sharing ``colocate``, in one slot.
 """
@@ -38,7 +39,7 @@ from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.migrate import translate
-from dbplex_redis.migrate_lock import RedisLock
+from dbplex_redis.migrate_lock import RELEASE, RedisLock
 
 Row = dict[str, Any]
 Command = tuple[Any, ...]
@@ -57,16 +58,33 @@ class RedisPartitioner:
         self.cluster = source.backend == "redis_cluster"
         self._pool = pool
         self._admin = admin
+        self._cluster: redis.RedisCluster | None = None
+
+    @property
+    def cluster_client(self) -> redis.RedisCluster:
+        """On a cluster, redis-py's own ``RedisCluster`` (public API, thread-safe, a pool per node):
+        the hub's cluster pool lends dbplex's ``ClusterClient``, whose connections are one node's
+        each, while a partition's pipelines span nodes. Opened on first need, closed by :meth:`close`."""
+        if self._cluster is None:
+            from dbplex_redis.cluster_pool import native_cluster
+
+            self._cluster = native_cluster(self.source)
+        return self._cluster
 
     def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
+        if self.cluster:
+            try:
+                return action(self.cluster_client)
+            except _ERRORS as exc:
+                if isinstance(exc, DbplexError):
+                    raise
+                raise _cluster_error(self.source, exc, doing) from exc
         with self._pool.connection() as client:
             try:
                 return action(client)
             except _ERRORS as exc:
-                if isinstance(exc, DbplexError):  # a node pool's own error (down, exhausted): says it all
+                if isinstance(exc, DbplexError):  # the pool's own error (down, exhausted): says it all
                     raise
-                if self.cluster:
-                    raise _cluster_error(self.source, exc, doing) from exc
                 raise translate(self.source, client, exc, doing) from exc
 
     # -- protocol ---------------------------------------------------------------------------------
@@ -78,6 +96,8 @@ class RedisPartitioner:
         """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code, on
         a connection of the admin pool (on a cluster, its client sends it to the node of the key's slot)."""
         key = f"{self.prefix}dbplex_partition_lock:{spec.target}"
+        if self.cluster:
+            return _ClusterLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), self._admin, self)
         return RedisLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), self._admin)
 
     def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
@@ -192,7 +212,10 @@ class RedisPartitioner:
         return None
 
     def close(self) -> None:
-        """Nothing to close: the pools are the hub's."""
+        """Close the cluster client this partitioner opened; the pools are the hub's."""
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -259,6 +282,29 @@ class RedisPartitioner:
                 )
             routed[partition].append(row)
         return routed
+
+
+class _ClusterLock(RedisLock):
+    """The migration lock's commands on a cluster, sent by the partitioner's ``RedisCluster``
+    (thread-safe, shared with the heartbeat) to the node of the lock key's slot."""
+
+    def __init__(
+        self,
+        source: Source,
+        key: str,
+        owner: LockOwner,
+        settings: LockSettings,
+        admin: Pool,
+        owner_of: RedisPartitioner,
+    ) -> None:
+        super().__init__(source, key, owner, settings, admin)
+        self._partitioner = owner_of
+
+    def _redis(self) -> Any:
+        return self._partitioner.cluster_client
+
+    def release(self) -> None:
+        self._partitioner.cluster_client.eval(RELEASE, 1, self.key, self._token)
 
 
 def _cluster_error(source: Source, exc: BaseException, doing: str) -> DbplexError:

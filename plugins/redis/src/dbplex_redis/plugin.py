@@ -37,7 +37,7 @@ plugin = backend_plugin(
         description="Redis via redis-py: records as hashes with a sorted-set key index, raw commands, "
         "pipelines, pub/sub, key prefixes and TTLs",
     ),
-    pool="dbplex_redis.pool:RedisPool",
+    connect="dbplex_redis.connector:RedisConnector",
     query="dbplex_redis.execute:execute",
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
@@ -55,8 +55,8 @@ cluster_plugin = backend_plugin(
         ops=OPS,
         options=RedisClusterOptions,
         loggers=("redis",),
-        description="Redis Cluster via redis-py's RedisCluster: records as hashes with each table in one hash "
-        "slot, raw commands and pipelines routed by slot, key prefixes and TTLs",
+        description="Redis Cluster via redis-py: records as hashes with each table in one hash slot, raw "
+        "commands and pipelines routed by dbplex's own slot map, key prefixes and TTLs",
     ),
     pool="dbplex_redis.cluster_pool:RedisClusterPool",
     query="dbplex_redis.cluster_execute:execute",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -43,7 +44,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
 class Subscription:
     """Messages on some channels and patterns, from when the subscription was confirmed.
 
-    Holds one pooled connection until :meth:`close` (or the end of a ``with`` block). Pub/sub
+    Holds one pooled connection (a checkout of the source's pool) until :meth:`close` (or the
+    end of a ``with`` block). Pub/sub
     delivers at most once: messages published while no subscription is open, or while its
     connection is broken, are not delivered. A broken connection ends the subscription with
     :class:`~dbplex.errors.SourceUnavailable`.
@@ -57,9 +59,12 @@ class Subscription:
         patterns: Iterable[str],
         decode: bool,
         timeout: float,
+        lease: ExitStack,
     ) -> None:
         self.source = source
         self._pubsub = pubsub
+        #: the checkout of the source's pool this subscription holds.
+        self._lease = lease
         self._decode = decode
         self._early: deque[Message] = deque()
         wanted = len(dict.fromkeys(channels)) + len(dict.fromkeys(patterns))
@@ -70,7 +75,7 @@ class Subscription:
                 pubsub.psubscribe(*patterns)
             self._await_confirmations(wanted, timeout)
         except BaseException:
-            pubsub.close()
+            self.close()
             raise
 
     def _await_confirmations(self, wanted: int, timeout: float) -> None:
@@ -127,8 +132,12 @@ class Subscription:
                 yield message
 
     def close(self) -> None:
-        """End the subscription: redis-py closes its connection and gives it back to the pool."""
-        self._pubsub.close()
+        """End the subscription: redis-py closes its connection, and the checkout goes back to the
+        pool (which opens the connection again when it is next used)."""
+        try:
+            self._pubsub.close()
+        finally:
+            self._lease.close()
 
     def __enter__(self) -> Subscription:
         return self
@@ -152,6 +161,11 @@ def subscribe(
     if not channels and not patterns:
         raise OpError("subscribe: give at least one channel or pattern")
     timeout = hub.sources[source].config.connect_timeout
-    with hub.connection(source) as client:
+    lease = ExitStack()
+    client = lease.enter_context(hub.connection(source))
+    try:
         pubsub = client.pubsub()
-    return Subscription(source, pubsub, channels, patterns, decode, timeout)
+    except BaseException:
+        lease.close()
+        raise
+    return Subscription(source, pubsub, channels, patterns, decode, timeout, lease)
