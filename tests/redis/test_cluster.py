@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -92,15 +92,11 @@ class TestConformance(ClusterSuite, ConformanceSuite):
 
     @contextmanager
     def hold(self, hub: dbplex.Hub, table: str, count: int) -> Iterator[None]:
-        """Hold connections of the node that serves ``table`` (a table is one hash slot)."""
-        with hub.connection("s") as client:
-            pool = client.get_node_from_key(table).redis_connection.connection_pool
-        held = [pool.get_connection() for _ in range(count)]
-        try:
+        """Hold connections of the master that serves ``table`` (a table is one hash slot)."""
+        with hub.connection("s") as client, ExitStack() as stack:
+            for _ in range(count):
+                stack.enter_context(client.client(table))
             yield
-        finally:
-            for conn in held:
-                pool.release(conn)
 
     def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
         expiring_keys(hub, table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import redis
@@ -49,14 +49,6 @@ class TestConformance(ConformanceSuite):
 
     def kill_connections(self, url: str, tag: str) -> int:
         return kill_clients(url, tag)
-
-    @contextmanager
-    def hold(self, hub: dbplex.Hub, table: str, count: int) -> Iterator[None]:
-        """A subscription keeps its pooled connection until closed (a client borrows one per command)."""
-        with ExitStack() as stack:
-            for i in range(count):
-                stack.enter_context(dbplex_redis.subscribe(hub, "s", [f"{table}:hold{i}"]))
-            yield
 
     @contextmanager
     def isolated(self, url: str) -> Iterator[dict[str, Any]]:
