@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from dbplex.logs import quiet_until_configured
-
+#: ``typing.TYPE_CHECKING`` without importing typing (type checkers read any such name as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dbplex import hookspecs
     from dbplex.backends import Backend, Source
     from dbplex.config import Config, PoolConfig, SourceConfig
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from dbplex.ops import Delete, Get, Op, Put, Scan, Update
     from dbplex.pool import Pool, PoolCounters, PoolStats
     from dbplex.result import Result
-
-quiet_until_configured("dbplex")
 
 #: where each public name lives. They are imported on first use, so that a command line, a
 #: plugin or a test that needs one corner of dbplex does not pay for the rest (hub, plugins,

@@ -11,20 +11,24 @@ import sys
 from typing import Any
 
 import click
-import msgspec
 
 from dbplex.cli.errors import fail, reported
 from dbplex.cli.lazy import Lazy, LazyGroup
 
 
-class Context(msgspec.Struct):
+class Context:
     """What the group's options hand to each command."""
 
-    config_path: str | None = None
+    __slots__ = ("config_path",)
+
+    def __init__(self, config_path: str | None = None) -> None:
+        self.config_path = config_path
 
 
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON (bytes as base64), secrets scrubbed."""
+    import msgspec
+
     from dbplex.secrets import scrub
 
     click.echo(scrub(msgspec.json.format(msgspec.json.encode(data), indent=2).decode()))
@@ -78,6 +82,8 @@ def open_hub(ctx: click.Context) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
     """List installed plugins, their backends, hooks, capabilities and load errors."""
+    import msgspec
+
     from dbplex import plugins as plugins_mod
 
     with reported():
