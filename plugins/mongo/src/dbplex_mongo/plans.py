@@ -143,7 +143,8 @@ Plan = (
 
 
 def plan_get(op: Get) -> FindRecord:
-    return FindRecord(op.table, tr.key_filter(op.key), tr.projection(op.fields), op.key)
+    fields = op.fields
+    return FindRecord(op.table, tr.key_filter(op.key), None if fields is None else tr.projection(fields), op.key)
 
 
 def plan_put(op: Put) -> ReplaceRecord:
@@ -159,7 +160,9 @@ def plan_delete(op: Delete) -> DeleteRecord:
 
 
 def plan_scan(op: Scan) -> FindRecords:
-    return FindRecords(op.table, tr.scan_filter(op.start_key), tr.projection(op.fields), tr.SCAN_SORT, op.limit)
+    fields = op.fields
+    projection = None if fields is None else tr.projection(fields)
+    return FindRecords(op.table, tr.scan_filter(op.start_key), projection, tr.SCAN_SORT, op.limit)
 
 
 def plan_find(op: Find) -> FindDocuments:

@@ -125,13 +125,10 @@ def _create(conn: PgConnection, statements: TableSql) -> None:
         cursor.execute(statements.create)
 
 
-def _record(conn: PgConnection, op: Any, planner: Callable[[Any, TableSql], RecordPlan]) -> Result:
-    state = conn.state
-    statements = state.tables.get(op.table)
-    if statements is not None:  # the hot path
-        plan = planner(op, statements)
-        return _EXECUTORS[type(plan)](conn, plan)
-    statements = table_sql(state.schema, op.table, conn)
+def _first_use(conn: PgConnection, op: Any, planner: Callable[[Any, TableSql], RecordPlan]) -> Result:
+    """Run a record op on a table not yet known to exist: a read of a missing table finds
+    nothing, a Put creates it, an Update or Delete of a missing table changes nothing."""
+    statements = table_sql(conn.state.schema, op.table, conn)
     plan = planner(op, statements)
     if isinstance(plan, WriteRecord) and plan.create:
         _create(conn, statements)
@@ -147,29 +144,48 @@ def _forget(conn: PgConnection, table: str) -> bool:
     return forgotten is not None and conn.info.transaction_status == _IDLE
 
 
+def _failure(source: Source, conn: PgConnection, exc: psycopg.Error) -> Exception:
+    if conn.timed_out:
+        return deadline.timed_out(source.name, conn.state.bound)
+    return query_failure(source.name, conn, exc)
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 
 def run(source: Source, conn: PgConnection, op: Op) -> Result:
     """Plan ``op`` and run it on ``conn`` within the source's operation timeout, turning
     psycopg's errors into dbplex errors."""
-    record = RECORD_PLANNERS.get(type(op))
-    query = None if record is not None else QUERY_PLANNERS.get(type(op))
-    if record is None and query is None:
-        raise UnsupportedError(f"source {source.name!r}: the pg backend does not run {type(op).__name__} ops")
+    planner = RECORD_PLANNERS.get(type(op))
+    if planner is None:
+        return _run_query(source, conn, op)
+    table: str = op.table  # type: ignore[attr-defined]
     deadline.begin(conn)
     try:
-        if record is not None:
-            return _record(conn, op, record)
-        assert query is not None
-        return _run_sql(conn, query(op))
+        statements = conn.state.tables.get(table)
+        if statements is None:
+            return _first_use(conn, op, planner)
+        plan = planner(op, statements)  # the hot path: one plan, one statement
+        return _EXECUTORS[type(plan)](conn, plan)
     except pg_errors.UndefinedTable as exc:
-        if record is not None and _forget(conn, op.table):  # type: ignore[attr-defined]
+        if _forget(conn, table):
             return run(source, conn, op)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc
     except psycopg.Error as exc:
-        if conn.timed_out:
-            raise deadline.timed_out(source.name, conn.state.bound) from exc
-        raise query_failure(source.name, conn, exc) from exc
+        raise _failure(source, conn, exc) from exc
+    finally:
+        deadline.end(conn)
+
+
+def _run_query(source: Source, conn: PgConnection, op: Op) -> Result:
+    planner = QUERY_PLANNERS.get(type(op))
+    if planner is None:
+        raise UnsupportedError(f"source {source.name!r}: the pg backend does not run {type(op).__name__} ops")
+    plan = planner(op)
+    deadline.begin(conn)
+    try:
+        return _run_sql(conn, plan)
+    except psycopg.Error as exc:
+        raise _failure(source, conn, exc) from exc
     finally:
         deadline.end(conn)
