@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_type_hints
 
 from gridfs import GridFSBucket, GridOut
 from gridfs.errors import NoFile
@@ -43,12 +43,12 @@ from dbplex_mongo.plans import (
 def run(source: Source, native: Any, op: Op) -> Result:
     """Plan ``op`` and run it on what the pool handed out; driver errors become dbplex errors."""
     conn = resolve(native, source)
-    planner = PLANNERS.get(type(op))
-    if planner is None:
+    route = _ROUTES.get(type(op))
+    if route is None:
         raise UnsupportedError(f"source {source.name!r}: backend 'mongo' does not run {type(op).__name__} ops")
+    planner, executor = route
     try:
-        plan = planner(op)
-        return _EXECUTORS[type(plan)](conn, plan)
+        return executor(conn, planner(op))
     except DRIVER_ERRORS as exc:
         if conn.counters is not None and isinstance(exc, ServerSelectionTimeoutError):
             conn.counters.count("errors")  # the driver's pool never saw this attempt
@@ -164,4 +164,10 @@ _EXECUTORS: dict[type[Any], Callable[[MongoConn, Any], Result]] = {
     UploadFile: _upload,
     DownloadFile: _download,
     WatchChanges: _watch,
+}
+
+#: each op's planner and the executor of the plan it returns (its return annotation), so that
+#: running an op costs one lookup.
+_ROUTES: dict[type[Op], tuple[Callable[[Any], Plan], Callable[[MongoConn, Any], Result]]] = {
+    op_type: (planner, _EXECUTORS[get_type_hints(planner)["return"]]) for op_type, planner in PLANNERS.items()
 }

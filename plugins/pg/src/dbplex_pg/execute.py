@@ -12,7 +12,7 @@ runs again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_type_hints
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -97,6 +97,13 @@ def execute(conn: PgConnection, plan: Plan) -> Result:
     return _EXECUTORS[type(plan)](conn, plan)
 
 
+#: each uniform op's planner and the executor of the plan it returns (its return annotation),
+#: so that running an op costs one lookup.
+_RECORD_ROUTES: dict[type[Op], tuple[Callable[[Any, TableSql], RecordPlan], Callable[[PgConnection, Any], Result]]] = {
+    op_type: (planner, _EXECUTORS[get_type_hints(planner)["return"]]) for op_type, planner in RECORD_PLANNERS.items()
+}
+
+
 # -- record tables -------------------------------------------------------------------------------
 
 
@@ -156,17 +163,17 @@ def _failure(source: Source, conn: PgConnection, exc: psycopg.Error) -> Exceptio
 def run(source: Source, conn: PgConnection, op: Op) -> Result:
     """Plan ``op`` and run it on ``conn`` within the source's operation timeout, turning
     psycopg's errors into dbplex errors."""
-    planner = RECORD_PLANNERS.get(type(op))
-    if planner is None:
+    route = _RECORD_ROUTES.get(type(op))
+    if route is None:
         return _run_query(source, conn, op)
+    planner, executor = route
     table: str = op.table  # type: ignore[attr-defined]
     deadline.begin(conn)
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
             return _first_use(conn, op, planner)
-        plan = planner(op, statements)  # the hot path: one plan, one statement
-        return _EXECUTORS[type(plan)](conn, plan)
+        return executor(conn, planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
         if _forget(conn, table):
             return run(source, conn, op)  # dropped behind our back: look it up again
