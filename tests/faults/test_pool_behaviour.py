@@ -75,12 +75,13 @@ def test_a_full_wait_queue_turns_callers_away_at_once(drill: sandbox.Sandbox, op
         with pytest.raises(PoolFull) as raised:
             hub.execute(source, Get("behaviour", "k"))
         elapsed = time.monotonic() - started
+        # turned away at once: the connection is still held and the admitted caller still waits for it
+        assert not results and hub.pool_stats()[source].pending == 1
     waiter.join(10)
     assert str(raised.value) == (
         f"source {source!r}: no free connection and the wait queue is full (pool.max_waiting = 1); "
         "raise pool.max_size or pool.max_waiting, or shed load"
     )
-    assert elapsed < 5  # failed fast: nowhere near the 10 s wait (a generous bound)
     figure(f"{source}: caller turned away by max_waiting after", elapsed)
     assert len(results) == 1  # the admitted waiter got the connection once it was released
     stats = hub.pool_stats()[source]
@@ -227,7 +228,7 @@ def test_a_forked_child_gets_pools_of_its_own(drill: sandbox.Sandbox, open_hub: 
 
 @pytest.mark.parametrize("source", ["pg", "redis"])
 def test_pools_resize_while_running(drill: sandbox.Sandbox, open_hub: Hub, source: str) -> None:
-    # psycopg_pool gives idle connections above min_size back at max_idle's pace (one per round)
+    # surplus idle connections close at once on a shrink; checked-out ones as they come back
     pool = {"min_size": 1, "max_size": 1, "timeout": 2, "max_idle": 0.3}
     hub = open_hub({source: {"url": url_of(drill, source), "pool": pool}})
     hub.execute(source, Put("behaviour", "resize", {"n": 1}))
@@ -263,9 +264,10 @@ def test_reconnection_never_gives_up_while_health_reports_down(
         started = time.monotonic()
         with pytest.raises(SourceUnavailable, match=f"source '{source}'.*connection refused") as failed:
             hub.execute(source, Get("behaviour", "down"))
-        assert time.monotonic() - started < 1.5  # a generous bound, half of pool.timeout
         figure(f"{source}: a checkout while the server is down fails after", time.monotonic() - started)
         assert "PoolTimeout" not in type(failed.value).__name__
+        stats = hub.pool_stats()[source]
+        assert stats.timeouts == 0 and stats.pending == 0  # it never queued for a connection
         errors = hub.pool_stats()[source].errors
         time.sleep(2.0)  # four times reconnect_max: a pool that gave up would stop counting attempts
         health = hub.health().sources[0]

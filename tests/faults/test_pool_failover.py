@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,3 +188,25 @@ def test_multi_host_replicas_are_validated_like_any_url() -> None:
     assert config.sources["pg"].replicas == ["postgresql://app@db3,db4/app"]
     with pytest.raises(dbplex.ConfigError, match=r"replica 'redis://app:\*\*\*@db3,db4/0' must use the primary's URL"):
         dbplex.config.from_dict({"sources": {"pg": {"url": primary, "replicas": ["redis://app:pw2@db3,db4/0"]}}})
+
+
+def pg_sessions(hub: dbplex.Hub, count: int) -> set[int]:
+    """The backend pids of ``count`` pooled connections held at once."""
+    with ExitStack() as held:
+        return {held.enter_context(hub.connection("pg")).info.backend_pid for _ in range(count)}
+
+
+def test_a_pg_write_refused_by_a_server_in_recovery_drains_the_pool_once(drill: sandbox.Sandbox, open_hub: Hub) -> None:
+    """What an old primary's connections see after a promotion: 25006 from a server in recovery.
+    Every connection is replaced (so a multi-host URL would find the new primary), once per reconnect_min."""
+    pool = {"min_size": 2, "max_size": 2, "reconnect_min": 30, "reconnect_max": 60}
+    hub = open_hub({"pg": {"url": drill.server("pg-replica1").url, "pool": pool}})
+    before = pg_sessions(hub, 2)
+    with pytest.raises(QueryError, match=r"read-only transaction \(SQLSTATE 25006\)"):
+        hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
+    stats = hub.pool_stats()["pg"]
+    assert (stats.recycled, stats.lost) == (2, 0)  # the one in use and the idle one, closed on purpose
+    assert not pg_sessions(hub, 2) & before
+    with pytest.raises(QueryError, match="SQLSTATE 25006"):
+        hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
+    assert hub.pool_stats()["pg"].recycled == 2  # within reconnect_min: no second drain, no storm

@@ -17,12 +17,13 @@ import pytest
 import dbplex
 from dbplex import Get, Put, sandbox
 from dbplex.errors import PoolTimeout
-from tests.faults.conftest import figure
+from tests.faults.conftest import eventually, figure
 
 TIMEOUT = 1.0
 
 
 def waiters_time_out(hub: dbplex.Hub, source: str, count: int) -> list[tuple[float, BaseException | None]]:
+    """Run ``count`` callers at once; each has queued for a connection (pending) before any outcome."""
     outcomes: list[tuple[float, BaseException | None]] = []
 
     def wait() -> None:
@@ -37,8 +38,12 @@ def waiters_time_out(hub: dbplex.Hub, source: str, count: int) -> list[tuple[flo
     threads = [threading.Thread(target=wait) for _ in range(count)]
     for thread in threads:
         thread.start()
+    eventually(lambda: hub.pool_stats()[source].pending == count or outcomes, 5, "every caller queued")
+    queued_before_any_outcome = not outcomes
     for thread in threads:
         thread.join()
+    assert queued_before_any_outcome  # they waited for a connection: none failed before all had queued
+    assert hub.pool_stats()[source].pending == 0  # and none is left queued after giving up
     return outcomes
 
 
@@ -70,15 +75,15 @@ def test_pg_pool_exhausted_by_held_connections(
         for _ in range(2):
             held.enter_context(hub.connection("pg"))
         outcomes = waiters_time_out(hub, "pg", 3)
-    for elapsed, exc in outcomes:
+    for _, exc in outcomes:
         assert isinstance(exc, PoolTimeout), exc
         message = str(exc)
         assert message.startswith("source 'pg': no free connection within 1s (2 in use, at most 2); held longest (")
         assert message.endswith(f"s) by {holder} (and 1 more)")  # the leak detector names the holder
-        assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0  # at the deadline (generous bounds)
     figure("pg waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
     stats = hub.pool_stats()["pg"]
-    assert stats.timeouts == 3 and stats.leaks == 2
+    assert stats.timeouts == 3 and stats.leaks == 2 and stats.rejected == 0
+    assert stats.acquired == 2  # the two held: no waiter got a connection
     assert_leaks_named(caplog, "pg", holder)
     hub.execute("pg", Put("limits", "k", {"after": True}))  # released connections serve again
 
@@ -98,12 +103,11 @@ def test_redis_pool_exhausted_by_held_connections(
     finally:
         for conn in held:
             pool.release(conn)
-    for elapsed, exc in outcomes:
+    for _, exc in outcomes:
         assert isinstance(exc, PoolTimeout), exc
         message = str(exc)
         assert "source 'redis': no connection became free within 1s (all 2 in use" in message
         assert message.endswith(f"s) by {holder} (and 1 more)")
-        assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0
     figure("redis waiter timeout (configured 1 s)", max(e for e, _ in outcomes))
     assert hub.pool_stats()["redis"].leaks == 2
     assert_leaks_named(caplog, "redis", holder)

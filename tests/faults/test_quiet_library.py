@@ -63,5 +63,5 @@ def test_a_replica_outage_prints_nothing_when_the_application_configures_no_logg
 def test_the_outage_reaches_the_application_once_it_configures_logging(drill: sandbox.Sandbox) -> None:
     finished = run_application(drill, configure=True)
     assert finished.returncode == 0, finished.stderr
-    # dbplex's own line under dbplex.*; the driver's records (psycopg.pool) reach the application too
+    # dbplex's own line under dbplex.*; the drivers' records reach the application too
     assert "WARNING:dbplex.routing:source 'pg' replica1: out of the read rotation after " in finished.stderr

@@ -1,4 +1,4 @@
-"""Pool settings, pool statistics (derived from pymongo's connection-pool events), health, and ``dbplex_connect``."""
+"""Pool settings, pool statistics (derived from pymongo's connection-pool events), health, and a lone client."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pymongo.database import Database
 import dbplex
 from dbplex import Get, Put, Status
 from dbplex.errors import PoolFull, PoolTimeout
+from dbplex_mongo.client import connect as lone_client
 
 Doc = dict[str, Any]
 
@@ -90,10 +91,10 @@ def test_health_reports_version_topology_and_pool(hub: dbplex.Hub, raw_db: Datab
     assert check.pool is not None and (check.pool.source, check.pool.max) == ("docs", 4)
 
 
-def test_connect_hook_opens_a_separate_database_that_ops_run_on(hub: dbplex.Hub, unique_table: str) -> None:
+def test_a_lone_client_opens_a_separate_database_that_ops_run_on(hub: dbplex.Hub, unique_table: str) -> None:
     source = hub.sources["docs"]
     hooks = hub.plugins.hooks_for("mongo")
-    db = hooks.connect(source=source)
+    db = lone_client(source)
     try:
         with hub.connection("docs") as pooled:
             assert isinstance(db, Database) and db.name == pooled.name and db.client is not pooled.client

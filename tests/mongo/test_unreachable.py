@@ -10,6 +10,7 @@ import dbplex
 from dbplex import Get, Status
 from dbplex.errors import ConfigError, SourceUnavailable
 from dbplex_mongo import Find
+from dbplex_mongo.client import connect as lone_client
 
 PASSWORD = "s3cret-Pa55"
 
@@ -48,12 +49,14 @@ def test_the_password_appears_in_no_message_log_or_traceback(gone_url: str) -> N
         assert PASSWORD not in text
 
 
-def test_connect_hook_gives_up_within_connect_timeout(free_port: int) -> None:
+def test_a_lone_client_gives_up_within_connect_timeout(free_port: int) -> None:
     url = f"mongodb://127.0.0.1:{free_port}/shop"
-    with dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 1}}}) as hub:
-        hooks = hub.plugins.hooks_for("mongo")
-        with pytest.raises(SourceUnavailable, match=r"source 'gone': cannot connect to 127\.0\.0\.1:\d+: .*after 1 s"):
-            hooks.connect(source=hub.sources["gone"])
+    pattern = r"source 'gone': cannot connect to 127\.0\.0\.1:\d+: .*after 1 s"
+    with (
+        dbplex.open({"sources": {"gone": {"url": url, "connect_timeout": 1}}}) as hub,
+        pytest.raises(SourceUnavailable, match=pattern),
+    ):
+        lone_client(hub.sources["gone"])
 
 
 @pytest.mark.parametrize(

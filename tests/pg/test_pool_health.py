@@ -99,14 +99,15 @@ def test_connections_carry_the_application_name(make_hub: Callable[..., dbplex.H
         assert conn.execute("SHOW application_name").fetchone() == ("from-url",)
 
 
-def test_the_connect_hook_opens_a_lone_autocommit_connection(hub: dbplex.Hub) -> None:
-    connect = hub.plugins.hooks_for("pg").connect
-    conn = connect(source=hub.sources["pg"])
+def test_the_connect_hook_gives_a_connector_that_opens_lone_autocommit_connections(hub: dbplex.Hub) -> None:
+    connector = hub.plugins.hooks_for("pg").connect(source=hub.sources["pg"])
+    conn = connector.open()
     try:
         assert isinstance(conn, psycopg.Connection) and conn.autocommit
-        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert connector.usable(conn) and conn.execute("SELECT 1").fetchone() == (1,)
     finally:
-        conn.close()
+        connector.close(conn)
+    assert not connector.usable(conn)
     assert hub.pool_stats() == {}  # no pool was opened for it
 
 

@@ -13,7 +13,7 @@ import redis
 import dbplex
 from dbplex import Get, Put, Status
 from dbplex.errors import ConfigError, SourceUnavailable
-from dbplex_redis.plugin import plugin
+from dbplex_redis.pool import connect
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_nothing_listening_is_unavailable_naming_source_and_address(
     ):
         hub.execute("r", Get("t", "k"))
     with pytest.raises(SourceUnavailable, match="connection refused"):
-        plugin.dbplex_connect(hub.sources["r"])
+        connect(hub.sources["r"])
 
 
 def test_a_server_that_never_answers_gives_up_within_connect_timeout(

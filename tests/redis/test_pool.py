@@ -15,7 +15,6 @@ import dbplex_redis
 from dbplex import Get, Put, Status
 from dbplex.errors import PoolTimeout, SourceUnavailable
 from dbplex_redis import Command
-from dbplex_redis.plugin import plugin
 
 from .conftest import wait_until
 
@@ -115,8 +114,8 @@ def test_a_closed_pool_refuses_its_client(make_hub: Callable[..., dbplex.Hub]) -
         client.ping()
 
 
-def test_connect_hook_opens_one_connection_of_its_own(hub: dbplex.Hub) -> None:
-    client = plugin.dbplex_connect(hub.sources["r"])
+def test_a_lone_client_has_one_connection_of_its_own(hub: dbplex.Hub) -> None:
+    client = dbplex_redis.pool.connect(hub.sources["r"])
     try:
         assert isinstance(client, redis.Redis) and client.ping()
     finally:

@@ -7,13 +7,15 @@ paths::
 
     plugin = backend_plugin(
         Backend(name="pg", schemes=("postgresql",), ...),
-        pool="dbplex_pg.pool:PgPool",
+        connect="dbplex_pg.connector:PgConnector",
         query="dbplex_pg.execute:run",
         health="dbplex_pg.health:check",
     )
 
 and the entry point names the object: ``pg = "dbplex_pg.plugin:plugin"``. Only the hooks given
-are implemented, so ``dbplex plugins`` lists exactly what the backend does.
+are implemented, so ``dbplex plugins`` lists exactly what the backend does; ``connect=`` (a
+:class:`~dbplex.pooling.Connector`) brings ``dbplex_pool`` with it, answered by dbplex's own
+pool. A backend whose driver pools internally declares ``pool=`` (taking the source) instead.
 
 The loader calls :meth:`BackendHooks.resolve_targets` before the backend's first use: every
 target is imported and checked against the arguments its hook passes, so a typo is a load error
@@ -28,14 +30,20 @@ from importlib import import_module
 from typing import Any
 
 from dbplex import hookspecs
-from dbplex.backends import Backend
+from dbplex.backends import Backend, Source
 from dbplex.errors import PluginError
 from dbplex.hookspecs import hookimpl
+from dbplex.pooling.connector import Connector
+from dbplex.pooling.pool import ConnectorPool
 
 HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "bench_baseline")
 
-#: the arguments each hook passes to its target, in order: the hook specification's parameters.
-HOOK_ARGUMENTS = {hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS}
+#: the arguments each hook passes to its target, in order: the hook specification's parameters,
+#: but for ``pool``: a backend that declares a pool of its own has no connector to receive.
+HOOK_ARGUMENTS = {
+    **{hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS},
+    "pool": ("source",),
+}
 
 
 class _Target:
@@ -95,13 +103,24 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
     """Each hook's implementation for one target; the parameter names are the specs' own."""
     return {
         "connect": lambda source: target.call(source) if source.backend == name else None,
-        "pool": lambda source: target.call(source) if source.backend == name else None,
+        "pool": lambda source, connector: target.call(source) if source.backend == name else None,
         "query": lambda source, conn, op: target.call(source, conn, op) if source.backend == name else None,
         "health": lambda source, pool: target.call(source, pool) if source.backend == name else None,
         "migrate": lambda source: target.call(source) if source.backend == name else None,
         "partition": lambda source: target.call(source) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
     }
+
+
+def _core_pool(name: str) -> Callable[..., Any]:
+    """The ``dbplex_pool`` of a backend that declares a connector: dbplex's own pool over it."""
+
+    def dbplex_pool(source: Source, connector: Connector[Any] | None) -> ConnectorPool[Any] | None:
+        if source.backend != name or connector is None:
+            return None
+        return ConnectorPool(source, connector)
+
+    return dbplex_pool
 
 
 class BackendHooks:
@@ -150,6 +169,11 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     unknown = set(targets) - set(HOOKS)
     if unknown:
         raise ValueError(f"unknown hooks {sorted(unknown)}; known: {', '.join(HOOKS)}")
+    if "connect" in targets and "pool" in targets:
+        raise ValueError(
+            "connect= and pool= exclude each other: declare connect= (a Connector; dbplex pools its "
+            "connections) or, when the driver pools internally, pool="
+        )
 
     def dbplex_register_backends(register: Callable[[Backend], None]) -> None:
         register(backend)
@@ -158,4 +182,6 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     declared = [_Target(hook, path) for hook, path in targets.items()]
     for target in declared:
         implementations[f"dbplex_{target.hook}"] = hookimpl(_hooks(backend.name, target)[target.hook])
+    if "connect" in targets:
+        implementations["dbplex_pool"] = hookimpl(_core_pool(backend.name))
     return BackendHooks(f"dbplex-{backend.name}", implementations, declared)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dbplex.ops import Op
     from dbplex.partition.backend import Partitioner
     from dbplex.pool import Pool
+    from dbplex.pooling.connector import Connector
     from dbplex.result import Result
 
 PROJECT = "dbplex"
@@ -39,23 +40,31 @@ def dbplex_register_backends(register: Callable[[Backend], None]) -> None:
 
 
 @hookspec(firstresult=True)
-def dbplex_connect(source: Source) -> Any:
-    """Open one new native driver connection to ``source``, outside any pool.
+def dbplex_connect(source: Source) -> Connector[Any]:
+    """Return the :class:`~dbplex.pooling.Connector` through which dbplex's pool opens, checks,
+    resets and closes ``source``'s native connections. No I/O here.
 
-    Must give up within ``source.config.connect_timeout`` and raise
-    :class:`~dbplex.errors.SourceUnavailable` naming the source (never the password).
+    Its ``open()`` must give up within ``source.config.connect_timeout`` and raise
+    :class:`~dbplex.errors.SourceUnavailable` naming the source (never the password). A backend
+    whose driver pools internally (pymongo's MongoClient) does not implement this hook, and
+    implements ``dbplex_pool`` instead.
 
     :param source: the configured source.
     """
 
 
 @hookspec(firstresult=True)
-def dbplex_pool(source: Source) -> Pool:
+def dbplex_pool(source: Source, connector: Connector[Any] | None) -> Pool:
     """Create the connection pool for ``source`` from ``source.config.pool``.
 
-    Called once per source, on first use. The result satisfies :class:`~dbplex.pool.Pool`.
+    Called once per source (and replica), on first use, after ``dbplex_connect``. A backend with
+    a connector returns ``dbplex.pooling.ConnectorPool(source, connector)`` (a plugin made by
+    :func:`~dbplex.backend_plugin.backend_plugin` with ``connect=`` does so without a ``pool=``
+    target); a backend whose driver pools internally returns its own :class:`~dbplex.pool.Pool`
+    and gets ``connector=None``. Either way wrappers of this hook see every source's pool.
 
     :param source: the configured source.
+    :param connector: what ``dbplex_connect`` returned, or None when no plugin implements it.
     """
 
 

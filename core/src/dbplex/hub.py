@@ -116,7 +116,7 @@ class Hub:
             return pool
         with bound.lock:
             if bound.pool is None:
-                created = bound.hooks.pool(source=bound.source)
+                created = bound.hooks.open_pool(bound.source)
                 if created is None:
                     raise UnsupportedError(
                         f"source {bound.source.name!r}: backend {bound.backend.name!r} provides no pool"

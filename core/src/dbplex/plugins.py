@@ -64,6 +64,11 @@ class SourceHooks:
     migrate: Any
     partition: Any
 
+    def open_pool(self, source: Source) -> Any:
+        """A new pool for ``source``: ``dbplex_pool`` given the connector ``dbplex_connect``
+        returns (None when the backend's driver pools internally); None when no plugin makes one."""
+        return self.pool(source=source, connector=self.connect(source=source))
+
 
 @dataclass
 class Plugins:

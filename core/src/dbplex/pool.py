@@ -1,8 +1,9 @@
 """One pool protocol and one stats schema for every backend.
 
-Each backend wraps its driver's pool (psycopg_pool, redis-py, pymongo) in an object that
-satisfies :class:`Pool`. What the driver does not count itself, :class:`PoolCounters`
-counts, so that ``pool_stats()`` means the same thing for every source.
+dbplex's own pool (:mod:`dbplex.pooling.pool`, over a backend's connector) satisfies
+:class:`Pool`; so does the object a backend whose driver pools internally (pymongo) returns
+from ``dbplex_pool``. What such a driver does not count itself, :class:`PoolCounters` counts,
+so that ``pool_stats()`` means the same thing for every source.
 """
 
 from __future__ import annotations
@@ -66,10 +67,15 @@ class PoolStats(msgspec.Struct, kw_only=True):
 
 
 class PoolCounters:
-    """Thread-safe counters for what a driver's pool does not count itself."""
+    """Thread-safe counters for what a driver's pool does not count itself.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    A pool that already holds a lock on every checkout passes it as ``lock`` and updates the
+    fields directly while holding it (one acquisition per checkout, not two); it must then call
+    the methods here only while *not* holding it.
+    """
+
+    def __init__(self, lock: threading.Lock | None = None) -> None:
+        self._lock = lock if lock is not None else threading.Lock()
         self.acquired = 0
         self.timeouts = 0
         self.errors = 0

@@ -45,7 +45,8 @@ class Connector(Protocol[C]):
 
     def usable(self, conn: C) -> bool:
         """Whether an idle connection can be handed out without a round trip (not closed, no
-        unread goodbye from the server). False makes the pool close and replace it."""
+        unread goodbye from the server). False makes the pool close and replace it; must not
+        raise (it runs on the checkout path, outside any error handling)."""
         ...
 
     def ping(self, conn: C) -> None:

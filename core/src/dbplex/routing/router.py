@@ -139,7 +139,7 @@ class Router:
     def _open(self, replica: Replica) -> Pool:
         with replica.lock:
             if replica.pool is None:
-                created = self._hooks.pool(source=replica.source)
+                created = self._hooks.open_pool(replica.source)
                 if created is None:
                     raise UnsupportedError(f"source {replica.source.name!r}: backend provides no pool")
                 replica.pool = created

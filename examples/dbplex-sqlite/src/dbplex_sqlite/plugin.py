@@ -26,8 +26,7 @@ plugin = backend_plugin(
         options=SqliteOptions,
         description="SQLite database files, through the standard library's sqlite3",
     ),
-    connect="dbplex_sqlite.connect:connect",
-    pool="dbplex_sqlite.pool:SqlitePool",
+    connect="dbplex_sqlite.connector:SqliteConnector",
     query="dbplex_sqlite.execute:run",
     health="dbplex_sqlite.health:check",
 )

@@ -34,7 +34,6 @@ plugin = backend_plugin(
         loggers=("pymongo",),
         description="MongoDB through pymongo: documents, find, aggregate, bulk writes, indexes, GridFS, change streams",
     ),
-    connect="dbplex_mongo.client:connect",
     pool="dbplex_mongo.pool:MongoPool",
     query="dbplex_mongo.execute:run",
     health="dbplex_mongo.health:check",

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import psycopg
-import psycopg_pool
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from dbplex.backends import Source
+from dbplex.errors import ConfigError
 from dbplex_pg.connection import connect_timeout, options
 
 
@@ -47,6 +47,12 @@ class PgBaseline:
     """Satisfies :class:`dbplex.bench.baseline.Baseline` with psycopg alone."""
 
     def __init__(self, source: Source, pool_size: int) -> None:
+        try:
+            import psycopg_pool  # only the baseline uses it: an extra, not a dependency of dbplex-pg
+        except ImportError:
+            raise ConfigError(
+                "the PostgreSQL baseline of dbplex bench runs on psycopg_pool: pip install 'dbplex-pg[bench]'"
+            ) from None
         self.label = f"psycopg {psycopg.__version__} + psycopg_pool {psycopg_pool.__version__}"
         self._schema = options(source).schema
         self._queries: dict[str, _Queries] = {}

@@ -8,7 +8,6 @@ explicit transaction when several ops must commit together.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
@@ -17,8 +16,6 @@ from psycopg.adapt import Loader
 from psycopg.rows import TupleRow
 
 from dbplex.backends import Source
-from dbplex.pool import PoolCounters
-from dbplex.pooling.jitter import lifetime_deadline
 from dbplex_pg import deadline, errors
 from dbplex_pg.options import PgOptions
 from dbplex_pg.translate import TableSql, decode_record
@@ -37,34 +34,13 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = (
-        "bound",
-        "client_bound",
-        "counters",
-        "down_since",
-        "in_flight",
-        "last_error",
-        "lifetime",
-        "lifetime_jitter",
-        "name",
-        "schema",
-        "tables",
-    )
+    __slots__ = ("bound", "client_bound", "in_flight", "name", "schema", "tables")
 
-    def __init__(self, name: str, schema: str, lifetime: float, lifetime_jitter: float, bound: float) -> None:
+    def __init__(self, name: str, schema: str, bound: float) -> None:
         self.name = name
         self.schema = schema
-        #: ``pool.max_lifetime`` and ``pool.lifetime_jitter``: each connection's deadline is drawn from them.
-        self.lifetime = lifetime
-        self.lifetime_jitter = lifetime_jitter
         #: tables known to exist, with their statements: a record op's only per-call lookup.
         self.tables: dict[str, TableSql] = {}
-        #: what psycopg_pool does not time per call: checkout waits and uses, connection set-up.
-        self.counters = PoolCounters()
-        #: why the latest connection attempt failed; None once one succeeds.
-        self.last_error: str | None = None
-        #: ``time.monotonic()`` of the first of the failing attempts in a row; None once one succeeds.
-        self.down_since: float | None = None
         #: ``operation_timeout``: the server's bound on a statement; the client's is a little longer.
         self.bound = bound
         self.client_bound = bound + deadline.GRACE
@@ -85,29 +61,13 @@ class PgConnection(psycopg.Connection[TupleRow]):
     state: ClassVar[SourceState]
     #: reused by every record op: a new cursor per op would cost more than the op's own Python work.
     records: psycopg.Cursor[TupleRow]
-    #: ``time.monotonic()`` after which the pool replaces this connection (at checkout or return).
-    expires_at: float
-    #: ``time.monotonic()`` when it last came back to the pool (or was pinged there): the keepalive's clock.
-    returned_at: float
     #: set when an op on it outlived its deadline and its socket was shut down.
     timed_out = False
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
-        """Connect, timing it and keeping the reason of a failure (psycopg_pool retries unseen)."""
-        state = cls.state
-        started = time.perf_counter()
-        try:
-            conn = super().connect(conninfo, **kwargs)
-        except psycopg.Error as exc:
-            state.last_error = errors.connect_reason(exc, kwargs.get("connect_timeout", 0))
-            if state.down_since is None:
-                state.down_since = time.monotonic()
-            raise
-        state.counters.time("create", (time.perf_counter() - started) * 1000)
-        state.last_error = state.down_since = None
-        conn.returned_at = now = time.monotonic()
-        conn.expires_at = lifetime_deadline(now, state.lifetime, state.lifetime_jitter)
+        """Connect, with the records cursor ready."""
+        conn = super().connect(conninfo, **kwargs)
         conn.records = conn.cursor()
         conn.records.adapters.register_loader("jsonb", RecordLoader)
         return conn
@@ -121,10 +81,7 @@ def options(source: Source) -> PgOptions:
 
 def connection_class(source: Source) -> type[PgConnection]:
     """A connection class of one's own for a pool (or a lone connection) and its shared state."""
-    pool = source.config.pool
-    state = SourceState(
-        source.name, options(source).schema, pool.max_lifetime, pool.lifetime_jitter, deadline.operation_timeout(source)
-    )
+    state = SourceState(source.name, options(source).schema, deadline.operation_timeout(source))
     return type("PgConnection", (PgConnection,), {"state": state, "__module__": __name__})
 
 
@@ -163,8 +120,3 @@ def open_connection(source: Source, connection_type: type[C], *, bounded: bool =
         return connection_type.connect(source.url, **connect_kwargs(source, bounded=bounded))
     except psycopg.Error as exc:
         raise errors.unavailable(source, exc, connect_timeout(source)) from None
-
-
-def connect_source(source: Source) -> PgConnection:
-    """One new connection to ``source``, outside any pool (the ``dbplex_connect`` hook)."""
-    return open_connection(source, connection_class(source))

@@ -37,7 +37,6 @@ plugin = backend_plugin(
         description="Redis via redis-py: records as hashes with a sorted-set key index, raw commands, "
         "pipelines, pub/sub, key prefixes and TTLs",
     ),
-    connect="dbplex_redis.pool:connect",
     pool="dbplex_redis.pool:RedisPool",
     query="dbplex_redis.execute:execute",
     health="dbplex_redis.health:check",
