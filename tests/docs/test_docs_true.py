@@ -46,3 +46,13 @@ def test_every_page_a_page_names_is_in_the_repository(page: Path) -> None:
     """A page named in code font (`docs/x.md`) must exist here too: the docs stand on their own."""
     for named in MENTIONED_PAGE.findall(page.read_text()):
         assert (ROOT / named).exists() or (page.parent / named).exists(), f"{page.relative_to(ROOT)} names {named}"
+
+
+def test_the_plugin_guide_lists_every_capability_the_suite_certifies() -> None:
+    """docs/plugins.md's capability table is the one list of ``dbplex.testing.capabilities``."""
+    from dbplex.testing.capabilities import ALL, HOOK_CAPABILITIES
+
+    page = (ROOT / "docs" / "plugins.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| (flag|the `([a-z_]+)` hook) \|", page, re.MULTILINE)
+    assert sorted(name for name, _, _ in rows) == sorted(ALL)
+    assert {name: hook for name, _, hook in rows if hook} == {name: name for name in HOOK_CAPABILITIES}

@@ -54,7 +54,7 @@ def partitioner(pg_url: str) -> Iterator[Callable[..., PgPartitioner]]:
     def make(now: datetime = NOW) -> PgPartitioner:
         hub = dbplex.open({"sources": {"pg": {"url": pg_url}}})
         hubs.append(hub)
-        made.append(PgPartitioner(hub.sources["pg"], clock=lambda: now))
+        made.append(PgPartitioner(hub.sources["pg"], *hub.capability_pools("pg"), clock=lambda: now))
         return made[-1]
 
     yield make
@@ -151,7 +151,7 @@ def test_inspect_reports_the_catalogs_row_estimate_of_each_partition(
 def _create_in_process(url: str, spec: PartitionSpec, start: Any, failures: Any) -> None:
     """One 'host' running maintenance: waits for the others, then creates every partition."""
     hub = dbplex.open({"sources": {"pg": {"url": url}}})
-    p = PgPartitioner(hub.sources["pg"], clock=lambda: NOW)
+    p = PgPartitioner(hub.sources["pg"], *hub.capability_pools("pg"), clock=lambda: NOW)
     try:
         start.wait(30)
         p.inspect(spec)
@@ -768,7 +768,7 @@ def test_lock_timeout_does_not_stay_on_the_sessions_that_serve_queries(
     action = p.render(spec, Action(kind="retire", partition=expired, reason="test", now=NOW))
     assert action.commands[0].endswith("CONCURRENTLY;")  # autocommit: a session-level setting
     p.apply(spec, action)
-    with p._sessions.session() as conn:
+    with p._session() as conn:  # white-box: an admin session the partitioner would use next
         assert conn.execute("SHOW lock_timeout").fetchone() == ("0",)
 
 
@@ -815,11 +815,16 @@ def test_a_unique_index_without_the_partition_key_gets_it_in_the_conversion(
     assert raw.execute(sql.SQL("SELECT count(*) FROM {}").format(t)).fetchone() == (2,)
 
 
-def test_a_forked_hub_drops_its_partitioners_without_closing_them(pg_url: str) -> None:
+def test_a_forked_hub_keeps_its_partitioners_on_the_childs_own_sessions(pg_url: str) -> None:
+    """A partitioner holds the hub's endpoints, not connections: after a fork it draws sessions
+    from the child's new admin pool, and the parent's pool is dropped, not closed."""
     with dbplex.open({"sources": {"pg": {"url": pg_url}}}) as hub:
         first = hub.partitioner("pg")
         first.listing(spec_for("no_such_table"))
+        inherited = hub.pool_stats()["pg/admin"]
+        assert inherited.size >= 1
         hub.after_fork()
-        second = hub.partitioner("pg")
-        assert second is not first
-        assert first.listing(spec_for("no_such_table")).problem  # the inherited one still works: not closed
+        assert "pg/admin" not in hub.pool_stats()  # dropped: the child opens its own on first use
+        assert hub.partitioner("pg") is first
+        assert first.listing(spec_for("no_such_table")).problem  # works, on a new admin pool
+        assert hub.pool_stats()["pg/admin"].max == 4

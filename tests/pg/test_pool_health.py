@@ -100,7 +100,7 @@ def test_connections_carry_the_application_name(make_hub: Callable[..., dbplex.H
 
 
 def test_the_connect_hook_gives_a_connector_that_opens_lone_autocommit_connections(hub: dbplex.Hub) -> None:
-    connector = hub.plugins.hooks_for("pg").connect(source=hub.sources["pg"])
+    connector = hub.plugins.hooks_for("pg").connector(hub.sources["pg"])
     conn = connector.open()
     try:
         assert isinstance(conn, psycopg.Connection) and conn.autocommit

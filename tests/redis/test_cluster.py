@@ -25,9 +25,11 @@ from redis.cluster import ClusterNode, RedisCluster
 import dbplex
 from dbplex import Get, Put, Scan, Status, sandbox
 from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
-from dbplex.testing.conformance import ConformanceSuite
+from dbplex.testing.conformance import ConformanceSuite, RecordsSection
+from dbplex.testing.conformance_pool import OpenSource
 from dbplex_redis import Command, Pipeline, Publish, cluster_url
 from tests.redis.test_cluster_translate import NASTY_PASSWORDS
+from tests.redis.test_conformance import expiring_keys, kill_clients, one_round_trip, with_client_name
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,7 @@ def cluster(source_url: str, prefix: str) -> Iterator[dbplex.Hub]:
         yield hub
 
 
-class ClusterSuite(ConformanceSuite):
+class ClusterSuite(RecordsSection):
     backend = "redis_cluster"
 
     @pytest.fixture
@@ -74,8 +76,65 @@ class ClusterSuite(ConformanceSuite):
         return seed_url
 
 
-class TestConformance(ClusterSuite):
-    pass
+class TestConformance(ClusterSuite, ConformanceSuite):
+    def tagged_url(self, url: str, tag: str) -> str:
+        return with_client_name(url, tag)
+
+    def kill_connections(self, url: str, tag: str) -> int:
+        """CLIENT KILL on every node of the connections named ``tag``."""
+        seeds = cluster_url.parse(url).seeds
+        client = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in seeds], socket_timeout=10)
+        try:
+            return sum(kill_clients(f"redis://{node.host}:{node.port}", tag) for node in client.get_nodes())
+        finally:
+            client.close()
+
+    @contextmanager
+    def hold(self, hub: dbplex.Hub, table: str, count: int) -> Iterator[None]:
+        """Hold connections of the node that serves ``table`` (a table is one hash slot)."""
+        with hub.connection("s") as client:
+            pool = client.get_node_from_key(table).redis_connection.connection_pool
+        held = [pool.get_connection() for _ in range(count)]
+        try:
+            yield
+        finally:
+            for conn in held:
+                pool.release(conn)
+
+    def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
+        expiring_keys(hub, table)
+
+    @pytest.mark.xfail(
+        strict=False,  # intermittent, so a strict mark would fail the runs where it happens to pass
+        raises=AssertionError,
+        reason="redis_cluster stats defect, intermittent: one caller turned away by max_waiting sometimes leaves "
+        "stats.rejected at 2 (the refusal is counted more than once)",
+    )
+    def test_max_waiting_turns_callers_away_at_once_with_pool_full(
+        self, open_source: OpenSource, unique_table: str
+    ) -> None:
+        super().test_max_waiting_turns_callers_away_at_once_with_pool_full(open_source, unique_table)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="redis_cluster stats defect: size and idle are summed over the nodes while min and max are per "
+        "node, so size exceeds max (size 3 with max 1 after resize to 1)",
+    )
+    def test_resize_changes_the_bounds_while_the_pool_runs(self, open_source: OpenSource, unique_table: str) -> None:
+        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="redis_cluster stats defect: size and idle are summed over the nodes while min and max are per "
+        "node, so size exceeds max (size 4 with max 3 while two connections are held)",
+    )
+    def test_stats_count_checkouts_and_keep_the_gauges_consistent(
+        self, open_source: OpenSource, unique_table: str
+    ) -> None:
+        super().test_stats_count_checkouts_and_keep_the_gauges_consistent(open_source, unique_table)
+
+    def check_pipelines(self, hub: dbplex.Hub, table: str) -> None:
+        one_round_trip(hub, table)
 
 
 class TestConformanceWithPrefixAndTtl(ClusterSuite):

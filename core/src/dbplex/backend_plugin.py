@@ -106,8 +106,8 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "pool": lambda source, connector: target.call(source) if source.backend == name else None,
         "query": lambda source, conn, op: target.call(source, conn, op) if source.backend == name else None,
         "health": lambda source, pool: target.call(source, pool) if source.backend == name else None,
-        "migrate": lambda source: target.call(source) if source.backend == name else None,
-        "partition": lambda source: target.call(source) if source.backend == name else None,
+        "migrate": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
+        "partition": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
     }
 
@@ -163,8 +163,9 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     """A plugin object registering ``backend`` and implementing the hooks named in ``targets``.
 
     Each target is the ``"module:attribute"`` of a callable taking the hook's arguments
-    positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``; ...); a
-    class is checked through its constructor.
+    positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``;
+    ``migrate`` and ``partition``: ``(source, pool, admin)``; ...); a class is checked through
+    its constructor.
     """
     unknown = set(targets) - set(HOOKS)
     if unknown:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from dbplex import secrets
 from dbplex.config import SourceConfig
@@ -52,6 +52,11 @@ class Backend:
             raise ValueError(f"backend {self.name!r} declares unknown capabilities {sorted(unknown)}")
 
 
+#: what a source's pool is for: the primary, a read replica, or the admin pool of capability
+#: sessions (locks, DDL), whose connections carry no operation timeout.
+Role = Literal["primary", "replica", "admin"]
+
+
 @dataclass(frozen=True)
 class Source:
     """A configured source bound to its backend: the ``source`` argument of every hook."""
@@ -61,6 +66,8 @@ class Source:
     config: SourceConfig
     #: ``config.options`` validated into the backend's options type (a dict when it has none).
     options: Any = None
+    #: which of the source's pools this is for (``name`` is then ``SOURCE/replicaN`` or ``SOURCE/admin``).
+    role: Role = "primary"
 
     @property
     def url(self) -> str:

@@ -1,9 +1,15 @@
 """The hooks a dbplex plugin implements.
 
 A backend plugin answers these for its own sources and returns None for any other; the core
-binds each source to the plugins that concern it, so in practice a backend is only asked
-about sources it registered a scheme for. Cross-cutting plugins (metrics, tracing, retries,
-caches) wrap ``dbplex_query`` and ``dbplex_pool`` with ``@hookimpl(wrapper=True)``.
+binds each backend's hooks once (:class:`~dbplex.binding.BoundBackend`) to the plugins that
+concern it, so in practice a backend is only asked about sources it registered a scheme for.
+Cross-cutting plugins (metrics, tracing, retries, caches) wrap ``dbplex_query``, ``dbplex_pool``
+and ``dbplex_health`` with ``@hookimpl(wrapper=True)``.
+
+The hub owns every connection: ``dbplex_pool`` is called for each of a source's pools — its own,
+each replica's (``source.role == "replica"``) and its admin pool (``"admin"``: capability
+sessions, no operation timeout) — and the capability hooks receive those pools rather than
+opening connections of their own.
 """
 
 from __future__ import annotations
@@ -57,13 +63,16 @@ def dbplex_connect(source: Source) -> Connector[Any]:
 def dbplex_pool(source: Source, connector: Connector[Any] | None) -> Pool:
     """Create the connection pool for ``source`` from ``source.config.pool``.
 
-    Called once per source (and replica), on first use, after ``dbplex_connect``. A backend with
-    a connector returns ``dbplex.pooling.ConnectorPool(source, connector)`` (a plugin made by
+    Called once per pool, on its first use, after ``dbplex_connect``: for the source itself, for
+    each replica (a ``Source`` named ``SOURCE/replicaN`` with the replica's URL,
+    ``role="replica"``) and for the admin pool (``SOURCE/admin``, ``role="admin"``: at most a few
+    connections, which must not carry the operation timeout). A backend with a connector returns
+    ``dbplex.pooling.ConnectorPool(source, connector)`` (a plugin made by
     :func:`~dbplex.backend_plugin.backend_plugin` with ``connect=`` does so without a ``pool=``
     target); a backend whose driver pools internally returns its own :class:`~dbplex.pool.Pool`
-    and gets ``connector=None``. Either way wrappers of this hook see every source's pool.
+    and gets ``connector=None``. Either way wrappers of this hook see every pool.
 
-    :param source: the configured source.
+    :param source: the configured source (or the replica's or admin pool's derived one).
     :param connector: what ``dbplex_connect`` returned, or None when no plugin implements it.
     """
 
@@ -81,15 +90,21 @@ def dbplex_query(source: Source, conn: Any, op: Op) -> Result:
 
 
 @hookspec(firstresult=True)
-def dbplex_migrate(source: Source) -> Migrator:
+def dbplex_migrate(source: Source, pool: Pool, admin: Pool) -> Migrator:
     """Return the migration backend of ``source``: a :class:`~dbplex.migrate.Migrator`.
 
-    Like ``dbplex_pool``, a factory: the core plans, validates, orders locks and writes history
-    rows; the migrator provides the database's part (history store, lock, step execution and
-    transaction modes, dry-run rendering). It opens its own connections on first need (no I/O
-    here) and closes them in ``close()``.
+    A factory: the core plans, validates, orders locks and writes history rows; the migrator
+    provides the database's part (history store, lock, step execution and transaction modes,
+    dry-run rendering). Every connection it uses comes from the two pools the hub passes, which
+    open on first use (so no I/O here) and show in ``pool_stats()``; it opens none of its own.
+    ``close()`` gives back what it still holds; the pools themselves are the hub's, never closed
+    by the migrator.
 
     :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool (``SOURCE/admin``, a few connections without the
+        operation timeout): for a session held outside the normal checkout, such as the
+        migration lock's or the one steps run on.
     """
 
 
@@ -105,14 +120,18 @@ def dbplex_health(source: Source, pool: Pool) -> Health:
 
 
 @hookspec(firstresult=True)
-def dbplex_partition(source: Source) -> Partitioner:
+def dbplex_partition(source: Source, pool: Pool, admin: Pool) -> Partitioner:
     """Return the partitioning backend of ``source``: a :class:`~dbplex.partition.Partitioner`.
 
     A factory like ``dbplex_migrate``: the core owns specs, layouts, plans, the maintenance lock
     and the merge of cross-partition queries; the partitioner inspects what the database holds,
-    renders and applies each action, and reads one partition. No I/O here.
+    renders and applies each action, and reads one partition. Made once per hub, no I/O here;
+    its connections come from ``pool`` and ``admin`` as for ``dbplex_migrate``.
 
     :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for sessions outside the normal checkout: the
+        maintenance lock's, DDL outside a transaction, ``CREATE INDEX CONCURRENTLY``.
     """
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -15,37 +13,55 @@ from typing import TYPE_CHECKING, Any
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
 from dbplex.backends import Backend, Source
+from dbplex.binding import BoundBackend, Endpoint, derived
 from dbplex.config import Config
-from dbplex.errors import ConfigError, DbplexError, UnsupportedError
+from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
 from dbplex.ops import Op
-from dbplex.plugins import Plugins, SourceHooks
+from dbplex.plugins import Plugins
 from dbplex.pool import Pool, PoolStats
 from dbplex.pooling import fork
 from dbplex.result import Result
 from dbplex.routing import Router
-from dbplex.secrets import scrub
+from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
+    from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
     from dbplex.partition.backend import Partitioner
     from dbplex.partition.spec import PartitionSpec
 
 
 class _Bound:
-    """A source with its hook callers and (once opened) its pool."""
+    """A source bound to its backend: its endpoints (primary, replicas, admin) and router."""
 
-    __slots__ = ("backend", "hooks", "lock", "pool", "router", "source")
+    __slots__ = ("admin", "backend", "bound", "lock", "primary", "router", "source")
 
-    def __init__(self, source: Source, backend: Backend, hooks: SourceHooks) -> None:
+    def __init__(self, source: Source, bound: BoundBackend) -> None:
         self.source = source
-        self.backend = backend
-        self.hooks = hooks
-        self.pool: Pool | None = None
-        #: guards opening the pool: one source's slow connect must not hold up the others.
-        self.lock = threading.Lock()
+        self.backend = bound.backend
+        self.bound = bound
+        self.primary = Endpoint(source, bound, breaker(source, "primary"))
+        #: the sibling pool of capability sessions (locks, DDL), ``SOURCE/admin``, opened on first use.
+        self.admin = Endpoint(derived(source, "admin", f"{source.name}/admin"), bound, breaker(source, "admin"))
         #: routes reads to replicas; None for a source without any (its hot path stays as it was).
         self.router: Router | None = None
+        if source.config.replicas:
+            self.router = Router(source, self.primary, bound)
+        #: guards making the source's partitioner once.
+        self.lock = threading.Lock()
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every endpoint of the source: primary, replicas, admin."""
+        replicas = self.router.replicas if self.router is not None else []
+        return [self.primary, *replicas, self.admin]
+
+    def after_fork(self) -> list[Pool]:
+        self.lock = threading.Lock()
+        if self.router is not None:
+            self.router.after_fork()
+        return [pool for endpoint in self.endpoints if (pool := endpoint.after_fork()) is not None]
 
 
 class Transaction:
@@ -57,16 +73,7 @@ class Transaction:
         self.conn = conn
 
     def execute(self, op: Op) -> Result:
-        return _run(self._bound, self.conn, op)
-
-
-def _run(bound: _Bound, conn: Any, op: Op) -> Result:
-    result = bound.hooks.query(source=bound.source, conn=conn, op=op)
-    if result is None:
-        raise UnsupportedError(
-            f"source {bound.source.name!r}: backend {bound.backend.name!r} does not run {type(op).__name__} ops"
-        )
-    return result  # type: ignore[no-any-return]
+        return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
 class Hub:
@@ -84,13 +91,9 @@ class Hub:
         self._partitioners: dict[str, Partitioner] = {}
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
-            backend = plugins.backends[source.backend]
-            bound = self._bound[name] = _Bound(source, backend, plugins.hooks_for(backend.name))
-            if source_config.replicas:
-                bound.router = Router(source, bound.hooks, functools.partial(self._on_primary, bound))
+            self._bound[name] = _Bound(source, plugins.hooks_for(source.backend))
         #: pools inherited from the parent process, kept (never used, never closed) in a forked child.
         self._inherited: list[Pool] = []
-        self._inherited_partitioners: list[Partitioner] = []
         fork.register(self)
 
     # -- lookup -------------------------------------------------------------------------------
@@ -110,23 +113,19 @@ class Hub:
             known = ", ".join(sorted(self._bound)) or "none configured"
             raise ConfigError(f"unknown source {source!r} (configured: {known})") from None
 
-    def _pool(self, bound: _Bound) -> Pool:
-        pool = bound.pool
-        if pool is not None:
-            return pool
-        with bound.lock:
-            if bound.pool is None:
-                created = bound.hooks.open_pool(bound.source)
-                if created is None:
-                    raise UnsupportedError(
-                        f"source {bound.source.name!r}: backend {bound.backend.name!r} provides no pool"
-                    )
-                bound.pool = created
-            return bound.pool
-
     def pool(self, source: str) -> Pool:
         """The pool of ``source``, opening it if needed."""
-        return self._pool(self._get(source))
+        return self._get(source).primary.open()
+
+    def capability_pools(self, source: str) -> tuple[Pool, Pool]:
+        """What a capability of ``source`` draws connections from: its pool, and its admin pool
+        (``SOURCE/admin``) for sessions outside the normal checkout. Both open on first use."""
+        bound = self._get(source)
+        return bound.primary, bound.admin
+
+    def bound(self, source: str) -> BoundBackend:
+        """The typed hook callers of ``source``'s backend: the one way to call a backend."""
+        return self._get(source).bound
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -139,18 +138,13 @@ class Hub:
         """
         bound = self._bound.get(source) or self._get(source)
         router = bound.router
-        if router is not None:
-            if op.is_read if read is None else read:
-                return router.read(op)
-            result = self._on_primary(bound, op)
-            router.wrote()
-            return result
-        with (bound.pool or self._pool(bound)).connection() as conn:
-            return _run(bound, conn, op)
-
-    def _on_primary(self, bound: _Bound, op: Op) -> Result:
-        with (bound.pool or self._pool(bound)).connection() as conn:
-            return _run(bound, conn, op)
+        if router is None:
+            return bound.primary.run(op)
+        if op.is_read if read is None else read:
+            return router.read(op)
+        result = bound.primary.run(op)
+        router.wrote()
+        return result
 
     @contextmanager
     def connection(self, source: str) -> Iterator[Any]:
@@ -164,7 +158,7 @@ class Hub:
         bound = self._get(source)
         if "transactions" not in bound.backend.capabilities:
             raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")
-        with self._pool(bound).transaction() as conn:
+        with bound.primary.transaction() as conn:
             yield Transaction(bound, conn)
         if bound.router is not None:
             bound.router.wrote()
@@ -179,14 +173,15 @@ class Hub:
             with bound.lock:
                 found = self._partitioners.get(source)
                 if found is None:
-                    found = bound.hooks.partition(source=bound.source)
-                    if found is None:
-                        raise UnsupportedError(
-                            f"source {source!r}: backend {bound.backend.name!r} has no partitioning "
-                            "(its plugin implements no dbplex_partition hook)"
-                        )
+                    found = bound.bound.partitioner(bound.source, bound.primary, bound.admin)
                     self._partitioners[source] = found
         return found
+
+    def migrator(self, source: str) -> Migrator:
+        """A new migration backend of ``source`` (its plugin's ``dbplex_migrate`` hook), drawing
+        sessions from the hub's pools; the caller closes it (:class:`~dbplex.migrate.Migrations` does)."""
+        bound = self._get(source)
+        return bound.bound.migrator(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the
@@ -233,25 +228,11 @@ class Hub:
             )
 
     def _check(self, bound: _Bound) -> Health:
-        source = bound.source
-        started = time.perf_counter()
-        try:
-            pool = self._pool(bound)
-            health: Health | None = bound.hooks.health(source=source, pool=pool)
-            if health is None:
-                health = Health(
-                    source=source.name,
-                    backend=bound.backend.name,
-                    status=Status.UNKNOWN,
-                    error="backend has no health check",
-                )
-        except Exception as exc:  # a health check reports failures, it does not raise them
-            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
-            health = Health(source=source.name, backend=bound.backend.name, status=Status.DOWN, error=scrub(message))
-        health.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        health.required = source.config.required
-        if health.pool is None and bound.pool is not None:
-            health.pool = bound.pool.stats()
+        health = bound.primary.check()
+        health.required = bound.source.config.required
+        pool = bound.primary.pool
+        if health.pool is None and pool is not None:
+            health.pool = pool.stats()
         if bound.router is not None:
             health.replicas = [bound.router.check(replica) for replica in bound.router.replicas]
             if health.status is Status.UP and any(r.status is not Status.UP for r in health.replicas):
@@ -259,42 +240,33 @@ class Hub:
         return health
 
     def pool_stats(self) -> dict[str, PoolStats]:
-        """Stats of every pool opened so far, by source name (a replica's as ``source/replicaN``)."""
-        stats = {name: b.pool.stats() for name, b in self._bound.items() if b.pool is not None}
-        for bound in self._bound.values():
-            if bound.router is not None:
-                stats.update({r.source.name: r.pool.stats() for r in bound.router.replicas if r.pool is not None})
-        return stats
+        """Stats of every pool opened so far, by name: the source's own, a replica's as
+        ``source/replicaN``, the admin pool of capability sessions as ``source/admin``."""
+        return {
+            endpoint.name: endpoint.pool.stats()
+            for bound in self._bound.values()
+            for endpoint in bound.endpoints
+            if endpoint.pool is not None
+        }
 
     def resize(self, source: str, min_size: int, max_size: int) -> None:
         """Change the pool bounds of ``source`` (and of its replicas' pools) while it runs."""
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ConfigError(f"source {source!r}: resize needs 0 <= min_size <= max_size and max_size >= 1")
         bound = self._get(source)
-        pools = [self._pool(bound)]
-        if bound.router is not None:
-            pools += [r.pool for r in bound.router.replicas if r.pool is not None]
-        for pool in pools:
-            resize = getattr(pool, "resize", None)  # a third-party pool may predate Pool.resize
-            if resize is None:
-                raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} cannot resize its pool")
-            resize(min_size, max_size)
+        bound.primary.resize(min_size, max_size)
+        for replica in bound.router.replicas if bound.router is not None else []:
+            if replica.pool is not None:
+                replica.resize(min_size, max_size)
 
     # -- lifetime ---------------------------------------------------------------------------------
 
     def after_fork(self) -> None:
         """In a forked child: drop every pool without closing it (closing would end the parent's
-        sessions on the shared sockets); the child opens pools of its own on first use."""
+        sessions on the shared sockets); the child opens pools of its own on first use. Migrators
+        and partitioners hold the hub's endpoints, not pools, so they carry on in the child."""
         for bound in self._bound.values():
-            bound.lock = threading.Lock()
-            if bound.pool is not None:
-                self._inherited.append(bound.pool)
-                bound.pool = None
-            if bound.router is not None:
-                self._inherited += bound.router.after_fork()
-        # partitioners hold connections of their own: dropped, not closed, like the pools
-        self._inherited_partitioners += self._partitioners.values()
-        self._partitioners = {}
+            self._inherited += bound.after_fork()
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""
@@ -304,10 +276,8 @@ class Hub:
         for bound in self._bound.values():
             if bound.router is not None:
                 bound.router.close()
-            with bound.lock:
-                pool, bound.pool = bound.pool, None
-            if pool is not None:
-                pool.close()
+            for endpoint in bound.endpoints:
+                endpoint.close()
 
     def __enter__(self) -> Hub:
         return self

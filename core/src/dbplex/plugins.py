@@ -23,6 +23,7 @@ import pluggy
 from dbplex import hookspecs
 from dbplex.backend_plugin import BackendHooks
 from dbplex.backends import Backend, Source
+from dbplex.binding import BoundBackend
 from dbplex.config import SourceConfig, field_path
 from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
 from dbplex.logs import quiet_until_configured
@@ -51,23 +52,6 @@ class LoadError(msgspec.Struct, frozen=True):
     name: str
     package: str
     error: str
-
-
-@dataclass
-class SourceHooks:
-    """A source's hook callers, bound once to the plugins that concern it (the hot path)."""
-
-    connect: Any
-    pool: Any
-    query: Any
-    health: Any
-    migrate: Any
-    partition: Any
-
-    def open_pool(self, source: Source) -> Any:
-        """A new pool for ``source``: ``dbplex_pool`` given the connector ``dbplex_connect``
-        returns (None when the backend's driver pools internally); None when no plugin makes one."""
-        return self.pool(source=source, connector=self.connect(source=source))
 
 
 @dataclass
@@ -166,8 +150,9 @@ class Plugins:
             )
         return Source(name=name, backend=backend.name, config=config, options=options)
 
-    def hooks_for(self, backend_name: str) -> SourceHooks:
-        """Hook callers that skip every other backend's plugin but keep cross-cutting ones."""
+    def hooks_for(self, backend_name: str) -> BoundBackend:
+        """The backend's hooks bound once: callers that skip every other backend's plugin but keep
+        cross-cutting ones (wrappers), typed (:class:`~dbplex.binding.BoundBackend`)."""
         own = self._backend_plugin[backend_name]
         others = [p for name, p in self._backend_plugin.items() if p is not own and name != backend_name]
 
@@ -175,13 +160,15 @@ class Plugins:
             caller = self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
             return _direct(caller)
 
-        return SourceHooks(
+        return BoundBackend(
+            self.backends[backend_name],
             connect=bound("dbplex_connect"),
             pool=bound("dbplex_pool"),
             query=bound("dbplex_query"),
             health=bound("dbplex_health"),
             migrate=bound("dbplex_migrate"),
             partition=bound("dbplex_partition"),
+            bench_baseline=bound("dbplex_bench_baseline"),
         )
 
     def describe(self) -> list[dict[str, Any]]:

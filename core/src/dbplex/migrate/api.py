@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from dbplex.errors import ConfigError, UnsupportedError
+from dbplex.errors import ConfigError
 from dbplex.hub import Hub
 from dbplex.migrate import dryrun
 from dbplex.migrate.backend import Migrator
@@ -69,17 +69,10 @@ class Migrations:
     # -- parts ----------------------------------------------------------------------------------
 
     def migrator(self, source: str) -> Migrator:
-        """The backend adapter of ``source``, from its plugin's ``dbplex_migrate`` hook."""
+        """The backend adapter of ``source``, from its plugin's ``dbplex_migrate`` hook (made once)."""
         found = self._migrators.get(source)
         if found is None:
-            backend = self.hub.backend(source)
-            hooks = self.hub.plugins.hooks_for(backend.name)
-            found = hooks.migrate(source=self.hub.sources[source])
-            if found is None:
-                raise UnsupportedError(
-                    f"source {source!r}: backend {backend.name!r} has no migrations (its plugin implements no dbplex_migrate hook)"
-                )
-            self._migrators[source] = found
+            found = self._migrators[source] = self.hub.migrator(source)
         return found
 
     def discovered(self) -> Discovered:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from dbplex.routing.breaker import Breaker
-from dbplex.routing.router import Replica, Router
+from dbplex.routing.router import Router
 
-__all__ = ["Breaker", "Replica", "Router"]
+__all__ = ["Breaker", "Router"]

@@ -15,73 +15,43 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
-
-import msgspec
 
 from dbplex.backends import Source
-from dbplex.errors import DbplexError, SourceUnavailable, UnsupportedError
+from dbplex.binding import BoundBackend, Endpoint, derived
+from dbplex.errors import SourceUnavailable
 from dbplex.health import Health, Status
 from dbplex.ops import Op
-from dbplex.pool import Pool
 from dbplex.result import Result
 from dbplex.routing import strategies
 from dbplex.routing.breaker import Breaker
-from dbplex.secrets import scrub
 
 #: weight of the newest read in a replica's moving-average latency.
 _LATENCY_WEIGHT = 0.2
 
 
-class Replica:
-    """One replica of a source: its own Source (URL), lazily opened pool, breaker and lag."""
-
-    __slots__ = ("_flight", "breaker", "in_flight", "lag_seconds", "latency_ms", "lock", "pool", "source")
-
-    def __init__(self, source: Source, breaker: Breaker) -> None:
-        self.source = source
-        self.breaker = breaker
-        self.pool: Pool | None = None
-        #: guards opening the pool.
-        self.lock = threading.Lock()
-        self._flight = threading.Lock()
-        self.in_flight = 0
-        self.latency_ms = 0.0
-        #: the lag the last health check reported; None when unknown.
-        self.lag_seconds: float | None = None
-
-    def enter(self) -> None:
-        with self._flight:
-            self.in_flight += 1
-
-    def leave(self) -> None:
-        with self._flight:
-            self.in_flight -= 1
+def breaker(source: Source, endpoint: str) -> Breaker:
+    """A breaker for one endpoint of ``source``, as its ``routing.breaker`` settings say."""
+    settings = source.config.routing.breaker
+    return Breaker(settings.failures, settings.reset_after, f"source {source.name!r} {endpoint}")
 
 
 class Router:
-    """Routes the reads of one source; the primary's own execution is the hub's ``primary`` callable."""
+    """Routes the reads of one source among its endpoints: the replicas, and the primary last."""
 
-    def __init__(self, source: Source, hooks: Any, primary: Callable[[Op], Result]) -> None:
+    def __init__(self, source: Source, primary: Endpoint, backend: BoundBackend) -> None:
         routing = source.config.routing
         self.source = source
-        self._hooks = hooks
         self._primary = primary
         self._max_lag = routing.max_lag
         self._interval = routing.lag_check_interval
         self._ryw = routing.read_your_writes
-        self._order: strategies.Order[Replica] = strategies.make(routing.strategy, routing.latency_window)
+        self._order: strategies.Order[Endpoint] = strategies.make(routing.strategy, routing.latency_window)
         self._until = contextvars.ContextVar(f"dbplex-ryw-{source.name}", default=0.0)
         self.replicas = [
-            Replica(
-                Source(
-                    name=f"{source.name}/replica{i}",
-                    backend=source.backend,
-                    config=msgspec.structs.replace(source.config, url=url, replicas=[]),
-                    options=source.options,
-                ),
-                Breaker(routing.breaker.failures, routing.breaker.reset_after, f"source {source.name!r} replica{i}"),
+            Endpoint(
+                derived(source, "replica", f"{source.name}/replica{i}", url),
+                backend,
+                breaker(source, f"replica{i}"),
             )
             for i, url in enumerate(source.config.replicas, start=1)
         ]
@@ -102,7 +72,7 @@ class Router:
         if self._checker is None:
             self._start_checker()
         if self._ryw and time.monotonic() < self._until.get():
-            return self._primary(op)
+            return self._primary.run(op)
         usable = [r for r in self.replicas if r.breaker.closed and not self._lagging(r)]
         if usable:
             for replica in self._order(usable) if len(usable) > 1 else usable:
@@ -111,63 +81,40 @@ class Router:
                 except SourceUnavailable:
                     replica.breaker.failure()
         self.fallbacks += 1
-        return self._primary(op)
+        return self._primary.run(op)
 
-    def _lagging(self, replica: Replica) -> bool:
+    def _lagging(self, replica: Endpoint) -> bool:
         lag = replica.lag_seconds
         return lag is not None and lag > self._max_lag
 
-    def _read_on(self, replica: Replica, op: Op) -> Result:
-        pool = replica.pool or self._open(replica)
+    def _read_on(self, replica: Endpoint, op: Op) -> Result:
         replica.enter()
         started = time.perf_counter()
         try:
-            with pool.connection() as conn:
-                result = self._hooks.query(source=replica.source, conn=conn, op=op)
+            result = replica.run(op)
         finally:
             replica.leave()
-        if result is None:
-            raise UnsupportedError(
-                f"source {replica.source.name!r}: backend {replica.source.backend!r} does not run it"
-            )
         elapsed = (time.perf_counter() - started) * 1000
         replica.latency_ms += (elapsed - replica.latency_ms) * _LATENCY_WEIGHT
         if replica.breaker.failures:
             replica.breaker.success()
-        return result  # type: ignore[no-any-return]
-
-    def _open(self, replica: Replica) -> Pool:
-        with replica.lock:
-            if replica.pool is None:
-                created = self._hooks.open_pool(replica.source)
-                if created is None:
-                    raise UnsupportedError(f"source {replica.source.name!r}: backend provides no pool")
-                replica.pool = created
-            return replica.pool
+        return result
 
     # -- health and the checker ------------------------------------------------------------------
 
-    def check(self, replica: Replica) -> Health:
+    def check(self, replica: Endpoint) -> Health:
         """One health check of ``replica``: it feeds the breaker and the lag the reads consult."""
-        source = replica.source
-        started = time.perf_counter()
-        try:
-            health: Health | None = self._hooks.health(source=source, pool=replica.pool or self._open(replica))
-            if health is None:
-                health = Health(source=source.name, backend=source.backend, status=Status.UNKNOWN)
-        except Exception as exc:  # a health check reports failures, it does not raise them
-            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
-            health = Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
+        health = replica.check()
+        breaker = replica.breaker
         if health.status is Status.DOWN:
-            replica.breaker.failure()
+            breaker.failure()
         else:
             replica.lag_seconds = health.lag_seconds
-            replica.breaker.success()
+            breaker.success()
             if self._lagging(replica):
                 health.status = Status.DEGRADED
                 health.error = f"replication lag {health.lag_seconds:.1f}s exceeds max_lag {self._max_lag:g}s"
-        health.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        health.breaker = replica.breaker.state
+        health.breaker = breaker.state
         return health
 
     def _start_checker(self) -> None:
@@ -184,30 +131,16 @@ class Router:
                 if replica.breaker.closed or replica.breaker.probe_due():
                     self.check(replica)
 
-    def after_fork(self) -> list[Pool]:
-        """In a forked child: forget the checker thread and the replicas' pools (returned, unclosed)."""
+    def after_fork(self) -> None:
+        """In a forked child: forget the checker thread (the hub resets the endpoints)."""
         # Locks another thread of the parent held at fork() stay held in the child: new ones.
         self._checker, self._checker_lock, self._stop = None, threading.Lock(), threading.Event()
-        inherited = []
-        for replica in self.replicas:
-            replica.lock = threading.Lock()
-            replica._flight = threading.Lock()
-            replica.breaker.after_fork()
-            if replica.pool is not None:
-                inherited.append(replica.pool)
-                replica.pool = None
-        return inherited
 
     def close(self) -> None:
-        """Stop the checker and close the replicas' pools; reads may reopen them."""
+        """Stop the checker; the hub closes the endpoints' pools (reads may reopen them)."""
         self._stop.set()
         with self._checker_lock:
             checker, self._checker = self._checker, None
         if checker is not None:
             checker.join()
         self._stop.clear()
-        for replica in self.replicas:
-            with replica.lock:
-                pool, replica.pool = replica.pool, None
-            if pool is not None:
-                pool.close()

@@ -7,9 +7,23 @@ Use it from a backend's tests::
     class TestMyBackend(ConformanceSuite):
         backend = "mydb"            # a name dbplex_servers knows, or override `source_url`
 
-Tests for an optional feature run only when the backend declares the capability; where the
-server behind the URL lacks it (e.g. MongoDB transactions on a standalone server), the backend
-raises :class:`~dbplex.errors.UnsupportedError` and the test is skipped with that reason.
+        def kill_connections(self, url, tag): ...   # end the server sessions of a test's pool
+
+It is made of sections, one module each, all run through dbplex's public surface:
+
+- records, transactions, health (this module, :class:`RecordsSection`);
+- pools (:mod:`.conformance_pool`);
+- migrations, partitioning, the bench baseline (:mod:`.conformance_migrate`,
+  :mod:`.conformance_partition`, :mod:`.conformance_baseline`), for a backend whose plugin
+  implements that hook;
+- capabilities (:mod:`.conformance_capabilities`): every declared one works.
+
+A section for something the backend does not declare is skipped with that reason; once
+declared, its tests must pass. Where the server behind the URL lacks a feature (e.g. MongoDB
+transactions on a standalone server), the backend raises :class:`~dbplex.errors.UnsupportedError`
+and the records tests skip with that reason, while the capability test fails unless the class
+names the gap in ``server_lacks``. A subclass may also run single sections (``RecordsSection``
+for a variant of a source already certified whole).
 """
 
 from __future__ import annotations
@@ -17,14 +31,32 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 import dbplex
 from dbplex import Delete, Get, Put, Scan, Status, Update
 from dbplex.errors import UnsupportedError
+from dbplex.testing.conformance_base import SuiteBase
+from dbplex.testing.conformance_baseline import BaselineSection
+from dbplex.testing.conformance_capabilities import CapabilitySection
+from dbplex.testing.conformance_migrate import MigrateSection
+from dbplex.testing.conformance_partition import PartitionSection
+from dbplex.testing.conformance_pool import PoolSection, with_port
 from dbplex.values import INT_MAX, INT_MIN, MAX_DEPTH, MAX_KEY_BYTES
+
+__all__ = [
+    "SAMPLE_VALUES",
+    "BaselineSection",
+    "CapabilitySection",
+    "ConformanceSuite",
+    "MigrateSection",
+    "PartitionSection",
+    "PoolSection",
+    "RecordsSection",
+    "SuiteBase",
+]
 
 #: values of every supported type, so each backend's encoding is exercised.
 SAMPLE_VALUES: dict[str, Any] = {
@@ -54,25 +86,8 @@ def _skip_unsupported() -> Iterator[None]:
         pytest.skip(str(exc))
 
 
-class ConformanceSuite:
-    """Subclass and set :attr:`backend`; override the ``source_url`` fixture for other servers."""
-
-    backend: ClassVar[str]
-    #: extra source fields for the hub the suite opens (e.g. ``{"options": {...}}``).
-    source_fields: ClassVar[dict[str, Any]] = {}
-
-    @pytest.fixture
-    def source_url(self, dbplex_servers: Any) -> str:
-        return str(dbplex_servers.url(self.backend))
-
-    @pytest.fixture
-    def hub(self, source_url: str) -> Iterator[dbplex.Hub]:
-        fields = {"url": source_url, "pool": {"min_size": 1, "max_size": 4}, **self.source_fields}
-        with dbplex.open({"sources": {"s": fields}}) as hub:
-            yield hub
-
-    def has(self, hub: dbplex.Hub, capability: str) -> bool:
-        return capability in hub.backend("s").capabilities
+class RecordsSection(SuiteBase):
+    """Uniform record ops, transactions, the native connection, basic pool stats and health."""
 
     # -- records --------------------------------------------------------------------------------
 
@@ -244,7 +259,7 @@ class ConformanceSuite:
     @pytest.fixture
     def unreachable_url(self, source_url: str, free_port: int) -> str:
         """A URL of this backend where nothing answers; a file-based backend returns a path it cannot open."""
-        return _with_port(source_url, free_port)
+        return with_port(source_url, free_port)
 
     def test_unreachable_server_reports_down_and_names_the_source(self, unreachable_url: str) -> None:
         with dbplex.open({"sources": {"gone": {"url": unreachable_url, "connect_timeout": 2}}}) as hub:
@@ -254,10 +269,9 @@ class ConformanceSuite:
         assert check.status is Status.DOWN and check.error
 
 
-def _with_port(url: str, port: int) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+class ConformanceSuite(
+    RecordsSection, PoolSection, MigrateSection, PartitionSection, BaselineSection, CapabilitySection
+):
+    """Every section. Subclass, set :attr:`backend`, implement
+    :meth:`~dbplex.testing.conformance_base.SuiteBase.kill_connections`; override ``source_url``
+    for other servers."""

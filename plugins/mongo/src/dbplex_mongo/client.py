@@ -31,7 +31,8 @@ def client_options(source: Source) -> dict[str, Any]:
     pool = source.config.pool
     connect_ms = round(source.config.connect_timeout * 1000)
     return {
-        "socketTimeoutMS": round(operation_timeout(source) * 1000),
+        # the admin pool's commands (an index build) take as long as they take
+        "socketTimeoutMS": None if source.role == "admin" else round(operation_timeout(source) * 1000),
         "maxPoolSize": pool.max_size,
         "minPoolSize": pool.min_size,
         "waitQueueTimeoutMS": round(pool.timeout * 1000),

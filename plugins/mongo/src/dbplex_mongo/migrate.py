@@ -2,9 +2,9 @@
 
 MongoDB runs each command on its own (multi-document transactions need a replica set and
 cannot create collections or indexes before 4.4), so every step runs in autocommit mode: the
-core writes a ``running`` row first and the final row when the step returns. A migrator has a
-client of its own (not the source's pool), opened on first need, without the source's
-operation timeout.
+core writes a ``running`` row first and the final row when the step returns. A migrator works
+through the source's admin pool (``SOURCE/admin``), whose client has no operation timeout: an
+index build takes as long as it takes.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from bson import json_util
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
 from dbplex.migrate.history import TABLE, decode
+from dbplex.pool import Pool
 from dbplex_mongo import errors
-from dbplex_mongo.client import database_of, open_client
 from dbplex_mongo.migrate_lock import MongoLease
 
 Doc = dict[str, Any]
@@ -34,18 +33,17 @@ class MongoMigrator:
     formats = frozenset({"py"})
     file_options: frozenset[str] = frozenset()
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
-        self._client: MongoClient[Doc] | None = None
-        self._database: Database[Doc] | None = None
+        self._admin = admin
 
     @property
     def connection(self) -> Database[Doc]:
-        if self._database is None:
-            # no operation timeout: a step's command (an index build) may take as long as it takes
-            self._client = open_client(self.source, socketTimeoutMS=None)
-            self._database = database_of(self.source, self._client)
-        return self._database
+        """The database from the admin pool (pymongo takes a socket per operation, so the handle
+        outlives the checkout; the pool keeps a replaced client open for a grace period)."""
+        with self._admin.connection() as db:
+            found: Database[Doc] = db
+        return found
 
     def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
         try:
@@ -103,9 +101,7 @@ class MongoMigrator:
         return f"db.runCommand({json_util.dumps(_command(command), json_options=_SHELL_JSON)})"
 
     def close(self) -> None:
-        client, self._client, self._database = self._client, None, None
-        if client is not None:
-            client.close()
+        """Nothing to close: the pools are the hub's."""
 
 
 def _command(command: Any) -> Doc:

@@ -17,7 +17,6 @@ from typing import Any
 
 from bson.codec_options import CodecOptions
 from msgspec.structs import replace as replace_struct
-from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
@@ -33,9 +32,9 @@ from dbplex.partition.naming import from_name
 from dbplex.partition.query import Condition, PartitionQuery
 from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.spec import PartitionSpec
+from dbplex.pool import Pool
 from dbplex_mongo import errors
 from dbplex_mongo import partition_render as render
-from dbplex_mongo.client import database_of, open_client
 from dbplex_mongo.migrate_lock import MongoLease
 from dbplex_mongo.partition_layout import LayoutChoice, TimeSeriesSupport, choose, declared, probe_timeseries
 from dbplex_mongo.partition_options import MongoPartitionOptions, options_of, problems
@@ -51,10 +50,10 @@ _UTC: CodecOptions[Doc] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 class MongoPartitioner:
     """The partitioning backend of one MongoDB source."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
-        self._client: MongoClient[Doc] | None = None
-        self._database: Database[Doc] | None = None
+        self._pool = pool
+        self._admin = admin
         self._mongos: bool | None = None
         #: whether the server makes time-series collections, once asked (``auto`` specs only).
         self._timeseries: TimeSeriesSupport | None = None
@@ -63,10 +62,13 @@ class MongoPartitioner:
 
     @property
     def db(self) -> Database[Doc]:
-        if self._database is None:
-            self._client = open_client(self.source)
-            self._database = database_of(self.source, self._client).with_options(codec_options=_UTC)
-        return self._database
+        """The source's database from the hub's pool, for reads, writes and the catalog."""
+        return _database(self._pool)
+
+    @property
+    def _ddl(self) -> Database[Doc]:
+        """The same database from the admin pool: no operation timeout, for index builds and sharding."""
+        return _database(self._admin)
 
     def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
         try:
@@ -214,9 +216,7 @@ class MongoPartitioner:
         return None
 
     def close(self) -> None:
-        client, self._client, self._database = self._client, None, None
-        if client is not None:
-            client.close()
+        """Nothing to close: the pools are the hub's."""
 
     # -- inspecting -------------------------------------------------------------------------------
 
@@ -428,7 +428,8 @@ class MongoPartitioner:
             return False
         doing = f"running {next(iter(command.document))}"
         try:
-            target = self.db.client.admin if command.admin else self.db
+            db = self._ddl
+            target = db.client.admin if command.admin else db
             target.command(command.document)
         except OperationFailure as exc:
             if exc.code in command.done_codes:
@@ -595,3 +596,11 @@ def _nothing(spec: PartitionSpec, action: Action) -> str:
     if action.kind == "create":
         return f"{spec.target} holds every partition: a virtual partition needs no collection of its own"
     return "already in line"
+
+
+def _database(pool: Pool) -> Database[Doc]:
+    """The database a checkout of ``pool`` yields, in UTC. pymongo takes a socket per operation,
+    so the handle outlives the checkout; the pool keeps a replaced client open for a grace period."""
+    with pool.connection() as db:
+        found: Database[Doc] = db.with_options(codec_options=_UTC)
+    return found

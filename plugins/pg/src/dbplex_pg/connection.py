@@ -95,8 +95,9 @@ def connect_kwargs(source: Source, *, bounded: bool = True) -> dict[str, Any]:
 
     When ``bounded``, the operation timeout is sent as ``statement_timeout``, a startup option
     (no extra round trip), ahead of the URL's own ``options`` so that a ``-c
-    statement_timeout=...`` there still wins. Migrations and partition maintenance connect
-    unbounded: an index build may rightly take longer, and they set their own timeouts.
+    statement_timeout=...`` there still wins. The admin pool's sessions (``source.role ==
+    "admin"``: migrations and partition maintenance) are never bounded: an index build may
+    rightly take longer, and they set their own timeouts.
     """
     opts = options(source)
     params = errors.conninfo(source)
@@ -105,7 +106,7 @@ def connect_kwargs(source: Source, *, bounded: bool = True) -> dict[str, Any]:
         "prepare_threshold": PREPARE_THRESHOLD if opts.prepared_statements else None,
         "connect_timeout": connect_timeout(source),
     }
-    if bounded:
+    if bounded and source.role != "admin":
         timeout_ms = round(deadline.operation_timeout(source) * 1000)
         kwargs["options"] = f"-c statement_timeout={timeout_ms} {params.get('options') or ''}".strip()
     if "application_name" not in params:

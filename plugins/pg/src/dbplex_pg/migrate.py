@@ -1,7 +1,8 @@
 """PostgreSQL migrations: the history table, steps in a transaction or in autocommit mode.
 
-A migrator holds one connection for steps, history and its lock (autocommit at the driver
-level; a transactional step runs inside ``conn.transaction()``), opened on first need. Holding
+A migrator holds one session of the source's admin pool for steps, history and its lock
+(autocommit at the driver level, no operation timeout; a transactional step runs inside
+``conn.transaction()``), checked out on first need and given back by ``close()``. Holding
 the lock on the session that runs the steps means the server frees it only once a step's
 statement is over, even when the run was killed mid-statement; and on PostgreSQL 14 and later
 the session asks the server to check the client every second while a statement runs
@@ -23,11 +24,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from dbplex.backends import Source
+from dbplex.binding import Held
 from dbplex.errors import DbplexError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, PlanError, Prepared, Step
 from dbplex.migrate.errors import LockLost
 from dbplex.migrate.history import FIELDS, TABLE, decode
-from dbplex_pg.connection import open_connection
+from dbplex.pool import Pool
 from dbplex_pg.errors import query_failure
 from dbplex_pg.migrate_lock import PgLock, lock_key
 from dbplex_pg.sqltext import Statement, split
@@ -70,8 +72,9 @@ class PgMigrator:
     formats = frozenset({"sql", "py"})
     file_options = frozenset({"transaction", "lock_timeout", "statement_timeout"})
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
+        self._session = Held(admin)
         self._conn: psycopg.Connection[Any] | None = None
         self._schema: str | None = None
         self._lock: PgLock | None = None
@@ -84,7 +87,8 @@ class PgMigrator:
                     f"source {self.source.name!r}: the session holding the migration lock ended; "
                     "the run stopped so that no other run applies the same migration twice"
                 )
-            conn = open_connection(self.source, psycopg.Connection, bounded=False)
+            self._session.release()  # a lost session goes back: the pool replaces it
+            conn: psycopg.Connection[Any] = self._session.get()
             if conn.info.server_version >= _CLIENT_CHECK_SINCE:
                 conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", [CLIENT_CHECK])
             self._conn = conn
@@ -236,9 +240,10 @@ class PgMigrator:
         return f"{rendered.strip().rstrip(';')};"
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None and self._lock is not None and self._lock.held:
+            conn.close()  # the server frees the lock with the session: never pooled while held
+        self._session.release()
 
 
 def _command(command: Any) -> tuple[str, Any]:

@@ -1,7 +1,7 @@
 """PostgreSQL's maintenance locks: a session-level advisory lock held by one session.
 
 Migrations lock per history schema, partition maintenance per partitioned table; both use
-:class:`PgLock` with their own key. Partition maintenance holds it on a dedicated session;
+:class:`PgLock` with their own key. Partition maintenance holds it on an admin session of its own;
 migrations hold it on the very session that runs their steps, because the server frees the
 lock only when that session ends: a run killed mid-statement keeps it until the server has
 finished (or cancelled) that statement, so no second run can start the step meanwhile. (On a
@@ -22,9 +22,10 @@ from typing import Any
 import psycopg
 
 from dbplex.backends import Source
+from dbplex.binding import Held
 from dbplex.migrate import LockOwner, LockSettings
 from dbplex.migrate.history import TABLE
-from dbplex_pg.connection import open_connection
+from dbplex.pool import Pool
 
 _HOLDER = """
 SELECT a.application_name, a.pid, a.client_addr::text, a.backend_start
@@ -50,8 +51,8 @@ class PgLock:
 
     ``key`` is called when first needed (it may need a query, e.g. the current schema);
     ``purpose`` names the holder in ``pg_stat_activity`` (``dbplex migrate ...``). With
-    ``session``, the lock is held on that connection (opened and closed by its owner) instead
-    of a dedicated one.
+    ``session``, the lock is held on that connection (checked out and given back by its owner);
+    otherwise on a session of ``pool`` (the source's admin pool) held until :meth:`release`.
     """
 
     def __init__(
@@ -63,7 +64,10 @@ class PgLock:
         purpose: str = "migrate",
         settings: LockSettings | None = None,
         session: Callable[[], psycopg.Connection[Any]] | None = None,
+        pool: Pool | None = None,
     ) -> None:
+        if (session is None) == (pool is None):
+            raise ValueError("PgLock takes a session or a pool, one of the two")
         self.source = source.name
         self._source = source
         self._owner = owner
@@ -71,6 +75,7 @@ class PgLock:
         self._key = key
         self._purpose = purpose
         self._shared = session
+        self._own = Held(pool) if pool is not None else None
         self._conn: psycopg.Connection[Any] | None = None
         #: True from a successful ``try_acquire`` until ``release``.
         self.held = False
@@ -84,17 +89,22 @@ class PgLock:
         if self._settings is not None:
             polled = f"polled every ~{self._settings.poll:g} s for up to {self._settings.wait:g} s"
         return (
-            f"SELECT pg_try_advisory_lock({self.key}) on {'the session that runs the steps' if self._shared else 'a dedicated session'}, "
+            f"SELECT pg_try_advisory_lock({self.key}) on {'the session that runs the steps' if self._shared else 'an admin session of its own'}, "
             f"{polled} (never a blocking wait); freed when that session ends"
         )
 
     def _session(self) -> psycopg.Connection[Any]:
         if self._conn is None:
-            conn = self._shared() if self._shared is not None else open_connection(self._source, psycopg.Connection)
+            conn = self._shared() if self._shared is not None else self._checkout()
             name = f"dbplex {self._purpose} {self._owner.describe()}"[:63]
             conn.execute("SELECT set_config('application_name', %s, false)", [name])
             self._conn = conn
         return self._conn
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        assert self._own is not None
+        conn: psycopg.Connection[Any] = self._own.get()
+        return conn
 
     def try_acquire(self) -> bool:
         row = self._session().execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
@@ -127,11 +137,13 @@ class PgLock:
 
     def release(self) -> None:
         conn, self._conn, self.held = self._conn, None, False
-        if conn is None:
-            return
+        unlocked = conn is None  # nothing was locked on a session never set up
         try:
-            if not (conn.closed or conn.broken):
+            if conn is not None and not (conn.closed or conn.broken):
                 conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+                unlocked = True
         finally:
-            if self._shared is None:
-                conn.close()
+            if self._own is not None:
+                if not unlocked and conn is not None:
+                    conn.close()  # never back to the pool while the lock may still be held
+                self._own.release()

@@ -16,15 +16,15 @@ it. Decisions worth knowing (docs/partitioning.md, PostgreSQL):
 - a table of a partition's name that is no partition (detached earlier) is attached back when that
   partition is wanted, and one past retention is dropped or archived as the spec says (a retirement
   whose step after ``DETACH CONCURRENTLY`` failed);
-- sessions come from a small pool of its own (:class:`_Sessions`): the core's scatter calls
-  :meth:`PgPartitioner.fetch` from several threads at once.
+- every session comes from the source's admin pool (``SOURCE/admin``, which the hub owns and
+  reports in ``pool_stats()``), set to UTC and ISO dates so that bounds print the same whatever
+  the server's settings; the maintenance lock holds one of them for as long as it is held.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dbplex.backends import Source
-from dbplex.errors import DbplexError, PoolTimeout, QueryError
+from dbplex.errors import DbplexError, QueryError
 from dbplex.migrate.locking import LockOwner
 from dbplex.partition import (
     Action,
@@ -50,9 +50,9 @@ from dbplex.partition import (
     layout,
 )
 from dbplex.partition.naming import from_name
+from dbplex.pool import Pool
 from dbplex_pg import partition_catalog as catalog
 from dbplex_pg import partition_sql as ddl
-from dbplex_pg.connection import open_connection
 from dbplex_pg.errors import query_failure
 from dbplex_pg.migrate_lock import PgLock, advisory_key
 from dbplex_pg.partition_sql import Step
@@ -67,8 +67,6 @@ _LITERAL = re.compile(r"'([^']*)'")
 _LONGEST_LABEL = len("_p2026_11_25_1330")
 #: another session created the same table at the same moment (pg_class/pg_type unique index; duplicate table).
 _RACED = frozenset({"23505", "42P07"})
-#: sessions a partitioner keeps at most: the core's scatter fetches from up to 8 threads at once.
-SESSIONS = 8
 
 
 @dataclass(frozen=True)
@@ -108,67 +106,13 @@ class _Facts:
     detached: set[str] = field(default_factory=set)
 
 
-class _Sessions:
-    """A few autocommit sessions set to UTC and ISO dates (bounds print the same whatever the
-    server's settings), each used by one thread at a time and opened on first need."""
-
-    def __init__(self, source: Source, size: int = SESSIONS) -> None:
-        self._source = source
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(size)
-        self._closed = False
-
-    @contextmanager
-    def session(self) -> Iterator[psycopg.Connection[Any]]:
-        timeout = float(self._source.config.pool.timeout)
-        if not self._slots.acquire(timeout=timeout):
-            raise PoolTimeout(
-                f"source {self._source.name!r}: all {SESSIONS} partition maintenance sessions stayed busy for {timeout:g} s"
-            )
-        try:
-            conn = self._take()
-            try:
-                yield conn
-            finally:
-                self._give(conn)
-        finally:
-            self._slots.release()
-
-    def _take(self) -> psycopg.Connection[Any]:
-        with self._lock:
-            self._closed = False
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    return conn
-        conn = open_connection(self._source, psycopg.Connection, bounded=False)
-        conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
-        return conn
-
-    def _give(self, conn: psycopg.Connection[Any]) -> None:
-        """Back to the idle ones, unless it is broken, closed, or left inside a transaction."""
-        clean = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        with self._lock:
-            if clean and not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle, self._closed = self._idle, [], True
-        for conn in idle:
-            conn.close()
-
-
 class PgPartitioner:
-    """The partitioning backend of one PostgreSQL source; its sessions open on first need."""
+    """The partitioning backend of one PostgreSQL source; its sessions come from the admin pool."""
 
-    def __init__(self, source: Source, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool, clock: Callable[[], datetime] | None = None) -> None:
         self.source = source
+        self._admin = admin
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self._sessions = _Sessions(source)
         self._facts: dict[str, _Facts] = {}
         #: target -> columns ordered by code point and how (:func:`partition_catalog.text_order`).
         self._text_order: dict[str, dict[str, str]] = {}
@@ -207,6 +151,7 @@ class PgPartitioner:
             owner,
             lambda: advisory_key(f"partition:{self._schema()}.{spec.target}"),
             purpose="partition",
+            pool=self._admin,
         )
 
     def _schema(self) -> str:
@@ -573,7 +518,7 @@ class PgPartitioner:
             columns = tuple(row)
             groups.setdefault(columns, []).append(tuple(_adapt(row[c]) for c in columns))
         written = 0
-        with self._sessions.session() as conn:
+        with self._session() as conn:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     for columns, values in groups.items():
@@ -617,11 +562,20 @@ class PgPartitioner:
         return found
 
     def close(self) -> None:
-        self._sessions.close()
+        """Nothing to close: the sessions are the hub's, given back after each use."""
+
+    @contextmanager
+    def _session(self) -> Iterator[psycopg.Connection[Any]]:
+        """An admin session in UTC with ISO dates (set once per connection: the server reports both)."""
+        with self._admin.connection() as conn:
+            info = conn.info
+            if info.parameter_status("TimeZone") != "UTC" or info.parameter_status("DateStyle") != "ISO, YMD":
+                conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
+            yield conn
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], Any], what: str = "") -> Any:
-        """``work`` on a session of the partitioner's own, errors said in dbplex's terms."""
-        with self._sessions.session() as conn:
+        """``work`` on an admin session, errors said in dbplex's terms."""
+        with self._session() as conn:
             try:
                 return work(conn)
             except psycopg.Error as exc:

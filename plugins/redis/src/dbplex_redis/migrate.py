@@ -18,13 +18,14 @@ import redis
 import redis.exceptions
 
 from dbplex.backends import Source
+from dbplex.binding import Held
 from dbplex.errors import DbplexError, OpError, QueryError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
 from dbplex.migrate.history import TABLE, decode
+from dbplex.pool import Pool
 from dbplex.secrets import scrub
 from dbplex_redis.errors import address, connection_lost
 from dbplex_redis.migrate_lock import RedisLock
-from dbplex_redis.pool import connect
 
 _PLAIN = re.compile(r"[A-Za-z0-9_:.{}*@/+\-]+")
 
@@ -48,18 +49,19 @@ class RedisMigrator:
     formats = frozenset({"py"})
     file_options: frozenset[str] = frozenset()
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
+        self._admin = admin
         prefix = source.options.prefix
         self.history_key = f"{prefix}{TABLE}"
         self.lock_key = f"{prefix}dbplex_schema_lock"
-        self._client: redis.Redis | None = None
+        #: one connection of the admin pool, held from first need until :meth:`close` (``ctx.conn``).
+        self._session = Held(admin)
 
     @property
     def connection(self) -> redis.Redis:
-        if self._client is None:
-            self._client = connect(self.source)
-        return self._client
+        client: redis.Redis = self._session.get()
+        return client
 
     def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
         client = self.connection
@@ -87,7 +89,7 @@ class RedisMigrator:
         )
 
     def lock(self, owner: LockOwner, settings: LockSettings) -> RedisLock:
-        return RedisLock(self.source, self.lock_key, owner, settings)
+        return RedisLock(self.source, self.lock_key, owner, settings, self._admin)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -118,9 +120,7 @@ class RedisMigrator:
         return " ".join(_quote(arg) for arg in _command(command))
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self._session.release()
 
 
 def _command(command: Any) -> tuple[Any, ...]:

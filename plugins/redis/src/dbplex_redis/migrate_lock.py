@@ -11,8 +11,9 @@ from __future__ import annotations
 import redis
 
 from dbplex.backends import Source
+from dbplex.binding import Held
 from dbplex.migrate import LockOwner, LockSettings
-from dbplex_redis.pool import connect
+from dbplex.pool import Pool
 
 #: renew only our own lease: KEYS[1] lock key, ARGV[1] token, ARGV[2] ttl in ms.
 EXTEND = (
@@ -23,20 +24,20 @@ RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL'
 
 
 class RedisLock:
-    """One source's lock key, on a connection of its own (the heartbeat runs in another thread)."""
+    """One source's lock key, on a connection of ``pool`` (the admin pool) held until :meth:`release`:
+    the heartbeat runs in another thread, so it must not share a caller's connection."""
 
-    def __init__(self, source: Source, key: str, owner: LockOwner, settings: LockSettings) -> None:
+    def __init__(self, source: Source, key: str, owner: LockOwner, settings: LockSettings, pool: Pool) -> None:
         self.source = source.name
         self._source = source
         self.key = key
         self._token = f"{owner.run_id} {owner.describe()}"
         self._ttl_ms = round(settings.ttl * 1000)
-        self._client: redis.Redis | None = None
+        self._held = Held(pool)
 
     def _redis(self) -> redis.Redis:
-        if self._client is None:
-            self._client = connect(self._source)
-        return self._client
+        client: redis.Redis = self._held.get()
+        return client
 
     def describe(self) -> str:
         return (
@@ -60,10 +61,9 @@ class RedisLock:
         return bool(self._redis().eval(EXTEND, 1, self.key, self._token, self._ttl_ms))
 
     def release(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
+        if not self._held.held:
             return
         try:
-            client.eval(RELEASE, 1, self.key, self._token)
+            self._redis().eval(RELEASE, 1, self.key, self._token)
         finally:
-            client.close()
+            self._held.release()

@@ -2,10 +2,10 @@
 
 Keys, members, scores and commands come from :mod:`dbplex_redis.partition_keys` (which says
 how they are laid out); this module reads the registry and the buckets, sends the commands and
-reads and writes rows. Keys start with the source's ``prefix``, like the record ops' keys. It
-has a client of its own, opened on first need: a small pool on one server, or for a
-``redis+cluster://`` source the cluster backend's client (a ``RedisCluster`` with a pool per
-node), which sends each command of a pipeline to the node serving its key's slot. Every command
+reads and writes rows. Keys start with the source's ``prefix``, like the record ops' keys. Its
+commands go through the hub's pool of the source (for a ``redis+cluster://`` source the cluster
+backend's pool, whose client sends each command of a pipeline to the node serving its key's
+slot); the maintenance lock holds a connection of the admin pool. Every command
 names one key (a bucket, the registry, the lock), so none spans slots; a hash bucket's tag keeps
 it, and bucket ``r`` of every family sharing ``colocate``, in one slot.
 """
@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import redis
-from redis.connection import BlockingConnectionPool
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, OpError, QueryError
@@ -34,63 +33,41 @@ from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.rowfilter import matches
 from dbplex.partition.scatter import merge
 from dbplex.partition.spec import PartitionSpec
-from dbplex.pool import PoolCounters
+from dbplex.pool import Pool
 from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.migrate import translate
-from dbplex_redis.migrate_lock import RELEASE, RedisLock
-from dbplex_redis.pool import connection_kwargs
+from dbplex_redis.migrate_lock import RedisLock
 
 Row = dict[str, Any]
 Command = tuple[Any, ...]
 #: a maintenance lock lasts this long without a heartbeat (the core renews it while it runs).
 LOCK_TTL = 60.0
 _ERRORS = (redis.exceptions.RedisError,)
-#: connections: one per partition the core fetches at once (its MAX_THREADS), one for maintenance.
-POOL_SIZE = 9
 
 
 class RedisPartitioner:
     """The partitioning backend of one Redis source."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
         self.prefix: str = source.options.prefix
         #: a ``redis_cluster`` source: the cluster backend's client, commands routed by slot.
         self.cluster = source.backend == "redis_cluster"
-        self._client: redis.Redis | None = None
-        self._cluster_pool: Any = None
-
-    @property
-    def client(self) -> redis.Redis:
-        """A client over a small blocking pool: pipelines and the core's parallel fetches each borrow
-        one. For a cluster, the cluster backend's ``RedisCluster`` (same commands, routed by slot)."""
-        if self._client is None:
-            if self.cluster:
-                from dbplex_redis.cluster_pool import RedisClusterPool
-
-                self._cluster_pool = RedisClusterPool(self.source)
-                self._client = self._cluster_pool.client
-                return self._client
-            kwargs = connection_kwargs(self.source, PoolCounters())
-            pool = BlockingConnectionPool(  # type: ignore[no-untyped-call]
-                max_connections=POOL_SIZE, timeout=self.source.config.pool.timeout, **kwargs
-            )
-            self._client = redis.Redis(connection_pool=pool)
-            self._client.auto_close_connection_pool = True
-        return self._client
+        self._pool = pool
+        self._admin = admin
 
     def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
-        client = self.client
-        try:
-            return action(client)
-        except _ERRORS as exc:
-            if isinstance(exc, DbplexError):  # a node pool's own error (down, exhausted): says it all
-                raise
-            if self.cluster:
-                raise _cluster_error(self.source, exc, doing) from exc
-            raise translate(self.source, client, exc, doing) from exc
+        with self._pool.connection() as client:
+            try:
+                return action(client)
+            except _ERRORS as exc:
+                if isinstance(exc, DbplexError):  # a node pool's own error (down, exhausted): says it all
+                    raise
+                if self.cluster:
+                    raise _cluster_error(self.source, exc, doing) from exc
+                raise translate(self.source, client, exc, doing) from exc
 
     # -- protocol ---------------------------------------------------------------------------------
 
@@ -98,12 +75,10 @@ class RedisPartitioner:
         return keys.problems(spec)
 
     def lock(self, spec: PartitionSpec, owner: LockOwner) -> RedisLock:
-        """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code
-        (on a cluster, sent to the node of the key's slot through the partitioner's client)."""
+        """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code, on
+        a connection of the admin pool (on a cluster, its client sends it to the node of the key's slot)."""
         key = f"{self.prefix}dbplex_partition_lock:{spec.target}"
-        if self.cluster:
-            return _ClusterLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), lambda: self.client)
-        return RedisLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL))
+        return RedisLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), self._admin)
 
     def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
         """The registry's partitions; without a registry (lost, or data written before the first
@@ -217,12 +192,7 @@ class RedisPartitioner:
         return None
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        pool, self._cluster_pool = self._cluster_pool, None
-        if pool is not None:
-            pool.close()
-        elif client is not None:
-            client.close()
+        """Nothing to close: the pools are the hub's."""
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -289,23 +259,6 @@ class RedisPartitioner:
                 )
             routed[partition].append(row)
         return routed
-
-
-class _ClusterLock(RedisLock):
-    """The migration lock's commands on a cluster: the partitioner's ``RedisCluster`` (thread-safe,
-    shared with the heartbeat) sends each to the node of the lock key's slot."""
-
-    def __init__(
-        self, source: Source, key: str, owner: LockOwner, settings: LockSettings, client: Callable[[], Any]
-    ) -> None:
-        super().__init__(source, key, owner, settings)
-        self._shared = client
-
-    def _redis(self) -> Any:
-        return self._shared()
-
-    def release(self) -> None:
-        self._shared().eval(RELEASE, 1, self.key, self._token)
 
 
 def _cluster_error(source: Source, exc: BaseException, doing: str) -> DbplexError:

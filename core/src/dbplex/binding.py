@@ -1,0 +1,338 @@
+"""One typed way to call a backend, and the endpoints every connection of a source goes through.
+
+The hub binds each backend's hooks once (:class:`BoundBackend`): every caller — the hub, the
+router, migrations, partitioning and the benchmark — goes through its typed methods, so a hook
+wrapper (``@hookimpl(wrapper=True)``) sees every call and there is one place that turns "no
+implementation answered" into an error.
+
+An :class:`Endpoint` is one pool of a source with what the hub tracks about it: its role
+(``primary``, ``replica`` or ``admin``), its breaker (replicas), its in-flight count and
+latency. Primary and replicas run ops the same way; the router only chooses among them. The
+``admin`` endpoint is the sibling pool a capability draws sessions from that must stay outside
+the normal checkout (a lock held for a whole run, DDL outside a transaction, ``CREATE INDEX
+CONCURRENTLY``): it holds at most :data:`ADMIN_MAX_SIZE` connections, opens on first use and
+shows in ``pool_stats()`` as ``SOURCE/admin``. An endpoint satisfies the :class:`~dbplex.pool.Pool`
+protocol and opens its pool lazily, so capability factories receive endpoints without any I/O,
+and after a fork they keep working on the child's own pools.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import AbstractContextManager, ExitStack
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from dbplex.backends import Backend, Role, Source
+from dbplex.errors import DbplexError, UnsupportedError
+from dbplex.health import Health, Status
+from dbplex.secrets import scrub
+
+if TYPE_CHECKING:
+    from dbplex.bench.baseline import Baseline
+    from dbplex.migrate.backend import Migrator
+    from dbplex.ops import Op
+    from dbplex.partition.backend import Partitioner
+    from dbplex.pool import Pool, PoolStats
+    from dbplex.pooling.connector import Connector
+    from dbplex.result import Result
+    from dbplex.routing.breaker import Breaker
+
+#: connections an admin pool keeps at most: a lock session, a step's or a DDL's session, and a few
+#: catalog reads in parallel. Independent of ``pool.max_size``, so a source with a pool of one can
+#: still hold a lock while it runs DDL.
+ADMIN_MAX_SIZE = 4
+
+
+# -- the hooks, as callables of known types -----------------------------------------------------
+
+
+class ConnectHook(Protocol):
+    def __call__(self, *, source: Source) -> Connector[Any] | None: ...
+
+
+class PoolHook(Protocol):
+    def __call__(self, *, source: Source, connector: Connector[Any] | None) -> Pool | None: ...
+
+
+class QueryHook(Protocol):
+    def __call__(self, *, source: Source, conn: Any, op: Op) -> Result | None: ...
+
+
+class HealthHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool) -> Health | None: ...
+
+
+class MigrateHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Migrator | None: ...
+
+
+class PartitionHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
+
+
+class BaselineHook(Protocol):
+    def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
+
+
+class BoundBackend:
+    """A backend's hook callers (its own plugin's plus cross-cutting ones), bound once, typed.
+
+    ``None`` from a hook means no plugin implements it for this backend: said here, once, as an
+    :class:`~dbplex.errors.UnsupportedError` naming the source and the missing hook.
+    """
+
+    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "backend", "run")
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        connect: ConnectHook,
+        pool: PoolHook,
+        query: QueryHook,
+        health: HealthHook,
+        migrate: MigrateHook,
+        partition: PartitionHook,
+        bench_baseline: BaselineHook,
+    ) -> None:
+        self.backend = backend
+        #: the query hook itself (the hot path calls it without a method in between; None = no answer).
+        self.run = query
+        self._connect = connect
+        self._pool = pool
+        self._health = health
+        self._migrate = migrate
+        self._partition = partition
+        self._baseline = bench_baseline
+
+    def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
+        return UnsupportedError(
+            f"source {source.name!r}: backend {self.backend.name!r} has no {what} (its plugin implements no {hook} hook)"
+        )
+
+    def query(self, source: Source, conn: Any, op: Op) -> Result:
+        """Run ``op`` on the checked-out ``conn``."""
+        result = self.run(source=source, conn=conn, op=op)
+        if result is None:
+            raise self.unsupported(source, op)
+        return result
+
+    def unsupported(self, source: Source, op: Op) -> UnsupportedError:
+        return UnsupportedError(
+            f"source {source.name!r}: backend {self.backend.name!r} does not run {type(op).__name__} ops"
+        )
+
+    def connector(self, source: Source) -> Connector[Any] | None:
+        """The backend's connector (``dbplex_connect``); None when its driver pools internally."""
+        return self._connect(source=source)
+
+    def pool(self, source: Source) -> Pool:
+        """A new pool for ``source``: ``dbplex_pool`` given the connector ``dbplex_connect`` returned."""
+        created = self._pool(source=source, connector=self._connect(source=source))
+        if created is None:
+            raise self._missing(source, "pool", "dbplex_pool")
+        return created
+
+    def health(self, source: Source, pool: Pool) -> Health | None:
+        """The backend's health check, or None when it has none."""
+        return self._health(source=source, pool=pool)
+
+    def migrator(self, source: Source, pool: Pool, admin: Pool) -> Migrator:
+        found = self._migrate(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "migrations", "dbplex_migrate")
+        return found
+
+    def partitioner(self, source: Source, pool: Pool, admin: Pool) -> Partitioner:
+        found = self._partition(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "partitioning", "dbplex_partition")
+        return found
+
+    def baseline(self, source: Source, pool_size: int) -> Baseline | None:
+        """The raw-driver baseline ``dbplex bench`` compares against, or None when there is none."""
+        return self._baseline(source=source, pool_size=pool_size)
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+
+
+def derived(source: Source, role: Role, name: str, url: str | None = None) -> Source:
+    """The :class:`Source` named ``name`` of one of ``source``'s endpoints: a replica (its own
+    ``url``) or the admin pool (a few connections, no leak threshold)."""
+    config = msgspec.structs.replace(source.config, replicas=[], url=url or source.config.url)
+    if role == "admin":
+        pool = msgspec.structs.replace(
+            config.pool,
+            min_size=0,
+            max_size=ADMIN_MAX_SIZE,
+            max_waiting=0,
+            leak_threshold=0.0,  # a lock session is held for a whole run on purpose
+        )
+        config = msgspec.structs.replace(config, pool=pool)
+    return Source(name=name, backend=source.backend, config=config, options=source.options, role=role)
+
+
+class Endpoint:
+    """One pool of a source — the primary's, a replica's or the admin one — opened on first use.
+
+    It satisfies :class:`~dbplex.pool.Pool` (opening the pool on first need), which is how the
+    hub hands its pools to capabilities without opening them. The hub closes it; a capability
+    must not.
+    """
+
+    __slots__ = (
+        "_flight",
+        "_query",
+        "backend",
+        "breaker",
+        "in_flight",
+        "lag_seconds",
+        "latency_ms",
+        "lock",
+        "pool",
+        "role",
+        "source",
+    )
+
+    def __init__(self, source: Source, backend: BoundBackend, breaker: Breaker) -> None:
+        self.source = source
+        self.role: Role = source.role
+        self.backend = backend
+        self._query = backend.run  # the hot path's hook, one attribute away
+        #: opened by failed reads and checks; the router skips a replica whose breaker is open (the
+        #: primary's is never consulted: reads fall back to it whatever its state).
+        self.breaker = breaker
+        self.pool: Pool | None = None
+        #: guards opening the pool: one endpoint's slow connect does not hold up the others.
+        self.lock = threading.Lock()
+        self._flight = threading.Lock()
+        self.in_flight = 0
+        #: moving average of routed reads' latency (replicas).
+        self.latency_ms = 0.0
+        #: the lag the last health check reported; None when unknown.
+        self.lag_seconds: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def open(self) -> Pool:
+        """The endpoint's pool, created by the backend's ``dbplex_pool`` hook on first call."""
+        pool = self.pool
+        if pool is not None:
+            return pool
+        with self.lock:
+            if self.pool is None:
+                self.pool = self.backend.pool(self.source)
+            return self.pool
+
+    def run(self, op: Op) -> Result:
+        """Check a connection out and run ``op`` on it: the hot path of every read and write."""
+        source = self.source
+        with (self.pool or self.open()).connection() as conn:
+            result = self._query(source=source, conn=conn, op=op)
+        if result is None:
+            raise self.backend.unsupported(source, op)
+        return result
+
+    def enter(self) -> None:
+        with self._flight:
+            self.in_flight += 1
+
+    def leave(self) -> None:
+        with self._flight:
+            self.in_flight -= 1
+
+    def check(self) -> Health:
+        """One health check through the backend's hook; failures are reported, not raised."""
+        source = self.source
+        started = time.perf_counter()
+        try:
+            health = self.backend.health(source, self.pool or self.open())
+            if health is None:
+                health = Health(
+                    source=source.name,
+                    backend=source.backend,
+                    status=Status.UNKNOWN,
+                    error="backend has no health check",
+                )
+        except Exception as exc:  # a health check reports failures, it does not raise them
+            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
+            health = Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
+        health.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        return health
+
+    # -- the Pool protocol, for capabilities --------------------------------------------------------
+
+    def connection(self) -> AbstractContextManager[Any]:
+        return (self.pool or self.open()).connection()
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return (self.pool or self.open()).transaction()
+
+    def stats(self) -> PoolStats:
+        return (self.pool or self.open()).stats()
+
+    def resize(self, min_size: int, max_size: int) -> None:
+        pool = self.open()
+        resize = getattr(pool, "resize", None)  # a third-party pool may predate Pool.resize
+        if resize is None:
+            raise UnsupportedError(
+                f"source {self.source.name!r}: backend {self.source.backend!r} cannot resize its pool"
+            )
+        resize(min_size, max_size)
+
+    # -- lifetime -------------------------------------------------------------------------------------
+
+    def after_fork(self) -> Pool | None:
+        """In a forked child: new locks (a parent thread may have held them at fork()) and no pool;
+        the inherited pool is returned, not closed (closing would end the parent's sessions)."""
+        self.lock, self._flight = threading.Lock(), threading.Lock()
+        self.breaker.after_fork()
+        pool, self.pool = self.pool, None
+        return pool
+
+    def close(self) -> None:
+        """Close the pool; the endpoint reopens it on further use."""
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.source.name!r}, role={self.role!r})"
+
+
+class Held:
+    """One checkout of a pool kept across calls until :meth:`release`: a migrator's session, or a
+    lock's, which must stay the same connection for as long as the lock is held."""
+
+    __slots__ = ("_pool", "_stack", "conn")
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._stack: ExitStack | None = None
+        #: the checked-out connection; None while nothing is held.
+        self.conn: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._stack is not None
+
+    def get(self) -> Any:
+        """The held connection, checked out on first call."""
+        if self._stack is None:
+            stack = ExitStack()
+            self.conn = stack.enter_context(self._pool.connection())
+            self._stack = stack
+        return self.conn
+
+    def release(self) -> None:
+        """Give the connection back to its pool (which replaces it if it broke)."""
+        stack, self._stack, self.conn = self._stack, None, None
+        if stack is not None:
+            stack.close()
