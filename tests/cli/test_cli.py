@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from dbplex.cli.main import cli
+from dbplex.cli.main import SUBCOMMANDS, cli
 from dbplex.plugins import STRICT_ENV
 from tests.core.test_backend_plugin import BAD_TARGETS, TARGETS_SOURCE
 from tests.core.test_plugins import write_distribution
@@ -45,6 +46,40 @@ def test_help_imports_no_database_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Usage:" in out and "DRIVERS []" in out
+
+
+def test_help_and_import_load_no_command_group_metadata_or_engine() -> None:
+    """What keeps start-up short: ``--help`` imports no lazy group (bench, sandbox, ...), no
+    ``importlib.metadata``, no rich; ``import dbplex`` imports neither the hub nor pluggy."""
+    heavy = ("dbplex.cli.bench", "dbplex.cli.sandbox", "dbplex.cli.migrate", "dbplex.cli.partition", "rich")
+    heavy += ("importlib.metadata", "dbplex.partition.scatter")
+    code = (
+        "import sys\n"
+        "import dbplex\n"
+        "print('IMPORT', sorted(m for m in ('dbplex.hub', 'pluggy', 'importlib.metadata') if m in sys.modules))\n"
+        "from dbplex.cli.main import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('HELP', sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "IMPORT []" in out and "HELP []" in out
+    assert all(f"  {name} " in out for name in ("bench", "migrate", "partition", "sandbox", "plugins"))
+
+
+def test_lazy_groups_are_listed_with_their_own_help() -> None:
+    ctx = click.Context(cli)
+    assert set(SUBCOMMANDS) <= set(cli.list_commands(ctx))
+    for name, lazy in SUBCOMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert isinstance(command, click.Group) and command.list_commands(ctx)
+        assert command.get_short_help_str(1000) == lazy.short_help
+
+
+def test_version_is_read_when_asked() -> None:
+    import dbplex
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and dbplex.__version__ in result.output
 
 
 def test_plugins_json_lists_the_three_backends_without_load_errors() -> None:

@@ -15,7 +15,9 @@ import dbplex
 from dbplex import Get, Put, Scan, Update
 from dbplex.errors import OpError
 from dbplex.testing.conformance import SAMPLE_VALUES
-from dbplex_mongo import Bulk, BulkInsert
+from dbplex_mongo import Bulk, BulkInsert, plans
+from dbplex_mongo.conn import resolve
+from dbplex_mongo.execute import execute
 
 Doc = dict[str, Any]
 
@@ -95,3 +97,16 @@ def test_values_mongodb_cannot_store_are_refused_before_sending(hub: dbplex.Hub,
         hub.execute("docs", Bulk(unique_table, [BulkInsert({"n": 2**64})]))
     with pytest.raises(OpError, match="document too large"):
         hub.execute("docs", Put(unique_table, "k", {"blob": b"x" * (17 * 1024 * 1024)}))
+
+
+def test_the_executor_makes_the_planned_call_on_a_checked_out_database(
+    hub: dbplex.Hub, raw_db: Database[Doc], unique_table: str
+) -> None:
+    hub.execute("docs", Put(unique_table, "k1", {"a": 1}))
+    with hub.connection("docs") as database:
+        conn = resolve(database, hub.sources["docs"])
+        updated = execute(conn, plans.plan_update(Update(unique_table, "k1", {"b": 2})))
+        found = execute(conn, plans.plan_get(Get(unique_table, "k1")))
+    assert updated.affected == 1
+    assert found.rows == [{"key": "k1", "values": {"a": 1, "b": 2}}]
+    assert raw_db[unique_table].find_one({"_id": "k1"}) == {"_id": "k1", "a": 1, "b": 2}

@@ -12,8 +12,10 @@ from sqlalchemy import Integer, select
 import dbplex
 from dbplex import Delete, Get, Put, Scan, Update
 from dbplex.errors import OpError, QueryError
-from dbplex_pg import SQL, Statement
+from dbplex_pg import SQL, Statement, plans
+from dbplex_pg.execute import execute
 from dbplex_pg.sqla import record_table
+from dbplex_pg.translate import table_sql
 
 ADA = {"name": "Ada", "born": 1815, "address": {"city": "London"}, "langs": ["en", "fr"], "raw": b"\x01", "big": 1e20}
 
@@ -104,3 +106,15 @@ def test_a_scan_start_with_nul_is_refused(hub: dbplex.Hub, unique_table: str) ->
     hub.execute("pg", Put(unique_table, "k", {"n": 1}))
     with pytest.raises(OpError, match="NUL"):
         hub.execute("pg", Scan(unique_table, "a\x00", 5))
+
+
+def test_the_executor_runs_a_plan_as_planned_on_a_checked_out_connection(hub: dbplex.Hub, unique_table: str) -> None:
+    hub.execute("pg", Put(unique_table, "k1", {"a": 1}))
+    with hub.connection("pg") as conn:
+        statements = table_sql("public", unique_table, conn)
+        updated = execute(conn, plans.plan_update(Update(unique_table, "k1", {"b": 2}), statements))
+        found = execute(conn, plans.plan_get(Get(unique_table, "k1"), statements))
+        counted = execute(conn, plans.plan_sql(SQL(f"SELECT count(*) AS n FROM {unique_table}")))
+    assert updated.affected == 1
+    assert found.rows == [{"key": "k1", "values": {"a": 1, "b": 2}}]
+    assert counted.rows == [{"n": 1}]

@@ -18,8 +18,6 @@ from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
 from dbplex.ops import Op
-from dbplex.partition.backend import Partitioner
-from dbplex.partition.spec import PartitionSpec
 from dbplex.plugins import Plugins
 from dbplex.pool import Pool, PoolStats
 from dbplex.pooling import fork
@@ -30,6 +28,8 @@ from dbplex.routing.router import breaker
 if TYPE_CHECKING:
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
+    from dbplex.partition.backend import Partitioner
+    from dbplex.partition.spec import PartitionSpec
 
 
 class _Bound:

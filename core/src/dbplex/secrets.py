@@ -19,6 +19,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 
+from dbplex.logs import quiet_until_configured
+
+# Here rather than in ``dbplex/__init__`` (where importing logging would add to every start-up):
+# every module of dbplex or a plugin that logs imports this one, directly or through the hub.
+quiet_until_configured("dbplex")
+
 MASK = "***"
 
 #: query parameters whose value is masked when their lower-cased name contains one of these:

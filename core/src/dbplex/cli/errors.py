@@ -8,7 +8,6 @@ and exits 2. ``dbplex --debug`` adds the traceback, scrubbed of secrets like eve
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -16,7 +15,6 @@ from typing import Any, NoReturn
 import click
 
 from dbplex.errors import DbplexError
-from dbplex.secrets import scrub
 
 #: click's own control flow (``--help``, usage errors, Ctrl-C), which click reports itself.
 _CLICK_FLOW = (click.exceptions.Exit, click.ClickException, click.Abort)
@@ -30,11 +28,17 @@ def debugging() -> bool:
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:
     """Print ``message`` (scrubbed of secrets) to stderr and exit."""
+    from dbplex.secrets import scrub  # imported on the way out: start-up stays short
+
     click.echo(f"Error: {scrub(message)}", err=True)
     sys.exit(exit_code)
 
 
 def _show_traceback(exc: BaseException) -> None:
+    import traceback
+
+    from dbplex.secrets import scrub
+
     click.echo(scrub("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
 
 

@@ -11,25 +11,51 @@ import sys
 from typing import Any
 
 import click
-import msgspec
 
-from dbplex.cli.errors import ReportingGroup, fail, reported
+from dbplex.cli.errors import fail, reported
+from dbplex.cli.lazy import Lazy, LazyGroup
 
 
-class Context(msgspec.Struct):
+class Context:
     """What the group's options hand to each command."""
 
-    config_path: str | None = None
+    __slots__ = ("config_path",)
+
+    def __init__(self, config_path: str | None = None) -> None:
+        self.config_path = config_path
 
 
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON (bytes as base64), secrets scrubbed."""
+    import msgspec
+
     from dbplex.secrets import scrub
 
     click.echo(scrub(msgspec.json.format(msgspec.json.encode(data), indent=2).decode()))
 
 
-@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: the command groups, imported when they run (see :mod:`dbplex.cli.lazy`); each one-line help
+#: is the group's own, which tests/cli checks.
+SUBCOMMANDS = {
+    "bench": Lazy(
+        "dbplex.cli.bench:bench",
+        "Benchmark sources with YCSB workloads: dbplex against the raw drivers, pool sizes, reports.",
+    ),
+    "migrate": Lazy(
+        "dbplex.cli.migrate:migrate",
+        "Versioned and repeatable migrations for every source, with one history format and locks.",
+    ),
+    "partition": Lazy(
+        "dbplex.cli.partition:partition",
+        "Partitioned tables, collections and key families: create ahead, retire past retention.",
+    ),
+    "sandbox": Lazy(
+        "dbplex.cli.sandbox:sandbox", "Throwaway local database servers, on loopback ports, for demos and tests."
+    ),
+}
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -56,6 +82,8 @@ def open_hub(ctx: click.Context) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
     """List installed plugins, their backends, hooks, capabilities and load errors."""
+    import msgspec
+
     from dbplex import plugins as plugins_mod
 
     with reported():
@@ -112,21 +140,6 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
         parsed = ops.decode(text, hub.backend(source).ops)
         result = hub.execute(source, parsed)
     emit_json(result.to_builtins())
-
-
-def _add_subcommands() -> None:
-    from dbplex.cli.bench import bench
-    from dbplex.cli.migrate import migrate
-    from dbplex.cli.partition import partition
-    from dbplex.cli.sandbox import sandbox
-
-    cli.add_command(sandbox)
-    cli.add_command(bench)
-    cli.add_command(migrate)
-    cli.add_command(partition)
-
-
-_add_subcommands()
 
 
 def main() -> None:
