@@ -37,8 +37,11 @@ from typing import Any
 
 from pymongo import monitoring
 
+from dbplex.backends import Source
+from dbplex.errors import PoolTimeout
 from dbplex.pool import PoolCounters, PoolStats
 from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.waiters import timeout_error
 
 _BROKEN = frozenset({monitoring.ConnectionClosedReason.ERROR, monitoring.ConnectionClosedReason.STALE})
 _TIMEOUT = monitoring.ConnectionCheckOutFailedReason.TIMEOUT
@@ -51,8 +54,10 @@ Conn = tuple[Any, int]
 class PoolMonitor(PoolCounters):
     """The counters of one source's clients, fed by their :class:`ClientListener` s."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_size: int, max_size: int) -> None:
         super().__init__()
+        #: the pool's current bounds (per server; the pool updates them on resize).
+        self.min_size, self.max_size = min_size, max_size
         #: ready connections closed (with ``created``, ``acquired`` and ``use.count``: the gauges).
         self.closed = 0
         #: threads inside a driver checkout; ``set.add`` and ``discard`` need no lock.
@@ -69,14 +74,23 @@ class PoolMonitor(PoolCounters):
         """Driver checkouts waiting for a connection now (a snapshot: ``max_waiting`` is a soft bound)."""
         return len(self.checking_out)
 
-    def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
+    def in_use(self) -> int:
+        """Driver connections checked out now."""
+        with self._lock:
+            return self.acquired - self.use.count
+
+    def timeout_error(self, source: Source) -> PoolTimeout:
+        """The error of a driver checkout that waited ``pool.timeout`` in vain, as every pool words it."""
+        return timeout_error(source.name, source.config.pool.timeout, self.in_use(), self.max_size)
+
+    def stats(self, source: str, backend: str) -> PoolStats:
         with self._lock:
             size = self.created - self.closed
             used = self.acquired - self.use.count
         stats = PoolStats(
             source=source, backend=backend, size=size, used=used, idle=max(size - used, 0), pending=self.waiting()
         )
-        stats.min, stats.max = min_size, max_size
+        stats.min, stats.max = self.min_size, self.max_size
         return self.fill(stats)
 
 
