@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,17 +51,19 @@ class _Client:
     """One MongoClient of the pool and the dbplex checkouts made on it.
 
     It is the context manager ``connection()`` returns: the checkout is counted when the pool
-    hands it out (under the pool's lock, so a client is never closed between being chosen and
-    being entered) and ends on exit; the last exit of a replaced client closes it.
+    hands it out and ends on exit; the last exit of a replaced client closes it. The count is a
+    deque of tokens (``append`` and ``pop`` are atomic), so a checkout takes no lock: a client
+    is marked ``retired`` before its count is read for closing, and a checkout that finds its
+    client retired after counting itself gives its token back and takes the new client.
     """
 
     __slots__ = (
+        "checkouts",
         "client",
         "closed",
         "conn",
         "database",
         "expires_at",
-        "in_use",
         "listener",
         "pool",
         "retired",
@@ -79,9 +82,9 @@ class _Client:
         self.conn = MongoConn(self.database, self.server, pool.monitor, options_of(source).gridfs_bucket)
         conn_mod.attach(self.conn)
         self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
-        #: checkouts handed out and not ended (guarded by the pool's lock).
-        self.in_use = 0
-        #: set when another client took over: close once ``in_use`` is back to 0.
+        #: one token per checkout handed out and not ended.
+        self.checkouts: deque[None] = deque()
+        #: set when another client took over: close once ``checkouts`` is empty.
         self.retired = False
         self.closed = False
 
@@ -89,12 +92,10 @@ class _Client:
         return self.database
 
     def __exit__(self, *exc: object) -> None:
-        pool = self.pool
-        with pool.lock:
-            self.in_use -= 1
-            if not self.retired or self.in_use:
-                return
-        pool.close_client(self)
+        checkouts = self.checkouts
+        checkouts.pop()
+        if self.retired and not checkouts:
+            self.pool.close_client(self)
 
     def close(self) -> None:
         conn_mod.detach(self.conn)
@@ -112,7 +113,7 @@ class MongoPool:
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
-        #: guards which client is current and every client's checkout count.
+        #: guards replacing and closing clients (checkouts take no lock).
         self.lock = threading.Lock()
         self._client = _Client(self)
         #: replaced clients still serving checkouts made on them.
@@ -138,19 +139,16 @@ class MongoPool:
                 return
             self._client = _Client(self)
             old.retired = old.listener.retired = True  # its connections count as recycled as they close
-            if old.in_use:
-                self._retired.append(old)
-                return
+            self._retired.append(old)
         self.close_client(old)
 
     def close_client(self, client: _Client) -> None:
-        """Close a replaced client whose checkouts have all ended (once, whoever sees it first)."""
+        """Close a replaced client if none of its checkouts is left (once, whoever sees it first)."""
         with self.lock:
-            if client.closed:
+            if client.closed or client.checkouts:
                 return
             client.closed = True
-            if client in self._retired:
-                self._retired.remove(client)
+            self._retired.remove(client)
         client.close()
 
     def connection(self) -> _Client:
@@ -159,11 +157,14 @@ class MongoPool:
         current = self._client
         if time.monotonic() >= current.expires_at:
             self.renew(current)
+            current = self._client
         if self.max_waiting and self.monitor.waiting() >= self.max_waiting:
             raise full_error(self.source.name, self.max_waiting, self.monitor)
-        with self.lock:
-            current = self._client
-            current.in_use += 1
+        current.checkouts.append(None)
+        if current.retired:  # replaced meanwhile: hand the token back and take the new client
+            current.checkouts.pop()
+            self.close_client(current)
+            return self.connection()
         return current
 
     @contextmanager
