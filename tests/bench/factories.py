@@ -10,7 +10,7 @@ from dbplex.bench.results import BenchResult, Environment, PhaseStats, Run, Sett
 
 
 def phase_stats(latency_us: int, ops: int, duration_s: float) -> PhaseStats:
-    recorder = Recorder(open_loop=False, waits=False)
+    recorder = Recorder(open_loop=False)
     rec = recorder.op("read")
     for _ in range(ops):
         hdr.record(rec.latency, latency_us)

@@ -113,11 +113,13 @@ def test_run_writes_a_complete_result(backend: str, dbplex_servers: Servers, uni
     run = dbplex_run["phases"]["run"]
     assert run["ops"] == 600 and run["errors"] == 0
     assert set(run["ops_by_type"]) == {"read", "update"}
-    assert run["ops_by_type"]["read"]["wait"] is not None  # pool wait apart from database time
+    # pool wait from the pool's own counters: each operation checked one connection out
+    assert run["pool_wait"]["checkouts"] == 600 and run["pool_wait"]["mean_us"] >= 0
+    assert run["ops_by_type"]["read"]["wait"] is None  # no per-operation clock reads of its own
     targets = {r["target"] for r in document["runs"]}
     if "raw" in targets:
         raw = next(r for r in document["runs"] if r["target"] == "raw")["phases"]["run"]
-        assert raw["ops"] == 600 and raw["errors"] == 0
+        assert raw["ops"] == 600 and raw["errors"] == 0 and raw["pool_wait"] is None
         assert document["overheads"][0]["source"] == backend
     assert csv_path.read_text().startswith("source,backend,target")
 
@@ -137,6 +139,7 @@ def test_open_loop_and_worker_processes(dbplex_servers: Servers, unique_table: s
     assert phase["lag"]["summary"]["count"] == 600  # schedule lag of every operation
     assert phase["ops_by_type"]["read"]["service"] is not None  # service time apart from intended-start latency
     assert phase["client_cpu_s"] > 0
+    assert phase["pool_wait"]["checkouts"] == 600  # both processes' pools, added up
 
 
 def test_sweep_from_a_spec_recommends_a_pool_size_and_report_draws_it(

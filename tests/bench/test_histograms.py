@@ -11,13 +11,11 @@ from dbplex.bench.recorder import Phase, Recorder, merge_phases
 from dbplex.bench.results import PhaseStats
 
 
-def _recorder(values: list[int], *, op: str = "read", wait: int | None = None, errors: int = 0) -> Recorder:
-    recorder = Recorder(open_loop=False, waits=wait is not None)
+def _recorder(values: list[int], *, op: str = "read", errors: int = 0) -> Recorder:
+    recorder = Recorder(open_loop=False)
     rec = recorder.op(op)
     for value in values:
         hdr.record(rec.latency, value)
-        if rec.wait is not None and wait is not None:
-            hdr.record(rec.wait, wait)
         rec.count += 1
         recorder.units += 1
     for _ in range(errors):
@@ -87,13 +85,6 @@ def test_phase_counts_errors_apart_and_scrubs_their_messages() -> None:
     assert "hunter2" not in read.first_errors["ConnectionError"]
     assert read.latency.summary.count == 10  # failed operations stay out of the latency histogram
     assert stats.latency is not None and stats.latency.summary.count == 20
-
-
-def test_pool_wait_is_kept_apart() -> None:
-    phase = Phase("run")
-    phase.add_recorder(_recorder([1000] * 10, wait=300))
-    wait = phase.stats(duration_s=1.0, complete=True).ops_by_type["read"].wait
-    assert wait is not None and wait.summary.p50_us == pytest.approx(300, rel=0.001)
 
 
 def test_processes_add_throughput_and_rounds_average_it() -> None:

@@ -1,20 +1,18 @@
 """The record ops of a workload, sent through dbplex: the side whose overhead the benchmark measures.
 
-:class:`DbplexClient` does what :meth:`dbplex.Hub.execute` does (check a connection out of the
-source's pool, call the query hook bound to its backend) with one difference: it notes how long
-the checkout waited, so that pool wait time is reported apart from database time. Each worker
-thread gets its own client (the wait it notes is per call); they share the hub's pool.
+:class:`DbplexClient` calls :meth:`dbplex.Hub.execute`, exactly what an application calls, and
+nothing else: no clock reads, no bookkeeping of its own. The worker loop around it is the same
+one the raw driver's baseline runs in, so the difference between the two is dbplex. Pool wait is
+read from the pool's own counters around each phase (:mod:`dbplex.bench.poolwait`).
 """
 
 from __future__ import annotations
 
-from time import perf_counter_ns
 from typing import Any
 
 from dbplex.backends import Backend
-from dbplex.errors import UnsupportedError
 from dbplex.hub import Hub
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Put, Scan, Update
 from dbplex.result import Result
 
 
@@ -24,58 +22,42 @@ def dbplex_label(backend: Backend) -> str:
 
 
 class DbplexClient:
-    """Satisfies :class:`~dbplex.bench.baseline.Baseline` through dbplex's uniform ops."""
+    """Satisfies :class:`~dbplex.bench.baseline.Baseline` through dbplex's uniform ops.
 
-    __slots__ = ("_pool", "_query", "_source", "label", "wait_ns")
+    It holds nothing per thread, so every worker thread shares one; the hub's pool is theirs.
+    """
+
+    __slots__ = ("_execute", "_source", "label")
 
     def __init__(self, hub: Hub, source: str) -> None:
-        self._source = hub.sources[source]
-        backend = hub.backend(source)
-        self._pool = hub.pool(source)
-        self._query = hub.bound(source).run
-        self.label = dbplex_label(backend)
-        #: nanoseconds the last call waited for a pooled connection.
-        self.wait_ns = 0
-
-    def _run(self, op: Op) -> Result:
-        started = perf_counter_ns()
-        with self._pool.connection() as conn:
-            self.wait_ns = perf_counter_ns() - started
-            result = self._query(source=self._source, conn=conn, op=op)
-        if result is None:
-            raise UnsupportedError(f"source {self._source.name!r}: its backend does not run {type(op).__name__} ops")
-        return result
+        self._execute = hub.execute
+        self._source = source
+        self.label = dbplex_label(hub.backend(source))
 
     def get(self, table: str, key: str, fields: list[str] | None) -> Result:
-        return self._run(Get(table, key, fields))
+        return self._execute(self._source, Get(table, key, fields))
 
     def put(self, table: str, key: str, values: dict[str, Any]) -> Result:
-        return self._run(Put(table, key, values))
+        return self._execute(self._source, Put(table, key, values))
 
     def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """Uniform ops have no batch: one Put after another, on one pooled connection."""
-        started = perf_counter_ns()
-        with self._pool.connection() as conn:
-            self.wait_ns = perf_counter_ns() - started
-            for key, values in records:
-                if self._query(source=self._source, conn=conn, op=Put(table, key, values)) is None:
-                    raise UnsupportedError(f"source {self._source.name!r}: its backend does not run Put ops")
+        """Uniform ops have no batch: one Put after another, each as an application would send it."""
+        for key, values in records:
+            self._execute(self._source, Put(table, key, values))
 
     def update(self, table: str, key: str, values: dict[str, Any]) -> Result:
-        return self._run(Update(table, key, values))
+        return self._execute(self._source, Update(table, key, values))
 
     def delete(self, table: str, key: str) -> Result:
-        return self._run(Delete(table, key))
+        return self._execute(self._source, Delete(table, key))
 
     def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> Result:
-        return self._run(Scan(table, start_key, limit, fields))
+        return self._execute(self._source, Scan(table, start_key, limit, fields))
 
     def read_modify_write(self, table: str, key: str, fields: list[str] | None, values: dict[str, Any]) -> Result:
         read = self.get(table, key, fields)
-        wait = self.wait_ns
         self.update(table, key, values)
-        self.wait_ns += wait
         return read
 
     def close(self) -> None:
-        """The hub owns the pool; closing a thread's client releases nothing."""
+        """The hub owns the pool; closing the client releases nothing."""

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dbplex.bench.compare import Comparison
-from dbplex.bench.results import BenchResult, PhaseStats
+from dbplex.bench.results import BenchResult, PhaseStats, PoolWait
 from dbplex.bench.summary import summarize
 
 
@@ -22,6 +22,15 @@ def duration(us: float) -> str:
     if us < 1_000_000:
         return f"{us / 1000:.3g} ms"
     return f"{us / 1_000_000:.3g} s"
+
+
+def pool_wait(wait: PoolWait | None) -> str:
+    """Mean and longest wait per checkout, ``1.2 µs / 310 µs``; ``≤`` marks a longest that may be an
+    earlier phase's (see :class:`~dbplex.bench.results.PoolWait`)."""
+    if wait is None:
+        return ""
+    mean = f"{wait.mean_us:.1f} µs" if wait.mean_us < 10 else duration(wait.mean_us)
+    return f"{mean} / {'≤ ' if wait.max_bound else ''}{duration(wait.max_us)}"
 
 
 class _Rate(ProgressColumn):
@@ -87,7 +96,7 @@ class RichDisplay:
 
 
 def summary_table(result: BenchResult, console: Console) -> None:
-    """One row per target: throughput (median round), latency percentiles, errors, pool wait."""
+    """One row per target: throughput (median round), latency percentiles, errors, pool wait (mean / max)."""
     table = Table(title=f"{result.workload.name}: run phase", title_justify="left")
     for column in (
         "source",
@@ -101,7 +110,7 @@ def summary_table(result: BenchResult, console: Console) -> None:
         "p99.9",
         "max",
         "errors",
-        "wait p99",
+        "pool wait",
     ):
         table.add_column(column, justify="left" if column in ("source", "target") else "right")
     for s in summarize(result):
@@ -117,7 +126,7 @@ def summary_table(result: BenchResult, console: Console) -> None:
             duration(s.latency.p999_us),
             duration(s.latency.max_us),
             f"[red]{s.errors}[/]" if s.errors else "0",
-            duration(s.wait.p99_us) if s.wait else "",
+            pool_wait(s.pool_wait),
         )
     console.print(table)
     for o in result.overheads:

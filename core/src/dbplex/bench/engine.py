@@ -14,6 +14,7 @@ from time import perf_counter_ns
 
 import msgspec
 
+from dbplex.bench import poolwait
 from dbplex.bench.baseline import Baseline
 from dbplex.bench.generators import InsertCounter
 from dbplex.bench.recorder import Phase, Recorder
@@ -77,7 +78,7 @@ def run_phase(
     workload: Workload,
     make_client: Callable[[], Baseline],
     *,
-    waits: bool,
+    pool_wait: Callable[[], poolwait.Snapshot] | None = None,
     counter: InsertCounter | None = None,
     progress: Callable[[int], None] | None = None,
     start: Callable[[], None] | None = None,
@@ -85,7 +86,8 @@ def run_phase(
 ) -> Outcome:
     """Run ``spec`` on ``spec.threads`` threads, each with a client from ``make_client``.
 
-    ``waits`` records pool wait time (the dbplex client measures it); ``progress`` is called
+    ``pool_wait`` reads the pool's wait counters (dbplex side), before the workers start and after
+    they end: the phase's pool wait costs the timed loop nothing. ``progress`` is called
     from this thread with the number of operations done, about ten times a second; ``start``
     is called right before the workers are released (worker processes wait on a barrier there);
     setting ``stop`` ends the phase early, as Ctrl-C does.
@@ -96,7 +98,7 @@ def run_phase(
     workers, streams = [], []
     for t in range(spec.threads):
         streams.append(OpStream(workload, counter, stream_rng(workload.seed, spec.phase, spec.process, t)))
-        workers.append(Worker(make_client(), Recorder(open_loop=open_loop, waits=waits), stop))
+        workers.append(Worker(make_client(), Recorder(open_loop=open_loop), stop))
     counts = split(spec.ops, spec.threads)
     started_ns = [0]
     barrier = threading.Barrier(spec.threads + 1, action=lambda: started_ns.__setitem__(0, perf_counter_ns()))
@@ -132,6 +134,7 @@ def run_phase(
     if start is not None:
         start()
     cpu_before = cpu_seconds()
+    waits_before = pool_wait() if pool_wait is not None else None
     timer: threading.Timer | None = None
     interrupted = False
     try:
@@ -151,6 +154,7 @@ def run_phase(
             timer.cancel()
     ended_ns = perf_counter_ns()
     cpu_after = cpu_seconds()
+    waits_after = pool_wait() if pool_wait is not None else None
     if failures and not interrupted:
         raise failures[0]
     duration = (ended_ns - started_ns[0]) / 1e9 if started_ns[0] else 0.0
@@ -158,6 +162,10 @@ def run_phase(
     phase = Phase(spec.phase)
     for worker in workers:
         phase.add_recorder(worker.recorder)
+    if waits_before is not None and waits_after is not None:
+        waited = poolwait.between(waits_before, waits_after)
+        if waited is not None:
+            phase.pool_waits.append(waited)
     warnings = sorted({w.aborted for w in workers if w.aborted})
     stats = phase.stats(
         duration_s=duration,

@@ -70,7 +70,7 @@ def _child(task_bytes: bytes, barrier: Any, stop: Any, progress: Any, reports: A
                     spec,
                     task.workload,
                     target.make_client,
-                    waits=target.waits,
+                    pool_wait=target.pool_wait,
                     counter=counter,
                     progress=tick,
                     start=barrier.wait,

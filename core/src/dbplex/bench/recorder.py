@@ -9,24 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dbplex.bench import histogram as hdr
+from dbplex.bench import poolwait
 from dbplex.bench.histogram import HdrHistogram
-from dbplex.bench.results import OpStats, PhaseStats
+from dbplex.bench.results import OpStats, PhaseStats, PoolWait
 from dbplex.secrets import scrub
 
 
 class OpRecorder:
     """One operation type, in one worker."""
 
-    __slots__ = ("count", "error_types", "errors", "first_errors", "latency", "service", "wait")
+    __slots__ = ("count", "error_types", "errors", "first_errors", "latency", "service")
 
-    def __init__(self, service: bool, wait: bool) -> None:
+    def __init__(self, service: bool) -> None:
         self.count = 0
         self.errors = 0
         self.error_types: dict[str, int] = {}
         self.first_errors: dict[str, str] = {}
         self.latency = hdr.new()
         self.service = hdr.new() if service else None
-        self.wait = hdr.new() if wait else None
 
     def error(self, exc: BaseException) -> None:
         name = type(exc).__name__
@@ -39,9 +39,8 @@ class OpRecorder:
 class Recorder:
     """Everything one worker saw in one phase."""
 
-    def __init__(self, *, open_loop: bool, waits: bool) -> None:
+    def __init__(self, *, open_loop: bool) -> None:
         self._open_loop = open_loop
-        self._waits = waits
         self.ops: dict[str, OpRecorder] = {}
         #: successful units of work: operations, or records when loading in batches.
         self.units = 0
@@ -51,7 +50,7 @@ class Recorder:
     def op(self, name: str) -> OpRecorder:
         recorder = self.ops.get(name)
         if recorder is None:
-            recorder = self.ops[name] = OpRecorder(service=self._open_loop, wait=self._waits)
+            recorder = self.ops[name] = OpRecorder(service=self._open_loop)
         return recorder
 
 
@@ -65,7 +64,6 @@ class _Merged:
         self.first_errors: dict[str, str] = {}
         self.latency = hdr.new()
         self.service: HdrHistogram | None = None
-        self.wait: HdrHistogram | None = None
 
     def add_counts(self, count: int, errors: int, error_types: dict[str, int], first_errors: dict[str, str]) -> None:
         self.count += count
@@ -96,7 +94,6 @@ class _Merged:
             first_errors=self.first_errors,
             latency=hdr.to_data(self.latency),
             service=hdr.to_data(self.service) if self.service is not None else None,
-            wait=hdr.to_data(self.wait) if self.wait is not None else None,
         )
 
 
@@ -110,6 +107,8 @@ class Phase:
         self.lag: HdrHistogram | None = None
         self.late = 0
         self.warnings: list[str] = []
+        #: the pool's wait counters over the phase, per part (dbplex side only).
+        self.pool_waits: list[PoolWait] = []
 
     def _op(self, name: str) -> _Merged:
         return self.ops.setdefault(name, _Merged())
@@ -130,7 +129,6 @@ class Phase:
             merged.add_counts(op.count, op.errors, op.error_types, op.first_errors)
             merged.add("latency", op.latency)
             merged.add("service", op.service)
-            merged.add("wait", op.wait)
         self.units += recorder.units
         self._add_lag(recorder.lag)
         self.late += recorder.late
@@ -141,10 +139,11 @@ class Phase:
             merged.add_counts(op.count, op.errors, op.error_types, op.first_errors)
             merged.add("latency", op.latency.encoded)
             merged.add("service", op.service.encoded if op.service else None)
-            merged.add("wait", op.wait.encoded if op.wait else None)
         self.units += stats.ops
         self._add_lag(stats.lag.encoded if stats.lag else None)
         self.late += stats.late
+        if stats.pool_wait is not None:
+            self.pool_waits.append(stats.pool_wait)
         self.warnings.extend(w for w in stats.warnings if w not in self.warnings)
 
     def stats(
@@ -171,6 +170,7 @@ class Phase:
             lag=hdr.to_data(self.lag) if self.lag is not None else None,
             late=self.late,
             target_rate=target_rate,
+            pool_wait=poolwait.merge(self.pool_waits),
             client_cpu_s=round(cpu_s, 3) if cpu_s is not None else None,
             client_cpu_pct=round(100 * cpu_s / duration_s, 1) if cpu_s is not None and duration_s > 0 else None,
             warnings=[*self.warnings, *(w for w in warnings if w not in self.warnings)],

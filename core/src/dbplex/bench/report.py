@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dbplex.bench import histogram as hdr
-from dbplex.bench.display import duration
+from dbplex.bench.display import duration, pool_wait
 from dbplex.bench.results import BenchResult, SweepSource
 from dbplex.bench.summary import TargetSummary, summarize
 from dbplex.errors import DbplexError
@@ -198,7 +198,7 @@ def _section(name: str, result: BenchResult, summaries: list[TargetSummary], ima
             duration(s.latency.p999_us),
             duration(s.latency.max_us),
             s.errors,
-            duration(s.wait.p99_us) if s.wait else "",
+            pool_wait(s.pool_wait),
         ]
         for s in summaries
     ]
@@ -215,7 +215,7 @@ def _section(name: str, result: BenchResult, summaries: list[TargetSummary], ima
         "p99.9",
         "max",
         "errors",
-        "wait p99",
+        "pool wait (mean / max)",
     ]
     parts.append(_table(header, rows))
     if result.overheads:

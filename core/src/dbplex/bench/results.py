@@ -49,9 +49,10 @@ class OpStats(msgspec.Struct, kw_only=True, frozen=True):
 
     ``latency`` is what the caller saw: in open loop it runs from the *intended* start, so a
     stalled server shows up as latency instead of hiding as fewer requests (coordinated
-    omission). ``service`` runs from the actual start (open loop only). ``wait`` is the time spent
-    waiting for a pooled connection (dbplex side only); latency minus wait is database time.
-    Failed operations are counted in ``errors`` and kept out of the histograms.
+    omission). ``service`` runs from the actual start (open loop only). Failed operations are
+    counted in ``errors`` and kept out of the histograms. ``wait``, a per-operation histogram of
+    pool wait, is only in results of older versions, whose dbplex side timed its own checkouts;
+    pool wait is now :attr:`PhaseStats.pool_wait`.
     """
 
     op: str
@@ -63,6 +64,23 @@ class OpStats(msgspec.Struct, kw_only=True, frozen=True):
     latency: Histogram
     service: Histogram | None = None
     wait: Histogram | None = None
+
+
+class PoolWait(msgspec.Struct, kw_only=True, frozen=True):
+    """How long checkouts waited for a pooled connection during one phase (dbplex side only).
+
+    It comes from the pool's own counters (``PoolStats.wait``, read before and after the phase),
+    not from the timed loop: the pool times every checkout anyway, so the benchmark reads the
+    same numbers a user's ``pool_stats()`` shows and adds no clock reads of its own.
+    """
+
+    checkouts: int = 0
+    total_us: float = 0.0
+    mean_us: float = 0.0
+    max_us: float = 0.0
+    #: True when no checkout of this phase waited longer than one before it (the pool keeps one
+    #: maximum since it opened): ``max_us`` is then that earlier maximum, an upper bound.
+    max_bound: bool = False
 
 
 class PhaseStats(msgspec.Struct, kw_only=True, frozen=True):
@@ -85,6 +103,8 @@ class PhaseStats(msgspec.Struct, kw_only=True, frozen=True):
     #: open loop: operations that started after the next one was due.
     late: int = 0
     target_rate: float | None = None
+    #: dbplex side: pool wait of the phase's checkouts; None for the raw driver (and older results).
+    pool_wait: PoolWait | None = None
     #: CPU seconds the client used (user + system, every worker process).
     client_cpu_s: float | None = None
     #: ``client_cpu_s`` over wall time, in percent of one core.
@@ -194,7 +214,10 @@ class SweepPoint(msgspec.Struct, kw_only=True, frozen=True):
     #: median throughput over rounds.
     throughput: float
     p99_us: int
-    wait_p99_us: int
+    #: pool wait over the point's rounds.
+    pool_wait: PoolWait | None = None
+    #: older results only: p99 of their per-operation pool wait histograms.
+    wait_p99_us: int | None = None
     rounds: list[float] = []
 
 

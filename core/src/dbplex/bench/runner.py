@@ -165,7 +165,11 @@ class Runner:
             spec = PhaseSpec(phase="load", ops=self.workload.insertcount, threads=threads)
             with open_target(self.config, name, "dbplex", pool_size) as target:
                 outcome = run_phase(
-                    spec, self.workload, target.make_client, waits=True, progress=self.display.phase(title, spec.ops)
+                    spec,
+                    self.workload,
+                    target.make_client,
+                    pool_wait=target.pool_wait,
+                    progress=self.display.phase(title, spec.ops),
                 )
             self._loads[name] = self._finished(title, outcome)
 
@@ -233,7 +237,7 @@ class Runner:
                         spec,
                         self.workload,
                         target.make_client,
-                        waits=target.waits,
+                        pool_wait=target.pool_wait,
                         counter=counter,
                         progress=self.display.phase(f"{prefix} {spec.phase}", total),
                     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import msgspec
 
 from dbplex.bench import histogram as hdr
-from dbplex.bench.results import BenchResult, Run, Summary
+from dbplex.bench import poolwait
+from dbplex.bench.results import BenchResult, PoolWait, Run, Summary
 
 
 class TargetSummary(msgspec.Struct, kw_only=True, frozen=True):
@@ -33,8 +34,8 @@ class TargetSummary(msgspec.Struct, kw_only=True, frozen=True):
     ops: int
     errors: int
     latency: Summary
-    #: pool wait (dbplex only); latency minus wait is database time.
-    wait: Summary | None
+    #: pool wait per checkout (dbplex only), from the pool's own counters.
+    pool_wait: PoolWait | None
     by_op: dict[str, Summary]
     errors_by_op: dict[str, int]
     #: open loop: schedule lag and operations that started late.
@@ -67,7 +68,6 @@ def _summarize(runs: list[Run], phase: str) -> TargetSummary:
     by_op = {
         name: _merged(s.ops_by_type[name].latency.encoded for s in stats if name in s.ops_by_type) for name in op_names
     }
-    waits = [op.wait.encoded for s in stats for op in s.ops_by_type.values() if op.wait is not None]
     lags = [s.lag.encoded for s in stats if s.lag is not None]
     cpu = [s.client_cpu_pct for s in stats if s.client_cpu_pct is not None]
     throughputs = [s.throughput for s in stats]
@@ -85,7 +85,7 @@ def _summarize(runs: list[Run], phase: str) -> TargetSummary:
         ops=sum(s.ops for s in stats),
         errors=sum(s.errors for s in stats),
         latency=_merged(s.latency.encoded for s in stats if s.latency is not None),
-        wait=_merged(waits) if waits else None,
+        pool_wait=poolwait.of_phases(stats),
         by_op=by_op,
         errors_by_op={
             name: sum(s.ops_by_type[name].errors for s in stats if name in s.ops_by_type) for name in op_names
@@ -117,8 +117,8 @@ CSV_COLUMNS = (
     "p99_us",
     "p999_us",
     "max_us",
-    "wait_p50_us",
-    "wait_p99_us",
+    "wait_mean_us",
+    "wait_max_us",
     "complete",
 )
 
@@ -154,8 +154,8 @@ def write_csv(result: BenchResult, path: str | Path) -> Path:
                         latency.p99_us,
                         latency.p999_us,
                         latency.max_us,
-                        s.wait.p50_us if s.wait and op == "all" else "",
-                        s.wait.p99_us if s.wait and op == "all" else "",
+                        s.pool_wait.mean_us if s.pool_wait and op == "all" else "",
+                        s.pool_wait.max_us if s.pool_wait and op == "all" else "",
                         s.complete,
                     ]
                 )

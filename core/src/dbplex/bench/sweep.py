@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 
 from dbplex.bench import histogram as hdr
+from dbplex.bench import poolwait
 from dbplex.bench.knee import knee, noise, recommend, rule_of_thumb
 from dbplex.bench.results import BenchResult, Run, Sweep, SweepPoint, SweepSource
 from dbplex.bench.runner import Display, Runner
@@ -86,14 +87,13 @@ def points(runs: list[Run], source: str, target: str = "dbplex") -> list[SweepPo
     for (threads, size), group in sorted(grouped.items()):
         phases = [r.phases["run"] for r in group]
         latency = hdr.summarize(hdr.merge(p.latency.encoded for p in phases if p.latency))
-        waits = [op.wait.encoded for p in phases for op in p.ops_by_type.values() if op.wait]
         found.append(
             SweepPoint(
                 threads=threads,
                 pool_size=size,
                 throughput=round(statistics.median(p.throughput for p in phases), 1),
                 p99_us=latency.p99_us,
-                wait_p99_us=hdr.summarize(hdr.merge(waits)).p99_us if waits else 0,
+                pool_wait=poolwait.of_phases(phases),
                 rounds=[p.throughput for p in phases],
             )
         )

@@ -11,6 +11,7 @@ import msgspec
 
 from dbplex.bench.baseline import Baseline
 from dbplex.bench.client import DbplexClient
+from dbplex.bench.poolwait import Snapshot, snapshot
 from dbplex.config import Config
 from dbplex.errors import UnsupportedError
 from dbplex.hub import Hub
@@ -34,10 +35,11 @@ def baseline(hub: Hub, source: str, pool_size: int) -> Baseline | None:
 
 @dataclass
 class Target:
-    """An opened target: a client per worker thread, and whether clients measure pool wait."""
+    """An opened target: what gives each worker thread its client, and (dbplex side) what reads
+    the pool's wait counters before and after a phase."""
 
     make_client: Callable[[], Baseline]
-    waits: bool
+    pool_wait: Callable[[], Snapshot] | None
 
 
 @contextmanager
@@ -50,7 +52,8 @@ def open_target(config: Config | Mapping[str, Any], source: str, kind: str, pool
     try:
         if kind == "dbplex":
             hub.pool(source)  # open it now: a source that fails, fails before the phase starts
-            yield Target(lambda: DbplexClient(hub, source), waits=True)
+            client = DbplexClient(hub, source)
+            yield Target(lambda: client, pool_wait=lambda: snapshot(hub, source))
         else:
             raw = baseline(hub, source, pool_size)
             if raw is None:
@@ -59,7 +62,7 @@ def open_target(config: Config | Mapping[str, Any], source: str, kind: str, pool
                     "(hook dbplex_bench_baseline); run with --no-baseline"
                 )
             shared = raw
-            yield Target(lambda: shared, waits=False)
+            yield Target(lambda: shared, pool_wait=None)
     finally:
         if raw is not None:
             raw.close()
