@@ -190,7 +190,7 @@ class MongoPool:
                     raise translate(self.source, exc, "committing a transaction", self.monitor) from exc
 
     def resize(self, min_size: int, max_size: int) -> None:
-        """pymongo's sizes are fixed per client: a new client takes over, the old one drains."""
+        """pymongo's sizes are fixed per client: a new client takes over, the old one closes after its last checkout."""
         self.monitor.min_size, self.monitor.max_size = min_size, max_size
         self.renew()
 
