@@ -157,3 +157,19 @@ def test_a_replaced_client_closes_when_its_last_checkout_ends(mongo_url: str, un
         with pytest.raises(InvalidOperation):  # closed once that checkout ended
             old[unique_table].find_one({"_id": "k"})
         assert hub.pool_stats()["docs"].recycled >= 1, "its connection counted as recycled"
+
+
+def test_a_migrator_uses_its_database_inside_one_admin_checkout_until_closed(mongo_url: str, unique_table: str) -> None:
+    with open_docs(mongo_url) as hub:
+        _, admin = hub.capability_pools("docs")
+        migrator = hub.migrator("docs")
+        db = migrator.connection
+        admin_pool: Any = admin.open()
+        admin_pool.renew()  # as after the admin client's lifetime
+        db[unique_table].insert_one({"_id": 1})  # the migrator's checkout keeps its client open
+        assert migrator.connection is db
+        migrator.close()
+        with pytest.raises(InvalidOperation):  # its checkout ended: the replaced client closed
+            db[unique_table].find_one({"_id": 1})
+        with hub.connection("docs") as fresh:
+            assert fresh[unique_table].find_one({"_id": 1}) == {"_id": 1}
