@@ -12,7 +12,10 @@ background work of a run (which lasts far longer under valgrind) does not count 
     python benchmarks/mongo_instructions.py --url mongodb://127.0.0.1:27017/dbplex_bench
 
 Variants: ``raw`` (``collection.find_one({"_id": key})`` on a ``MongoClient`` with one
-connection), ``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection) and
+connection), ``raw-events`` (the same client with a ``ConnectionPoolListener`` that does nothing:
+what pymongo spends building and publishing its pool events once anyone listens),
+``raw-monitor`` (the same with dbplex-mongo's listener: the events plus dbplex's counting),
+``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection) and
 ``dbplex-leaks`` (the same with ``pool.leak_threshold`` set). Needs ``valgrind`` on the PATH.
 """
 
@@ -31,7 +34,7 @@ TABLE = "bench_instructions"
 KEY = "k"
 VALUES = {f"field{i}": "x" * 100 for i in range(10)}
 WARM = 200
-VARIANTS = ("raw", "dbplex", "dbplex-leaks")
+VARIANTS = ("raw", "raw-events", "raw-monitor", "dbplex", "dbplex-leaks")
 
 
 def quiet_url(url: str) -> str:
@@ -41,12 +44,33 @@ def quiet_url(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def listeners(variant: str) -> list[object]:
+    """The pool listeners of a ``raw`` variant's client."""
+    if variant == "raw-events":
+        from pymongo import monitoring
+
+        class Silent(monitoring.ConnectionPoolListener):
+            """Every pool event, ignored."""
+
+        for name in dir(monitoring.ConnectionPoolListener):
+            if name.startswith(("connection_", "pool_")):
+                setattr(Silent, name, lambda self, event: None)
+        return [Silent()]
+    if variant == "raw-monitor":
+        from dbplex_mongo.monitor import PoolMonitor
+
+        return [PoolMonitor(1, 1).listener()]
+    return []
+
+
 def reads(variant: str, url: str, count: int) -> None:
     """The measured process: set up, warm up, then ``count`` reads."""
-    if variant == "raw":
+    if variant.startswith("raw"):
         from pymongo import MongoClient
 
-        client: MongoClient[dict[str, object]] = MongoClient(url, maxPoolSize=1, minPoolSize=1)
+        client: MongoClient[dict[str, object]] = MongoClient(
+            url, maxPoolSize=1, minPoolSize=1, event_listeners=listeners(variant)
+        )
         collection = client.get_default_database("dbplex")[TABLE]
         collection.replace_one({"_id": KEY}, {"_id": KEY, **VALUES}, upsert=True)
         for _ in range(WARM):

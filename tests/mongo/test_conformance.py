@@ -106,24 +106,6 @@ class TestConformance(ConformanceSuite):
             "operations and sessions; the connection stays open)"
         )
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason='mongo pool defect: PoolTimeout names no connections in use ("no MongoDB connection became free '
-        'within 0.3 s (pool max_size 2)")',
-    )
-    def test_pool_timeout_names_the_source_the_connections_in_use_and_the_maximum(
-        self, open_source: OpenSource, unique_table: str
-    ) -> None:
-        super().test_pool_timeout_names_the_source_the_connections_in_use_and_the_maximum(open_source, unique_table)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="mongo pool defect: after hub.resize(s, 1, 1) stats.size is 5 with max 1 (the replaced client's "
-        "connections are still counted or still open)",
-    )
-    def test_resize_changes_the_bounds_while_the_pool_runs(self, open_source: OpenSource, unique_table: str) -> None:
-        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
-
     def test_put_over_an_existing_record_replaces_every_type(
         self, hub: dbplex.Hub, unique_table: str, nx_bug: Callable[[str], None]
     ) -> None:

@@ -128,17 +128,48 @@ def test_connections_of_a_replaced_client_are_told_apart_from_its_successors(mon
     from pymongo import CursorType
 
     with open_docs(mongo_url, pool={"leak_threshold": 0.2}) as hub:
+        pool: Any = hub.pool("docs")
         with hub.connection("docs") as db:
             db[unique_table].insert_many([{"_id": i} for i in range(5)])
             cursor = db[unique_table].find(cursor_type=CursorType.EXHAUST, batch_size=1)
             assert next(cursor)["_id"] == 0  # the old client's connection stays checked out
-        pool: Any = hub.pool("docs")
-        pool.renew()  # as after its lifetime: the old client keeps serving what started on it
-        with hub.connection("docs") as db:
-            assert db[unique_table].find_one({"_id": 1}) == {"_id": 1}  # the new client's connection 1
-        assert hub.pool_stats()["docs"].used == 1  # the old one is still out
-        time.sleep(0.3)
-        assert len(pool.monitor.leak_detector.holders()) == 1  # and still tracked by the leak detector
-        cursor.close()
+            pool.renew()  # as after its lifetime: the old client keeps serving this checkout
+            with hub.connection("docs") as new:
+                assert new.client is not db.client
+                assert new[unique_table].find_one({"_id": 1}) == {"_id": 1}  # the new client's connection 1
+            assert hub.pool_stats()["docs"].used == 1  # the old one is still out
+            time.sleep(0.3)
+            assert len(pool.monitor.leak_detector.holders()) == 1  # and still tracked by the leak detector
+            assert next(cursor)["_id"] == 1  # the old client still serves its checkout
+            cursor.close()
         assert hub.pool_stats()["docs"].used == 0
         assert not pool.monitor.leak_detector.holders()
+
+
+def test_a_replaced_client_closes_when_its_last_checkout_ends(mongo_url: str, unique_table: str) -> None:
+    with open_docs(mongo_url, pool={"min_size": 1, "max_size": 2}) as hub:
+        pool: Any = hub.pool("docs")
+        hub.execute("docs", Put(unique_table, "k", {"v": 1}))
+        with hub.connection("docs") as old:
+            pool.renew()
+            assert hub.execute("docs", Get(unique_table, "k")).rows  # served by the new client
+            assert old[unique_table].find_one({"_id": "k"}) is not None  # the old one serves its checkout
+        with pytest.raises(InvalidOperation):  # closed once that checkout ended
+            old[unique_table].find_one({"_id": "k"})
+        assert hub.pool_stats()["docs"].recycled >= 1, "its connection counted as recycled"
+
+
+def test_a_migrator_uses_its_database_inside_one_admin_checkout_until_closed(mongo_url: str, unique_table: str) -> None:
+    with open_docs(mongo_url) as hub:
+        _, admin = hub.capability_pools("docs")
+        migrator = hub.migrator("docs")
+        db = migrator.connection
+        admin_pool: Any = admin.open()
+        admin_pool.renew()  # as after the admin client's lifetime
+        db[unique_table].insert_one({"_id": 1})  # the migrator's checkout keeps its client open
+        assert migrator.connection is db
+        migrator.close()
+        with pytest.raises(InvalidOperation):  # its checkout ended: the replaced client closed
+            db[unique_table].find_one({"_id": 1})
+        with hub.connection("docs") as fresh:
+            assert fresh[unique_table].find_one({"_id": 1}) == {"_id": 1}

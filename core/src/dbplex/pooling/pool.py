@@ -49,7 +49,7 @@ from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition
 from dbplex.pooling.jitter import Backoff, lifetime_deadline
 from dbplex.pooling.leaks import LeakDetector
-from dbplex.pooling.waiters import full_error
+from dbplex.pooling.waiters import full_error, timeout_message
 
 C = TypeVar("C")
 
@@ -291,10 +291,7 @@ class ConnectorPool(Generic[C]):
                     self._counters.timeouts += 1
                     used, limit, reason = self._used, self._max, self._backoff.reason
             if granted is None:
-                message = (
-                    f"source {self.source.name!r}: no free connection within {self._timeout:g}s "
-                    f"({used} in use, at most {limit})"
-                )
+                message = timeout_message(self.source.name, self._timeout, used, limit)
                 if reason is not None:
                     message += f"; the last connection attempt failed: {reason}"
                 if self.leaks is not None:

@@ -12,9 +12,14 @@ from typing import Any
 
 from bson.int64 import Int64
 
+#: the value types that may need fixing up (dicts and lists only if they hold an Int64).
+_FIXABLE = frozenset({Int64, dict, list})
+
 
 def plain_ints(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` (a fresh decoded document) with every Int64 in it, however nested, made an int."""
+    if _FIXABLE.isdisjoint(map(type, doc.values())):
+        return doc  # a flat document without Int64 (most records): one scan in C, no Python loop
     for key, value in doc.items():
         kind = type(value)
         if kind is Int64:

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from dbplex.backends import Source
 from dbplex.errors import OpError
-from dbplex.pool import PoolCounters
+from dbplex_mongo.monitor import PoolMonitor
 from dbplex_mongo.options import options_of
 from dbplex_mongo.server import ServerProbe
 
@@ -31,21 +31,22 @@ class MongoConn:
     ``tx.conn.database.orders.insert_one(doc, session=tx.conn.session)``.
     """
 
-    __slots__ = ("_collections", "counters", "database", "gridfs_bucket", "server", "session")
+    __slots__ = ("_collections", "database", "gridfs_bucket", "monitor", "server", "session")
 
     def __init__(
         self,
         database: Database[Doc],
         server: ServerProbe,
-        counters: PoolCounters | None = None,
+        monitor: PoolMonitor | None = None,
         gridfs_bucket: str = "fs",
     ) -> None:
         self.database = database
         #: the transaction's session, or None outside a transaction.
         self.session: ClientSession | None = None
         self.server = server
-        #: the pool's counters, for failures the driver's pool never sees (server selection).
-        self.counters = counters
+        #: the pool's monitor: for failures the driver's pool never sees (server selection), and
+        #: for what a checkout that timed out says; None outside a dbplex pool.
+        self.monitor = monitor
         #: the bucket of GridFS ops that name none (the source's ``gridfs_bucket`` option).
         self.gridfs_bucket = gridfs_bucket
         self._collections: dict[str, Collection[Doc]] = {}

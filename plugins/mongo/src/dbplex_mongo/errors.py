@@ -10,9 +10,11 @@ from bson.errors import BSONError
 from pymongo import errors as pe
 
 from dbplex.backends import Source
-from dbplex.errors import ConfigError, DbplexError, OpError, PoolTimeout, QueryError, SourceUnavailable
+from dbplex.errors import ConfigError, DbplexError, OpError, QueryError, SourceUnavailable
 from dbplex.ops import Op
+from dbplex.pooling.waiters import timeout_error
 from dbplex.secrets import scrub
+from dbplex_mongo.monitor import PoolMonitor
 from dbplex_mongo.options import operation_timeout
 
 #: what the driver raises around an op that dbplex turns into its own errors.
@@ -43,14 +45,14 @@ def _unreachable_reason(exc: pe.ConnectionFailure) -> str:
     return _ERRNO.sub("", _CONFIGURED_TIMEOUTS.sub("", text))
 
 
-def translate(source: Source, exc: BaseException, doing: str) -> DbplexError:
-    """The dbplex error for driver exception ``exc`` raised while ``doing`` something on ``source``."""
+def translate(source: Source, exc: BaseException, doing: str, monitor: PoolMonitor | None = None) -> DbplexError:
+    """The dbplex error for driver exception ``exc`` raised while ``doing`` something on ``source``
+    (``monitor``: the pool's, which knows how many connections a timed-out checkout found in use)."""
     name = source.name
     if isinstance(exc, pe.WaitQueueTimeoutError):
-        pool = source.config.pool
-        return PoolTimeout(
-            f"source {name!r}: no MongoDB connection became free within {pool.timeout:g} s (pool max_size {pool.max_size})"
-        )
+        if monitor is not None:
+            return monitor.timeout_error(source)
+        return timeout_error(name, source.config.pool.timeout, None, source.config.pool.max_size)
     if isinstance(exc, pe.ServerSelectionTimeoutError):
         reason = scrub(_unreachable_reason(exc))
         where = "cannot connect to " if _STARTS_WITH_HOST.match(reason) else "cannot connect: "

@@ -50,9 +50,9 @@ def run(source: Source, native: Any, op: Op) -> Result:
     try:
         return executor(conn, planner(op))
     except DRIVER_ERRORS as exc:
-        if conn.counters is not None and isinstance(exc, ServerSelectionTimeoutError):
-            conn.counters.count("errors")  # the driver's pool never saw this attempt
-        raise translate(source, exc, describe(op)) from exc
+        if conn.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
+            conn.monitor.count("errors")  # the driver's pool never saw this attempt
+        raise translate(source, exc, describe(op), conn.monitor) from exc
 
 
 def execute(conn: MongoConn, plan: Plan) -> Result:

@@ -16,6 +16,7 @@ from bson import json_util
 from pymongo.database import Database
 
 from dbplex.backends import Source
+from dbplex.binding import Held
 from dbplex.errors import DbplexError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
 from dbplex.migrate.history import TABLE, decode
@@ -36,14 +37,15 @@ class MongoMigrator:
     def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
         self._admin = admin
+        #: one checkout of the admin pool for the migrator's life (its steps use ``ctx.conn``
+        #: whenever they like), ended by :meth:`close`.
+        self._session = Held(admin)
 
     @property
     def connection(self) -> Database[Doc]:
-        """The database from the admin pool (pymongo takes a socket per operation, so the handle
-        outlives the checkout; the pool keeps a replaced client open for a grace period)."""
-        with self._admin.connection() as db:
-            found: Database[Doc] = db
-        return found
+        """The database of the admin pool's checkout this migrator holds until it is closed."""
+        database: Database[Doc] = self._session.get()
+        return database
 
     def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
         try:
@@ -70,7 +72,7 @@ class MongoMigrator:
         self._run(f"writing {TABLE}", lambda db: db[TABLE].replace_one({"_id": row.rank}, document, upsert=True))
 
     def lock(self, owner: LockOwner, settings: LockSettings) -> MongoLease:
-        return MongoLease(self.source, lambda: self.connection, owner, settings)
+        return MongoLease(self.source, self._admin, owner, settings)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -101,7 +103,8 @@ class MongoMigrator:
         return f"db.runCommand({json_util.dumps(_command(command), json_options=_SHELL_JSON)})"
 
     def close(self) -> None:
-        """Nothing to close: the pools are the hub's."""
+        """End the admin pool checkout (the pools themselves are the hub's)."""
+        self._session.release()
 
 
 def _command(command: Any) -> Doc:

@@ -11,16 +11,17 @@ epoch from the hosts' clocks.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from dbplex.backends import Source
 from dbplex.migrate import LockOwner, LockSettings
+from dbplex.pool import Pool
 from dbplex_mongo import errors
 
 COLLECTION = "dbplex_schema_lock"
@@ -37,14 +38,14 @@ class MongoLease:
     def __init__(
         self,
         source: Source,
-        database: Callable[[], Database[dict[str, Any]]],
+        pool: Pool,
         owner: LockOwner,
         settings: LockSettings,
         lease_id: str = LEASE_ID,
     ) -> None:
         self.source = source.name
         self._source = source
-        self._database = database
+        self._pool = pool
         self._token = owner.run_id
         self._holder = owner.describe()
         self._ttl_ms = round(settings.ttl * 1000)
@@ -57,18 +58,22 @@ class MongoLease:
             f"a lease of {self._ttl_ms / 1000:g} s renewed every {self._ttl_ms / 3000:g} s; a run that dies loses it when it expires"
         )
 
-    def _collection(self) -> Collection[dict[str, Any]]:
-        return self._database()[COLLECTION]
+    @contextmanager
+    def _collection(self) -> Iterator[Collection[dict[str, Any]]]:
+        """The lease collection, inside a checkout of the pool (each call is one)."""
+        with self._pool.connection() as db:
+            yield db[COLLECTION]
 
     def try_acquire(self) -> bool:
         now = _now_ms()
         try:
-            lease = self._collection().find_one_and_update(
-                {"_id": self.lease_id, "$or": [{"expires_at_ms": {"$lt": now}}, {"owner": self._token}]},
-                {"$set": {"owner": self._token, "holder": self._holder, "expires_at_ms": now + self._ttl_ms}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+            with self._collection() as leases:
+                lease = leases.find_one_and_update(
+                    {"_id": self.lease_id, "$or": [{"expires_at_ms": {"$lt": now}}, {"owner": self._token}]},
+                    {"$set": {"owner": self._token, "holder": self._holder, "expires_at_ms": now + self._ttl_ms}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
         except DuplicateKeyError:  # held by someone else: the upsert collided with their lease
             return False
         except errors.DRIVER_ERRORS as exc:
@@ -77,7 +82,8 @@ class MongoLease:
 
     def holder(self) -> str | None:
         try:
-            lease = self._collection().find_one({"_id": self.lease_id})
+            with self._collection() as leases:
+                lease = leases.find_one({"_id": self.lease_id})
         except errors.DRIVER_ERRORS:
             return None
         if lease is None:
@@ -86,10 +92,12 @@ class MongoLease:
         return f"{lease.get('holder', 'another run')} (lease expires in {max(left, 0):.0f} s)"
 
     def extend(self) -> bool:
-        result = self._collection().update_one(
-            {"_id": self.lease_id, "owner": self._token}, {"$set": {"expires_at_ms": _now_ms() + self._ttl_ms}}
-        )
+        with self._collection() as leases:
+            result = leases.update_one(
+                {"_id": self.lease_id, "owner": self._token}, {"$set": {"expires_at_ms": _now_ms() + self._ttl_ms}}
+            )
         return result.matched_count == 1
 
     def release(self) -> None:
-        self._collection().delete_one({"_id": self.lease_id, "owner": self._token})
+        with self._collection() as leases:
+            leases.delete_one({"_id": self.lease_id, "owner": self._token})

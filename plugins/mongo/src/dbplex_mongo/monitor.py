@@ -31,14 +31,18 @@ the client's generation.
 from __future__ import annotations
 
 import itertools
+import threading
 from threading import get_ident
 from time import perf_counter
 from typing import Any
 
 from pymongo import monitoring
 
+from dbplex.backends import Source
+from dbplex.errors import PoolTimeout
 from dbplex.pool import PoolCounters, PoolStats
 from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.waiters import timeout_error
 
 _BROKEN = frozenset({monitoring.ConnectionClosedReason.ERROR, monitoring.ConnectionClosedReason.STALE})
 _TIMEOUT = monitoring.ConnectionCheckOutFailedReason.TIMEOUT
@@ -51,8 +55,14 @@ Conn = tuple[Any, int]
 class PoolMonitor(PoolCounters):
     """The counters of one source's clients, fed by their :class:`ClientListener` s."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, min_size: int, max_size: int) -> None:
+        lock = threading.Lock()
+        super().__init__(lock)
+        #: the counters' lock, which the listeners take themselves around the per-operation
+        #: updates (as :class:`~dbplex.pool.PoolCounters` allows): one call less per event.
+        self.lock = lock
+        #: the pool's current bounds (per server; the pool updates them on resize).
+        self.min_size, self.max_size = min_size, max_size
         #: ready connections closed (with ``created``, ``acquired`` and ``use.count``: the gauges).
         self.closed = 0
         #: threads inside a driver checkout; ``set.add`` and ``discard`` need no lock.
@@ -69,14 +79,23 @@ class PoolMonitor(PoolCounters):
         """Driver checkouts waiting for a connection now (a snapshot: ``max_waiting`` is a soft bound)."""
         return len(self.checking_out)
 
-    def stats(self, source: str, backend: str, min_size: int, max_size: int) -> PoolStats:
+    def in_use(self) -> int:
+        """Driver connections checked out now."""
+        with self._lock:
+            return self.acquired - self.use.count
+
+    def timeout_error(self, source: Source) -> PoolTimeout:
+        """The error of a driver checkout that waited ``pool.timeout`` in vain, as every pool words it."""
+        return timeout_error(source.name, source.config.pool.timeout, self.in_use(), self.max_size)
+
+    def stats(self, source: str, backend: str) -> PoolStats:
         with self._lock:
             size = self.created - self.closed
             used = self.acquired - self.use.count
         stats = PoolStats(
             source=source, backend=backend, size=size, used=used, idle=max(size - used, 0), pending=self.waiting()
         )
-        stats.min, stats.max = min_size, max_size
+        stats.min, stats.max = self.min_size, self.max_size
         return self.fill(stats)
 
 
@@ -84,14 +103,15 @@ class ClientListener(monitoring.ConnectionPoolListener):
     """One client's CMAP events, counted into its source's :class:`PoolMonitor`.
 
     Of the three events of every operation, checkout started takes no lock, checked out and
-    checked in one each (:meth:`~dbplex.pool.PoolCounters.checked_out`, ``checked_in``); the rest
-    are rare.
+    checked in one each (the monitor's, taken here as :class:`~dbplex.pool.PoolCounters` allows,
+    doing what its ``checked_out`` and ``checked_in`` do); the rest are rare.
     """
 
-    __slots__ = ("_checking_out", "_generation", "_leaks", "_monitor", "_out", "_ready", "retired")
+    __slots__ = ("_checking_out", "_generation", "_leaks", "_lock", "_monitor", "_out", "_ready", "retired")
 
     def __init__(self, monitor: PoolMonitor, generation: int) -> None:
         self._monitor = monitor
+        self._lock = monitor.lock
         self._checking_out = monitor.checking_out
         self._leaks = monitor.leak_detector
         self._generation = generation
@@ -111,14 +131,20 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
-        self._monitor.checked_out((event.duration or 0.0) * 1000)
+        wait_ms = (event.duration or 0.0) * 1000
+        monitor = self._monitor
+        with self._lock:
+            monitor.acquired += 1
+            monitor.wait.add(wait_ms)
         if self._leaks is not None:
             self._leaks.taken((self._generation, *conn))
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         conn = (event.address, event.connection_id)
         since = self._out.pop(conn, None)
-        self._monitor.checked_in(0.0 if since is None else (perf_counter() - since) * 1000)
+        use_ms = 0.0 if since is None else (perf_counter() - since) * 1000
+        with self._lock:
+            self._monitor.use.add(use_ms)
         if self._leaks is not None:
             self._leaks.returned((self._generation, *conn))
 

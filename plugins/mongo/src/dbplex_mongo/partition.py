@@ -10,7 +10,8 @@ reads and writes partitions. It has a client of its own, opened on first need.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -61,18 +62,16 @@ class MongoPartitioner:
         self._chosen: dict[str, LayoutChoice] = {}
 
     @property
-    def db(self) -> Database[Doc]:
-        """The source's database from the hub's pool, for reads, writes and the catalog."""
-        return _database(self._pool)
-
-    @property
-    def _ddl(self) -> Database[Doc]:
-        """The same database from the admin pool: no operation timeout, for index builds and sharding."""
-        return _database(self._admin)
+    def _database_name(self) -> str:
+        with self._pool.connection() as db:
+            return str(db.name)
 
     def _run(self, doing: str, action: Callable[[Database[Doc]], Any]) -> Any:
+        """``action`` on the source's database, inside a checkout of the hub's pool (reads,
+        writes and the catalog): what it returns must not be a cursor left to read later."""
         try:
-            return action(self.db)
+            with _database(self._pool) as db:
+                return action(db)
         except errors.DRIVER_ERRORS as exc:
             raise errors.translate(self.source, exc, doing) from exc
 
@@ -115,7 +114,7 @@ class MongoPartitioner:
     def lock(self, spec: PartitionSpec, owner: LockOwner) -> MongoLease:
         """A lease ``partition:<target>`` in ``dbplex_schema_lock``, next to the migration lease."""
         return MongoLease(
-            self.source, lambda: self.db, owner, LockSettings(ttl=LEASE_TTL), lease_id=f"partition:{spec.target}"
+            self.source, self._pool, owner, LockSettings(ttl=LEASE_TTL), lease_id=f"partition:{spec.target}"
         )
 
     def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
@@ -135,7 +134,7 @@ class MongoPartitioner:
         if options.shards(spec) and not self.is_mongos():
             inventory.details["sharding"] = (
                 "not sharded: this server is not a mongos; on a sharded cluster setup runs "
-                + render.shard_collection(spec, options, self.db.name, spec.target, mongos=True).text()
+                + render.shard_collection(spec, options, self._database_name, spec.target, mongos=True).text()
             )
         return inventory
 
@@ -331,7 +330,7 @@ class MongoPartitioner:
         nothing to do (status says so, and a setup that runs anyway shows the command it would send)."""
         if not options.shards(spec) or not self.is_mongos():
             return
-        namespace = f"{self.db.name}.{name}"
+        namespace = f"{self._database_name}.{name}"
         sharded = self._run(
             "reading config.collections", lambda db: db.client.config.collections.find_one({"_id": namespace})
         )
@@ -362,7 +361,7 @@ class MongoPartitioner:
         layout_name = choice.name
         partition = action.partition
         mongos = self.is_mongos()
-        database = self.db.name
+        database = self._database_name
         if action.kind == "create" and partition is not None:
             if layout_name != "collections":
                 return []
@@ -385,7 +384,7 @@ class MongoPartitioner:
     def _setup(self, spec: PartitionSpec, options: MongoPartitionOptions, mongos: bool, now: datetime) -> list[Command]:
         """Create the target if missing, bring its options in line, shard it, set its zones."""
         found = self._collections().get(spec.target)
-        database = self.db.name
+        database = self._database_name
         commands: list[Command] = []
         if options.layout_for(spec) == "timeseries":
             if found is None:
@@ -428,9 +427,9 @@ class MongoPartitioner:
             return False
         doing = f"running {next(iter(command.document))}"
         try:
-            db = self._ddl
-            target = db.client.admin if command.admin else db
-            target.command(command.document)
+            with _database(self._admin) as db:  # no operation timeout: index builds, sharding
+                target = db.client.admin if command.admin else db
+                target.command(command.document)
         except OperationFailure as exc:
             if exc.code in command.done_codes:
                 return False
@@ -598,9 +597,8 @@ def _nothing(spec: PartitionSpec, action: Action) -> str:
     return "already in line"
 
 
-def _database(pool: Pool) -> Database[Doc]:
-    """The database a checkout of ``pool`` yields, in UTC. pymongo takes a socket per operation,
-    so the handle outlives the checkout; the pool keeps a replaced client open for a grace period."""
+@contextmanager
+def _database(pool: Pool) -> Iterator[Database[Doc]]:
+    """A checkout of ``pool``, yielding its database in UTC."""
     with pool.connection() as db:
-        found: Database[Doc] = db.with_options(codec_options=_UTC)
-    return found
+        yield db.with_options(codec_options=_UTC)

@@ -5,10 +5,11 @@ pymongo keeps min/max size, idle reaping (``maxIdleTimeMS``), the wait deadline
 before reusing it. What it lacks, dbplex adds here:
 
 - **lifetime**: pymongo never retires a connection for its age, so the whole client is replaced
-  after its jittered ``max_lifetime`` (checked at checkout and by the maintenance thread); the
-  old client keeps serving what started on it for a grace period, then is closed;
+  after its jittered ``max_lifetime`` (checked at checkout and by the maintenance thread);
 - **resize**: pymongo's pool sizes are fixed per client, so a resize replaces the client the
-  same way;
+  same way. A replaced client serves the checkouts already made on it and is closed when the
+  last of them ends (at once when there are none): its connections then close and stop being
+  counted, so the pool never holds more than its bounds for longer than its slowest checkout;
 - **max_waiting**: a checkout fails with :class:`~dbplex.errors.PoolFull` when that many driver
   checkouts are already waiting (a soft bound: concurrent callers may pass it together);
 - **leak detection**: the pool monitor records where each driver checkout was made;
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from pymongo import MongoClient
@@ -43,28 +45,61 @@ from dbplex_mongo.server import ServerProbe
 
 BACKEND = "mongo"
 Doc = dict[str, Any]
-#: longest a replaced client stays open for the operations and cursors started on it.
-MAX_GRACE = 60.0
 
 
-class _Checkout:
-    """Hands out the pool's current database, replacing the client first when its lifetime is over."""
+class _Client:
+    """One MongoClient of the pool and the dbplex checkouts made on it.
 
-    __slots__ = ("_pool",)
+    It is the context manager ``connection()`` returns: the checkout is counted when the pool
+    hands it out and ends on exit; the last exit of a replaced client closes it. The count is a
+    deque of tokens (``append`` and ``pop`` are atomic), so a checkout takes no lock: a client
+    is marked ``retired`` before its count is read for closing, and a checkout that finds its
+    client retired after counting itself gives its token back and takes the new client.
+    """
+
+    __slots__ = (
+        "checkouts",
+        "client",
+        "closed",
+        "conn",
+        "database",
+        "expires_at",
+        "listener",
+        "pool",
+        "retired",
+        "server",
+    )
 
     def __init__(self, pool: MongoPool) -> None:
-        self._pool = pool
+        source, config = pool.source, pool.source.config.pool
+        self.pool = pool
+        self.listener = pool.monitor.listener()
+        self.client = client_mod.open_client(
+            source, self.listener, maxPoolSize=pool.monitor.max_size, minPoolSize=pool.monitor.min_size
+        )
+        self.database = client_mod.database_of(source, self.client)
+        self.server = ServerProbe(self.client, source.name)
+        self.conn = MongoConn(self.database, self.server, pool.monitor, options_of(source).gridfs_bucket)
+        conn_mod.attach(self.conn)
+        self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
+        #: one token per checkout handed out and not ended.
+        self.checkouts: deque[None] = deque()
+        #: set when another client took over: close once ``checkouts`` is empty.
+        self.retired = False
+        self.closed = False
 
     def __enter__(self) -> Database[Doc]:
-        pool = self._pool
-        if time.monotonic() >= pool.expires_at:
-            pool.renew(pool.expires_at)
-        if pool.max_waiting and pool.monitor.waiting() >= pool.max_waiting:
-            raise full_error(pool.source.name, pool.max_waiting, pool.monitor)
-        return pool.database
+        return self.database
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        checkouts = self.checkouts
+        checkouts.pop()
+        if self.retired and not checkouts:
+            self.pool.close_client(self)
+
+    def close(self) -> None:
+        conn_mod.detach(self.conn)
+        self.client.close()
 
 
 class MongoPool:
@@ -74,101 +109,108 @@ class MongoPool:
     def __init__(self, source: Source) -> None:
         self.source = source
         config = source.config.pool
-        self.monitor = PoolMonitor()
+        self.monitor = PoolMonitor(config.min_size, config.max_size)
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
-        self.min_size, self.max_size, self.max_waiting = config.min_size, config.max_size, config.max_waiting
-        self._lock = threading.Lock()
-        #: replaced clients and when each is closed: (monotonic deadline, client, its MongoConn).
-        self._retired: list[tuple[float, MongoClient[Doc], MongoConn]] = []
-        self._open()
-        self._checkout = _Checkout(self)
+        self.max_waiting = config.max_waiting
+        #: guards replacing and closing clients (checkouts take no lock).
+        self.lock = threading.Lock()
+        self._client = _Client(self)
+        #: replaced clients still serving checkouts made on them.
+        self._retired: list[_Client] = []
         self._housekeeper = housekeeper.Housekeeper(
-            source.name, housekeeper.interval(0.0, config.leak_threshold, self._grace), self._maintain
+            source.name, housekeeper.interval(0.0, config.leak_threshold, config.max_lifetime), self._maintain
         )
 
     @property
-    def _grace(self) -> float:
-        return min(self.source.config.pool.max_lifetime, MAX_GRACE)
+    def client(self) -> MongoClient[Doc]:
+        """The current client (what new checkouts use)."""
+        return self._client.client
 
-    def _open(self) -> None:
-        """A new client (no I/O yet) with the current sizes; it becomes the one checkouts get."""
-        config = self.source.config.pool
-        listener = self.monitor.listener()
-        client = client_mod.open_client(self.source, listener, maxPoolSize=self.max_size, minPoolSize=self.min_size)
-        database = client_mod.database_of(self.source, client)
-        server = ServerProbe(client, self.source.name)
-        conn = MongoConn(database, server, self.monitor, options_of(self.source).gridfs_bucket)
-        conn_mod.attach(conn)
-        self.client, self.database, self.server, self.conn = client, database, server, conn
-        self.listener = listener
-        self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
+    def renew(self, expired: _Client | None = None) -> None:
+        """Replace the client; the old one closes when its last checkout ends.
 
-    def renew(self, expired: float | None = None) -> None:
-        """Replace the client; the old one is closed after the grace period.
-
-        ``expired`` is the deadline the caller saw pass: a client another thread already replaced
-        is not replaced again.
+        ``expired`` is the client whose lifetime the caller saw end: one another thread already
+        replaced is not replaced again.
         """
-        with self._lock:
-            if expired is not None and self.expires_at != expired:
+        with self.lock:
+            old = self._client
+            if expired is not None and old is not expired:
                 return
-            self.listener.retired = True  # its connections count as recycled as they close
-            self._retired.append((time.monotonic() + self._grace, self.client, self.conn))
-            self._open()
+            self._client = _Client(self)
+            old.retired = old.listener.retired = True  # its connections count as recycled as they close
+            self._retired.append(old)
+        self.close_client(old)
 
-    def connection(self) -> AbstractContextManager[Database[Doc]]:
-        return self._checkout
+    def close_client(self, client: _Client) -> None:
+        """Close a replaced client if none of its checkouts is left (once, whoever sees it first)."""
+        with self.lock:
+            if client.closed or client.checkouts:
+                return
+            client.closed = True
+            self._retired.remove(client)
+        client.close()
+
+    def connection(self) -> _Client:
+        """A checkout of the current client's database (replacing the client first when its
+        lifetime is over); operations on the database must happen inside it."""
+        current = self._client
+        if time.monotonic() >= current.expires_at:
+            self.renew(current)
+            current = self._client
+        if self.max_waiting and self.monitor.waiting() >= self.max_waiting:
+            raise full_error(self.source.name, self.max_waiting, self.monitor)
+        current.checkouts.append(None)
+        if current.retired:  # replaced meanwhile: hand the token back and take the new client
+            current.checkouts.pop()
+            self.close_client(current)
+            return self.connection()
+        return current
 
     @contextmanager
     def transaction(self) -> Iterator[MongoConn]:
         """A multi-document transaction: commit when the block ends, abort if it raises."""
-        try:
-            self.server.require_replication("MongoDB transactions")
-            session = self.client.start_session()
-        except DRIVER_ERRORS as exc:
-            raise translate(self.source, exc, "starting a transaction") from exc
-        with session:
-            session.start_transaction()
+        checkout = self.connection()
+        with checkout:
             try:
-                yield self.conn.in_session(session)
-            except BaseException:
-                session.abort_transaction()  # pymongo swallows abort failures: the server drops it anyway
-                raise
-            try:
-                session.commit_transaction()
+                checkout.server.require_replication("MongoDB transactions")
+                session = checkout.client.start_session()
             except DRIVER_ERRORS as exc:
-                raise translate(self.source, exc, "committing a transaction") from exc
+                raise translate(self.source, exc, "starting a transaction", self.monitor) from exc
+            with session:
+                session.start_transaction()
+                try:
+                    yield checkout.conn.in_session(session)
+                except BaseException:
+                    session.abort_transaction()  # pymongo swallows abort failures: the server drops it anyway
+                    raise
+                try:
+                    session.commit_transaction()
+                except DRIVER_ERRORS as exc:
+                    raise translate(self.source, exc, "committing a transaction", self.monitor) from exc
 
     def resize(self, min_size: int, max_size: int) -> None:
-        """pymongo's sizes are fixed per client: a new client takes over, the old one drains."""
-        self.min_size, self.max_size = min_size, max_size
+        """pymongo's sizes are fixed per client: a new client takes over, the old one closes after its last checkout."""
+        self.monitor.min_size, self.monitor.max_size = min_size, max_size
         self.renew()
 
     def _maintain(self) -> None:
         if self.monitor.leak_detector is not None:
             self.monitor.leak_detector.sweep()
-        expires_at = self.expires_at
-        if time.monotonic() >= expires_at:
-            self.renew(expires_at)
-        self._close_retired(time.monotonic())
-
-    def _close_retired(self, before: float) -> None:
-        with self._lock:
-            due = [entry for entry in self._retired if entry[0] <= before]
-            self._retired = [entry for entry in self._retired if entry[0] > before]
-        for _, client, conn in due:
-            conn_mod.detach(conn)
-            client.close()
+        current = self._client
+        if time.monotonic() >= current.expires_at:
+            self.renew(current)
 
     def stats(self) -> PoolStats:
-        return self.monitor.stats(self.source.name, BACKEND, self.min_size, self.max_size)
+        return self.monitor.stats(self.source.name, BACKEND)
 
     def close(self) -> None:
         self._housekeeper.stop()
-        self._close_retired(float("inf"))
-        conn_mod.detach(self.conn)
-        self.client.close()
+        with self.lock:
+            clients, self._retired = [self._client, *self._retired], []
+        for client in clients:
+            client.closed = True
+            client.close()
 
     def __repr__(self) -> str:
-        return f"MongoPool(source={self.source.name!r}, database={self.database.name!r})"
+        return f"MongoPool(source={self.source.name!r}, database={self._client.database.name!r})"
