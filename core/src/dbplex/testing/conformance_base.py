@@ -82,6 +82,12 @@ class SuiteBase:
             "clients (PostgreSQL pg_terminate_backend, Redis CLIENT KILL); every backend implements it"
         )
 
+    def servers(self, hub: dbplex.Hub) -> int:
+        """How many servers source ``s`` keeps a pool for: 1, or a cluster's masters. Pool bounds
+        apply per server, so the source's ``PoolStats`` report ``min``, ``max`` and the gauges
+        summed over them, and the pool section scales its expectations by this."""
+        return 1
+
     @contextmanager
     def hold(self, hub: dbplex.Hub, table: str, count: int) -> Iterator[None]:
         """Keep ``count`` pooled connections of source ``s`` checked out while the block runs.

@@ -245,13 +245,15 @@ class RedisClusterPool:
         )
 
     def stats(self) -> PoolStats:
-        """The node pools added up (those closed since included in the counters); ``min`` and ``max`` are per master."""
+        """The masters' pools added up (those closed since included in the counters). The bounds
+        too: each master's pool keeps ``pool.min_size`` to ``pool.max_size``, so the source's
+        ``min`` and ``max`` are those times the masters, and ``size`` never exceeds ``max``."""
         with self._lock:
             pools = list(self._pools.values())
         total = msgspec.structs.replace(self._retired, size=0, idle=0, used=0, pending=0)
         for pool in pools:
             _add(total, pool.stats())
-        total.min, total.max = self._min, self._max
+        total.min, total.max = self._min * len(pools), self._max * len(pools)
         return total
 
     def resize(self, min_size: int, max_size: int) -> None:
