@@ -101,11 +101,6 @@ def test_redis_idle_connections_above_min_size_are_reaped(drill: sandbox.Sandbox
     hub.execute("redis", Put("behaviour", "reaped", {"ok": True}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core pool's housekeeper notices a dropped pool only at its next round (keepalive, 60 s); "
-    "the core pool needs a finalizer that stops it",
-)
 def test_a_dropped_redis_pool_stops_its_maintenance_thread(drill: sandbox.Sandbox) -> None:
     """A pool dropped unclosed (as a forked child's hub drops its parent's) stops maintaining itself
     at once, without waiting for the cyclic garbage collector (redis-py's clients sit in a cycle)."""

@@ -13,8 +13,9 @@ log = secrets.logger("dbplex.pool")
 
 class Housekeeper:
     """Calls the bound method ``task`` every ``interval`` seconds until :meth:`stop`, or until its
-    pool is garbage-collected (the thread holds it weakly, so a pool dropped unclosed does not
-    live on). A failing round is logged, not fatal.
+    pool is garbage-collected: the thread holds it weakly, so a pool dropped unclosed does not
+    live on, and a finaliser ends the thread the moment the pool goes rather than at its next
+    round. A failing round is logged, not fatal.
 
     ``task`` may return how soon it wants the next round (a reconnect attempt due before the
     interval is over); :meth:`wake` asks for a round now (a connection is needed).
@@ -27,6 +28,9 @@ class Housekeeper:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"dbplex-pool:{name}", daemon=True)
         self._thread.start()
+        owner = getattr(task, "__self__", None)
+        if owner is not None:
+            weakref.finalize(owner, self.stop, False).atexit = False
 
     def _run(self) -> None:
         delay = self.interval
