@@ -26,7 +26,6 @@ import dbplex
 from dbplex import Get, Put, Scan, Status, sandbox
 from dbplex.errors import ConfigError, OpError, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.testing.conformance import ConformanceSuite, RecordsSection
-from dbplex.testing.conformance_pool import OpenSource
 from dbplex_redis import Command, Pipeline, Publish, cluster_url
 from tests.redis.conftest import wait_until
 from tests.redis.test_cluster_translate import NASTY_PASSWORDS
@@ -104,17 +103,6 @@ class TestConformance(ClusterSuite, ConformanceSuite):
 
     def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
         expiring_keys(hub, table)
-
-    @pytest.mark.xfail(
-        strict=False,  # intermittent, so a strict mark would fail the runs where it happens to pass
-        raises=AssertionError,
-        reason="redis_cluster stats defect, intermittent: one caller turned away by max_waiting sometimes leaves "
-        "stats.rejected at 2 (the refusal is counted more than once)",
-    )
-    def test_max_waiting_turns_callers_away_at_once_with_pool_full(
-        self, open_source: OpenSource, unique_table: str
-    ) -> None:
-        super().test_max_waiting_turns_callers_away_at_once_with_pool_full(open_source, unique_table)
 
     def check_pipelines(self, hub: dbplex.Hub, table: str) -> None:
         one_round_trip(hub, table)

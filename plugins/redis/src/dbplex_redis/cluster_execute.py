@@ -41,7 +41,7 @@ import redis
 import redis.exceptions
 
 from dbplex.backends import Source
-from dbplex.errors import DbplexError, QueryError, SourceUnavailable, UnsupportedError
+from dbplex.errors import DbplexError, PoolTimeout, QueryError, SourceUnavailable, UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
@@ -238,6 +238,8 @@ def on_slot(
                 failure = SourceUnavailable(
                     f"source {source.name!r}: {node.name} cannot serve slot {slot_number} now: {scrub(str(exc))}"
                 )
+        except PoolTimeout:
+            raise  # the node's pool is busy, not moved: nothing to learn from the slot map
         except SourceUnavailable as exc:
             failure = exc
         # Outside the checkout: connections the refresh closes are not counted as lost.
@@ -298,6 +300,8 @@ def _pipeline(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline) 
     failure: SourceUnavailable | None = None
     try:
         replies = _by_node(pool, source, keys, op, slots)
+    except PoolTimeout:
+        raise  # a node's pool is busy, not moved
     except SourceUnavailable as exc:  # the commands sent to other nodes before it did run
         failure, replies = exc, []
     moved = any(standalone.redirection(reply) in _MOVED for reply in replies)  # those commands did not run
