@@ -2,12 +2,13 @@
 
 The cluster is the one of :mod:`tests.redis.test_cluster` (``DBPLEX_TEST_REDIS_CLUSTER_URL``,
 else a sandbox). Buckets of a time family have no hash tag, so they spread over the nodes: every
-command names one key and the cluster client sends it to that key's node. Hash buckets keep their
-tag's slot, shared by every family with the same ``colocate``.
+command names one key, and the partitioner sends it on a connection of the hub's pool of that
+key's master. Hash buckets keep their tag's slot, shared by every family with the same ``colocate``.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +16,7 @@ import pytest
 from redis.cluster import RedisCluster
 
 import dbplex
+from dbplex.errors import QueryError
 from dbplex.migrate.locking import this_process
 from dbplex.partition import Condition, PartitionQuery
 from dbplex.partition.maintain import make_plan, run
@@ -22,7 +24,8 @@ from dbplex.partition.scatter import query as scatter
 from dbplex_redis import partition_keys as keys
 from dbplex_redis.partition import RedisPartitioner
 from tests.partition.conftest import spec_factory
-from tests.redis.test_cluster import raw, seed_url, source_url
+from tests.redis.test_cluster import raw, resharded, seed_url, source_url
+from tests.redis.test_conformance import with_client_name
 
 __all__ = ["raw", "seed_url", "source_url"]  # the cluster fixtures, used here by name
 
@@ -115,3 +118,57 @@ def test_the_maintenance_lock_and_plans_work_on_a_cluster(partitioner: RedisPart
     second.release()
     plan = make_plan(partitioner, spec(), datetime.now(timezone.utc))
     assert plan.actions[0].commands[0].startswith(f"ZADD {prefix}live:updates:partitions NX ")
+
+
+def test_after_maintain_the_servers_count_what_pool_stats_reports(
+    source_url: str, raw: RedisCluster, prefix: str
+) -> None:
+    """Every connection the partitioner used (writes, reads, the maintenance lock) is one of the
+    hub's pools': the nodes' own count of the test's connections is what ``pool_stats()`` says."""
+    name = f"part_{uuid.uuid4().hex[:10]}"
+    source = {"url": with_client_name(source_url, name), "options": {"prefix": prefix}}
+    with dbplex.open({"sources": {"c": source}}) as hub:
+        at = datetime.now(timezone.utc)
+        report = hub.partitioned(spec()).maintain()
+        assert report.status == "done", report
+        assert hub.partitioner("c").insert(spec(), [{"at": at + o * DAY, "n": o} for o in range(3)]) == 3
+        counted = sum(
+            1
+            for node in raw.get_nodes()
+            for client in raw.get_redis_connection(node).client_list()
+            if client.get("name") == name
+        )
+        pooled = {key: stats.size for key, stats in hub.pool_stats().items()}
+    assert set(pooled) == {"c", "c/admin"} and pooled["c/admin"] > 0  # the lock's connection stays pooled
+    assert counted == sum(pooled.values())
+
+
+def test_a_moved_slot_fails_a_step_clearly_and_the_next_one_follows_it(
+    hub: dbplex.Hub, partitioner: RedisPartitioner, raw: RedisCluster, prefix: str
+) -> None:
+    """Maintenance follows no redirection: the step fails with the reason, the slot map is read
+    again, and running it again works on the new owner."""
+    assert run(partitioner, spec()).status == "done"
+    registry = f"{prefix}live:updates:partitions"
+    with resharded(hub, raw, registry) as (_, target):
+        with pytest.raises(QueryError, match=r"hash slot moved \(MOVED .*run it again"):
+            partitioner.listing(spec())
+        assert len(partitioner.listing(spec()).partitions) == 8  # read on the new owner
+        with hub.connection("c") as cluster:
+            assert cluster.node_for(registry) == target.name
+
+
+def test_a_moved_lock_key_fails_the_lock_clearly_and_the_next_one_follows_it(
+    hub: dbplex.Hub, partitioner: RedisPartitioner, raw: RedisCluster, prefix: str
+) -> None:
+    lock_key = f"{prefix}dbplex_partition_lock:live:updates"
+    stale = partitioner.lock(spec(), this_process())
+    assert stale.try_acquire()
+    stale.release()  # its map is the admin pool's, read before the slot moves
+    with resharded(hub, raw, lock_key):
+        with pytest.raises(QueryError, match=r"lock key .*hash slot moved \(MOVED .*run it again"):
+            stale.try_acquire()
+        fresh = partitioner.lock(spec(), this_process())
+        assert fresh.try_acquire() and fresh.extend()
+        fresh.release()
+        assert raw.exists(lock_key) == 0

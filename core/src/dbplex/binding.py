@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -311,10 +312,11 @@ class Held:
     """One checkout of a pool kept across calls until :meth:`release`: a migrator's session, or a
     lock's, which must stay the same connection for as long as the lock is held."""
 
-    __slots__ = ("_pool", "_stack", "conn")
+    __slots__ = ("_connect", "_stack", "conn")
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    def __init__(self, connect: Callable[[], AbstractContextManager[Any]]) -> None:
+        #: checks a connection out (a pool's ``connection``, or a backend's narrower checkout).
+        self._connect = connect
         self._stack: ExitStack | None = None
         #: the checked-out connection; None while nothing is held.
         self.conn: Any = None
@@ -327,7 +329,7 @@ class Held:
         """The held connection, checked out on first call."""
         if self._stack is None:
             stack = ExitStack()
-            self.conn = stack.enter_context(self._pool.connection())
+            self.conn = stack.enter_context(self._connect())
             self._stack = stack
         return self.conn
 

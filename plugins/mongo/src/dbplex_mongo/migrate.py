@@ -39,7 +39,7 @@ class MongoMigrator:
         self._admin = admin
         #: one checkout of the admin pool for the migrator's life (its steps use ``ctx.conn``
         #: whenever they like), ended by :meth:`close`.
-        self._session = Held(admin)
+        self._session = Held(admin.connection)
 
     @property
     def connection(self) -> Database[Doc]:

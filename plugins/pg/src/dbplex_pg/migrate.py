@@ -74,7 +74,7 @@ class PgMigrator:
 
     def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
-        self._session = Held(admin)
+        self._session = Held(admin.connection)
         self._conn: psycopg.Connection[Any] | None = None
         self._schema: str | None = None
         self._lock: PgLock | None = None

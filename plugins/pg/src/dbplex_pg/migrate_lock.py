@@ -75,7 +75,7 @@ class PgLock:
         self._key = key
         self._purpose = purpose
         self._shared = session
-        self._own = Held(pool) if pool is not None else None
+        self._own = Held(pool.connection) if pool is not None else None
         self._conn: psycopg.Connection[Any] | None = None
         #: True from a successful ``try_acquire`` until ``release``.
         self.held = False

@@ -57,8 +57,6 @@ from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name, decode_reply
 T = TypeVar("T")
 #: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
 MAX_TRIES = 5
-#: redirections after which a command did not run (and running it again is safe).
-_MOVED = frozenset({"MOVED", "ASK", "TRYAGAIN"})
 
 #: keyless commands that answer for, or act on, the whole keyspace: one node would give its share only.
 WHOLE_KEYSPACE = frozenset(
@@ -304,7 +302,7 @@ def _pipeline(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline) 
         raise  # a node's pool is busy, not moved
     except SourceUnavailable as exc:  # the commands sent to other nodes before it did run
         failure, replies = exc, []
-    moved = any(standalone.redirection(reply) in _MOVED for reply in replies)  # those commands did not run
+    moved = any(standalone.redirection(reply) in standalone.MOVED for reply in replies)  # those commands did not run
     if failure is not None or moved:
         pool.refresh(force=failure is None)  # outside the checkout, as in on_slot
     if failure is not None:

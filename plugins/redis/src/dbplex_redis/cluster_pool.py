@@ -12,9 +12,6 @@ no pool. The source's stats add the nodes up, including pools of nodes that left
 ``redis.Redis`` of that node for native commands.
 """
 
-# redis-py's cluster classes are not annotated.
-# mypy: disable-error-code="no-untyped-call"
-
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import msgspec
-import redis.cluster
+import redis
 import redis.exceptions
 
 from dbplex import secrets
@@ -70,25 +67,6 @@ def _node_kwargs(source: Source) -> tuple[dict[str, Any], list[Node]]:
         raise ConfigError(f"source {source.name!r}: a Redis Cluster has only database 0; remove db= from the URL")
     del kwargs["host"], kwargs["port"]
     return kwargs, [Node(host, port) for host, port in parsed.seeds]
-
-
-def native_cluster(source: Source) -> redis.RedisCluster:
-    """A plain redis-py ``RedisCluster`` on the source's seeds and settings (public API only), for
-    work outside the op path that needs redis-py's own routing (the partitioner)."""
-    kwargs, seeds = _node_kwargs(source)
-    ssl = issubclass(kwargs.pop("connection_class"), redis.SSLConnection)
-    kwargs.pop("retry", None)
-    try:
-        return redis.RedisCluster(
-            startup_nodes=[redis.cluster.ClusterNode(node.host, node.port) for node in seeds],
-            require_full_coverage=False,
-            ssl=ssl,
-            **kwargs,
-        )
-    except redis.exceptions.RedisClusterException as exc:
-        raise RedisSourceUnavailable(
-            f"source {source.name!r}: {source.redacted_url}: {scrub(str(exc.__cause__ or exc))}"
-        ) from None
 
 
 def _add(total: PoolStats, part: PoolStats) -> None:

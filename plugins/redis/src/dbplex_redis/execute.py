@@ -34,6 +34,8 @@ from dbplex_redis.translate import KEYS, Keys, ttl_ms
 _NoScriptError = redis.exceptions.NoScriptError
 #: Redis Cluster's redirections and outages, by the code their error reply starts with.
 REDIRECTS = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
+#: redirections after which a command did not run (and running it again is safe).
+MOVED = frozenset({"MOVED", "ASK", "TRYAGAIN"})
 _REDIRECT_CLASSES = (
     (redis.exceptions.MovedError, "MOVED"),  # (before AskError: MovedError is one)
     (redis.exceptions.AskError, "ASK"),

@@ -56,7 +56,7 @@ class RedisMigrator:
         self.history_key = f"{prefix}{TABLE}"
         self.lock_key = f"{prefix}dbplex_schema_lock"
         #: one connection of the admin pool, held from first need until :meth:`close` (``ctx.conn``).
-        self._session = Held(admin)
+        self._session = Held(admin.connection)
 
     @property
     def connection(self) -> redis.Redis:
@@ -89,7 +89,7 @@ class RedisMigrator:
         )
 
     def lock(self, owner: LockOwner, settings: LockSettings) -> RedisLock:
-        return RedisLock(self.source, self.lock_key, owner, settings, self._admin)
+        return RedisLock(self.source, self.lock_key, owner, settings, self._admin.connection)
 
     # -- steps ------------------------------------------------------------------------------------
 

@@ -4,20 +4,23 @@ Keys, members, scores and commands come from :mod:`dbplex_redis.partition_keys` 
 how they are laid out); this module reads the registry and the buckets, sends the commands and
 reads and writes rows. Keys start with the source's ``prefix``, like the record ops' keys. Its
 commands go through the hub's pool of the source, and the maintenance lock holds a connection of
-the admin pool; for a ``redis+cluster://`` source both go through a redis-py ``RedisCluster`` of
-the partitioner's own, which sends each command of a pipeline to the node serving its key's
-slot (outside ``pool_stats()``: the cluster pool's connections each belong to one node). Every command
-names one key (a bucket, the registry, the lock), so none spans slots; a hash bucket's tag keeps
-it, and bucket ``r`` of every family sharing ``colocate``, in one slot.
+the admin pool, so ``pool_stats()`` counts every connection. For a ``redis+cluster://`` source
+the pools lend a :class:`~dbplex_redis.cluster_pool.ClusterClient`: a read runs on a connection
+of its key's master, a pipeline is split into one per master (replies put back in order), a
+``SCAN`` visits every master, and the lock holds a connection of the lock key's master. Every
+command names one key (a bucket, the registry, the lock), so none spans slots; a hash bucket's
+tag keeps it, and bucket ``r`` of every family sharing ``colocate``, in one slot. Maintenance
+follows no redirection: a slot that moved re-reads the slot map and fails the step.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -38,11 +41,16 @@ from dbplex.pool import Pool
 from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
 from dbplex_redis.errors import RedisSourceUnavailable
+from dbplex_redis.execute import MOVED, redirection
 from dbplex_redis.migrate import translate
-from dbplex_redis.migrate_lock import RELEASE, RedisLock
+from dbplex_redis.migrate_lock import RedisLock
+
+if TYPE_CHECKING:
+    from dbplex_redis.cluster_pool import ClusterClient
 
 Row = dict[str, Any]
 Command = tuple[Any, ...]
+T = TypeVar("T")
 #: a maintenance lock lasts this long without a heartbeat (the core renews it while it runs).
 LOCK_TTL = 60.0
 _ERRORS = (redis.exceptions.RedisError,)
@@ -54,31 +62,15 @@ class RedisPartitioner:
     def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
         self.source = source
         self.prefix: str = source.options.prefix
-        #: a ``redis_cluster`` source: the cluster backend's client, commands routed by slot.
+        #: a ``redis_cluster`` source: the pools lend a ClusterClient, commands go to their key's master.
         self.cluster = source.backend == "redis_cluster"
         self._pool = pool
         self._admin = admin
-        self._cluster: redis.RedisCluster | None = None
 
-    @property
-    def cluster_client(self) -> redis.RedisCluster:
-        """On a cluster, redis-py's own ``RedisCluster`` (public API, thread-safe, a pool per node):
-        the hub's cluster pool lends dbplex's ``ClusterClient``, whose connections are one node's
-        each, while a partition's pipelines span nodes. Opened on first need, closed by :meth:`close`."""
-        if self._cluster is None:
-            from dbplex_redis.cluster_pool import native_cluster
-
-            self._cluster = native_cluster(self.source)
-        return self._cluster
-
-    def _run(self, doing: str, action: Callable[[redis.Redis], Any]) -> Any:
+    def _run(self, doing: str, action: Callable[[redis.Redis], T], key: Any = None) -> T:
+        """``action`` on a connection of the source's pool; on a cluster, of the master serving ``key``."""
         if self.cluster:
-            try:
-                return action(self.cluster_client)
-            except _ERRORS as exc:
-                if isinstance(exc, DbplexError):
-                    raise
-                raise _cluster_error(self.source, exc, doing) from exc
+            return self._on_cluster(doing, lambda cluster: _on_master(cluster, action, key=key))
         with self._pool.connection() as client:
             try:
                 return action(client)
@@ -87,6 +79,49 @@ class RedisPartitioner:
                     raise
                 raise translate(self.source, client, exc, doing) from exc
 
+    def _on_cluster(self, doing: str, work: Callable[[ClusterClient], T]) -> T:
+        """``work`` on the cluster source's ClusterClient, its errors named; a moved slot re-reads the map."""
+        with self._pool.connection() as cluster:
+            try:
+                return work(cluster)
+            except _ERRORS as exc:
+                if isinstance(exc, DbplexError):
+                    raise
+                raise _cluster_error(self.source, cluster, exc, doing) from None
+
+    def _pipelined(self, doing: str, commands: list[Command]) -> list[Any]:
+        """``commands`` (each naming one key, its second word) in one pipeline, or on a cluster one per
+        master serving their keys, run in the order of each master's first command (a retirement's
+        ``DEL`` of the bucket before the ``ZREM`` from the registry); the replies in their order."""
+        if not self.cluster:
+            return self._run(doing, lambda client: _pipeline(client, commands))
+
+        def spread(cluster: ClusterClient) -> list[Any]:
+            by_node: dict[str, list[int]] = {}
+            for number, command in enumerate(commands):
+                by_node.setdefault(cluster.node_for(command[1]), []).append(number)
+            replies: list[Any] = [None] * len(commands)
+            for node, numbers in by_node.items():
+                part = [commands[n] for n in numbers]
+                found = _on_master(cluster, lambda client, part=part: _pipeline(client, part), node=node)
+                for number, reply in zip(numbers, found, strict=True):
+                    replies[number] = reply
+            return replies
+
+        return self._on_cluster(doing, spread)
+
+    def _lock_connection(self, key: str) -> Callable[[], AbstractContextManager[redis.Redis]]:
+        """Checkouts of the admin pool for a lock on ``key``: on a cluster, of the master serving it."""
+        if not self.cluster:
+            return self._admin.connection
+
+        @contextmanager
+        def connection() -> Iterator[redis.Redis]:
+            with self._admin.connection() as cluster, cluster.client(key) as client:
+                yield client
+
+        return connection
+
     # -- protocol ---------------------------------------------------------------------------------
 
     def validate(self, spec: PartitionSpec) -> list[str]:
@@ -94,11 +129,16 @@ class RedisPartitioner:
 
     def lock(self, spec: PartitionSpec, owner: LockOwner) -> RedisLock:
         """``SET <prefix>dbplex_partition_lock:<target> <token> NX PX``, the migration lock's code, on
-        a connection of the admin pool (on a cluster, its client sends it to the node of the key's slot)."""
+        a connection of the admin pool held while the lock is (on a cluster, of the key's master)."""
         key = f"{self.prefix}dbplex_partition_lock:{spec.target}"
-        if self.cluster:
-            return _ClusterLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), self._admin, self)
-        return RedisLock(self.source, key, owner, LockSettings(ttl=LOCK_TTL), self._admin)
+        return RedisLock(
+            self.source,
+            key,
+            owner,
+            LockSettings(ttl=LOCK_TTL),
+            self._lock_connection(key),
+            moved=self._refresh_admin if self.cluster else None,
+        )
 
     def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
         """The registry's partitions; without a registry (lost, or data written before the first
@@ -109,21 +149,15 @@ class RedisPartitioner:
         found_by_scan: list[Partition] = []
         if not partitions:
             labels: set[str] = set()
-            for key in self._run(f"scanning {keys.family_pattern(spec, self.prefix)}", self._scan(spec)):
+            for key in self._scan(spec):
                 label = keys.label_of(spec, _text(key), self.prefix)
                 if label is not None and label != keys.REGISTRY:
                     labels.add(label)
             partitions = found_by_scan = _partitions(spec, labels)
         names = [keys.bucket(spec, p, self.prefix) for p in partitions]
 
-        def sizes(client: redis.Redis) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.zcard(name)
-                pipe.pexpiretime(name)
-            return list(pipe.execute())
-
-        replies = self._run("reading bucket sizes", sizes) if names else []
+        sizes = [(command, name) for name in names for command in ("ZCARD", "PEXPIRETIME")]
+        replies = self._pipelined("reading bucket sizes", sizes) if names else []
         inventory = Inventory()
         stale: list[Partition] = []
         for index, partition in enumerate(partitions):
@@ -162,15 +196,7 @@ class RedisPartitioner:
         return replace(action, commands=[keys.text(c) for c in commands], payload=commands)
 
     def apply(self, spec: PartitionSpec, action: Action) -> None:
-        commands = self._commands(spec, action)
-
-        def send(client: redis.Redis) -> None:
-            pipe = client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            pipe.execute()
-
-        self._run(f"{action.kind} on {spec.target}", send)
+        self._pipelined(f"{action.kind} on {spec.target}", self._commands(spec, action))
 
     def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
         """Add rows to their buckets (refusing them all if one has no partition, or is past the
@@ -178,26 +204,26 @@ class RedisPartitioner:
         already there is not added twice)."""
         routed = self._route(spec, list(rows), now)
 
-        def write(client: redis.Redis) -> int:
-            pipe = client.pipeline(transaction=False)
-            zadds: list[int] = []  # which replies are ZADD's (the others are PEXPIREAT's)
-            for partition, members in routed.items():
-                name = keys.bucket(spec, partition, self.prefix)
-                zadds.append(len(pipe))
-                pipe.zadd(name, {keys.encode(row): keys.score(row.get(spec.key)) for row in members})
-                expiry = keys.expiry_ms(spec, partition)
-                if expiry is not None:
-                    pipe.pexpireat(name, expiry)
-            replies = pipe.execute()
-            return sum(int(replies[i]) for i in zadds)
-
-        return int(self._run(f"writing {spec.target}", write)) if routed else 0
+        if not routed:
+            return 0
+        commands: list[Command] = []
+        zadds: list[int] = []  # which replies are ZADD's (the others are PEXPIREAT's)
+        for partition, members in routed.items():
+            name = keys.bucket(spec, partition, self.prefix)
+            zadds.append(len(commands))
+            scored = {keys.encode(row): keys.score(row.get(spec.key)) for row in members}
+            commands.append(("ZADD", name, *(part for member, score in scored.items() for part in (score, member))))
+            expiry = keys.expiry_ms(spec, partition)
+            if expiry is not None:
+                commands.append(("PEXPIREAT", name, expiry))
+        replies = self._pipelined(f"writing {spec.target}", commands)
+        return sum(int(replies[i]) for i in zadds)
 
     def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
         """The bucket's rows in the key's score range, filtered, ordered and limited here."""
         name = keys.bucket(spec, partition, self.prefix)
         low, high = keys.score_range(spec, query.where)
-        members = self._run(f"reading {name}", lambda client: client.zrangebyscore(name, low, high))
+        members = self._run(f"reading {name}", lambda client: client.zrangebyscore(name, low, high), name)
         rows = [row for row in map(keys.decode, members) if matches(row, query.where)]
         rows = merge([rows], query)
         if query.fields is not None:
@@ -212,10 +238,7 @@ class RedisPartitioner:
         return None
 
     def close(self) -> None:
-        """Close the cluster client this partitioner opened; the pools are the hub's."""
-        cluster, self._cluster = self._cluster, None
-        if cluster is not None:
-            cluster.close()
+        """Nothing to close: every connection is the hub's pools'."""
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -224,19 +247,33 @@ class RedisPartitioner:
         if not filled:
             return None
         name = keys.bucket(spec, filled[-1].partition, self.prefix)
-        top = self._run(f"reading {name}", lambda client: client.zrevrange(name, 0, 0, withscores=True))
+        top = self._run(f"reading {name}", lambda client: client.zrevrange(name, 0, 0, withscores=True), name)
         return int(top[0][1]) if top else None
-
-    def _registry(self, spec: PartitionSpec) -> Callable[[redis.Redis], list[Any]]:
-        return lambda client: list(client.zrange(keys.registry(spec, self.prefix), 0, -1))
 
     def _registered(self, spec: PartitionSpec) -> list[Partition]:
         """The partitions the registry lists, in registry order."""
-        found = self._run(f"reading {keys.registry(spec, self.prefix)}", self._registry(spec))
+        name = keys.registry(spec, self.prefix)
+        found = self._run(f"reading {name}", lambda client: list(client.zrange(name, 0, -1)), name)
         return _partitions(spec, {_text(m) for m in found})
 
-    def _scan(self, spec: PartitionSpec) -> Callable[[redis.Redis], list[Any]]:
-        return lambda client: list(client.scan_iter(match=keys.family_pattern(spec, self.prefix), count=1000))
+    def _scan(self, spec: PartitionSpec) -> list[Any]:
+        """The keys of the family: ``SCAN`` of the server, or of every master of a cluster."""
+        pattern = keys.family_pattern(spec, self.prefix)
+
+        def scan(client: redis.Redis) -> list[Any]:
+            return list(client.scan_iter(match=pattern, count=1000))
+
+        if not self.cluster:
+            return self._run(f"scanning {pattern}", scan)
+        return self._on_cluster(
+            f"scanning {pattern}",
+            lambda cluster: [key for node in cluster.masters() for key in _on_master(cluster, scan, node=node)],
+        )
+
+    def _refresh_admin(self) -> None:
+        """Read the admin pool's slot map again (the lock key's slot moved)."""
+        with self._admin.connection() as cluster:
+            cluster.pool.refresh(force=True)
 
     def _commands(self, spec: PartitionSpec, action: Action) -> list[Command]:
         commands = rendered_commands(action, tuple)
@@ -284,39 +321,41 @@ class RedisPartitioner:
         return routed
 
 
-class _ClusterLock(RedisLock):
-    """The migration lock's commands on a cluster, sent by the partitioner's ``RedisCluster``
-    (thread-safe, shared with the heartbeat) to the node of the lock key's slot."""
-
-    def __init__(
-        self,
-        source: Source,
-        key: str,
-        owner: LockOwner,
-        settings: LockSettings,
-        admin: Pool,
-        owner_of: RedisPartitioner,
-    ) -> None:
-        super().__init__(source, key, owner, settings, admin)
-        self._partitioner = owner_of
-
-    def _redis(self) -> Any:
-        return self._partitioner.cluster_client
-
-    def release(self) -> None:
-        self._partitioner.cluster_client.eval(RELEASE, 1, self.key, self._token)
+def _on_master(
+    cluster: ClusterClient, action: Callable[[redis.Redis], T], key: Any = None, node: str | None = None
+) -> T:
+    """``action`` on a connection of the master serving ``key`` (or of ``node``)."""
+    with cluster.client(key, node=node) as client:
+        return action(client)
 
 
-def _cluster_error(source: Source, exc: BaseException, doing: str) -> DbplexError:
-    """A redis-py cluster error while ``doing`` something, as a dbplex error naming the source: a node
-    or slot that cannot answer (``CLUSTERDOWN`` included) is unavailable, another error reply a query error."""
-    if isinstance(
+def _pipeline(client: redis.Redis, commands: list[Command]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+    return list(pipe.execute())
+
+
+def _cluster_error(source: Source, cluster: ClusterClient, exc: BaseException, doing: str) -> DbplexError:
+    """A redis-py error on a cluster node while ``doing`` something, as a dbplex error naming the source:
+    a node or slot that cannot answer (``CLUSTERDOWN`` included) is unavailable; a slot that moved
+    (``MOVED``, ``ASK``, ``TRYAGAIN``: maintenance follows no redirection) re-reads the slot map and
+    fails the step, to be run again; another error reply is a query error."""
+    reason = scrub(str(exc))
+    kind = redirection(exc)
+    if kind in MOVED:
+        cluster.pool.refresh(force=True)
+        return QueryError(
+            f"source {source.name!r}: {doing}: a hash slot moved ({kind} {reason}); "
+            "the slot map was read again: run it again once any resharding is done"
+        )
+    if kind == "CLUSTERDOWN" or isinstance(
         exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterError)
     ):
-        return RedisSourceUnavailable(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+        return RedisSourceUnavailable(f"source {source.name!r}: {doing}: {reason}")
     if isinstance(exc, redis.exceptions.ResponseError):
-        return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
-    return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+        return QueryError(f"source {source.name!r}: {doing}: {reason}")
+    return OpError(f"source {source.name!r}: {doing}: {reason}")
 
 
 def _partitions(spec: PartitionSpec, labels: Iterable[str]) -> list[Partition]:
