@@ -127,6 +127,16 @@ def open_counted(counted: Counted, **pool: Any) -> dbplex.Hub:
     return dbplex.open({"sources": {"s": {**counted.fields, "pool": {"min_size": 2, "max_size": 2, **pool}}}})
 
 
+def settle(done: Callable[[], bool]) -> None:
+    """Wait (a liveness bound, not a timing assertion) until ``done()``: ``min_size`` connections
+    open in the background, and one may be accepted by the server a moment before the pool counts it."""
+    for _ in range(300):
+        if done():
+            return
+        threading.Event().wait(0.1)
+    raise AssertionError("the pool never reached min_size, as the server counts it")
+
+
 #: how often the workload test compares the two counts while the workload runs.
 SAMPLES = 50
 
@@ -148,6 +158,7 @@ def test_during_a_workload(counted: Counted, unique_table: str) -> None:
             worker.start()
         try:
             started.wait(30)
+            settle(lambda: (counted.count(), pooled(hub)) == (2, 2))
             seen = [(counted.count(), pooled(hub)) for _ in range(SAMPLES)]
         finally:
             stop.set()
