@@ -157,3 +157,37 @@ def test_health_latency_excludes_the_connect(dbplex_servers: Servers) -> None:
     assert first.connect_ms is not None and first.latency_ms is not None  # the first check opened the pool
     assert again.connect_ms is None and again.latency_ms is not None  # later ones ran on an open connection
     assert first.status is again.status is dbplex.Status.UP
+
+
+def test_opentelemetry_records_operations_and_pool_gauges(
+    metered: Callable[..., dbplex.Hub], unique_table: str
+) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.metrics", reason="opentelemetry-sdk (the test extra) is not installed")
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from dbplex.metrics.otel import record_into_otel
+
+    reader = InMemoryMetricReader()
+    provider = sdk.MeterProvider(metric_readers=[reader])
+    hub = metered("redis")
+    assert record_into_otel(hub, provider)
+    for _ in range(5):
+        hub.execute("redis", Get(table=unique_table, key="k"))
+    data = reader.get_metrics_data()
+    assert data is not None
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    (point,) = found["db.client.operation.duration"].data.data_points
+    assert point.count == 5
+    assert dict(point.attributes) == {
+        "db.client.connection.pool.name": "redis",
+        "db.system.name": "redis",
+        "db.namespace": dict(point.attributes)["db.namespace"],
+        "db.operation.name": "Get",
+    }
+    stats = hub.pool_stats()["redis"]
+    states = {
+        p.attributes["db.client.connection.state"]: p.value
+        for p in found["db.client.connection.count"].data.data_points
+    }
+    assert states == {"idle": stats.idle, "used": stats.used}
+    provider.shutdown()

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def record_into_otel(hub: Hub) -> bool:
-    """Have ``hub``'s metrics recorded by the global MeterProvider; False when the API is missing."""
+def record_into_otel(hub: Hub, provider: Any = None) -> bool:
+    """Have ``hub``'s metrics recorded by ``provider`` (default: the global MeterProvider);
+    False when the API is missing."""
     if hub.metrics is None or importlib.util.find_spec("opentelemetry") is None:
         return False
     from opentelemetry import metrics
@@ -30,7 +31,7 @@ def record_into_otel(hub: Hub) -> bool:
 
     import dbplex
 
-    meter = metrics.get_meter("dbplex", dbplex.__version__)
+    meter = metrics.get_meter("dbplex", dbplex.__version__, meter_provider=provider)
     duration = meter.create_histogram(
         "db.client.operation.duration",
         unit="s",
