@@ -69,6 +69,8 @@ class MetricsPlugin:
 
     def __init__(self) -> None:
         self._sources: dict[int, Attributes] = {}
+        #: the watched sources themselves, kept alive so that their ids are never reused by another's.
+        self._kept: list[Source] = []
         self._series: dict[tuple[Attributes, str, str | None], Series] = {}
         #: the successful operations' series by (id(source), op type): the hot path's one lookup.
         self._ok: dict[tuple[int, type], Series] = {}
@@ -121,6 +123,7 @@ class MetricsPlugin:
     def watch(self, sources: Iterable[Source]) -> None:
         """Record the operations of these sources (each endpoint's own ``Source``) from now on."""
         for source in sources:
+            self._kept.append(source)
             self._sources[id(source)] = attributes(source)
 
     def succeeded(self, source: Source, op: Any, seconds: float) -> None:
