@@ -52,18 +52,19 @@ def test_help_and_import_load_no_command_group_metadata_or_engine() -> None:
     """What keeps start-up short: ``--help`` imports no lazy group (bench, sandbox, ...), no
     ``importlib.metadata``, no rich; ``import dbplex`` imports neither the hub nor pluggy."""
     heavy = ("dbplex.cli.bench", "dbplex.cli.sandbox", "dbplex.cli.migrate", "dbplex.cli.partition", "rich")
-    heavy += ("importlib.metadata", "dbplex.partition.scatter")
+    heavy += ("importlib.metadata", "dbplex.partition.scatter", "dbplex.cli.metrics")
+    heavy += ("dbplex.metrics", "prometheus_client", "opentelemetry")
     code = (
         "import sys\n"
         "import dbplex\n"
-        "print('IMPORT', sorted(m for m in ('dbplex.hub', 'pluggy', 'importlib.metadata') if m in sys.modules))\n"
+        "print('IMPORT', sorted(m for m in ('dbplex.hub', 'pluggy', 'importlib.metadata', 'prometheus_client', 'opentelemetry') if m in sys.modules))\n"
         "from dbplex.cli.main import cli\n"
         "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print('HELP', sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "IMPORT []" in out and "HELP []" in out
-    assert all(f"  {name} " in out for name in ("bench", "migrate", "partition", "sandbox", "plugins"))
+    assert all(f"  {name} " in out for name in ("bench", "metrics", "migrate", "partition", "sandbox", "plugins"))
 
 
 def test_lazy_groups_are_listed_with_their_own_help() -> None:

@@ -146,6 +146,15 @@ class MigrationLockConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     ttl: Annotated[float, msgspec.Meta(ge=1)] = 15.0
 
 
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Operation and pool metrics (``[metrics]``); off by default, when nothing wraps an operation."""
+
+    #: record operation durations, counts and errors per source (see docs/observability.md).
+    enabled: bool = False
+    #: also record into OpenTelemetry's global MeterProvider when ``opentelemetry-api`` is installed.
+    otel: bool = True
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
@@ -156,6 +165,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     migration_lock: MigrationLockConfig = MigrationLockConfig()
     #: partitioned tables, collections and key families (``[partitions.NAME]``), by name.
     partitions: dict[str, PartitionSpec] = {}
+    #: operation and pool metrics (``[metrics]``).
+    metrics: MetricsConfig = MetricsConfig()
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 

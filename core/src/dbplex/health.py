@@ -30,7 +30,10 @@ class Health(msgspec.Struct, kw_only=True):
     backend: str
     status: Status
     required: bool = True
+    #: one check's round trip on an open connection (filled in by the core).
     latency_ms: float | None = None
+    #: when the check had to open a connection first: the time that took, apart from ``latency_ms``.
+    connect_ms: float | None = None
     server_version: str | None = None
     pool: PoolStats | None = None
     error: str | None = None

@@ -26,6 +26,7 @@ from dbplex.routing import Router
 from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
+    from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
     from dbplex.partition.backend import Partitioner
@@ -89,9 +90,23 @@ class Hub:
         self._bound: dict[str, _Bound] = {}
         #: partitioners by source, made on first use (see :meth:`partitioner`).
         self._partitioners: dict[str, Partitioner] = {}
+        #: the operation metrics of this hub's sources; None when ``[metrics]`` is off.
+        self.metrics: MetricsPlugin | None = None
+        if config.metrics.enabled:
+            from dbplex.metrics.recorder import MetricsPlugin
+
+            # registered before the hooks are bound, so that the bound query hook includes it
+            self.metrics = MetricsPlugin()
+            plugins.manager.register(self.metrics)
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             self._bound[name] = _Bound(source, plugins.hooks_for(source.backend))
+        if self.metrics is not None:
+            self.metrics.watch(e.source for b in self._bound.values() for e in b.endpoints)
+            if config.metrics.otel:
+                from dbplex.metrics.otel import record_into_otel
+
+                record_into_otel(self)
         #: pools inherited from the parent process, kept (never used, never closed) in a forked child.
         self._inherited: list[Pool] = []
         fork.register(self)
@@ -270,6 +285,8 @@ class Hub:
 
     def close(self) -> None:
         """Close every pool. The hub can be reopened lazily by further use."""
+        if self.metrics is not None and self.plugins.manager.is_registered(self.metrics):
+            self.plugins.manager.unregister(self.metrics)  # later hubs bind without it
         partitioners, self._partitioners = self._partitioners, {}
         for partitioner in partitioners.values():
             partitioner.close()

@@ -41,6 +41,7 @@ SUBCOMMANDS = {
         "dbplex.cli.bench:bench",
         "Benchmark sources with YCSB workloads: dbplex against the raw drivers, pool sizes, reports.",
     ),
+    "metrics": Lazy("dbplex.cli.metrics:metrics", "Operation and pool metrics: serve them for Prometheus."),
     "migrate": Lazy(
         "dbplex.cli.migrate:migrate",
         "Versioned and repeatable migrations for every source, with one history format and locks.",

@@ -1,0 +1,57 @@
+"""Client CPU per ``Get`` with operation metrics off and on, in the same run.
+
+    python benchmarks/metrics_overhead.py --url redis://127.0.0.1:6379/0 [--ops 20000] [--rounds 7]
+
+Opens three hubs on one URL — metrics off (opened first, so its query hook stays unwrapped),
+on, and on with OpenTelemetry (the API's global provider: a no-op unless the application set
+an SDK) — and times ``Get`` of one small record on each, rounds alternating. Prints the best
+process CPU time per op of each and the overhead over "off".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import dbplex
+from dbplex import Get, Put
+
+
+def cpu_us(hub: dbplex.Hub, op: Get, ops: int) -> float:
+    started = time.process_time()
+    for _ in range(ops):
+        hub.execute("s", op)
+    return (time.process_time() - started) / ops * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--ops", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    pool = {"min_size": 1, "max_size": 1}
+    hubs = {
+        label: dbplex.open({"sources": {"s": {"url": args.url, "pool": pool}}, "metrics": metrics})
+        for label, metrics in (
+            ("off", {"enabled": False}),
+            ("on", {"enabled": True, "otel": False}),
+            ("on+otel", {"enabled": True, "otel": True}),
+        )
+    }
+    op = Get(table="metrics_overhead", key="k")
+    for hub in hubs.values():
+        hub.execute("s", Put(table="metrics_overhead", key="k", values={"a": 1}))
+        cpu_us(hub, op, 1000)  # warm up
+    best = dict.fromkeys(hubs, float("inf"))
+    for _ in range(args.rounds):
+        for label, hub in hubs.items():
+            best[label] = min(best[label], cpu_us(hub, op, args.ops))
+    for label, us in best.items():
+        print(f"{label:8} {us:7.2f} us/op  {100 * (us / best['off'] - 1):+5.1f}%")
+    for hub in hubs.values():
+        hub.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Prometheus exposition of a hub's metrics (the ``dbplex[prometheus]`` extra).
+
+The names are the semantic conventions' in Prometheus form: dots become underscores and a
+duration gets its unit (``db.client.operation.duration`` is ``db_client_operation_duration_seconds``).
+The collector reads the hub when scraped, so a scrape costs the operations nothing. The pool's
+wait, use and create times are running totals in ``PoolStats``, exposed as summaries (count and
+sum, no quantiles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from dbplex.errors import ConfigError
+from dbplex.metrics.recorder import BUCKETS, Attributes
+
+if TYPE_CHECKING:
+    from dbplex.hub import Hub
+
+POOL_LABELS = ["db_client_connection_pool_name", "db_system_name", "db_namespace"]
+OPERATION_LABELS = [*POOL_LABELS, "db_operation_name", "error_type"]
+
+
+def _labels(attrs: Attributes) -> list[str]:
+    return [attrs.pool, attrs.system, attrs.namespace]
+
+
+class HubCollector(Collector):
+    """Every metric of one hub, read when Prometheus scrapes."""
+
+    def __init__(self, hub: Hub) -> None:
+        if hub.metrics is None:
+            raise ConfigError("metrics are off: set `[metrics] enabled = true` in the configuration")
+        self.hub = hub
+        self.metrics = hub.metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._operations()
+        yield from self._pools()
+
+    def _operations(self) -> Metric:
+        family = HistogramMetricFamily(
+            "db_client_operation_duration_seconds", "Duration of database client operations.", labels=OPERATION_LABELS
+        )
+        for series in self.metrics.series():
+            cumulative, buckets = 0, []
+            for bound, count in zip([*map(str, BUCKETS), "+Inf"], series.buckets, strict=True):
+                cumulative += count
+                buckets.append((bound, float(cumulative)))
+            labels = [*_labels(series.attributes), series.operation, series.error_type or ""]
+            family.add_metric(labels, buckets, series.sum)
+        return family
+
+    def _pools(self) -> Iterable[Metric]:
+        count = GaugeMetricFamily(
+            "db_client_connection_count",
+            "Connections of the pool by state.",
+            labels=[*POOL_LABELS, "db_client_connection_state"],
+        )
+        pending = GaugeMetricFamily(
+            "db_client_connection_pending_requests", "Callers waiting for a connection.", labels=POOL_LABELS
+        )
+        most = GaugeMetricFamily("db_client_connection_max", "The most connections the pool opens.", labels=POOL_LABELS)
+        least = GaugeMetricFamily(
+            "db_client_connection_idle_min", "The connections the pool keeps open.", labels=POOL_LABELS
+        )
+        timeouts = CounterMetricFamily(
+            "db_client_connection_timeouts", "Checkouts that gave up waiting for a connection.", labels=POOL_LABELS
+        )
+        times = {
+            name: SummaryMetricFamily(f"db_client_connection_{name}_time_seconds", doc, labels=POOL_LABELS)
+            for name, doc in (
+                ("wait", "Time to obtain a connection from the pool."),
+                ("use", "Time between borrowing a connection and returning it."),
+                ("create", "Time to open a new connection."),
+            )
+        }
+        for name, stats in self.hub.pool_stats().items():
+            attrs = self.metrics.pool_attributes(name)
+            if attrs is None:
+                continue
+            labels = _labels(attrs)
+            count.add_metric([*labels, "idle"], stats.idle)
+            count.add_metric([*labels, "used"], stats.used)
+            pending.add_metric(labels, stats.pending)
+            most.add_metric(labels, stats.max)
+            least.add_metric(labels, stats.min)
+            timeouts.add_metric(labels, stats.timeouts)
+            for kind, timing in (("wait", stats.wait), ("use", stats.use), ("create", stats.create)):
+                times[kind].add_metric(labels, timing.count, timing.total_ms / 1000)
+        yield from (count, pending, most, least, timeouts, *times.values())
+
+
+def registry(hub: Hub) -> CollectorRegistry:
+    """A registry of its own holding ``hub``'s collector (not the process-wide default one)."""
+    made = CollectorRegistry(auto_describe=False)
+    made.register(HubCollector(hub))
+    return made
+
+
+def exposition(hub: Hub) -> str:
+    """``hub``'s metrics in the Prometheus text format."""
+    return generate_latest(registry(hub)).decode()
+
+
+def wsgi_app(hub: Hub) -> Any:
+    """A WSGI application answering every path with ``hub``'s metrics."""
+    return make_wsgi_app(registry(hub))
