@@ -104,6 +104,8 @@ def test_a_server_that_stays_a_replica_does_not_cause_a_reconnect_storm(
     pool = {"min_size": 2, "max_size": 2, "reconnect_min": 30, "reconnect_max": 60}
     hub = open_hub({"r": {"url": second_redis, "pool": pool}})
     hub.execute("r", Put("failover", "k", {"n": 1}))
+    # min_size fills in the background: count from when both connections are open
+    eventually(lambda: hub.pool_stats()["r"].size == 2, 10, "the pool's min_size opened")
     master = urlsplit(drill.server("redis").url)
     admin = redis.Redis.from_url(second_redis)
     try:
