@@ -155,6 +155,21 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     otel: bool = True
 
 
+class AnalyzeSourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """What ``dbplex analyze`` should expect of one source (``[analyze.SOURCE]``)."""
+
+    #: what the source is for: its eviction policy and persistence (Redis) are judged against it.
+    role: Literal["cache", "session", "store", "queue"] | None = None
+    #: key patterns whose every key must carry a TTL (Redis), e.g. ``["cache:*", "session:*"]``.
+    ttl_families: list[str] = []
+    #: key patterns to report the biggest keys of (Redis); the TTL families are always included.
+    families: list[str] = []
+    #: tables or collections smaller than this raise no sequential- or collection-scan finding.
+    min_rows: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    #: keys or documents sampled where the server keeps no statistics (Redis keys, MongoDB documents).
+    sample: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
@@ -167,6 +182,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     partitions: dict[str, PartitionSpec] = {}
     #: operation and pool metrics (``[metrics]``).
     metrics: MetricsConfig = MetricsConfig()
+    #: what ``dbplex analyze`` expects of each source (``[analyze.SOURCE]``); a source not named
+    #: here is analysed with the defaults.
+    analyze: dict[str, AnalyzeSourceConfig] = {}
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from dbplex.analyze.model import Analyzer
     from dbplex.backends import Backend, Source
     from dbplex.bench.baseline import Baseline
     from dbplex.health import Health
@@ -132,6 +133,21 @@ def dbplex_partition(source: Source, pool: Pool, admin: Pool) -> Partitioner:
     :param pool: the source's pool, for ordinary checkouts.
     :param admin: the source's admin pool, for sessions outside the normal checkout: the
         maintenance lock's, DDL outside a transaction, ``CREATE INDEX CONCURRENTLY``.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_analyze(source: Source, pool: Pool, admin: Pool) -> Analyzer:
+    """Return the analysis backend of ``source``: an :class:`~dbplex.analyze.Analyzer`.
+
+    A factory like ``dbplex_migrate``, no I/O here: ``dbplex analyze`` asks it for findings
+    (evidence, severity, recommended action) read from the database's own statistics, and for
+    each proposed index the migration that creates it. Catalog reads go through ``admin``.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for catalog and statistics reads outside the
+        operation timeout.
     """
 
 
