@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from dbplex.pooling.connector import Connector
     from dbplex.result import Result
     from dbplex.routing.breaker import Breaker
+    from dbplex.slowlog.model import SlowLog
 
 #: connections an admin pool keeps at most: a lock session, a step's or a DDL's session, and a few
 #: catalog reads in parallel. Independent of ``pool.max_size``, so a source with a pool of one can
@@ -74,6 +75,10 @@ class PartitionHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
 
 
+class SlowLogHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> SlowLog | None: ...
+
+
 class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
@@ -85,7 +90,7 @@ class BoundBackend:
     :class:`~dbplex.errors.UnsupportedError` naming the source and the missing hook.
     """
 
-    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "backend", "run")
+    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "_slowlog", "backend", "run")
 
     def __init__(
         self,
@@ -98,6 +103,7 @@ class BoundBackend:
         migrate: MigrateHook,
         partition: PartitionHook,
         bench_baseline: BaselineHook,
+        slowlog: SlowLogHook,
     ) -> None:
         self.backend = backend
         #: the query hook itself (the hot path calls it without a method in between; None = no answer).
@@ -108,6 +114,7 @@ class BoundBackend:
         self._migrate = migrate
         self._partition = partition
         self._baseline = bench_baseline
+        self._slowlog = slowlog
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -151,6 +158,12 @@ class BoundBackend:
         found = self._partition(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "partitioning", "dbplex_partition")
+        return found
+
+    def slowlog(self, source: Source, pool: Pool, admin: Pool) -> SlowLog:
+        found = self._slowlog(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "server-side slow log", "dbplex_slowlog")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

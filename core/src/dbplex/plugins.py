@@ -169,6 +169,7 @@ class Plugins:
             migrate=bound("dbplex_migrate"),
             partition=bound("dbplex_partition"),
             bench_baseline=bound("dbplex_bench_baseline"),
+            slowlog=bound("dbplex_slowlog"),
         )
 
     def describe(self) -> list[dict[str, Any]]:

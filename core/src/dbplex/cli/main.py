@@ -53,6 +53,10 @@ SUBCOMMANDS = {
     "sandbox": Lazy(
         "dbplex.cli.sandbox:sandbox", "Throwaway local database servers, on loopback ports, for demos and tests."
     ),
+    "slowlog": Lazy(
+        "dbplex.cli.slowlog:slowlog",
+        "Slowest operations each server keeps (pg_stat_statements, MongoDB profiler, Redis SLOWLOG), merged.",
+    ),
 }
 
 

@@ -44,7 +44,7 @@ import msgspec
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, PoolTimeout, SourceUnavailable
-from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait
 from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition
 from dbplex.pooling.jitter import Backoff, lifetime_deadline
@@ -577,6 +577,7 @@ class _Checkout(Generic[C]):
             slot = pool._acquire(started, slot)
         slot.taken_at = now = monotonic()
         slot.waited = now - started
+        checkout_wait.latest = (pool.source, slot.waited)
         if pool.leaks is not None:
             pool.leaks.taken(slot)
         self._slot = slot

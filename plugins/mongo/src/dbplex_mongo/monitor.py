@@ -40,7 +40,7 @@ from pymongo import monitoring
 
 from dbplex.backends import Source
 from dbplex.errors import PoolTimeout
-from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import timeout_error
 
@@ -70,6 +70,9 @@ class PoolMonitor(PoolCounters):
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
+        #: the pool's source, named with each checkout's wait in :data:`dbplex.pool.checkout_wait`
+        #: (a driver checkout happens inside the operation, in its thread; the last one counts).
+        self.source: Source | None = None
 
     def listener(self) -> ClientListener:
         """The event listener of one new client."""
@@ -131,8 +134,10 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
-        wait_ms = (event.duration or 0.0) * 1000
+        waited = event.duration or 0.0
+        wait_ms = waited * 1000
         monitor = self._monitor
+        checkout_wait.latest = (monitor.source, waited)
         with self._lock:
             monitor.acquired += 1
             monitor.wait.add(wait_ms)

@@ -40,4 +40,5 @@ plugin = backend_plugin(
     migrate="dbplex_mongo.migrate:MongoMigrator",
     partition="dbplex_mongo.partition:MongoPartitioner",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
+    slowlog="dbplex_mongo.slowlog:MongoSlowLog",
 )

@@ -110,6 +110,7 @@ class MongoPool:
         self.source = source
         config = source.config.pool
         self.monitor = PoolMonitor(config.min_size, config.max_size)
+        self.monitor.source = source
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting

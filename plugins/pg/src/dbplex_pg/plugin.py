@@ -38,4 +38,5 @@ plugin = backend_plugin(
     migrate="dbplex_pg.migrate:PgMigrator",
     partition="dbplex_pg.partition:PgPartitioner",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
+    slowlog="dbplex_pg.slowlog:PgSlowLog",
 )

@@ -1,0 +1,94 @@
+"""PostgreSQL's server-side slow log: ``pg_stat_statements``, slowest mean time first.
+
+The view needs the library in ``shared_preload_libraries`` (a server restart) and the extension
+in the database. When the library is loaded and the extension is not, the slow log creates it
+(``CREATE EXTENSION IF NOT EXISTS pg_stat_statements``: a view and functions, no data of the
+user's touched) if the role may; otherwise, and when the library is not loaded, it says what to
+do (:class:`~dbplex.slowlog.SlowLogUnavailable`). The statements are already normalised by the
+server (constants become ``$1``, ``$2``...); while redacting, literals the server left in (utility
+statements) are hidden too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from dbplex.backends import Source
+from dbplex.pool import Pool
+from dbplex.slowlog import SlowEntry, SlowLogUnavailable, redact
+from dbplex_pg.errors import query_failure
+
+_STATE = """
+SELECT current_setting('shared_preload_libraries'),
+       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'),
+       current_setting('server_version_num')::int
+"""
+
+#: the slowest statements of the current database; the view's own readers left out.
+_TOP = """
+SELECT s.query, s.calls, s.{total}, s.{mean}, s.{max}, s.rows
+  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+ WHERE d.datname = current_database() AND s.query NOT LIKE '%%pg_stat_statements%%'
+ ORDER BY s.{mean} DESC
+ LIMIT %s
+"""
+
+
+def _loaded(libraries: str) -> bool:
+    return "pg_stat_statements" in (name.strip().strip('"') for name in libraries.split(","))
+
+
+class PgSlowLog:
+    """``pg_stat_statements`` of one source's database, read through its admin pool."""
+
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
+        self._source = source
+        self._admin = admin
+
+    def entries(self, limit: int, redact: bool) -> list[SlowEntry]:
+        name = self._source.name
+        with self._admin.connection() as conn:
+            try:
+                libraries, installed, version = conn.execute(_STATE).fetchone()
+                if not _loaded(libraries):
+                    raise SlowLogUnavailable(
+                        f"source {name!r}: pg_stat_statements is not loaded: add it to shared_preload_libraries, "
+                        "restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements"
+                    )
+                if not installed:
+                    self._create(conn)
+                # PostgreSQL 13 split planning from execution time and renamed the columns
+                columns = (
+                    {"total": "total_exec_time", "mean": "mean_exec_time", "max": "max_exec_time"}
+                    if version >= 130000
+                    else {"total": "total_time", "mean": "mean_time", "max": "max_time"}
+                )
+                rows = conn.execute(_TOP.format(**columns), (limit,)).fetchall()
+            except psycopg.Error as exc:
+                raise query_failure(name, conn, exc) from exc
+        return [self._entry(row, redact) for row in rows]
+
+    def _create(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the extension in this database; a role that may not is told who can."""
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        except psycopg.errors.InsufficientPrivilege:
+            raise SlowLogUnavailable(
+                f"source {self._source.name!r}: pg_stat_statements is loaded but not installed in database "
+                f"{conn.info.dbname!r}, and this role may not create it: have an owner run "
+                "CREATE EXTENSION pg_stat_statements"
+            ) from None
+
+    def _entry(self, row: tuple[Any, ...], redacting: bool) -> SlowEntry:
+        text, calls, total, mean, longest, rows = row
+        text = " ".join(str(text).split())
+        return SlowEntry(
+            source=self._source.name,
+            origin="pg_stat_statements",
+            operation=redact.sql(text) if redacting else text,
+            duration_ms=round(float(mean), 3),
+            calls=int(calls),
+            details={"total_ms": round(float(total), 3), "max_ms": round(float(longest), 3), "rows": int(rows)},
+        )
