@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from dbplex.cli.console import make_console
 from dbplex.health import Health, Report, Status
+from dbplex.secrets import scrub
+from dbplex.slowlog.model import SlowReport
 
 _STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
 
@@ -70,3 +74,25 @@ def health(report: Report) -> None:
     console.print(table)
     verdict = "ready" if report.ready else "NOT ready"
     console.print(f"overall: [{_STYLE[report.status]}]{report.status.value}[/] ({verdict})")
+
+
+def _when(at: float | None) -> str:
+    return "" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def slowlog(report: SlowReport) -> None:
+    table = Table("source", "origin", "ms", "calls", "when (UTC)", "operation")
+    for entry in report.entries:
+        table.add_row(
+            entry.source,
+            entry.origin,
+            f"{entry.duration_ms:.1f}" if entry.duration_ms >= 1 else f"{entry.duration_ms:.3f}",
+            "" if entry.calls is None else str(entry.calls),
+            _when(entry.at),
+            escape(scrub(entry.operation)),
+        )
+    console = make_console()
+    console.print(table)
+    for note in report.notes:
+        style = "red" if note.level == "error" else "dim"
+        console.print(f"[{style}]{note.source}: {escape(scrub(note.message))}[/]")

@@ -20,18 +20,23 @@ from dbplex.pool import Pool
 from dbplex.slowlog import SlowEntry, SlowLogUnavailable, redact
 from dbplex_pg.errors import query_failure
 
-_STATE = """
-SELECT current_setting('shared_preload_libraries'),
+#: marks the slow log's own statements (inside them: the server keeps a statement's text from its
+#: first keyword on), which it leaves out of what it lists.
+_MARK = "/* dbplex slowlog */"
+
+_STATE = f"""
+SELECT {_MARK} current_setting('shared_preload_libraries'),
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'),
        current_setting('server_version_num')::int
 """
 
-#: the slowest statements of the current database; the view's own readers left out.
-_TOP = """
-SELECT s.query, s.calls, s.{total}, s.{mean}, s.{max}, s.rows
+#: the slowest statements of the current database; the slow log's own and the view's readers left out.
+_TOP = f"""
+SELECT {_MARK} s.query, s.calls, s.{{total}}, s.{{mean}}, s.{{max}}, s.rows
   FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
  WHERE d.datname = current_database() AND s.query NOT LIKE '%%pg_stat_statements%%'
- ORDER BY s.{mean} DESC
+   AND s.query NOT LIKE '%%{_MARK}%%'
+ ORDER BY s.{{mean}} DESC
  LIMIT %s
 """
 
