@@ -132,9 +132,9 @@ class PoolCounters:
 class CheckoutWait(threading.local):
     """This thread's latest checkout: its pool's source and the seconds it waited.
 
-    A pool that knows its checkouts' waits sets :attr:`latest` on each one (one store), so that a
-    slow-operation log can tell an operation's pool wait without anything more on the checkout
-    path. The source (the endpoint's own object, compared by identity) says whose checkout it was:
+    A pool that knows its checkouts' waits sets :attr:`latest` on each one (one store) when its
+    source has a slow-operation threshold (``source.config.slow.threshold_ms``), so that the
+    slow-operation log can tell an operation's pool wait; other sources' pools store nothing. The source (the endpoint's own object, compared by identity) says whose checkout it was:
     an earlier checkout of another source is not this operation's.
     """
 

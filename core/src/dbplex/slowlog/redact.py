@@ -44,7 +44,11 @@ def sql(text: str) -> str:
 
 def shape(value: Any) -> Any:
     """``value`` with its structure kept and every value hidden: mapping keys (field names and
-    operators) stay, lists keep their length, scalars become ``?``."""
+    operators) and the fields of nested structs stay, lists keep their length, scalars become ``?``."""
+    if isinstance(value, msgspec.Struct):
+        config = value.__struct_config__
+        tag = {config.tag_field: config.tag} if config.tag_field is not None and config.tag is not None else {}
+        return {**tag, **{name: shape(v) for name, v in _set_fields(value)}}
     if isinstance(value, Mapping):
         return {str(k): shape(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -83,17 +87,35 @@ def _tag(op: msgspec.Struct) -> str:
     return str(tag) if tag is not None else type(op).__name__
 
 
+def _set_fields(struct: msgspec.Struct) -> list[tuple[str, Any]]:
+    """``(name, value)`` of a struct's fields that are set: not None, not their plain default.
+
+    Read from the struct's own field tables: resolving its annotations (``msgspec.structs.fields``)
+    would fail on a type imported for type checking only, such as SQLAlchemy's ``Executable``.
+    """
+    names: tuple[str, ...] = struct.__struct_fields__
+    defaults: tuple[Any, ...] = struct.__struct_defaults__
+    first_default = len(names) - len(defaults)
+    found = []
+    for index, name in enumerate(names):
+        value = getattr(struct, name)
+        if value is None:
+            continue
+        if index >= first_default:
+            default = defaults[index - first_default]
+            try:
+                if value is default or (isinstance(default, (bool, int, float, str)) and value == default):
+                    continue
+            except TypeError:  # an object whose == builds an expression (SQLAlchemy)
+                pass
+        found.append((name, value))
+    return found
+
+
 def describe(op: msgspec.Struct, redact: bool) -> str:
     """One line showing ``op``: its tag and its fields other than defaults, as JSON; with
     ``redact``, without parameter values."""
     rules: Mapping[str, str] = getattr(op, "redaction", {})
-    shown: dict[str, Any] = {}
-    for field in msgspec.structs.fields(op):
-        value = getattr(op, field.name)
-        if value is None or (field.default is not msgspec.NODEFAULT and value == field.default):
-            continue
-        if field.default_factory is not msgspec.NODEFAULT and value == field.default_factory():
-            continue
-        shown[field.encode_name] = _field(rules.get(field.name), field.name, value) if redact else value
+    shown = {name: _field(rules.get(name), name, value) if redact else value for name, value in _set_fields(op)}
     body = msgspec.json.encode(shown, enc_hook=str).decode()
     return scrub(f"{_tag(op)} {body}")

@@ -70,8 +70,9 @@ class PoolMonitor(PoolCounters):
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
-        #: the pool's source, named with each checkout's wait in :data:`dbplex.pool.checkout_wait`
-        #: (a driver checkout happens inside the operation, in its thread; the last one counts).
+        #: the pool's source when it has a slow-operation threshold: each checkout's wait is then
+        #: published in :data:`dbplex.pool.checkout_wait` with it (a driver checkout happens inside
+        #: the operation, in its thread; the last one counts). None: nothing published.
         self.source: Source | None = None
 
     def listener(self) -> ClientListener:
@@ -137,7 +138,8 @@ class ClientListener(monitoring.ConnectionPoolListener):
         waited = event.duration or 0.0
         wait_ms = waited * 1000
         monitor = self._monitor
-        checkout_wait.latest = (monitor.source, waited)
+        if monitor.source is not None:
+            checkout_wait.latest = (monitor.source, waited)
         with self._lock:
             monitor.acquired += 1
             monitor.wait.add(wait_ms)

@@ -110,7 +110,8 @@ class MongoPool:
         self.source = source
         config = source.config.pool
         self.monitor = PoolMonitor(config.min_size, config.max_size)
-        self.monitor.source = source
+        if source.config.slow.threshold_ms is not None:  # publish checkout waits for the slow-operation log
+            self.monitor.source = source
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
