@@ -201,6 +201,19 @@ def test_redis_slowlog_entries_show_commands_without_their_arguments(slow_hub: O
     assert f"SET slowlog-test:{planted} {planted}" in [e.operation for e in unredacted]
 
 
+def test_a_redis_with_its_slow_log_off_says_how_to_turn_it_on(slow_hub: Open) -> None:
+    hub = slow_hub("redis")
+    (row,) = hub.execute("redis", Command(["CONFIG", "GET", "slowlog-log-slower-than"])).rows
+    before = row["value"]["slowlog-log-slower-than"]
+    hub.execute("redis", Command(["CONFIG", "SET", "slowlog-log-slower-than", "-1"]))
+    try:
+        hub.execute("redis", Command(["SLOWLOG", "RESET"]))
+        with pytest.raises(SlowLogUnavailable, match="slowlog-log-slower-than"):
+            hub.slowlog("redis").entries(10, True)
+    finally:
+        hub.execute("redis", Command(["CONFIG", "SET", "slowlog-log-slower-than", before]))
+
+
 def test_mongo_profiler_entries_or_a_note_saying_why_not(
     slow_hub: Open, dbplex_servers: Servers, planted: str, unique_table: str
 ) -> None:
@@ -269,3 +282,18 @@ def test_cli_unknown_source_exits_2_with_one_line(config_file: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["Error: unknown source 'nope' (configured: mongo, pg, redis)"]
+
+
+def test_cli_a_source_that_does_not_answer_is_an_error_note_and_exit_1(
+    tmp_path: Path, dbplex_servers: Servers, free_port: int
+) -> None:
+    config = tmp_path / "dbplex.toml"
+    config.write_text(
+        f'[sources.redis]\nurl = "{dbplex_servers.url("redis")}"\n\n'
+        f'[sources.gone]\nurl = "redis://127.0.0.1:{free_port}/0"\nconnect_timeout = 1\n'
+    )
+    proc = dbplex_cli(config, "--json")
+    assert proc.returncode == 1, proc.stderr
+    notes = json.loads(proc.stdout)["notes"]
+    assert [(n["source"], n["level"]) for n in notes] == [("gone", "error")], notes
+    assert str(free_port) in notes[0]["message"]

@@ -18,6 +18,12 @@ from dbplex_redis.health import ask
 from dbplex_redis.translate import decode_reply
 
 
+def _setting(reply: Any) -> int:
+    """The value of a one-setting ``CONFIG GET`` reply: a map under RESP3, a name-value list under RESP2."""
+    decoded = decode_reply(reply)
+    return int(next(iter(decoded.values())) if isinstance(decoded, dict) else decoded[1])
+
+
 class RedisSlowLog:
     """``SLOWLOG`` of one Redis server, read through the source's admin pool."""
 
@@ -33,7 +39,7 @@ class RedisSlowLog:
             )
         if isinstance(kept, Exception):  # an ACL refusing SLOWLOG, a server renaming it
             raise SlowLogUnavailable(f"source {name!r}: the server refused SLOWLOG GET: {kept}")
-        if not kept and not isinstance(threshold, Exception) and int(decode_reply(threshold)[1]) < 0:
+        if not kept and not isinstance(threshold, Exception) and _setting(threshold) < 0:
             raise SlowLogUnavailable(
                 f"source {name!r}: the server's slow log is off (slowlog-log-slower-than < 0): "
                 "CONFIG SET slowlog-log-slower-than 10000 keeps commands slower than 10 ms"
