@@ -90,3 +90,15 @@ def test_without_redaction_values_show() -> None:
         f'put {{"table":"t","key":"k1","values":{{"a":"{SECRET}"}}}}'
     )
     assert redact.command(["SET", "k", SECRET], False) == f"SET k {SECRET}"
+
+
+def test_a_password_never_shows_even_without_redaction() -> None:
+    statement = SQL(f"alter role app password '{SECRET}'")
+    assert redact.describe(statement, False) == 'pg.sql {"text":"alter role app password ?"}'
+    assert redact.describe(Command(["CONFIG", "SET", "requirepass", SECRET]), False) == (
+        'redis.command {"args":"CONFIG ? ? ?"}'
+    )
+    assert redact.describe(Pipeline([["GET", "k"], ["CONFIG", "SET", "masterauth", SECRET]]), False) == (
+        'redis.pipeline {"commands":["GET ?","CONFIG ? ? ?"]}'
+    )
+    assert redact.command(["AUTH", "user", SECRET], False) == "AUTH ? ?"

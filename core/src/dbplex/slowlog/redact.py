@@ -6,7 +6,8 @@ its shape: its type, the names of its tables, collections and fields, and ``?`` 
 A field is shown as it is only when it names structure (:data:`KEEP`, or the op type's
 ``redaction`` saying ``keep``); an op type marks statement text ``sql`` (literals replaced) and
 command argument lists ``command`` (the command's name kept). Never a password: a value is never
-shown while redacting, and :func:`~dbplex.secrets.scrub` runs over what is shown either way.
+shown while redacting, and :func:`~dbplex.secrets.scrub` runs over what is shown either way, and statements and commands that can carry a password (:func:`sensitive`)
+are redacted even when redaction is off.
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ _SQL_LITERAL = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+
+_PASSWORD = re.compile(r"password|passwd|secret|credential", re.IGNORECASE)
+
+#: Redis commands whose arguments can be a password (``AUTH``, ``HELLO ... AUTH``, ``CONFIG SET
+#: requirepass``, ``ACL SETUSER ... >pass``, ``MIGRATE ... AUTH``).
+_SENSITIVE_COMMANDS = frozenset({"AUTH", "HELLO", "CONFIG", "ACL", "MIGRATE"})
+
+
+def sensitive(text: str) -> bool:
+    """Whether statement text may carry a password (``ALTER ROLE ... PASSWORD '...'``): such a
+    statement is shown redacted even when redaction is off."""
+    return _PASSWORD.search(text) is not None
+
+
+def _sensitive_command(args: Sequence[Any]) -> bool:
+    if args and isinstance(args[0], (list, tuple)):  # a list of commands (a pipeline)
+        return any(_sensitive_command(item) for item in args)
+    return bool(args) and _text(args[0]).upper() in _SENSITIVE_COMMANDS
 
 
 def sql(text: str) -> str:
@@ -66,6 +86,7 @@ def command(args: Sequence[Any], redact: bool) -> str:
     if not args:
         return ""
     shown = [_text(args[0]).upper()]
+    redact = redact or _sensitive_command(args)
     shown += [HIDDEN if redact else _text(a) for a in args[1:]]
     return " ".join(shown)
 
@@ -116,6 +137,13 @@ def describe(op: msgspec.Struct, redact: bool) -> str:
     """One line showing ``op``: its tag and its fields other than defaults, as JSON; with
     ``redact``, without parameter values."""
     rules: Mapping[str, str] = getattr(op, "redaction", {})
-    shown = {name: _field(rules.get(name), name, value) if redact else value for name, value in _set_fields(op)}
+    fields = _set_fields(op)
+    if not redact:  # a statement or command that may carry a password is redacted all the same
+        redact = any(
+            (rules.get(name) == "sql" and sensitive(str(value)))
+            or (rules.get(name) == "command" and _sensitive_command(value))
+            for name, value in fields
+        )
+    shown = {name: _field(rules.get(name), name, value) if redact else value for name, value in fields}
     body = msgspec.json.encode(shown, enc_hook=str).decode()
     return scrub(f"{_tag(op)} {body}")

@@ -6,7 +6,8 @@ in the database. When the library is loaded and the extension is not, the slow l
 user's touched) if the role may; otherwise, and when the library is not loaded, it says what to
 do (:class:`~dbplex.slowlog.SlowLogUnavailable`). The statements are already normalised by the
 server (constants become ``$1``, ``$2``...); while redacting, literals the server left in (utility
-statements) are hidden too.
+statements) are hidden too, and always in a statement that may carry a password
+(``ALTER ROLE ... PASSWORD '...'``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class PgSlowLog:
         return SlowEntry(
             source=self._source.name,
             origin="pg_stat_statements",
-            operation=redact.sql(text) if redacting else text,
+            operation=redact.sql(text) if redacting or redact.sensitive(text) else text,
             duration_ms=round(float(mean), 3),
             calls=int(calls),
             details={"total_ms": round(float(total), 3), "max_ms": round(float(longest), 3), "rows": int(rows)},
