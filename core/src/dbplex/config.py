@@ -170,6 +170,32 @@ class AnalyzeSourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     sample: Annotated[int, msgspec.Meta(ge=1)] = 1000
 
 
+class CachedTableConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One table whose ``Get`` results the read-through cache keeps (``[cache.tables."SOURCE.TABLE"]``)."""
+
+    #: seconds an entry lives: the bound on staleness for writes made outside dbplex.
+    ttl: Seconds = 300.0
+    #: the cache keys' prefix in the store, before the record's key; None means
+    #: ``cache:SOURCE:TABLE:``. ``"cache:teams:"`` puts the entries in the brief's ``cache:teams:*`` family.
+    prefix: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+
+
+class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The read-through cache (``[cache]``): off while ``tables`` is empty."""
+
+    #: the Redis source holding the entries; required when ``tables`` names any.
+    store: str | None = None
+    #: the cached tables, keyed ``"SOURCE.TABLE"``.
+    tables: dict[str, CachedTableConfig] = {}
+    #: seconds a miss's fill lease lives: a reader that takes longer than this to read the
+    #: source stores nothing (it never stores a stale value, whatever the timing).
+    lease: Seconds = 10.0
+    #: ``dbplex analyze`` reports a cached table whose hit ratio is below this...
+    min_hit_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    #: ...once it has served at least this many reads.
+    min_reads: Annotated[int, msgspec.Meta(ge=1)] = 100
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
@@ -185,6 +211,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     #: what ``dbplex analyze`` expects of each source (``[analyze.SOURCE]``); a source not named
     #: here is analysed with the defaults.
     analyze: dict[str, AnalyzeSourceConfig] = {}
+    #: the read-through cache (``[cache]``); off unless it names tables.
+    cache: CacheConfig = CacheConfig()
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 
@@ -260,6 +288,7 @@ def _member_type(info: mi.Type | None, key: str | None) -> mi.Type | None:
 
 
 _SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
@@ -317,6 +346,25 @@ def convert_partitions(
     return converted
 
 
+def check_cache(cache: CacheConfig, sources: dict[str, SourceConfig], origin: str) -> None:
+    """ConfigError unless ``[cache]`` names configured sources and tables that are identifiers."""
+    known = ", ".join(sorted(sources)) or "none configured"
+    if cache.store is not None and cache.store not in sources:
+        raise ConfigError(f"{origin}: `cache.store` is {cache.store!r}, which is not a configured source ({known})")
+    if cache.tables and cache.store is None:
+        raise ConfigError(f"{origin}: `cache.store` is missing: name the Redis source that holds the cached entries")
+    for name in cache.tables:
+        source, _, table = name.partition(".")
+        if source not in sources:
+            raise ConfigError(
+                f"{origin}: `cache.tables.{name}` must be named SOURCE.TABLE with a configured source ({known})"
+            )
+        if not _TABLE_NAME.fullmatch(table):
+            raise ConfigError(
+                f"{origin}: `cache.tables.{name}`: the table {table!r} must be an identifier of letters, digits and _"
+            )
+
+
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
@@ -328,6 +376,7 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
         config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
+    check_cache(config.cache, config.sources, origin)
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
             for secret in secrets.url_secrets(url):
