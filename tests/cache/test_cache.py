@@ -330,3 +330,34 @@ def toml(data: dict[str, Any], prefix: str = "") -> str:
     for name, value in tables:
         text += f"[{name}]\n" + toml(value, f"{name}.")
     return text
+
+
+def test_cache_counts_are_observed_by_opentelemetry(
+    make_config: Callable[..., dict[str, Any]], unique_table: str
+) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.metrics", reason="opentelemetry-sdk (the test extra) is not installed")
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from dbplex.metrics.otel import record_into_otel
+
+    reader = InMemoryMetricReader()
+    provider = sdk.MeterProvider(metric_readers=[reader])
+    with dbplex.open({**make_config(), "metrics": {"enabled": True, "otel": False}}) as hub:
+        assert record_into_otel(hub, provider)
+        hub.execute("pg", Put(table=unique_table, key="k", values={"v": 1}))
+        for _ in range(3):
+            hub.execute("pg", Get(table=unique_table, key="k"))
+        data = reader.get_metrics_data()
+        assert hub.cache is not None
+        hub.cache.reset_shared_stats()
+    provider.shutdown()
+    assert data is not None
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    requests = {
+        p.attributes["dbplex.cache.result"]: p.value
+        for p in found["dbplex.cache.requests"].data.data_points
+        if p.attributes["dbplex.cache.table"] == f"pg.{unique_table}"
+    }
+    assert requests == {"hit": 2, "miss": 1}
+    (invalidated,) = found["dbplex.cache.invalidations"].data.data_points
+    assert invalidated.value == 1
