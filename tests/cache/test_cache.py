@@ -361,3 +361,17 @@ def test_cache_counts_are_observed_by_opentelemetry(
     assert requests == {"hit": 2, "miss": 1}
     (invalidated,) = found["dbplex.cache.invalidations"].data.data_points
     assert invalidated.value == 1
+
+
+def test_a_miss_whose_source_read_fails_gives_its_lease_back(
+    open_cached: Callable[..., Hub], unique_table: str
+) -> None:
+    hub = open_cached()
+    assert hub.cache is not None
+    with hub.connection("pg") as conn:
+        conn.execute(f'create table "{unique_table}" (wrong int)')  # the backend's Get fails on this shape
+        conn.commit()
+    with pytest.raises(dbplex.DbplexError):
+        hub.execute("pg", Get(table=unique_table, key="k"))
+    with hub.connection("store") as client:
+        assert not client.exists(f"cache:pg:{unique_table}:k")

@@ -62,6 +62,12 @@ redis.call('HINCRBY', KEYS[2], 'lost', 1)
 return 0
 """
 
+# KEYS: entry. ARGV: lease token. Gives a lease back (a miss whose source read failed).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # KEYS: stats hash, then the entries to delete.
 _INVALIDATE = """
 local n = #KEYS - 1
@@ -157,8 +163,15 @@ class ReadThroughCache:
         # the whole record, read on the primary: a lagging replica could give a value older
         # than a write already acknowledged, which the entry would then keep
         whole = op if op.fields is None else Get(table=op.table, key=op.key)
-        result = self._hub.execute_uncached(source, whole, read=False)
-        if value == b"":  # this miss holds the lease
+        leased = value == b""
+        try:
+            result = self._hub.execute_uncached(source, whole, read=False)
+        except BaseException:
+            if leased:  # give the lease back, so the next miss fills without waiting it out
+                with contextlib.suppress(Exception), self._hub.connection(self.store) as client:
+                    self._script(client, _RELEASE, [key], [token])
+            raise
+        if leased:
             if self.before_fill is not None:
                 self.before_fill(table.name, op.key)
             self._fill(table, key, token, result)
