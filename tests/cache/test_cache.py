@@ -5,6 +5,7 @@ configuration errors, and what metrics and analyze report."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -292,7 +293,7 @@ def test_cache_metrics_are_exported_to_prometheus(
         ({"tables": {"pg.t": {}}}, "`cache.store` is missing"),
         ({"store": "store", "tables": {"nope.t": {}}}, "`cache.tables.nope.t` must be named SOURCE.TABLE"),
         ({"store": "store", "tables": {"pg.no-table": {}}}, "the table 'no-table' must be an identifier"),
-        ({"store": "store", "tables": {"pg.t": {"ttl": 0}}}, "Expected `float` > 0.0"),
+        ({"store": "store", "tables": {"pg.t": {"ttl": 0}}}, "Expected `float` > 0.0 - at `cache.tables.pg.t.ttl`"),
         (
             {"store": "pg", "tables": {"pg.t": {}}},
             "`cache.store` is 'pg', a pg source: the cache store must be a Redis",
@@ -306,7 +307,7 @@ def test_a_bad_cache_configuration_exits_2_with_one_line(
         "sources": {"pg": {"url": dbplex_servers.url("pg")}, "store": {"url": dbplex_servers.url("redis")}},
         "cache": cache,
     }
-    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         dbplex.open(config).close()
     path = tmp_path / "dbplex.toml"
     path.write_text(toml(config))

@@ -346,6 +346,25 @@ def convert_partitions(
     return converted
 
 
+def _convert_cached_tables(data: dict[str, Any], origin: str) -> dict[str, CachedTableConfig]:
+    """Take ``[cache.tables]`` out of ``data`` and validate it table by table, so that errors
+    name the table (msgspec shows dict keys as ``[...]``)."""
+    cache = data.get("cache")
+    if not isinstance(cache, dict) or "tables" not in cache:
+        return {}
+    data["cache"] = {k: v for k, v in cache.items() if k != "tables"}
+    raw = cache["tables"]
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{origin}: `cache.tables` must be a table of [cache.tables."SOURCE.TABLE"] tables')
+    converted = {}
+    for name, value in raw.items():
+        try:
+            converted[name] = msgspec.convert(value, CachedTableConfig)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{origin}: {field_path(exc, f'cache.tables.{name}')}") from None
+    return converted
+
+
 def check_cache(cache: CacheConfig, sources: dict[str, SourceConfig], origin: str) -> None:
     """ConfigError unless ``[cache]`` names configured sources and tables that are identifiers."""
     known = ", ".join(sorted(sources)) or "none configured"
@@ -372,8 +391,11 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
+    cached = _convert_cached_tables(data, origin)
     try:
         config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
+        if cached:
+            config = msgspec.structs.replace(config, cache=msgspec.structs.replace(config.cache, tables=cached))
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     check_cache(config.cache, config.sources, origin)

@@ -112,7 +112,10 @@ class ReadThroughCache:
         assert store is not None  # the configuration's check requires it with tables
         backend = hub.backend(store).name
         if backend != "redis":
-            raise ConfigError(f"`cache.store` is {store!r}, a {backend} source: the cache store must be a Redis source")
+            origin = hub.config.path or "configuration"
+            raise ConfigError(
+                f"{origin}: `cache.store` is {store!r}, a {backend} source: the cache store must be a Redis source"
+            )
         self.store = store
         self._hub = hub
         self._lease_ms = max(1, round(config.lease * 1000))
