@@ -8,6 +8,7 @@ validation, so that secrets stay out of the file; a number field may be such a r
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -178,6 +179,11 @@ class CachedTableConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     #: the cache keys' prefix in the store, before the record's key; None means
     #: ``cache:SOURCE:TABLE:``. ``"cache:teams:"`` puts the entries in the brief's ``cache:teams:*`` family.
     prefix: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+
+    def key_prefix(self, name: str) -> str:
+        """The prefix of the entries of the table ``name`` (``SOURCE.TABLE``)."""
+        source, _, table = name.partition(".")
+        return self.prefix if self.prefix is not None else f"cache:{source}:{table}:"
 
 
 class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -381,6 +387,13 @@ def check_cache(cache: CacheConfig, sources: dict[str, SourceConfig], origin: st
         if not _TABLE_NAME.fullmatch(table):
             raise ConfigError(
                 f"{origin}: `cache.tables.{name}`: the table {table!r} must be an identifier of letters, digits and _"
+            )
+    prefixes = sorted((settings.key_prefix(name), name) for name, settings in cache.tables.items())
+    for (first, first_name), (second, second_name) in itertools.pairwise(prefixes):
+        if second.startswith(first):  # sorted: a prefix of another sorts right before it
+            raise ConfigError(
+                f"{origin}: `cache.tables.{second_name}.prefix` {second!r} starts with the prefix {first!r} of "
+                f"`cache.tables.{first_name}`: their entries could share keys; give each table a prefix of its own"
             )
 
 

@@ -122,8 +122,7 @@ class ReadThroughCache:
         self._tables: dict[tuple[str, str], _Table] = {}
         for name, table in config.tables.items():
             source, _, table_name = name.partition(".")
-            prefix = table.prefix if table.prefix is not None else f"cache:{source}:{table_name}:"
-            self._tables[(source, table_name)] = _Table(name, prefix, table.ttl)
+            self._tables[(source, table_name)] = _Table(name, table.key_prefix(name), table.ttl)
         #: the sources with cached tables: the hub sends only their ops here.
         self.sources = frozenset(source for source, _ in self._tables)
         self._counters = Counters({name: table.ttl for name, table in config.tables.items()})
@@ -135,13 +134,14 @@ class ReadThroughCache:
 
     def execute(self, source: str, op: Op, read: bool | None) -> Result:
         """Run ``op`` on ``source``, through the cache when it reads or writes a cached record."""
-        op_type = type(op)
-        if op_type is Get or op_type in RECORD_WRITES:
-            table = self._tables.get((source, op.table))  # type: ignore[attr-defined]
+        if type(op) is Get:  # not a backend's subclass, whose meaning the cache cannot know
+            table = self._tables.get((source, op.table))
             if table is not None:
-                if op_type is Get:
-                    return self._get(source, table, op)  # type: ignore[arg-type]
-                return self._write(source, table, op, op.key, read)  # type: ignore[attr-defined]
+                return self._get(source, table, op)
+        elif isinstance(op, RECORD_WRITES):
+            table = self._tables.get((source, op.table))
+            if table is not None:
+                return self._write(source, table, op, op.key, read)
         return self._hub.execute_uncached(source, op, read=read)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -181,12 +181,12 @@ class ReadThroughCache:
         return _selected(result, op.fields)
 
     def _fill(self, table: _Table, key: str, token: bytes, result: Result) -> None:
-        entry = ENTRY + codec.pack([result.rows, result.affected])
         try:
+            entry = ENTRY + codec.pack([result.rows, result.affected])
             with self._hub.connection(self.store) as client:
                 stored = self._script(client, _FILL, [key, table.stats_key], [token, entry, table.ttl_ms])
         except Exception as exc:  # a fill is an optimisation: the read already has its answer
-            log.warning("cache %s: store %r failed, entry not stored: %s", table.name, self.store, exc)
+            log.warning("cache %s: entry not stored in %r: %s", table.name, self.store, exc)
             self._counters.add(table.name, "errors")
             return
         self._counters.add(table.name, "fills" if stored else "lost")
