@@ -7,6 +7,10 @@ write's ``DEL``; leases close it. A miss takes a lease (a random token stored un
 key, atomically with the lookup), reads the source and stores its entry only if its token is
 still there (compare and set, in Lua). A write deletes the key after writing the source, and
 with it any lease, so a reader that read before the write cannot store what it read.
+
+The store is spoken to through its backend's public ``redis.command`` op on the hub, so its
+calls are pooled, timed out, counted in metrics and fail as :class:`~dbplex.errors.DbplexError`
+like any other operation.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from dbplex import codec
 from dbplex.cache.stats import SHARED_PREFIX, CacheStats, Counters
@@ -116,6 +122,8 @@ class ReadThroughCache:
             raise ConfigError(
                 f"{origin}: `cache.store` is {store!r}, a {backend} source: the cache store must be a Redis source"
             )
+        #: the Redis backend's raw command op (``redis.command``), which the store's scripts run as
+        self._command = _op_type(hub, store, "redis.command")
         self.store = store
         self._hub = hub
         self._lease_ms = max(1, round(config.lease * 1000))
@@ -150,11 +158,8 @@ class ReadThroughCache:
         key = table.prefix + op.key
         token = LEASE + os.urandom(15)
         try:
-            with self._hub.connection(self.store) as client:
-                value, age_ms = self._script(
-                    client, _LOOKUP, [key, table.stats_key], [token, self._lease_ms, table.ttl_ms]
-                )
-        except Exception as exc:  # any store failure: the source still answers, uncached
+            value, age_ms = self._script(_LOOKUP, [key, table.stats_key], [token, self._lease_ms, table.ttl_ms])
+        except DbplexError as exc:  # the store failed: the source still answers, uncached
             log.warning("cache %s: store %r failed, reading the source: %s", table.name, self.store, exc)
             self._counters.add(table.name, "errors")
             return self._hub.execute_uncached(source, op, read=False)
@@ -171,8 +176,8 @@ class ReadThroughCache:
             result = self._hub.execute_uncached(source, whole, read=False)
         except BaseException:
             if leased:  # give the lease back, so the next miss fills without waiting it out
-                with contextlib.suppress(Exception), self._hub.connection(self.store) as client:
-                    self._script(client, _RELEASE, [key], [token])
+                with contextlib.suppress(DbplexError):
+                    self._script(_RELEASE, [key], [token])
             raise
         if leased:
             if self.before_fill is not None:
@@ -183,9 +188,8 @@ class ReadThroughCache:
     def _fill(self, table: _Table, key: str, token: bytes, result: Result) -> None:
         try:
             entry = ENTRY + codec.pack([result.rows, result.affected])
-            with self._hub.connection(self.store) as client:
-                stored = self._script(client, _FILL, [key, table.stats_key], [token, entry, table.ttl_ms])
-        except Exception as exc:  # a fill is an optimisation: the read already has its answer
+            stored = self._script(_FILL, [key, table.stats_key], [token, entry, table.ttl_ms])
+        except (DbplexError, TypeError) as exc:  # a fill is an optimisation: the read has its answer
             log.warning("cache %s: entry not stored in %r: %s", table.name, self.store, exc)
             self._counters.add(table.name, "errors")
             return
@@ -223,11 +227,10 @@ class ReadThroughCache:
         if not keys:
             return
         try:
-            with self._hub.connection(self.store) as client:
-                for start in range(0, len(keys), _CHUNK):
-                    chunk = [table.prefix + key for key in keys[start : start + _CHUNK]]
-                    self._script(client, _INVALIDATE, [table.stats_key, *chunk], [])
-        except Exception as exc:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = [table.prefix + key for key in keys[start : start + _CHUNK]]
+                self._script(_INVALIDATE, [table.stats_key, *chunk], [])
+        except DbplexError as exc:
             self._counters.add(table.name, "errors")
             raise CacheInvalidationError(
                 f"cache {table.name}: the write reached the source but its cache entry could not be deleted "
@@ -236,10 +239,18 @@ class ReadThroughCache:
             ) from exc
         self._counters.add(table.name, "invalidations", len(keys))
 
-    @staticmethod
-    def _script(client: Any, text: str, keys: list[Any], args: list[Any]) -> Any:
-        # redis-py's Script runs EVALSHA, loading the script on the server the first time
-        return client.register_script(text)(keys=keys, args=args)
+    def _script(self, text: str, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script on the store's primary, its reply as the server sent it.
+
+        ``EVAL`` with the whole text: the server keeps the compiled script by its digest, and the
+        text costs less than a second round trip after a ``NOSCRIPT`` (which reaches us only as
+        an error message) would.
+        """
+        return self._call("EVAL", text, len(keys), *keys, *args)
+
+    def _call(self, *args: Any) -> Any:
+        op = self._command(args=list(args), decode=False)
+        return self._hub.execute_uncached(self.store, op, read=False).rows[0]["value"]
 
     # -- what it counted ------------------------------------------------------------------------
 
@@ -251,25 +262,33 @@ class ReadThroughCache:
         """Every process's counts per cached table, as added up in the store (``age_max`` is
         not kept there: 0). What ``dbplex analyze`` judges, since it runs in a process of its own."""
         shared = {}
-        with self._hub.connection(self.store) as client:
-            for table in self._tables.values():
-                raw = {_text(k): int(v) for k, v in client.hgetall(table.stats_key).items()}
-                shared[table.name] = CacheStats(
-                    table=table.name,
-                    ttl=table.ttl_ms / 1000,
-                    hits=raw.get("hits", 0),
-                    misses=raw.get("misses", 0),
-                    fills=raw.get("fills", 0),
-                    lost=raw.get("lost", 0),
-                    invalidations=raw.get("invalidations", 0),
-                    age_sum=raw.get("age_ms", 0) / 1000,
-                )
+        for table in self._tables.values():
+            reply = self._call("HGETALL", table.stats_key)
+            pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+            raw = {_text(k): int(v) for k, v in pairs}
+            shared[table.name] = CacheStats(
+                table=table.name,
+                ttl=table.ttl_ms / 1000,
+                hits=raw.get("hits", 0),
+                misses=raw.get("misses", 0),
+                fills=raw.get("fills", 0),
+                lost=raw.get("lost", 0),
+                invalidations=raw.get("invalidations", 0),
+                age_sum=raw.get("age_ms", 0) / 1000,
+            )
         return shared
 
     def reset_shared_stats(self) -> None:
         """Start the store's counts again from zero (say, after changing a table's ``ttl``)."""
-        with self._hub.connection(self.store) as client:
-            client.delete(*(table.stats_key for table in self._tables.values()))
+        self._call("DEL", *(table.stats_key for table in self._tables.values()))
+
+
+def _op_type(hub: Hub, source: str, tag: str) -> type[Op]:
+    """The op type tagged ``tag`` among the backend ops of ``source``."""
+    for op_type in hub.backend(source).ops:
+        if msgspec.inspect.type_info(op_type).tag == tag:  # type: ignore[attr-defined]
+            return op_type
+    raise ConfigError(f"`cache.store` is {source!r}, whose backend has no {tag!r} op")
 
 
 def _selected(result: Result, fields: list[str] | None) -> Result:
