@@ -88,8 +88,10 @@ ORDER BY 2
 """
 
 _FOREIGN_KEYS = """
-SELECT c.conname, format('%%I.%%I', n.nspname, t.relname) AS tbl, t.relname, c.conrelid AS relid,
-       c.conkey::int2[] AS keys, c.confrelid::regclass::text AS refs,
+SELECT c.conname, format('%%I.%%I', n.nspname, t.relname) AS tbl, n.nspname, t.relname, c.conrelid AS relid,
+       c.conkey::int2[] AS keys,
+       (SELECT format('%%I.%%I', rn.nspname, r.relname) FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
+        WHERE r.oid = c.confrelid) AS refs,
        ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.ord) AS columns
 FROM pg_constraint c
@@ -101,6 +103,12 @@ ORDER BY 2, 1
 
 _EXTENSION = """
 SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = %s
+"""
+
+#: a typical value of each column, from the planner's statistics (reading the table would count a scan).
+_TYPICAL = """
+SELECT attname, coalesce((most_common_vals::text::text[])[1], (histogram_bounds::text::text[])[1]) AS value
+FROM pg_stats WHERE schemaname = %s AND tablename = %s AND attname = ANY(%s)
 """
 
 _AVAILABLE = "SELECT 1 FROM pg_available_extensions WHERE name = %s"
@@ -345,6 +353,7 @@ class PgAnalyzer:
 
     def _foreign_keys(self, conn: psycopg.Connection[Any], schemas: list[str], indexes: list[_Index]) -> list[Finding]:
         found = []
+        tables: list[tuple[str, str]] = []
         for fk in conn.execute(_FOREIGN_KEYS, [schemas]).fetchall():
             keys = set(fk["keys"])
             if any(
@@ -365,44 +374,54 @@ class PgAnalyzer:
                     index,
                 )
             )
+            tables.append((fk["nspname"], fk["relname"]))
         if found:
-            found += self._estimate(conn, found)
+            found += self._estimate(conn, list(zip(found, tables, strict=True)))
         return found
 
-    def _estimate(self, conn: psycopg.Connection[Any], proposals: list[Finding]) -> list[Finding]:
-        """Each proposal's planner cost with and without the index (hypopg); else how to get it."""
+    def _estimate(
+        self, conn: psycopg.Connection[Any], proposals: list[tuple[Finding, tuple[str, str]]]
+    ) -> list[Finding]:
+        """Put each proposal's planner cost of a lookup by a typical key, without and with the
+        index (hypopg), into its evidence; without hypopg, a finding saying how to get it."""
         schema = self._extension(conn, "hypopg")
         if schema is None:
             return [self._missing(conn, "hypopg", "estimate the gain of each proposed index")]
         create = sql.Identifier(schema, "hypopg_create_index")
         reset = sql.SQL("SELECT {}()").format(sql.Identifier(schema, "hypopg_reset"))
-        for finding in proposals:
+        for finding, (schema_name, table_name) in proposals:
             index = finding.index
             assert index is not None
             table = sql.SQL(index.table)  # format('%I.%I') output: already quoted
             columns = [sql.Identifier(c) for c in index.columns]
-            sample = conn.execute(
-                sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 1").format(
-                    sql.SQL(", ").join(columns),
-                    table,
-                    sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(c) for c in columns),
-                )
-            ).fetchone()
-            if sample is None:
-                continue  # an empty table: no typical value to look up
+            typical = {
+                r["attname"]: r["value"]
+                for r in conn.execute(_TYPICAL, [schema_name, table_name, list(index.columns)]).fetchall()
+                if r["value"] is not None
+            }
+            if len(typical) < len(index.columns):
+                finding.evidence = {**finding.evidence, "estimate": "no planner statistics: ANALYZE the table"}
+                continue
             lookup = sql.SQL("EXPLAIN (FORMAT JSON) SELECT * FROM {} WHERE {}").format(
                 table,
                 sql.SQL(" AND ").join(
-                    sql.SQL("{} = {}").format(c, sql.Literal(v)) for c, v in zip(columns, sample.values(), strict=True)
+                    sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(typical[c])) for c in index.columns
                 ),
             )
-            before = _cost(conn.execute(lookup).fetchone())
             definition = sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.SQL(", ").join(columns)).as_string(conn)
             try:
-                conn.execute(sql.SQL("SELECT * FROM {}(%s)").format(create), [definition])
-                after = _cost(conn.execute(lookup).fetchone())
-            finally:
-                conn.execute(reset)
+                before = _cost(conn.execute(lookup).fetchone())
+                try:
+                    conn.execute(sql.SQL("SELECT * FROM {}(%s)").format(create), [definition])
+                    after = _cost(conn.execute(lookup).fetchone())
+                finally:
+                    conn.execute(reset)
+            except psycopg.Error as exc:
+                if conn.broken:
+                    raise
+                # a typical value the column's type does not take back from text, say
+                finding.evidence = {**finding.evidence, "estimate": f"failed: {exc.diag.message_primary}"}
+                continue
             finding.evidence = {**finding.evidence, "cost_before": before, "cost_after": after}
         return []
 
