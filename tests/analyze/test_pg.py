@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 import dbplex
 from dbplex.analyze import Finding
+from dbplex.cli.main import cli
 from tests.analyze.conftest import Project, flush
 
 #: findings about the server rather than a schema: a clean schema may still show these.
@@ -248,3 +252,20 @@ def test_fail_on_exits_1_at_or_above_the_level_and_severity_filters(
     assert pg["status"] == "analyzed" and {f["severity"] for f in pg["findings"]} == {"warning"}
     text = project.cli("analyze").stdout
     assert "pg (pg): " in text and "pg.unused_index" in text
+
+
+def test_a_source_that_cannot_be_analysed_is_reported_and_exits_2_after_the_others(
+    tmp_path: Path, pg_base: str, schema: str, free_port: int
+) -> None:
+    config = tmp_path / "dbplex.toml"
+    config.write_text(
+        f'[sources.down]\nurl = "postgresql://postgres@127.0.0.1:{free_port}/x"\nconnect_timeout = 2\n'
+        f"[sources.pg]\nurl = {json.dumps(pg_base)}\n"
+        f'[analyze.pg]\nschemas = ["{schema}", "no_such_schema"]\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "analyze", "--json"])
+    assert result.exit_code == 2, result.output
+    down, pg = json.loads(result.stdout)["sources"]
+    assert (down["status"], pg["status"]) == ("failed", "failed")
+    assert f"127.0.0.1:{free_port}" in down["error"]
+    assert "`analyze.pg.schemas` names ['no_such_schema']" in pg["error"]
