@@ -159,11 +159,14 @@ def test_dead_rows_are_a_bloat_finding(db: psycopg.Connection[Any], schema: str,
 
 
 def test_top_statements_or_how_to_enable_them(db: psycopg.Connection[Any], findings: Any) -> None:
-    usable = db.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone() is not None
-    if usable:
+    row = db.execute(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_stat_statements'"
+    ).fetchone()
+    usable = row is not None
+    if row is not None:
         try:
-            db.execute("SELECT count(*) FROM pg_stat_statements").fetchone()
-        except psycopg.errors.ObjectNotInPrerequisiteState:
+            db.execute(f"SELECT count(*) FROM {row[0]}.pg_stat_statements").fetchone()
+        except psycopg.errors.ObjectNotInPrerequisiteState:  # created, not preloaded
             usable = False
     codes = by_code(findings())
     if usable:
