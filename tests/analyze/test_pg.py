@@ -124,9 +124,9 @@ def test_a_low_cache_hit_ratio_is_found_with_the_figures_pg_statio_reports(
 ) -> None:
     # A table larger than a quarter of shared_buffers is written and read through a small ring
     # of buffers (bulk write, then sequential scans), so its blocks are read, not found, each time.
-    buffers = int(
-        db.execute("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'").fetchone()[0]
-    )  # type: ignore[index]
+    setting = db.execute("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'").fetchone()
+    assert setting is not None
+    buffers = int(setting[0])
     if buffers > 512 * 1024 * 1024:
         pytest.skip(f"shared_buffers is {buffers >> 20} MB: the table to outgrow it would take too long to write")
     rows = buffers // 4 * 3 // 2 // 150  # ~150 bytes a row: 1.5 times a quarter of shared_buffers

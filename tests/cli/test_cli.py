@@ -64,7 +64,9 @@ def test_help_and_import_load_no_command_group_metadata_or_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "IMPORT []" in out and "HELP []" in out
-    assert all(f"  {name} " in out for name in ("analyze", "bench", "metrics", "migrate", "partition", "sandbox", "plugins"))
+    assert all(
+        f"  {name} " in out for name in ("analyze", "bench", "metrics", "migrate", "partition", "sandbox", "plugins")
+    )
 
 
 def test_lazy_commands_are_listed_with_their_own_help() -> None:
