@@ -32,6 +32,7 @@ from dbplex.health import Health, Status
 from dbplex.secrets import scrub
 
 if TYPE_CHECKING:
+    from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
@@ -74,6 +75,10 @@ class PartitionHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
 
 
+class AnalyzeHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Analyzer | None: ...
+
+
 class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
@@ -85,7 +90,17 @@ class BoundBackend:
     :class:`~dbplex.errors.UnsupportedError` naming the source and the missing hook.
     """
 
-    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "backend", "run")
+    __slots__ = (
+        "_analyze",
+        "_baseline",
+        "_connect",
+        "_health",
+        "_migrate",
+        "_partition",
+        "_pool",
+        "backend",
+        "run",
+    )
 
     def __init__(
         self,
@@ -97,6 +112,7 @@ class BoundBackend:
         health: HealthHook,
         migrate: MigrateHook,
         partition: PartitionHook,
+        analyze: AnalyzeHook,
         bench_baseline: BaselineHook,
     ) -> None:
         self.backend = backend
@@ -107,6 +123,7 @@ class BoundBackend:
         self._health = health
         self._migrate = migrate
         self._partition = partition
+        self._analyze = analyze
         self._baseline = bench_baseline
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
@@ -151,6 +168,12 @@ class BoundBackend:
         found = self._partition(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "partitioning", "dbplex_partition")
+        return found
+
+    def analyzer(self, source: Source, pool: Pool, admin: Pool) -> Analyzer:
+        found = self._analyze(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "analyzer", "dbplex_analyze")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

@@ -169,6 +169,8 @@ class AnalyzeSourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     min_rows: Annotated[int, msgspec.Meta(ge=0)] = 1000
     #: keys or documents sampled where the server keeps no statistics (Redis keys, MongoDB documents).
     sample: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    #: the schemas to analyse (PostgreSQL); empty: every schema but the system ones.
+    schemas: list[str] = []
 
 
 class CachedTableConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -412,6 +414,10 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     check_cache(config.cache, config.sources, origin)
+    for name in config.analyze:
+        if name not in sources:
+            known = ", ".join(sorted(sources)) or "none configured"
+            raise ConfigError(f"{origin}: `[analyze.{name}]` names no configured source ({known})")
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
             for secret in secrets.url_secrets(url):

@@ -27,6 +27,7 @@ from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
     from dbplex.cache import ReadThroughCache
+    from dbplex.analyze.model import Analyzer
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
@@ -223,6 +224,12 @@ class Hub:
         sessions from the hub's pools; the caller closes it (:class:`~dbplex.migrate.Migrations` does)."""
         bound = self._get(source)
         return bound.bound.migrator(bound.source, bound.primary, bound.admin)
+
+    def analyzer(self, source: str) -> Analyzer:
+        """The analysis backend of ``source`` (its plugin's ``dbplex_analyze`` hook); no I/O until
+        asked for findings, which it reads through the hub's pools."""
+        bound = self._get(source)
+        return bound.bound.analyzer(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the
