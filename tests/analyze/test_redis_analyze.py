@@ -211,3 +211,14 @@ def test_a_cluster_is_analysed_master_by_master(analyze: Analyze, seed_url: str)
     finally:
         raw.delete(*keys)
         raw.close()
+
+
+def test_a_refused_config_get_is_one_info_finding(analyze: Analyze, own: redis.Redis, private_server: Path) -> None:
+    own.acl_setuser("analyst", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-config"])
+    try:
+        findings = analyze(f"unix://analyst:secret@{private_server}", role="queue")
+    finally:
+        own.acl_deluser("analyst")
+    [refused] = codes(findings, "redis.not_available")
+    assert refused.severity is Severity.INFO and "CONFIG GET was refused" in refused.summary
+    assert codes(findings, "redis.persistence") == []

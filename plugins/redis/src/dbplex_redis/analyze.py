@@ -111,9 +111,9 @@ class RedisAnalyzer:
                     for node in cluster.slot_map.slot_counts()
                 ]
 
-    def _run(self, client: redis.Redis, doing: str, action: Callable[[], Any]) -> Any:
+    def _run(self, client: redis.Redis, doing: str, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return action()
+            return action(*args, **kwargs)
         except redis.exceptions.RedisError as exc:
             raise translate(self.source, client, exc, doing) from exc
 
@@ -125,7 +125,7 @@ class RedisAnalyzer:
         if persistence:
             pipe.config_get("save")
             pipe.config_get("appendonly")
-        replies = self._run(client, "reading INFO", lambda: pipe.execute(raise_on_error=False))
+        replies = self._run(client, "reading INFO", pipe.execute, raise_on_error=False)
         for reply in replies[:2]:
             if isinstance(reply, Exception):
                 raise translate(self.source, client, reply, "reading INFO")
@@ -283,7 +283,7 @@ class RedisAnalyzer:
         cursor: Any = 0
         while True:
             cursor, batch = self._run(
-                client, f"scanning {family.pattern}", lambda c=cursor: client.scan(c, match=family.pattern, count=1000)
+                client, f"scanning {family.pattern}", client.scan, cursor, match=family.pattern, count=1000
             )
             keys += batch
             if int(cursor) == 0:
@@ -304,7 +304,7 @@ class RedisAnalyzer:
             if ttl:
                 pipe.ttl(key)
             pipe.memory_usage(key)
-        replies = self._run(client, f"measuring {family.pattern}", lambda: pipe.execute(raise_on_error=False))
+        replies = self._run(client, f"measuring {family.pattern}", pipe.execute, raise_on_error=False)
         per_key = 2 if ttl else 1
         for index, key in enumerate(keys):
             size = replies[index * per_key + per_key - 1]
