@@ -100,10 +100,10 @@ class RedisAnalyzer:
     def _servers(self) -> Iterator[list[tuple[str | None, redis.Redis]]]:
         """The server of a plain source (node None), or every master of a cluster, each checked out."""
         with self._admin.connection() as client:
-            cluster = getattr(client, "pool", None) if self.source.backend == "redis_cluster" else None
-            if cluster is None:
+            if self.source.backend != "redis_cluster":
                 yield [(None, client)]
                 return
+            cluster = client.pool  # a ClusterClient: the slot map and the masters' pools
             cluster.refresh()
             with ExitStack() as stack:
                 yield [
