@@ -376,3 +376,16 @@ def test_a_miss_whose_source_read_fails_gives_its_lease_back(
         hub.execute("pg", Get(table=unique_table, key="k"))
     with hub.connection("store") as client:
         assert not client.exists(f"cache:pg:{unique_table}:k")
+
+
+def test_dbplex_analyze_reports_the_cache_finding_with_the_cached_source(
+    open_cached: Callable[..., Hub], unique_table: str
+) -> None:
+    from dbplex.analyze.run import analyze
+
+    hub = open_cached(min_reads=2, min_hit_ratio=0.5)
+    for key in ("a", "b"):  # two misses, no hit
+        hub.execute("pg", Get(table=unique_table, key=key))
+    [pg] = analyze(hub, ["pg"])
+    [finding] = [f for f in pg.findings if f.code == "cache.low_hit_ratio"]
+    assert finding.subject == f"pg.{unique_table}"

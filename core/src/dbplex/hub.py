@@ -26,8 +26,8 @@ from dbplex.routing import Router
 from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
-    from dbplex.cache import ReadThroughCache
     from dbplex.analyze.model import Analyzer
+    from dbplex.cache import ReadThroughCache
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned

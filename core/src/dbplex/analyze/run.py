@@ -47,17 +47,45 @@ def analyze(hub: Hub, sources: list[str] | None = None) -> list[SourceAnalysis]:
     """
     names = sources if sources is not None else list(hub.sources)
     backends = {name: hub.backend(name).name for name in names}  # unknown names fail here, first
-    return [_one(hub, name, backends[name]) for name in names]
+    cached = _cache_findings(hub)
+    return [_one(hub, name, backends[name], [f for f in cached if f.source == name]) for name in names]
 
 
-def _one(hub: Hub, name: str, backend: str) -> SourceAnalysis:
+def _cache_findings(hub: Hub) -> list[Finding]:
+    """The read-through cache's findings (about the cached sources), read from its store."""
+    if hub.cache is None:
+        return []
+    from dbplex.cache.findings import cache_findings
+
+    try:
+        return cache_findings(hub)
+    except DbplexError as exc:
+        store = hub.config.cache.store or "?"
+        return [
+            Finding(
+                source=source,
+                code="cache.stats_unavailable",
+                severity=Severity.INFO,
+                subject=f"cache store {store}",
+                summary=f"the read-through cache's counts could not be read: {scrub(str(exc))}",
+                action=f"check that the store source {store!r} is reachable",
+            )
+            for source in sorted(hub.cache.sources)
+        ]
+
+
+def _one(hub: Hub, name: str, backend: str, cached: list[Finding]) -> SourceAnalysis:
+    """One source's analysis; ``cached`` are the read-through cache's findings about it."""
     try:
         analyzer = hub.analyzer(name)
     except UnsupportedError:
-        return SourceAnalysis(source=name, backend=backend, status="no analyzer")
-    try:
-        found = analyzer.findings(hub.config.analyze.get(name, _DEFAULTS))
-    except DbplexError as exc:
-        return SourceAnalysis(source=name, backend=backend, status="failed", error=scrub(str(exc)))
+        status: Literal["analyzed", "no analyzer"] = "no analyzer"
+        found = list(cached)
+    else:
+        try:
+            found = analyzer.findings(hub.config.analyze.get(name, _DEFAULTS)) + cached
+        except DbplexError as exc:
+            return SourceAnalysis(source=name, backend=backend, status="failed", error=scrub(str(exc)))
+        status = "analyzed"
     found.sort(key=lambda f: (-ORDER.index(f.severity), f.code, f.subject))
-    return SourceAnalysis(source=name, backend=backend, status="analyzed", findings=found)
+    return SourceAnalysis(source=name, backend=backend, status=status, findings=found)

@@ -85,22 +85,22 @@ def analysis(analyses: list[SourceAnalysis]) -> None:
     console = make_console()
     for result in analyses:
         head = f"{result.source} ({result.backend}):"
-        if result.status == "no analyzer":
-            console.print(f"{head} no analyzer", markup=False)
-        elif result.status == "failed":
+        if result.status == "failed":
             console.print(f"{head} [red]failed[/red]: {escape(result.error or '')}")
-        elif not result.findings:
-            console.print(f"{head} no findings", markup=False)
-        else:
-            console.print(f"{head} {len(result.findings)} finding(s)", markup=False)
-            table = Table("severity", "code", "subject", "summary", "evidence", "action")
-            for f in result.findings:
-                table.add_row(
-                    f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
-                    escape(f.code),
-                    escape(f.subject),
-                    escape(f.summary),
-                    escape(_evidence(f.evidence)),
-                    escape(f.action),
-                )
-            console.print(table)
+            continue
+        note = "no analyzer" if result.status == "no analyzer" else ""
+        if not result.findings:
+            console.print(f"{head} {note or 'no findings'}", markup=False)
+            continue
+        console.print(f"{head} {note + ', ' if note else ''}{len(result.findings)} finding(s)", markup=False)
+        table = Table("severity", "code", "subject", "summary", "evidence", "action")
+        for f in result.findings:
+            table.add_row(
+                f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+                escape(f.code),
+                escape(f.subject),
+                escape(f.summary),
+                escape(_evidence(f.evidence)),
+                escape(f.action),
+            )
+        console.print(table)
