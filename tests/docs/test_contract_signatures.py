@@ -27,6 +27,7 @@ CONTRACTS = {
     "Listing": CORE / "partition" / "backend.py",
     "HashRouting": CORE / "partition" / "backend.py",
     "Baseline": CORE / "bench" / "baseline.py",
+    "Analyzer": CORE / "analyze" / "model.py",
     "SlowLog": CORE / "slowlog" / "model.py",
 }
 

@@ -32,6 +32,7 @@ from dbplex.health import Health, Status
 from dbplex.secrets import scrub
 
 if TYPE_CHECKING:
+    from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
@@ -75,6 +76,10 @@ class PartitionHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
 
 
+class AnalyzeHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Analyzer | None: ...
+
+
 class SlowLogHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> SlowLog | None: ...
 
@@ -90,7 +95,18 @@ class BoundBackend:
     :class:`~dbplex.errors.UnsupportedError` naming the source and the missing hook.
     """
 
-    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "_slowlog", "backend", "run")
+    __slots__ = (
+        "_analyze",
+        "_baseline",
+        "_connect",
+        "_health",
+        "_migrate",
+        "_partition",
+        "_pool",
+        "_slowlog",
+        "backend",
+        "run",
+    )
 
     def __init__(
         self,
@@ -102,6 +118,7 @@ class BoundBackend:
         health: HealthHook,
         migrate: MigrateHook,
         partition: PartitionHook,
+        analyze: AnalyzeHook,
         bench_baseline: BaselineHook,
         slowlog: SlowLogHook,
     ) -> None:
@@ -113,6 +130,7 @@ class BoundBackend:
         self._health = health
         self._migrate = migrate
         self._partition = partition
+        self._analyze = analyze
         self._baseline = bench_baseline
         self._slowlog = slowlog
 
@@ -158,6 +176,12 @@ class BoundBackend:
         found = self._partition(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "partitioning", "dbplex_partition")
+        return found
+
+    def analyzer(self, source: Source, pool: Pool, admin: Pool) -> Analyzer:
+        found = self._analyze(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "analyzer", "dbplex_analyze")
         return found
 
     def slowlog(self, source: Source, pool: Pool, admin: Pool) -> SlowLog:

@@ -8,6 +8,7 @@ validation, so that secrets stay out of the file; a number field may be such a r
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -182,6 +183,39 @@ class AnalyzeSourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     min_rows: Annotated[int, msgspec.Meta(ge=0)] = 1000
     #: keys or documents sampled where the server keeps no statistics (Redis keys, MongoDB documents).
     sample: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    #: the schemas to analyse (PostgreSQL); empty: every schema but the system ones.
+    schemas: list[str] = []
+
+
+class CachedTableConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One table whose ``Get`` results the read-through cache keeps (``[cache.tables."SOURCE.TABLE"]``)."""
+
+    #: seconds an entry lives: the bound on staleness for writes made outside dbplex.
+    ttl: Seconds = 300.0
+    #: the cache keys' prefix in the store, before the record's key; None means
+    #: ``cache:SOURCE:TABLE:``. ``"cache:teams:"`` puts the entries in the brief's ``cache:teams:*`` family.
+    prefix: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+
+    def key_prefix(self, name: str) -> str:
+        """The prefix of the entries of the table ``name`` (``SOURCE.TABLE``)."""
+        source, _, table = name.partition(".")
+        return self.prefix if self.prefix is not None else f"cache:{source}:{table}:"
+
+
+class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The read-through cache (``[cache]``): off while ``tables`` is empty."""
+
+    #: the Redis source holding the entries; required when ``tables`` names any.
+    store: str | None = None
+    #: the cached tables, keyed ``"SOURCE.TABLE"``.
+    tables: dict[str, CachedTableConfig] = {}
+    #: seconds a miss's fill lease lives: a reader that takes longer than this to read the
+    #: source stores nothing (it never stores a stale value, whatever the timing).
+    lease: Seconds = 10.0
+    #: ``dbplex analyze`` reports a cached table whose hit ratio is below this...
+    min_hit_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    #: ...once it has served at least this many reads.
+    min_reads: Annotated[int, msgspec.Meta(ge=1)] = 100
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -199,6 +233,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     #: what ``dbplex analyze`` expects of each source (``[analyze.SOURCE]``); a source not named
     #: here is analysed with the defaults.
     analyze: dict[str, AnalyzeSourceConfig] = {}
+    #: the read-through cache (``[cache]``); off unless it names tables.
+    cache: CacheConfig = CacheConfig()
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 
@@ -274,6 +310,7 @@ def _member_type(info: mi.Type | None, key: str | None) -> mi.Type | None:
 
 
 _SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
@@ -331,6 +368,51 @@ def convert_partitions(
     return converted
 
 
+def _convert_cached_tables(data: dict[str, Any], origin: str) -> dict[str, CachedTableConfig]:
+    """Take ``[cache.tables]`` out of ``data`` and validate it table by table, so that errors
+    name the table (msgspec shows dict keys as ``[...]``)."""
+    cache = data.get("cache")
+    if not isinstance(cache, dict) or "tables" not in cache:
+        return {}
+    data["cache"] = {k: v for k, v in cache.items() if k != "tables"}
+    raw = cache["tables"]
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{origin}: `cache.tables` must be a table of [cache.tables."SOURCE.TABLE"] tables')
+    converted = {}
+    for name, value in raw.items():
+        try:
+            converted[name] = msgspec.convert(value, CachedTableConfig)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{origin}: {field_path(exc, f'cache.tables.{name}')}") from None
+    return converted
+
+
+def check_cache(cache: CacheConfig, sources: dict[str, SourceConfig], origin: str) -> None:
+    """ConfigError unless ``[cache]`` names configured sources and tables that are identifiers."""
+    known = ", ".join(sorted(sources)) or "none configured"
+    if cache.store is not None and cache.store not in sources:
+        raise ConfigError(f"{origin}: `cache.store` is {cache.store!r}, which is not a configured source ({known})")
+    if cache.tables and cache.store is None:
+        raise ConfigError(f"{origin}: `cache.store` is missing: name the Redis source that holds the cached entries")
+    for name in cache.tables:
+        source, _, table = name.partition(".")
+        if source not in sources:
+            raise ConfigError(
+                f"{origin}: `cache.tables.{name}` must be named SOURCE.TABLE with a configured source ({known})"
+            )
+        if not _TABLE_NAME.fullmatch(table):
+            raise ConfigError(
+                f"{origin}: `cache.tables.{name}`: the table {table!r} must be an identifier of letters, digits and _"
+            )
+    prefixes = sorted((settings.key_prefix(name), name) for name, settings in cache.tables.items())
+    for (first, first_name), (second, second_name) in itertools.pairwise(prefixes):
+        if second.startswith(first):  # sorted: a prefix of another sorts right before it
+            raise ConfigError(
+                f"{origin}: `cache.tables.{second_name}.prefix` {second!r} starts with the prefix {first!r} of "
+                f"`cache.tables.{first_name}`: their entries could share keys; give each table a prefix of its own"
+            )
+
+
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
@@ -338,10 +420,18 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
+    cached = _convert_cached_tables(data, origin)
     try:
         config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
+        if cached:
+            config = msgspec.structs.replace(config, cache=msgspec.structs.replace(config.cache, tables=cached))
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
+    check_cache(config.cache, config.sources, origin)
+    for name in config.analyze:
+        if name not in sources:
+            known = ", ".join(sorted(sources)) or "none configured"
+            raise ConfigError(f"{origin}: `[analyze.{name}]` names no configured source ({known})")
     for source in config.sources.values():
         for url in (source.url, *source.replicas):
             for secret in secrets.url_secrets(url):

@@ -17,7 +17,7 @@ from dbplex.binding import BoundBackend, Endpoint, derived
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
-from dbplex.ops import Op
+from dbplex.ops import RECORD_WRITES, Op
 from dbplex.plugins import Plugins
 from dbplex.pool import Pool, PoolStats
 from dbplex.pooling import fork
@@ -26,6 +26,8 @@ from dbplex.routing import Router
 from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
+    from dbplex.analyze.model import Analyzer
+    from dbplex.cache import ReadThroughCache
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
@@ -74,8 +76,12 @@ class Transaction:
         self._bound = bound
         #: the native driver connection (or session) the transaction runs on.
         self.conn = conn
+        #: (table, key) of each record written, whose cache entries the hub deletes after the commit.
+        self.written: list[tuple[str, str]] = []
 
     def execute(self, op: Op) -> Result:
+        if isinstance(op, RECORD_WRITES):
+            self.written.append((op.table, op.key))
         return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
@@ -118,6 +124,12 @@ class Hub:
                 from dbplex.metrics.otel import record_into_otel
 
                 record_into_otel(self)
+        #: the read-through cache (``[cache]``); None when it names no tables.
+        self.cache: ReadThroughCache | None = None
+        if config.cache.tables:
+            from dbplex.cache import ReadThroughCache
+
+            self.cache = ReadThroughCache(self, config.cache)
         #: pools inherited from the parent process, kept (never used, never closed) in a forked child.
         self._inherited: list[Pool] = []
         fork.register(self)
@@ -160,8 +172,17 @@ class Hub:
 
         When ``source`` has replicas, a read (``op.is_read``, or ``read=True`` for an op that
         only reads, such as a SELECT statement) goes to a replica; ``read=False`` forces the
-        primary.
+        primary. A ``Get`` of a table in ``[cache]`` is served by the read-through cache, and a
+        ``Put``, ``Update`` or ``Delete`` of one deletes its entry once the source has it.
         """
+        cache = self.cache
+        if cache is not None and source in cache.sources:
+            return cache.execute(source, op, read)
+        return self.execute_uncached(source, op, read=read)
+
+    def execute_uncached(self, source: str, op: Op, *, read: bool | None = None) -> Result:
+        """:meth:`execute` without the read-through cache: the source itself answers, and no
+        cache entry is deleted."""
         bound = self._bound.get(source) or self._get(source)
         router = bound.router
         if router is None:
@@ -180,14 +201,20 @@ class Hub:
 
     @contextmanager
     def transaction(self, source: str) -> Iterator[Transaction]:
-        """Run several ops atomically: commit when the block ends, roll back if it raises."""
+        """Run several ops atomically: commit when the block ends, roll back if it raises. After
+        the commit, the cache entries of the records its ``Put``, ``Update`` and ``Delete`` wrote
+        are deleted."""
         bound = self._get(source)
         if "transactions" not in bound.backend.capabilities:
             raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")
         with bound.primary.transaction() as conn:
-            yield Transaction(bound, conn)
+            done = Transaction(bound, conn)
+            yield done
         if bound.router is not None:
             bound.router.wrote()
+        if self.cache is not None and done.written:
+            for table in {table for table, _ in done.written}:
+                self.cache.invalidate(source, table, [key for t, key in done.written if t == table])
 
     # -- partitions -----------------------------------------------------------------------------
 
@@ -208,6 +235,12 @@ class Hub:
         sessions from the hub's pools; the caller closes it (:class:`~dbplex.migrate.Migrations` does)."""
         bound = self._get(source)
         return bound.bound.migrator(bound.source, bound.primary, bound.admin)
+
+    def analyzer(self, source: str) -> Analyzer:
+        """The analysis backend of ``source`` (its plugin's ``dbplex_analyze`` hook); no I/O until
+        asked for findings, which it reads through the hub's pools."""
+        bound = self._get(source)
+        return bound.bound.analyzer(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the

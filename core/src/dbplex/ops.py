@@ -120,6 +120,8 @@ class Scan(Op, frozen=True, tag="scan"):
 
 
 UNIFORM_OPS: tuple[type[Op], ...] = (Get, Put, Update, Delete, Scan)
+#: the uniform ops that write one record (``table``, ``key``): what invalidates a cache entry.
+RECORD_WRITES = (Put, Update, Delete)
 
 
 def decode(text: str | bytes, extra: Iterable[type[Op]] = ()) -> Op:

@@ -37,6 +37,10 @@ def emit_json(data: Any) -> None:
 #: the command groups, imported when they run (see :mod:`dbplex.cli.lazy`); each one-line help
 #: is the group's own, which tests/cli checks.
 SUBCOMMANDS = {
+    "analyze": Lazy(
+        "dbplex.cli.analyze:analyze",
+        "Findings for each source (default: all) with evidence, severity and the action advised.",
+    ),
     "bench": Lazy(
         "dbplex.cli.bench:bench",
         "Benchmark sources with YCSB workloads: dbplex against the raw drivers, pool sizes, reports.",

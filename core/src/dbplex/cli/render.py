@@ -8,11 +8,14 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from dbplex.analyze.model import Severity
+from dbplex.analyze.run import SourceAnalysis
 from dbplex.cli.console import make_console
 from dbplex.health import Health, Report, Status
 from dbplex.secrets import scrub
 from dbplex.slowlog.model import SlowReport
 
+_SEVERITY_STYLE = {Severity.INFO: "dim", Severity.WARNING: "yellow", Severity.CRITICAL: "red"}
 _STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
 
 
@@ -74,6 +77,36 @@ def health(report: Report) -> None:
     console.print(table)
     verdict = "ready" if report.ready else "NOT ready"
     console.print(f"overall: [{_STYLE[report.status]}]{report.status.value}[/] ({verdict})")
+
+
+def _evidence(evidence: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in evidence.items())
+
+
+def analysis(analyses: list[SourceAnalysis]) -> None:
+    """A line per source, then a table of its findings."""
+    console = make_console()
+    for result in analyses:
+        head = f"{result.source} ({result.backend}):"
+        if result.status == "failed":
+            console.print(f"{head} [red]failed[/red]: {escape(result.error or '')}")
+            continue
+        note = "no analyzer" if result.status == "no analyzer" else ""
+        if not result.findings:
+            console.print(f"{head} {note or 'no findings'}", markup=False)
+            continue
+        console.print(f"{head} {note + ', ' if note else ''}{len(result.findings)} finding(s)", markup=False)
+        table = Table("severity", "code", "subject", "summary", "evidence", "action")
+        for f in result.findings:
+            table.add_row(
+                f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+                escape(f.code),
+                escape(f.subject),
+                escape(f.summary),
+                escape(_evidence(f.evidence)),
+                escape(f.action),
+            )
+        console.print(table)
 
 
 def _when(at: float | None) -> str:

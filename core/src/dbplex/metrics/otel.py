@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dbplex.metrics.recorder import BUCKETS, Attributes
 
 if TYPE_CHECKING:
+    from dbplex.cache import CacheStats
     from dbplex.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,38 @@ def record_into_otel(hub: Hub, provider: Any = None) -> bool:
         observe(lambda s: [(s.timeouts, {})]),
         unit="{timeout}",
         description="Checkouts that gave up waiting for a connection.",
+    )
+
+    def cache(read: Callable[[CacheStats], Iterable[tuple[float, dict[str, str]]]]) -> Any:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            alive = ref()
+            if alive is None or alive.cache is None:
+                return []
+            return [
+                Observation(value, {"dbplex.cache.table": name, **labels})
+                for name, stats in alive.cache.stats().items()
+                for value, labels in read(stats)
+            ]
+
+        return [callback]
+
+    meter.create_observable_counter(
+        "dbplex.cache.requests",
+        cache(lambda s: [(s.hits, {"dbplex.cache.result": "hit"}), (s.misses, {"dbplex.cache.result": "miss"})]),
+        unit="{request}",
+        description="Reads of the read-through cache by result: hit or miss.",
+    )
+    meter.create_observable_counter(
+        "dbplex.cache.invalidations",
+        cache(lambda s: [(s.invalidations, {})]),
+        unit="{entry}",
+        description="Cache entries deleted by writes through dbplex.",
+    )
+    meter.create_observable_gauge(
+        "dbplex.cache.hit_age.max",
+        cache(lambda s: [(s.age_max, {})]),
+        unit="s",
+        description="The oldest entry a hit of the read-through cache served (staleness).",
     )
     log.debug("dbplex metrics recorded into OpenTelemetry's global MeterProvider")
     return True

@@ -48,6 +48,7 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield self._operations()
         yield from self._pools()
+        yield from self._cache()
 
     def _operations(self) -> Metric:
         family = HistogramMetricFamily(
@@ -100,6 +101,42 @@ class HubCollector(Collector):
             for kind, timing in (("wait", stats.wait), ("use", stats.use), ("create", stats.create)):
                 times[kind].add_metric(labels, timing.count, timing.total_ms / 1000)
         yield from (count, pending, most, least, timeouts, *times.values())
+
+    def _cache(self) -> Iterable[Metric]:
+        """The read-through cache's counts in this process, per cached table (none when it is off)."""
+        if self.hub.cache is None:
+            return
+        labels = ["table"]
+        requests = CounterMetricFamily(
+            "dbplex_cache_requests", "Cached reads by result: hit or miss.", labels=[*labels, "result"]
+        )
+        fills = CounterMetricFamily(
+            "dbplex_cache_fills",
+            "Misses by what became of their entry: stored, or lost to a write.",
+            labels=[*labels, "outcome"],
+        )
+        invalidations = CounterMetricFamily(
+            "dbplex_cache_invalidations", "Entries deleted by writes through dbplex.", labels=labels
+        )
+        errors = CounterMetricFamily(
+            "dbplex_cache_errors", "Cache store failures (reads served by the source).", labels=labels
+        )
+        age = SummaryMetricFamily(
+            "dbplex_cache_hit_age_seconds", "Age of the entries hits served (staleness).", labels=labels
+        )
+        age_max = GaugeMetricFamily("dbplex_cache_hit_age_max_seconds", "The oldest entry a hit served.", labels=labels)
+        ttl = GaugeMetricFamily("dbplex_cache_ttl_seconds", "The configured life of an entry.", labels=labels)
+        for name, stats in self.hub.cache.stats().items():
+            requests.add_metric([name, "hit"], stats.hits)
+            requests.add_metric([name, "miss"], stats.misses)
+            fills.add_metric([name, "stored"], stats.fills)
+            fills.add_metric([name, "lost"], stats.lost)
+            invalidations.add_metric([name], stats.invalidations)
+            errors.add_metric([name], stats.errors)
+            age.add_metric([name], stats.hits, stats.age_sum)
+            age_max.add_metric([name], stats.age_max)
+            ttl.add_metric([name], stats.ttl)
+        yield from (requests, fills, invalidations, errors, age, age_max, ttl)
 
 
 def registry(hub: Hub) -> CollectorRegistry:

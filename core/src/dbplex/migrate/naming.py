@@ -96,3 +96,15 @@ def parse_ref(text: str, default_source: str | None) -> Ref | None:
     if key is None:
         return None
     return Ref(source, "V" + ".".join(str(p) for p in key))
+
+
+def next_version(versions: list[str]) -> str:
+    """The version after the highest of ``versions`` (as written, without the V), in its style:
+    ``0003`` -> ``0004``, ``1.9`` -> ``1.10``, ``2024_05_01`` -> ``2024_05_02``; ``0001`` when none."""
+    if not versions:
+        return "0001"
+    highest = max(versions, key=version_key)
+    last = re.search(r"\d+$", highest)
+    if last is None:
+        raise ValueError(f"not a version: {highest!r}")
+    return f"{highest[: last.start()]}{int(last[0]) + 1:0{len(last[0])}d}"

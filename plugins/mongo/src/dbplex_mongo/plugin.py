@@ -39,6 +39,7 @@ plugin = backend_plugin(
     health="dbplex_mongo.health:check",
     migrate="dbplex_mongo.migrate:MongoMigrator",
     partition="dbplex_mongo.partition:MongoPartitioner",
+    analyze="dbplex_mongo.analyze:MongoAnalyzer",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
     slowlog="dbplex_mongo.slowlog:MongoSlowLog",
 )

@@ -37,6 +37,7 @@ plugin = backend_plugin(
     health="dbplex_pg.health:check",
     migrate="dbplex_pg.migrate:PgMigrator",
     partition="dbplex_pg.partition:PgPartitioner",
+    analyze="dbplex_pg.analyze:PgAnalyzer",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
     slowlog="dbplex_pg.slowlog:PgSlowLog",
 )

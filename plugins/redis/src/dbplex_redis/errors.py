@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import redis
 import redis.exceptions
 
-from dbplex.errors import QueryError, SourceUnavailable
+from dbplex.backends import Source
+from dbplex.errors import DbplexError, OpError, QueryError, SourceUnavailable
 from dbplex.secrets import scrub
 
 
@@ -72,3 +74,13 @@ def connection_lost(source: str, where: str, exc: BaseException, timeout: float 
     else:
         kind = scrub(str(exc))
     return SourceUnavailable(f"source {source!r}: connection to {where} lost: {kind}")
+
+
+def translate(source: Source, client: redis.Redis, exc: BaseException, doing: str) -> DbplexError:
+    """A redis-py error while ``doing`` something, as a dbplex error naming the source."""
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        kwargs = client.connection_pool.connection_kwargs
+        return connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout"))
+    return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")

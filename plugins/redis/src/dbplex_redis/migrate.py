@@ -19,25 +19,14 @@ import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.binding import Held
-from dbplex.errors import DbplexError, OpError, QueryError
+from dbplex.errors import DbplexError
 from dbplex.migrate import HistoryRow, LockOwner, LockSettings, MigrationContext, Prepared, Step
 from dbplex.migrate.history import TABLE, decode
 from dbplex.pool import Pool
-from dbplex.secrets import scrub
-from dbplex_redis.errors import address, connection_lost
+from dbplex_redis.errors import translate
 from dbplex_redis.migrate_lock import RedisLock
 
 _PLAIN = re.compile(r"[A-Za-z0-9_:.{}*@/+\-]+")
-
-
-def translate(source: Source, client: redis.Redis, exc: BaseException, doing: str) -> DbplexError:
-    """A redis-py error while ``doing`` something, as a dbplex error naming the source."""
-    if isinstance(exc, redis.exceptions.ResponseError):
-        return QueryError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        kwargs = client.connection_pool.connection_kwargs
-        return connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout"))
-    return OpError(f"source {source.name!r}: {doing}: {scrub(str(exc))}")
 
 
 _ERRORS = (redis.exceptions.RedisError,)

@@ -40,9 +40,8 @@ from dbplex.partition.spec import PartitionSpec
 from dbplex.pool import Pool
 from dbplex.secrets import scrub
 from dbplex_redis import partition_keys as keys
-from dbplex_redis.errors import RedisSourceUnavailable
+from dbplex_redis.errors import RedisSourceUnavailable, translate
 from dbplex_redis.execute import MOVED, redirection
-from dbplex_redis.migrate import translate
 from dbplex_redis.migrate_lock import RedisLock
 
 if TYPE_CHECKING:

@@ -42,6 +42,7 @@ plugin = backend_plugin(
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
     partition="dbplex_redis.partition:RedisPartitioner",
+    analyze="dbplex_redis.analyze:RedisAnalyzer",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
     slowlog="dbplex_redis.slowlog:RedisSlowLog",
 )
@@ -63,4 +64,5 @@ cluster_plugin = backend_plugin(
     query="dbplex_redis.cluster_execute:execute",
     health="dbplex_redis.cluster_health:check",
     partition="dbplex_redis.partition:RedisPartitioner",
+    analyze="dbplex_redis.analyze:RedisAnalyzer",
 )
