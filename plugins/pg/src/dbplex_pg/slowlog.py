@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from dbplex.backends import Source
 from dbplex.pool import Pool
@@ -25,16 +26,20 @@ from dbplex_pg.errors import query_failure
 #: first keyword on), which it leaves out of what it lists.
 _MARK = "/* dbplex slowlog */"
 
+#: the extension's schema (NULL when not created) and the server's version.
 _STATE = f"""
-SELECT {_MARK} current_setting('shared_preload_libraries'),
-       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'),
+SELECT {_MARK} (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname = 'pg_stat_statements'),
        current_setting('server_version_num')::int
 """
+
+#: shown to superusers and ``pg_read_all_settings`` only.
+_PRELOADED = f"SELECT {_MARK} current_setting('shared_preload_libraries')"
 
 #: the slowest statements of the current database; the slow log's own and the view's readers left out.
 _TOP = f"""
 SELECT {_MARK} s.query, s.calls, s.{{total}}, s.{{mean}}, s.{{max}}, s.rows
-  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+  FROM {{view}} s JOIN pg_database d ON d.oid = s.dbid
  WHERE d.datname = current_database() AND s.query NOT LIKE '%%pg_stat_statements%%'
    AND s.query NOT LIKE '%%{_MARK}%%'
  ORDER BY s.{{mean}} DESC
@@ -57,29 +62,46 @@ class PgSlowLog:
         name = self._source.name
         with self._admin.connection() as conn:
             try:
-                libraries, installed, version = conn.execute(_STATE).fetchone()
-                if not _loaded(libraries):
-                    raise SlowLogUnavailable(
-                        f"source {name!r}: pg_stat_statements is not loaded: add it to shared_preload_libraries, "
-                        "restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements"
-                    )
-                if not installed:
-                    self._create(conn)
+                schema, version = conn.execute(_STATE).fetchone()
+                if schema is None:
+                    schema = self._create(conn)
                 # PostgreSQL 13 split planning from execution time and renamed the columns
                 columns = (
                     {"total": "total_exec_time", "mean": "mean_exec_time", "max": "max_exec_time"}
                     if version >= 130000
                     else {"total": "total_time", "mean": "mean_time", "max": "max_time"}
                 )
-                rows = conn.execute(_TOP.format(**columns), (limit,)).fetchall()
+                # the extension's own schema: it need not be on the search path
+                view = sql.Identifier(schema, "pg_stat_statements").as_string(conn)
+                rows = conn.execute(_TOP.format(view=view, **columns), (limit,)).fetchall()
+            except psycopg.errors.ObjectNotInPrerequisiteState:  # created, but the library is not loaded
+                raise self._not_loaded() from None
             except psycopg.Error as exc:
                 raise query_failure(name, conn, exc) from exc
         return [self._entry(row, redact) for row in rows]
 
-    def _create(self, conn: psycopg.Connection[Any]) -> None:
-        """Create the extension in this database; a role that may not is told who can."""
+    def _not_loaded(self) -> SlowLogUnavailable:
+        return SlowLogUnavailable(
+            f"source {self._source.name!r}: pg_stat_statements is not loaded: add it to shared_preload_libraries, "
+            "restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements"
+        )
+
+    def _create(self, conn: psycopg.Connection[Any]) -> str:
+        """Create the extension in this database, when the library is loaded, and return its
+        schema; a role that may not (or may not tell whether it is loaded) is told who can."""
+        try:
+            loaded = _loaded(conn.execute(_PRELOADED).fetchone()[0])
+        except psycopg.errors.InsufficientPrivilege:
+            raise SlowLogUnavailable(
+                f"source {self._source.name!r}: pg_stat_statements is not installed in database "
+                f"{conn.info.dbname!r}: once it is in shared_preload_libraries, have an owner run "
+                "CREATE EXTENSION pg_stat_statements"
+            ) from None
+        if not loaded:
+            raise self._not_loaded()
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            return str(conn.execute(_STATE).fetchone()[0])
         except psycopg.errors.InsufficientPrivilege:
             raise SlowLogUnavailable(
                 f"source {self._source.name!r}: pg_stat_statements is loaded but not installed in database "
