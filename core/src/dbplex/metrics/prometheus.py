@@ -62,10 +62,11 @@ class HubCollector(Collector):
         self.metrics = hub.metrics
 
     def collect(self) -> Iterator[Metric]:
+        servers = list(self._servers())  # first: the pool figures then include the health checks' checkouts
         yield self._operations()
         yield from self._pools()
         yield from self._cache()
-        yield from self._servers()
+        yield from servers
 
     def _operations(self) -> Metric:
         family = HistogramMetricFamily(
