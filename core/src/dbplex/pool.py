@@ -57,7 +57,7 @@ class Timing(msgspec.Struct, kw_only=True):
         self.total_ms += ms
         if ms > self.max_ms:
             self.max_ms = ms
-        self.buckets[bisect_left(BUCKET_BOUNDS_MS, ms)] += 1
+        self.buckets[0 if ms <= 1.0 else bisect_left(BUCKET_BOUNDS_MS, ms)] += 1  # BUCKET_BOUNDS_MS[0]: most checkouts
 
     def merged(self, other: Timing) -> Timing:
         """Both timings as one (a source whose pool is several pools, e.g. one per cluster node)."""
