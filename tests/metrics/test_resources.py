@@ -270,3 +270,22 @@ def test_opentelemetry_observes_the_server_resources(hub_of: Callable[..., dbple
         p.attributes["dbplex.server.connection.state"] for p in found["dbplex.server.connection.count"].data.data_points
     }
     assert states == {"blocked", "other"}
+
+
+def test_a_dropped_hub_is_freed_with_its_readings_and_pool_observer(dbplex_servers: Servers) -> None:
+    import gc
+    import weakref
+
+    from dbplex import pool
+
+    sources = {"redis": {"url": dbplex_servers.url("redis")}}
+    hub = dbplex.open({"sources": sources, "metrics": {"enabled": True, "otel": False}})
+    otel_reader(hub)
+    observers = len(pool.observers)
+    exposition(hub)  # the readings now cache the hub's checks
+    hub.close()
+    gone = weakref.ref(hub)
+    del hub
+    gc.collect()
+    assert gone() is None, "something still holds the hub"
+    assert len(pool.observers) == observers - 1, "its pool observer was not removed"

@@ -187,6 +187,7 @@ def _pool_times(meter: Any, hub: Hub) -> None:
         histograms[kind].record(ms / 1000, found)
 
     pool.observers.append(observer)
+    weakref.finalize(hub, pool.observers.remove, observer)  # a dropped hub's pools no longer time anything
 
 
 def _servers(meter: Any, hub: Hub) -> None:

@@ -23,21 +23,23 @@ if TYPE_CHECKING:
 
 
 class ServerReadings:
-    """One hub's health checks, each endpoint's (replicas included), reused for ``interval`` seconds."""
+    """One hub's health checks, each endpoint's (replicas included), reused for ``interval`` seconds.
 
-    def __init__(self, hub: Hub, interval: float) -> None:
-        self._hub = hub
+    It does not hold the hub (the registry below is keyed weakly by it): callers pass it in.
+    """
+
+    def __init__(self, interval: float) -> None:
         self._interval = interval
         self._lock = threading.Lock()
         self._read_at = float("-inf")
         self._checks: list[Health] = []
 
-    def read(self) -> list[Health]:
+    def read(self, hub: Hub) -> list[Health]:
         """Every endpoint's latest health check, primaries and replicas alike (a replica's
         ``source`` is its pool's name, ``SOURCE/replicaN``)."""
         with self._lock:  # held while reading: concurrent scrapes wait for this reading
             if time.monotonic() - self._read_at >= self._interval:
-                report = self._hub.health()
+                report = hub.health()
                 self._checks = [c for check in report.sources for c in (check, *check.replicas)]
                 self._read_at = time.monotonic()
             return self._checks
@@ -55,7 +57,7 @@ def readings(hub: Hub) -> ServerReadings | None:
     with _made:
         found = _readings.get(hub)
         if found is None:
-            found = _readings[hub] = ServerReadings(hub, config.resources_interval)
+            found = _readings[hub] = ServerReadings(config.resources_interval)
         return found
 
 
@@ -172,7 +174,7 @@ def observe(
     """Each instrument with its values from the latest readings: the pool's attributes (found by
     ``attributes`` from the pool's name), the instrument's own attribute value, the value."""
     found = readings(hub)
-    checks = found.read() if found is not None else []
+    checks = found.read(hub) if found is not None else []
     pairs = [(a, c, c.resources) for c in checks if c.resources is not None and (a := attributes(c.source)) is not None]
     for instrument in INSTRUMENTS:
         yield instrument, [(a, label, value) for a, check, r in pairs for label, value in instrument.read(check, r)]
