@@ -25,6 +25,8 @@ from dbplex.hub import Hub
 
 #: one endpoint's counters at one refresh: client operations, client errors, server operations.
 Counts = tuple[int, int, int | None]
+#: one endpoint's rates per second, in the same order; None where not known (yet).
+PerSecond = tuple[float | None, float | None, float | None]
 
 
 class Rates:
@@ -35,7 +37,7 @@ class Rates:
         self._at = 0.0
         self._before: dict[str, Counts] = {}
 
-    def update(self, checks: list[Health]) -> dict[str, tuple[float | None, float | None, float | None]]:
+    def update(self, checks: list[Health]) -> dict[str, PerSecond]:
         """Client ops/s, client errors/s and server ops/s of each endpoint (None: not known yet, or not counted)."""
         now = time.monotonic()
         client: dict[str, list[int]] = {}
@@ -52,13 +54,16 @@ class Rates:
             )
             current[check.source] = (ops, errors, server)
         elapsed = now - self._at
-        rates: dict[str, tuple[float | None, float | None, float | None]] = {}
+        rates: dict[str, PerSecond] = {}
         for name, (ops, errors, server) in current.items():
             before = self._before.get(name)
             if before is None:
                 rates[name] = (None, None, None)
                 continue
-            server_rate = None if server is None or before[2] is None else (server - before[2]) / elapsed
+            was = before[2]
+            server_rate = None  # unknown, or the counters went back: the server restarted
+            if server is not None and was is not None and server >= was:
+                server_rate = (server - was) / elapsed
             rates[name] = ((ops - before[0]) / elapsed, (errors - before[1]) / elapsed, server_rate)
         self._at, self._before = now, current
         return rates
@@ -68,7 +73,7 @@ def _rate(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def view(report: Report, rates: dict[str, tuple[float | None, float | None, float | None]], metrics: bool) -> Table:
+def view(report: Report, rates: dict[str, PerSecond], metrics: bool) -> Table:
     """One refresh: a row per endpoint."""
     table = Table(
         "source",
