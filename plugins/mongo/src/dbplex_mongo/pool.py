@@ -109,7 +109,7 @@ class MongoPool:
     def __init__(self, source: Source) -> None:
         self.source = source
         config = source.config.pool
-        self.monitor = PoolMonitor(config.min_size, config.max_size)
+        self.monitor = PoolMonitor(config.min_size, config.max_size, source)
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
