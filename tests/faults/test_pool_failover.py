@@ -203,3 +203,26 @@ def test_a_pg_write_refused_by_a_server_in_recovery_drains_the_pool_once(drill: 
     with pytest.raises(QueryError, match="SQLSTATE 25006"):
         hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
     assert hub.pool_stats()["pg"].recycled == 2  # within reconnect_min: no second drain, no storm
+
+
+def test_a_redis_master_reports_its_replica_s_lag(drill: sandbox.Sandbox, open_hub: Hub, second_redis: str) -> None:
+    master_url = drill.server("redis").url
+    hub = open_hub({"master": {"url": master_url}, "replica": {"url": second_redis}})
+    master = urlsplit(master_url)
+    admin = redis.Redis.from_url(second_redis)
+    try:
+        admin.replicaof(master.hostname, master.port)
+
+        def listed() -> dict[str, float]:
+            resources = hub.health(["master"]).sources[0].resources
+            assert resources is not None
+            return resources.replica_lag_seconds
+
+        eventually(lambda: listed(), 30, "the master lists its replica once it is online")
+        (replica,) = hub.health(["replica"]).sources
+        assert replica.details["role"] == "slave" and replica.lag_seconds is not None
+        [(address, lag)] = listed().items()
+        assert address == f"127.0.0.1:{urlsplit(second_redis).port}" and lag >= 0
+    finally:
+        admin.replicaof("NO", "ONE")
+        admin.close()

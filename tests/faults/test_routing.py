@@ -142,3 +142,19 @@ def test_a_forked_child_routes_reads_whatever_locks_the_parent_held(
             pytest.fail("the child hung on a lock inherited from the parent")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_the_primary_reports_its_streaming_replica_s_lag_and_the_replica_its_own_resources(
+    drill: sandbox.Sandbox, open_hub: Callable[[dict[str, Any]], dbplex.Hub]
+) -> None:
+    hub = routed_hub(drill, open_hub)
+    check = hub.health().sources[0]
+    assert check.resources is not None and check.replicas[0].resources is not None
+    with psycopg.connect(drill.server("pg").url, autocommit=True) as primary:
+        streaming = primary.execute(
+            "SELECT host(client_addr) || ':' || client_port FROM pg_stat_replication WHERE state = 'streaming'"
+        ).fetchall()
+    assert sorted(check.resources.replica_lag_seconds) == sorted(row[0] for row in streaming) and streaming
+    assert all(lag >= 0 for lag in check.resources.replica_lag_seconds.values())
+    replica = check.replicas[0].resources
+    assert replica.replica_lag_seconds == {} and replica.database_bytes and replica.connections

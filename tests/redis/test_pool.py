@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 import dbplex
-import dbplex_redis
+import dbplex_redis.pool
 from dbplex import Get, Put, Status
 from dbplex.errors import PoolTimeout
 from dbplex_redis import Command

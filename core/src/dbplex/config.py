@@ -168,6 +168,10 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     enabled: bool = False
     #: also record into OpenTelemetry's global MeterProvider when ``opentelemetry-api`` is installed.
     otel: bool = True
+    #: export the servers' resources (``dbplex.server.*``), read by health checks when collected.
+    resources: bool = True
+    #: seconds one reading of the servers' resources answers every collection (a scrape storm reads once).
+    resources_interval: NonNegative = 5.0
 
 
 class AnalyzeSourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -23,6 +23,42 @@ class Status(str, enum.Enum):
 _RANK = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.DOWN: 3}
 
 
+class Resources(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the server says about itself, read by the health check: the same meaning for every backend.
+
+    Counters run since the server started (or its statistics were reset); a field the server does
+    not report is None (or empty). Hit ratio is ``cache_hits / (cache_hits + cache_misses)``.
+    """
+
+    #: client connections the server has open (every client's, not only this process's).
+    connections: int | None = None
+    #: ``connections`` split by the server's own state names (they add up to it): PostgreSQL's
+    #: ``pg_stat_activity.state``, MongoDB's ``active``/``idle``, Redis's ``blocked``/``other``.
+    connections_by_state: dict[str, int] = {}
+    #: the most client connections the server accepts.
+    connections_max: int | None = None
+    #: on disk, the database the source's URL names.
+    database_bytes: int | None = None
+    #: the server process's memory in use.
+    memory_bytes: int | None = None
+    #: lookups the server's cache answered, and those it had to read or miss (counters).
+    cache_hits: int | None = None
+    cache_misses: int | None = None
+    #: operations the server counted, by kind (counters; kinds named by the server, see docs).
+    operations: dict[str, int] = {}
+    #: on a primary, how far each of its replicas is behind, in seconds, by replica address.
+    replica_lag_seconds: dict[str, float] = {}
+    #: everything else the backend reads, under the server's own names.
+    extra: dict[str, Any] = {}
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """The share of cache lookups that hit; None when the server counts none."""
+        if self.cache_hits is None or self.cache_misses is None or not self.cache_hits + self.cache_misses:
+            return None
+        return self.cache_hits / (self.cache_hits + self.cache_misses)
+
+
 class Health(msgspec.Struct, kw_only=True):
     """One source's health as a backend reports it (latency is filled in by the core)."""
 
@@ -43,6 +79,8 @@ class Health(msgspec.Struct, kw_only=True):
     breaker: str | None = None
     #: a source's replicas, each checked on its own.
     replicas: list[Health] = []
+    #: the server's resources, as far as the backend reads them; None when it reads none.
+    resources: Resources | None = None
     details: dict[str, Any] = {}
 
 

@@ -9,24 +9,68 @@ so that ``pool_stats()`` means the same thing for every source.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+#: upper bounds (inclusive) of :attr:`Timing.buckets`, in milliseconds: the buckets the semantic
+#: conventions advise for ``db.client.connection.wait_time``, ``use_time`` and ``create_time``.
+BUCKET_BOUNDS_MS = (1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0)
+
+
+#: called with (the pool's :class:`~dbplex.backends.Source`, ``"wait"``, ``"use"`` or
+#: ``"create"``, milliseconds) for every duration a pool times, by exporters that need each one
+#: (OpenTelemetry's histograms take values, not totals). Empty unless an exporter registered:
+#: a pool then pays one truth test per checkout.
+TimingObserver = Callable[[Any, str, float], None]
+observers: list[TimingObserver] = []
+
+
+def notify(source: Any, kind: str, ms: float) -> None:
+    """Hand one duration to every observer (the caller tests ``observers`` first: the hot path)."""
+    for observer in observers:
+        observer(source, kind, ms)
+
+
+def _no_buckets() -> list[int]:
+    return [0] * (len(BUCKET_BOUNDS_MS) + 1)
+
 
 class Timing(msgspec.Struct, kw_only=True):
-    """A running summary of durations in milliseconds."""
+    """A running summary of durations in milliseconds, and their histogram.
+
+    ``buckets[i]`` counts the durations at most ``BUCKET_BOUNDS_MS[i]`` and above the bound
+    before it (not cumulative); the last one those above every bound. Its sum is ``count``.
+    """
 
     count: int = 0
     total_ms: float = 0.0
     max_ms: float = 0.0
+    buckets: list[int] = msgspec.field(default_factory=_no_buckets)
 
     def add(self, ms: float) -> None:
+        """Record one duration: called under the pool's lock, so a bisection and three increments."""
         self.count += 1
         self.total_ms += ms
         if ms > self.max_ms:
             self.max_ms = ms
+        self.buckets[0 if ms <= 1.0 else bisect_left(BUCKET_BOUNDS_MS, ms)] += 1  # BUCKET_BOUNDS_MS[0]: most checkouts
+
+    def merged(self, other: Timing) -> Timing:
+        """Both timings as one (a source whose pool is several pools, e.g. one per cluster node)."""
+        return Timing(
+            count=self.count + other.count,
+            total_ms=self.total_ms + other.total_ms,
+            max_ms=max(self.max_ms, other.max_ms),
+            buckets=[a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
+        )
+
+    def copy(self) -> Timing:
+        """A snapshot that later additions do not change."""
+        return Timing(count=self.count, total_ms=self.total_ms, max_ms=self.max_ms, buckets=list(self.buckets))
 
     @property
     def mean_ms(self) -> float:
@@ -123,9 +167,7 @@ class PoolCounters:
             stats.created, stats.lost = self.created, self.lost
             stats.recycled, stats.leaks, stats.rejected = self.recycled, self.leaks, self.rejected
             stats.pending = max(stats.pending, self.pending)
-            stats.wait = msgspec.structs.replace(self.wait)
-            stats.use = msgspec.structs.replace(self.use)
-            stats.create = msgspec.structs.replace(self.create)
+            stats.wait, stats.use, stats.create = self.wait.copy(), self.use.copy(), self.create.copy()
         return stats
 
 

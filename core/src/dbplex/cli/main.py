@@ -106,9 +106,30 @@ def plugins(as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Check only these sources (repeatable).")
+@click.option("--watch", is_flag=True, help="Check again every --interval and show it live, until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between checks (--watch).",
+)
+@click.option("--count", type=click.IntRange(min=1), metavar="N", help="Stop after N refreshes (--watch).")
 @click.pass_context
-def health(ctx: click.Context, as_json: bool, sources: tuple[str, ...]) -> None:
+def health(
+    ctx: click.Context, as_json: bool, sources: tuple[str, ...], watch: bool, interval: float, count: int | None
+) -> None:
     """Check every source. Exit code 1 when a required source is DOWN (for probes)."""
+    if watch and as_json:
+        fail("--watch shows a live table and --json prints one report: use one of them")
+    if not watch and count is not None:
+        fail("--count counts the refreshes of --watch: add --watch")
+    if watch:
+        from dbplex.cli.watch import watch as watching
+
+        with reported(), open_hub(ctx) as hub:
+            last = watching(hub, list(sources) or None, interval, count)
+        sys.exit(0 if last is None or last.ready else 1)
     with reported(), open_hub(ctx) as hub:
         report = hub.health(list(sources) or None)
     if as_json:

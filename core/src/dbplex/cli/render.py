@@ -11,12 +11,12 @@ from rich.table import Table
 from dbplex.analyze.model import Severity
 from dbplex.analyze.run import SourceAnalysis
 from dbplex.cli.console import make_console
-from dbplex.health import Health, Report, Status
+from dbplex.health import Health, Report, Resources, Status
 from dbplex.secrets import scrub
 from dbplex.slowlog.model import SlowReport
 
 _SEVERITY_STYLE = {Severity.INFO: "dim", Severity.WARNING: "yellow", Severity.CRITICAL: "red"}
-_STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
+STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
 
 
 def plugins(data: dict[str, Any]) -> None:
@@ -37,13 +37,58 @@ def plugins(data: dict[str, Any]) -> None:
         console.print(f"[red]failed to load[/red] {error['name']} ({error['package']}): {error['error']}")
 
 
+def size(n: float) -> str:
+    """Bytes in the largest binary unit that keeps the number at least 1 (``7.4 MiB``)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def hit_ratio(resources: Resources) -> str:
+    ratio = resources.hit_ratio
+    return f"{ratio:.1%}" if ratio is not None else ""
+
+
+def _server_row(check: Health, name: str) -> list[str] | None:
+    r = check.resources
+    if r is None:
+        return None
+    states = ", ".join(f"{state} {n}" for state, n in sorted(r.connections_by_state.items()))
+    return [
+        name,
+        "" if r.connections is None else str(r.connections),
+        states,
+        "" if r.connections_max is None else str(r.connections_max),
+        "" if r.database_bytes is None else size(r.database_bytes),
+        "" if r.memory_bytes is None else size(r.memory_bytes),
+        hit_ratio(r),
+        ", ".join(f"{replica} {lag:.1f}s" for replica, lag in sorted(r.replica_lag_seconds.items())),
+    ]
+
+
+def server_table(checks: list[Health]) -> Table | None:
+    """The main figures of each server's resources (``--json`` has them all); None when none has any."""
+    table = Table("source", "connections", "by state", "max", "database", "memory", "cache hit", "replicas' lag")
+    rows = [
+        row
+        for check in checks
+        for row in (_server_row(check, check.source), *(_server_row(r, f"  {r.source}") for r in check.replicas))
+        if row is not None
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table if rows else None
+
+
 def _health_row(check: Health, name: str, required: str) -> list[str]:
     pool = f"{check.pool.used}/{check.pool.size}/{check.pool.max}" if check.pool else ""
     lag = f"{check.lag_seconds:.1f}s" if check.lag_seconds is not None else ""
     return [
         name,
         check.backend,
-        f"[{_STYLE[check.status]}]{check.status.value}[/]",
+        f"[{STYLE[check.status]}]{check.status.value}[/]",
         required,
         f"{check.latency_ms:.1f}" if check.latency_ms is not None else "",
         f"{check.connect_ms:.1f}" if check.connect_ms is not None else "",
@@ -75,8 +120,11 @@ def health(report: Report) -> None:
             table.add_row(*_health_row(replica, f"  {replica.source}", ""))
     console = make_console()
     console.print(table)
+    servers = server_table(report.sources)
+    if servers is not None:
+        console.print(servers)
     verdict = "ready" if report.ready else "NOT ready"
-    console.print(f"overall: [{_STYLE[report.status]}]{report.status.value}[/] ({verdict})")
+    console.print(f"overall: [{STYLE[report.status]}]{report.status.value}[/] ({verdict})")
 
 
 def _evidence(evidence: dict[str, Any]) -> str:

@@ -24,3 +24,13 @@ def prometheus_app(hub: Hub) -> Any:
     from dbplex.metrics.prometheus import wsgi_app
 
     return wsgi_app(hub)
+
+
+def prometheus_asgi_app(hub: Hub) -> Any:
+    """An ASGI application serving ``hub``'s metrics in the Prometheus text format (any path).
+
+    Needs the ``dbplex[prometheus]`` extra; mount it in an ASGI framework (Starlette, FastAPI, ...).
+    """
+    from dbplex.metrics.prometheus import asgi_app
+
+    return asgi_app(hub)

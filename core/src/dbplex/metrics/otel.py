@@ -1,8 +1,10 @@
 """Recording into OpenTelemetry's global MeterProvider (the ``dbplex[otel]`` extra).
 
 Only the API is used: the application chooses the SDK, readers and exporters. Operations go into
-the ``db.client.operation.duration`` histogram as they happen; pool gauges are observed from
-``hub.pool_stats()`` when the SDK collects. Without ``opentelemetry-api`` nothing happens.
+the ``db.client.operation.duration`` histogram as they happen, and so do the pool's wait, use
+and create times (through :data:`dbplex.pool.observers`: the API has no histogram fed with
+totals); pool gauges are observed from ``hub.pool_stats()`` and the servers' resources from
+:mod:`dbplex.metrics.server` when the SDK collects. Without ``opentelemetry-api`` nothing happens.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from dbplex import pool
+from dbplex.metrics import server
 from dbplex.metrics.recorder import BUCKETS, Attributes
 
 if TYPE_CHECKING:
@@ -123,6 +127,8 @@ def record_into_otel(hub: Hub, provider: Any = None) -> bool:
         unit="s",
         description="The oldest entry a hit of the read-through cache served (staleness).",
     )
+    _pool_times(meter, hub)
+    _servers(meter, hub)
     log.debug("dbplex metrics recorded into OpenTelemetry's global MeterProvider")
     return True
 
@@ -147,3 +153,62 @@ def pools(
         if attrs is not None:
             out += [(value, {**as_dict(attrs), **labels}) for value, labels in read(stats)]
     return out
+
+
+def _pool_times(meter: Any, hub: Hub) -> None:
+    """The ``db.client.connection.*_time`` histograms, recorded as the hub's pools time them."""
+    descriptions = {
+        "wait": "Time to obtain a connection from the pool.",
+        "use": "Time between borrowing a connection and returning it.",
+        "create": "Time to open a new connection.",
+    }
+    histograms = {
+        kind: meter.create_histogram(
+            f"db.client.connection.{kind}_time",
+            unit="s",
+            description=doc,
+            explicit_bucket_boundaries_advisory=list(BUCKETS),
+        )
+        for kind, doc in descriptions.items()
+    }
+    ref = weakref.ref(hub)
+    labels: dict[int, dict[str, str]] = {}
+
+    def observer(source: Any, kind: str, ms: float) -> None:
+        alive = ref()
+        if alive is None or alive.metrics is None:
+            return
+        found = labels.get(id(source))
+        if found is None:
+            attrs = alive.metrics.attributes_of(source)
+            if attrs is None:
+                return  # another hub's pool
+            found = labels[id(source)] = as_dict(attrs)
+        histograms[kind].record(ms / 1000, found)
+
+    pool.observers.append(observer)
+    weakref.finalize(hub, pool.observers.remove, observer)  # a dropped hub's pools no longer time anything
+
+
+def _servers(meter: Any, hub: Hub) -> None:
+    """An observable instrument per server resource, read when the SDK collects."""
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    ref = weakref.ref(hub)
+    for instrument in server.INSTRUMENTS:
+
+        def callback(options: CallbackOptions, instrument: server.Instrument = instrument) -> Iterable[Observation]:
+            alive = ref()
+            if alive is None or alive.metrics is None:
+                return []
+            for found, values in server.observe(alive, alive.metrics.pool_attributes):
+                if found is instrument:
+                    key = instrument.attribute
+                    return [
+                        Observation(value, {**as_dict(attrs), **({key: label} if key else {})})
+                        for attrs, label, value in values
+                    ]
+            return []
+
+        make = meter.create_observable_gauge if instrument.kind == "gauge" else meter.create_observable_counter
+        make(instrument.name, [callback], unit=instrument.unit, description=instrument.description)

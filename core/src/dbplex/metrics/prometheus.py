@@ -3,8 +3,9 @@
 The names are the semantic conventions' in Prometheus form: dots become underscores and a
 duration gets its unit (``db.client.operation.duration`` is ``db_client_operation_duration_seconds``).
 The collector reads the hub when scraped, so a scrape costs the operations nothing. The pool's
-wait, use and create times are running totals in ``PoolStats``, exposed as summaries (count and
-sum, no quantiles).
+wait, use and create times are histograms (``PoolStats.wait.buckets`` and the others); the
+servers' resources (``dbplex_server_*``) come from health checks, read at most once per
+``[metrics] resources_interval`` (see :mod:`dbplex.metrics.server`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client import CollectorRegistry, generate_latest, make_asgi_app, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,7 +24,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from dbplex.errors import ConfigError
+from dbplex.metrics import server
 from dbplex.metrics.recorder import BUCKETS, Attributes
+from dbplex.pool import BUCKET_BOUNDS_MS, Timing
 
 if TYPE_CHECKING:
     from dbplex.hub import Hub
@@ -36,6 +39,19 @@ def _labels(attrs: Attributes) -> list[str]:
     return [attrs.pool, attrs.system, attrs.namespace]
 
 
+def _histogram(counts: list[int], bounds: Iterable[float]) -> list[tuple[str, float]]:
+    """Per-bucket counts (the last one past every bound) as Prometheus's cumulative buckets."""
+    cumulative, buckets = 0, []
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
+        cumulative += count
+        buckets.append((bound, float(cumulative)))
+    return buckets
+
+
+def _timing(family: HistogramMetricFamily, labels: list[str], timing: Timing) -> None:
+    family.add_metric(labels, _histogram(timing.buckets, (b / 1000 for b in BUCKET_BOUNDS_MS)), timing.total_ms / 1000)
+
+
 class HubCollector(Collector):
     """Every metric of one hub, read when Prometheus scrapes."""
 
@@ -46,21 +62,19 @@ class HubCollector(Collector):
         self.metrics = hub.metrics
 
     def collect(self) -> Iterator[Metric]:
+        servers = list(self._servers())  # first: the pool figures then include the health checks' checkouts
         yield self._operations()
         yield from self._pools()
         yield from self._cache()
+        yield from servers
 
     def _operations(self) -> Metric:
         family = HistogramMetricFamily(
             "db_client_operation_duration_seconds", "Duration of database client operations.", labels=OPERATION_LABELS
         )
         for series in self.metrics.series():
-            cumulative, buckets = 0, []
-            for bound, count in zip([*map(str, BUCKETS), "+Inf"], series.buckets, strict=True):
-                cumulative += count
-                buckets.append((bound, float(cumulative)))
             labels = [*_labels(series.attributes), series.operation, series.error_type or ""]
-            family.add_metric(labels, buckets, series.sum)
+            family.add_metric(labels, _histogram(series.buckets, BUCKETS), series.sum)
         return family
 
     def _pools(self) -> Iterable[Metric]:
@@ -80,7 +94,7 @@ class HubCollector(Collector):
             "db_client_connection_timeouts", "Checkouts that gave up waiting for a connection.", labels=POOL_LABELS
         )
         times = {
-            name: SummaryMetricFamily(f"db_client_connection_{name}_time_seconds", doc, labels=POOL_LABELS)
+            name: HistogramMetricFamily(f"db_client_connection_{name}_time_seconds", doc, labels=POOL_LABELS)
             for name, doc in (
                 ("wait", "Time to obtain a connection from the pool."),
                 ("use", "Time between borrowing a connection and returning it."),
@@ -99,7 +113,7 @@ class HubCollector(Collector):
             least.add_metric(labels, stats.min)
             timeouts.add_metric(labels, stats.timeouts)
             for kind, timing in (("wait", stats.wait), ("use", stats.use), ("create", stats.create)):
-                times[kind].add_metric(labels, timing.count, timing.total_ms / 1000)
+                _timing(times[kind], labels, timing)
         yield from (count, pending, most, least, timeouts, *times.values())
 
     def _cache(self) -> Iterable[Metric]:
@@ -138,6 +152,17 @@ class HubCollector(Collector):
             ttl.add_metric([name], stats.ttl)
         yield from (requests, fills, invalidations, errors, age, age_max, ttl)
 
+    def _servers(self) -> Iterable[Metric]:
+        for instrument, values in server.observe(self.hub, self.metrics.pool_attributes):
+            extra = instrument.prometheus_attribute
+            kind = GaugeMetricFamily if instrument.kind == "gauge" else CounterMetricFamily
+            family = kind(
+                instrument.prometheus_name, instrument.description, labels=[*POOL_LABELS, *([extra] if extra else [])]
+            )
+            for attrs, label, value in values:
+                family.add_metric([*_labels(attrs), *([label] if extra else [])], value)
+            yield family
+
 
 def registry(hub: Hub) -> CollectorRegistry:
     """A registry of its own holding ``hub``'s collector (not the process-wide default one)."""
@@ -154,3 +179,8 @@ def exposition(hub: Hub) -> str:
 def wsgi_app(hub: Hub) -> Any:
     """A WSGI application answering every path with ``hub``'s metrics."""
     return make_wsgi_app(registry(hub))
+
+
+def asgi_app(hub: Hub) -> Any:
+    """An ASGI application answering every HTTP path with ``hub``'s metrics."""
+    return make_asgi_app(registry(hub))

@@ -158,6 +158,10 @@ class MetricsPlugin:
         with self._lock:
             return [msgspec.structs.replace(s, buckets=list(s.buckets)) for s in self._series.values()]
 
+    def attributes_of(self, source: Source) -> Attributes | None:
+        """The attributes of one endpoint's ``source`` (None for a source not of this hub)."""
+        return self._sources.get(id(source))
+
     def pool_attributes(self, pool: str) -> Attributes | None:
         """The attributes of the pool named ``pool`` (None for one not of this hub)."""
         for attrs in self._sources.values():

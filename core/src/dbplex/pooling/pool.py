@@ -39,12 +39,10 @@ from time import monotonic
 from types import TracebackType
 from typing import Generic, TypeVar
 
-import msgspec
-
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, PoolTimeout, SourceUnavailable
-from dbplex.pool import PoolCounters, PoolStats, checkout_wait
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition
 from dbplex.pooling.jitter import Backoff, lifetime_deadline
@@ -183,9 +181,9 @@ class ConnectorPool(Generic[C]):
                 recycled=counters.recycled,
                 leaks=counters.leaks,
                 rejected=counters.rejected,
-                wait=msgspec.structs.replace(counters.wait),
-                use=msgspec.structs.replace(counters.use),
-                create=msgspec.structs.replace(counters.create),
+                wait=counters.wait.copy(),
+                use=counters.use.copy(),
+                create=counters.create.copy(),
             )
 
     def resize(self, min_size: int, max_size: int) -> None:
@@ -333,13 +331,17 @@ class ConnectorPool(Generic[C]):
         if self.leaks is not None:
             self.leaks.returned(slot)
         now = monotonic()
+        waited_ms, used_ms = slot.waited * 1000, (now - slot.taken_at) * 1000
+        if observers and slot.generation >= self._fork_floor:
+            notify(self.source, "wait", waited_ms)
+            notify(self.source, "use", used_ms)
         with self._lock:
             if slot.generation < self._fork_floor:
                 return  # the parent's: never closed here, and no longer counted
             counters = self._counters
             counters.acquired += 1
-            counters.wait.add(slot.waited * 1000)
-            counters.use.add((now - slot.taken_at) * 1000)
+            counters.wait.add(waited_ms)
+            counters.use.add(used_ms)
             self._used -= 1
             if (
                 keep
@@ -425,6 +427,8 @@ class ConnectorPool(Generic[C]):
         self._opening -= 1
         self._counters.created += 1
         self._counters.create.add((now - started) * 1000)
+        if observers:  # under the lock, unlike the checkouts' timings: opening a connection is rare
+            notify(self.source, "create", (now - started) * 1000)
         return _Slot(conn, now, lifetime_deadline(now, self._max_lifetime, self._lifetime_jitter), self._generation)
 
     # -- under the lock --------------------------------------------------------------------------

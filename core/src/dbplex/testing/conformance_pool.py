@@ -181,6 +181,12 @@ class PoolSection(SuiteBase):
         n = self.servers(hub)
         assert (after.min, after.max) == (n, 3 * n) and 1 <= after.size <= 3 * n
         assert after.created >= after.size and after.create.count >= 1
+        for name in ("wait", "use", "create"):  # each histogram holds every duration its summary counts
+            timing = getattr(after, name)
+            assert sum(timing.buckets) == timing.count, f"the {name} histogram counts every {name} time"
+        for name in ("wait", "use"):
+            grown = [a - b for a, b in zip(getattr(after, name).buckets, getattr(before, name).buckets, strict=True)]
+            assert sum(grown) == 5 and min(grown) >= 0, f"the {name} histogram counts each of the 5 checkouts"
         with self.hold(hub, unique_table, 2):
             held = _stats(hub)
             assert held.used == 2 and held.idle == held.size - 2 and 2 <= held.size <= 3 * n

@@ -1,23 +1,98 @@
-"""The health check of a MongoDB source: ``hello`` and ``buildInfo`` through its pool."""
+"""The health check of a MongoDB source: ``hello``, ``buildInfo``, ``serverStatus`` and ``dbStats`` through its pool.
+
+Resources (:class:`dbplex.health.Resources`) come from ``serverStatus`` (``connections``,
+``mem.resident``, ``opcounters``, the WiredTiger cache's pages requested and read into it) and
+``dbStats`` of the source's database (``totalSize``: data and indexes on disk). A server that
+lacks a section leaves its fields None: the sandbox's stand-in (``nx-27017``) reports only
+connections and memory, and its memory in bytes where ``mongod`` reports MiB, so its memory is
+kept in ``extra`` only (``memory_bytes`` is read from ``mongod`` and ``mongos``). A replica set's
+member lag needs ``replSetGetStatus``, which is not read here.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.errors import OperationFailure
+
 from dbplex.backends import Source
-from dbplex.health import Health, Status
+from dbplex.health import Health, Resources, Status
 from dbplex.pool import Pool
 from dbplex_mongo.conn import resolve
 from dbplex_mongo.errors import DRIVER_ERRORS, translate
 from dbplex_mongo.pool import BACKEND
 
+log = logging.getLogger(__name__)
+
+_MIB = 1 << 20
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def resources(status: dict[str, Any], db_stats: dict[str, Any]) -> Resources:
+    """The resources part of ``serverStatus`` and ``dbStats`` replies (what they lack stays None)."""
+    connections = status.get("connections") or {}
+    current, available, active = (_int(connections.get(k)) for k in ("current", "available", "active"))
+    by_state = {"active": active, "idle": current - active} if current is not None and active is not None else {}
+    mem = status.get("mem") or {}
+    resident = _int(mem.get("resident"))
+    cache = (status.get("wiredTiger") or {}).get("cache") or {}
+    requested, read = _int(cache.get("pages requested from the cache")), _int(cache.get("pages read into cache"))
+    size = _int(db_stats.get("totalSize"))
+    if size is None and _int(db_stats.get("storageSize")) is not None:
+        size = int(db_stats["storageSize"]) + (_int(db_stats.get("indexSize")) or 0)
+    extra: dict[str, Any] = {
+        k: v
+        for k in ("collections", "objects", "dataSize", "indexes", "indexSize")
+        if (v := _int(db_stats.get(k))) is not None
+    }
+    mongod = status.get("process") in ("mongod", "mongos")
+    if mem and not mongod:
+        extra["mem"] = {k: v for k, v in mem.items() if _int(v) is not None}
+    network = status.get("network") or {}
+    extra.update(
+        {f"network_{k}": v for k in ("bytesIn", "bytesOut", "numRequests") if (v := _int(network.get(k))) is not None}
+    )
+    return Resources(
+        connections=current,
+        connections_by_state=by_state,
+        connections_max=current + available if current is not None and available is not None else None,
+        database_bytes=size,
+        memory_bytes=resident * _MIB if resident is not None and mongod else None,
+        cache_hits=requested - read if requested is not None and read is not None else None,
+        cache_misses=read if requested is not None else None,
+        operations={k: n for k, v in (status.get("opcounters") or {}).items() if (n := _int(v)) is not None},
+        extra=extra,
+    )
+
+
+def _optional(command: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A command's reply, or nothing when the server refuses it (a role without ``clusterMonitor``,
+    a server without the command): resources are read as far as allowed."""
+    try:
+        return command()
+    except OperationFailure as exc:
+        log.debug("resources not read: %s", exc)
+        return {}
+
 
 def check(source: Source, pool: Pool) -> Health:
-    """UP with the server's version and topology; raises SourceUnavailable when unreachable.
+    """UP with the server's version, topology and resources; raises SourceUnavailable when unreachable.
 
     Each command waits at most the source's connect timeout for a usable server.
     """
     try:
         with pool.connection() as native:
-            info = resolve(native, source).server.refresh()
+            conn = resolve(native, source)
+            info = conn.server.refresh()
+            status = _optional(
+                lambda: conn.database.client.admin.command({"serverStatus": 1, "locks": 0, "metrics": 0})
+            )
+            db_stats = _optional(lambda: conn.database.command("dbStats"))
     except DRIVER_ERRORS as exc:
         raise translate(source, exc, "checking health") from exc
     details: dict[str, object] = {"topology": info.topology, "server": info.product, "address": info.address}
@@ -29,5 +104,6 @@ def check(source: Source, pool: Pool) -> Health:
         status=Status.UP,
         server_version=info.version,
         pool=pool.stats(),
+        resources=resources(status, db_stats),
         details=details,
     )

@@ -40,7 +40,7 @@ from pymongo import monitoring
 
 from dbplex.backends import Source
 from dbplex.errors import PoolTimeout
-from dbplex.pool import PoolCounters, PoolStats, checkout_wait
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import timeout_error
 
@@ -55,8 +55,10 @@ Conn = tuple[Any, int]
 class PoolMonitor(PoolCounters):
     """The counters of one source's clients, fed by their :class:`ClientListener` s."""
 
-    def __init__(self, min_size: int, max_size: int) -> None:
+    def __init__(self, min_size: int, max_size: int, source: Source | None = None) -> None:
         lock = threading.Lock()
+        #: the source whose pool this is, as :data:`dbplex.pool.observers` receive it.
+        self.source = source
         super().__init__(lock)
         #: the counters' lock, which the listeners take themselves around the per-operation
         #: updates (as :class:`~dbplex.pool.PoolCounters` allows): one call less per event.
@@ -70,10 +72,10 @@ class PoolMonitor(PoolCounters):
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
-        #: the pool's source when it has a slow-operation threshold: each checkout's wait is then
-        #: published in :data:`dbplex.pool.checkout_wait` with it (a driver checkout happens inside
-        #: the operation, in its thread; the last one counts). None: nothing published.
-        self.source: Source | None = None
+        #: set by the pool when its source has a slow-operation threshold: each checkout's wait is
+        #: then published in :data:`dbplex.pool.checkout_wait` with :attr:`source` (a driver
+        #: checkout happens inside the operation, in its thread; the last one counts).
+        self.publish_wait = False
 
     def listener(self) -> ClientListener:
         """The event listener of one new client."""
@@ -138,11 +140,13 @@ class ClientListener(monitoring.ConnectionPoolListener):
         waited = event.duration or 0.0
         wait_ms = waited * 1000
         monitor = self._monitor
-        if monitor.source is not None:
+        if monitor.publish_wait:
             checkout_wait.latest = (monitor.source, waited)
         with self._lock:
             monitor.acquired += 1
             monitor.wait.add(wait_ms)
+        if observers:
+            notify(monitor.source, "wait", wait_ms)
         if self._leaks is not None:
             self._leaks.taken((self._generation, *conn))
 
@@ -152,6 +156,8 @@ class ClientListener(monitoring.ConnectionPoolListener):
         use_ms = 0.0 if since is None else (perf_counter() - since) * 1000
         with self._lock:
             self._monitor.use.add(use_ms)
+        if observers:
+            notify(self._monitor.source, "use", use_ms)
         if self._leaks is not None:
             self._leaks.returned((self._generation, *conn))
 
@@ -168,7 +174,10 @@ class ClientListener(monitoring.ConnectionPoolListener):
     def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
         self._ready.add((event.address, event.connection_id))
         self._monitor.count("created")
-        self._monitor.time("create", (event.duration or 0.0) * 1000)
+        create_ms = (event.duration or 0.0) * 1000
+        self._monitor.time("create", create_ms)
+        if observers:
+            notify(self._monitor.source, "create", create_ms)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         monitor = self._monitor

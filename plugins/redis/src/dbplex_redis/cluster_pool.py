@@ -31,7 +31,7 @@ import redis.exceptions
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, DbplexError, OpError, SourceUnavailable, UnsupportedError
-from dbplex.pool import PoolStats, Timing
+from dbplex.pool import PoolStats
 from dbplex.pooling import ConnectorPool
 from dbplex.secrets import scrub
 from dbplex_redis import cluster_url
@@ -73,16 +73,7 @@ def _add(total: PoolStats, part: PoolStats) -> None:
     for name in (*_GAUGES, *_COUNTERS):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for name in ("wait", "use", "create"):
-        mine, theirs = getattr(total, name), getattr(part, name)
-        setattr(
-            total,
-            name,
-            Timing(
-                count=mine.count + theirs.count,
-                total_ms=mine.total_ms + theirs.total_ms,
-                max_ms=max(mine.max_ms, theirs.max_ms),
-            ),
-        )
+        setattr(total, name, getattr(total, name).merged(getattr(part, name)))
 
 
 class RedisClusterPool:

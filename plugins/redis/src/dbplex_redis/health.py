@@ -1,4 +1,11 @@
-"""The health check of a Redis source: one round trip for ``INFO server``, ``INFO replication`` and ``ROLE``.
+"""The health check of a Redis source: one round trip for ``INFO server``, ``INFO replication``,
+``ROLE`` and the ``INFO`` sections of its resources (``clients``, ``memory``, ``stats``, ``keyspace``).
+
+Resources (:class:`dbplex.health.Resources`): ``connected_clients`` split into ``blocked`` and
+``other``, ``maxclients``, ``used_memory``, ``keyspace_hits`` and ``keyspace_misses`` as the
+cache counters, ``total_commands_processed`` as the ``command`` operations, and on a master each
+replica's ``lag`` (seconds since its last acknowledgement). Redis keeps no per-database size on
+disk, so ``database_bytes`` stays None; the keyspace's key counts go in ``extra``.
 
 A replica's lag is how long ago it last heard from its master while the link is up (Redis
 pings replicas every ``repl-ping-replica-period``, 10 s by default), and how long the link has
@@ -14,7 +21,7 @@ import redis
 import redis.exceptions
 
 from dbplex.backends import Source
-from dbplex.health import Health, Status
+from dbplex.health import Health, Resources, Status
 from dbplex.pool import Pool
 from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
@@ -46,6 +53,70 @@ def ask(source: Source, client: redis.Redis, commands: Sequence[tuple[Any, ...]]
         raise connection_lost(source.name, where, exc) from None
 
 
+#: ``INFO`` fields kept in ``Resources.extra`` as they are (numbers), when the server reports them.
+_EXTRA = (
+    "used_memory_rss",
+    "used_memory_peak",
+    "maxmemory",
+    "mem_fragmentation_ratio",
+    "evicted_keys",
+    "expired_keys",
+    "rejected_connections",
+    "total_connections_received",
+    "instantaneous_ops_per_sec",
+)
+
+
+def _number(text: str | None) -> int | float | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+def resources(info: dict[str, str]) -> Resources:
+    """The resources part of the merged ``INFO`` sections (fields a server lacks stay None)."""
+    connected, blocked = _number(info.get("connected_clients")), _number(info.get("blocked_clients"))
+    by_state = {}
+    if isinstance(connected, int) and isinstance(blocked, int):
+        by_state = {"blocked": blocked, "other": connected - blocked}
+    commands = _number(info.get("total_commands_processed"))
+    replicas = {}
+    for name, value in info.items():
+        if name.startswith("slave") and name[5:].isdigit():  # slaveN:ip=...,port=...,state=online,offset=...,lag=1
+            fields = dict(part.partition("=")[::2] for part in value.split(","))
+            lag = _number(fields.get("lag"))
+            if lag is not None:
+                replicas[f"{fields.get('ip', '?')}:{fields.get('port', '?')}"] = float(lag)
+    extra: dict[str, Any] = {name: value for name in _EXTRA if (value := _number(info.get(name))) is not None}
+    if "maxmemory_policy" in info:
+        extra["maxmemory_policy"] = info["maxmemory_policy"]
+    for name, value in info.items():
+        if name.startswith("db") and name[2:].isdigit():  # dbN:keys=...,expires=...,avg_ttl=...
+            extra[name] = {k: _number(v) for k, v in (part.partition("=")[::2] for part in value.split(","))}
+    return Resources(
+        connections=connected if isinstance(connected, int) else None,
+        connections_by_state=by_state,
+        connections_max=_int(info.get("maxclients")),
+        memory_bytes=_int(info.get("used_memory")),
+        cache_hits=_int(info.get("keyspace_hits")),
+        cache_misses=_int(info.get("keyspace_misses")),
+        operations={"command": commands} if isinstance(commands, int) else {},
+        replica_lag_seconds=replicas,
+        extra=extra,
+    )
+
+
+def _int(text: str | None) -> int | None:
+    value = _number(text)
+    return value if isinstance(value, int) else None
+
+
 def check(source: Source, pool: Pool) -> Health:
     """UP with the server's version, mode and role; raises SourceUnavailable when it does not answer.
 
@@ -53,7 +124,12 @@ def check(source: Source, pool: Pool) -> Health:
     ``socket_timeout``.
     """
     with pool.connection() as client:
-        info, replication, role = ask(source, client, [("INFO", "server"), ("INFO", "replication"), ("ROLE",)])
+        info, replication, role, *sections = ask(
+            source,
+            client,
+            [("INFO", "server"), ("INFO", "replication"), ("ROLE",)]
+            + [("INFO", section) for section in ("clients", "memory", "stats", "keyspace")],
+        )
     details: dict[str, Any] = {}
     version = None
     if not isinstance(info, Exception):
@@ -63,6 +139,10 @@ def check(source: Source, pool: Pool) -> Health:
     if not isinstance(role, Exception):
         details["role"] = decode_reply(role[0])
     lag = None if isinstance(replication, Exception) else _lag(parse_info(replication))
+    merged: dict[str, str] = {}
+    for reply in (replication, *sections):
+        if not isinstance(reply, Exception):
+            merged.update(parse_info(reply))
     return Health(
         source=source.name,
         backend=source.backend,
@@ -70,5 +150,6 @@ def check(source: Source, pool: Pool) -> Health:
         server_version=version,
         pool=pool.stats(),
         lag_seconds=lag,
+        resources=resources(merged) if merged else None,
         details=details,
     )
