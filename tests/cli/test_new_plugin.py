@@ -53,6 +53,8 @@ def test_a_non_empty_target_is_refused_and_left_as_it_was(tmp_path: Path) -> Non
     assert_one_line(new_plugin("mydb", "--dir", str(target)), str(target), "not an empty directory")
     assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no staging directory left behind
     assert [p.name for p in target.iterdir()] == ["mine.txt"]
+    assert_one_line(new_plugin("mydb", "--dir", str(target / "mine.txt")), "not an empty directory")
+    assert (target / "mine.txt").read_text() == "keep"
 
 
 def test_a_missing_parent_is_refused_and_an_empty_target_is_used(tmp_path: Path) -> None:

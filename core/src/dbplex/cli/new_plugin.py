@@ -14,7 +14,7 @@ from dbplex.cli.errors import reported
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     metavar="DIR",
     help="Where to create the package (default: ./dbplex-NAME); must not exist, or be empty.",
 )
@@ -22,8 +22,9 @@ def new_plugin(name: str, directory: Path | None) -> None:
     """Generate a backend plugin package: entry point, contract stubs, conformance tests, README.
 
     NAME is the backend's name (lowercase letters, digits, underscores: mariadb, my_db); the
-    package is dbplex-NAME, the module dbplex_NAME, the URL scheme NAME. Every part to write
-    raises NotImplementedError, and the generated tests fail until it is written.
+    package is dbplex-NAME, the module dbplex_NAME, the URL scheme NAME (underscores become
+    hyphens in the package and the scheme). Every part to write raises NotImplementedError, and
+    the generated tests fail until it is written.
     """
     from dbplex.scaffold import generate
 
