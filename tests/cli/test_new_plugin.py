@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from dbplex import Backend
+from dbplex.analyze import Analyzer
+from dbplex.backend_plugin import backend_plugin
+from dbplex.bench.baseline import Baseline
 from dbplex.cli.main import cli
+from dbplex.migrate import Migrator
+from dbplex.partition import Partitioner
 from dbplex.pooling import Connector
 from dbplex.scaffold import dbplex_requirement
 
@@ -90,13 +98,59 @@ def test_the_dbplex_range_ends_before_the_next_release_that_may_change_the_hooks
     assert dbplex_requirement(installed) == spec
 
 
-def test_the_connector_stub_has_every_method_of_the_contract(tmp_path: Path) -> None:
+CONTRACTS = [
+    ("connector.py", "MydbConnector", Connector),
+    ("optional.py", "MydbMigrator", Migrator),
+    ("optional.py", "MydbPartitioner", Partitioner),
+    ("optional.py", "MydbAnalyzer", Analyzer),
+    ("optional.py", "MydbBaseline", Baseline),
+]
+
+
+@pytest.fixture
+def generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A generated package ``mydb`` whose module is importable in this process, then forgotten."""
     assert new_plugin("mydb", "--dir", str(tmp_path / "p")).exit_code == 0
-    tree = ast.parse((tmp_path / "p" / "src" / "dbplex_mydb" / "connector.py").read_text())
-    stub = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "MydbConnector")
+    monkeypatch.syspath_prepend(str(tmp_path / "p" / "src"))
+    yield tmp_path / "p"
+    for name in [m for m in sys.modules if m == "dbplex_mydb" or m.startswith("dbplex_mydb.")]:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize(("file", "name", "contract"), CONTRACTS, ids=[c[1] for c in CONTRACTS])
+def test_each_contract_stub_states_every_member_of_its_protocol(
+    generated: Path, file: str, name: str, contract: type
+) -> None:
+    tree = ast.parse((generated / "src" / "dbplex_mydb" / file).read_text())
+    stub = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
     methods = {node.name for node in stub.body if isinstance(node, ast.FunctionDef)}
-    contract = {name for name in vars(Connector) if not name.startswith("_")}
-    assert methods == contract | {"__init__"}
+    attributes = {
+        node.target.id for node in stub.body if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
+    assert methods == {n for n in vars(contract) if not n.startswith("_")} | {"__init__"}
+    assert attributes == set(inspect.get_annotations(contract))
+
+
+def test_every_stub_is_a_target_its_hook_accepts_and_raises_naming_what_to_write(generated: Path) -> None:
+    """What an author gets on adding the commented lines of plugin.py: targets that resolve."""
+    hooks = backend_plugin(
+        Backend(name="mydb", schemes=("mydb",)),
+        connect="dbplex_mydb.connector:MydbConnector",
+        query="dbplex_mydb.execute:run",
+        health="dbplex_mydb.health:check",
+        migrate="dbplex_mydb.optional:MydbMigrator",
+        partition="dbplex_mydb.optional:MydbPartitioner",
+        analyze="dbplex_mydb.optional:MydbAnalyzer",
+        bench_baseline="dbplex_mydb.optional:MydbBaseline",
+    )
+    hooks.resolve_targets()  # a PluginError names any target whose parameters do not fit
+    plugin = (generated / "src" / "dbplex_mydb" / "plugin.py").read_text()
+    for line in ("migrate=", "partition=", "analyze=", "bench_baseline="):
+        assert f"#   {line}" in plugin  # offered, not declared: their sections stay skipped until written
+    from dbplex_mydb.optional import MydbBaseline
+
+    with pytest.raises(NotImplementedError, match=r"MydbBaseline\.get in dbplex_mydb/optional\.py, not written yet"):
+        MydbBaseline(None, 1).get("t", "k", None)
 
 
 # -- the whole round, through pip and pytest in subprocesses ---------------------------------------
