@@ -50,6 +50,10 @@ SUBCOMMANDS = {
         "dbplex.cli.migrate:migrate",
         "Versioned and repeatable migrations for every source, with one history format and locks.",
     ),
+    "new-plugin": Lazy(
+        "dbplex.cli.new_plugin:new_plugin",
+        "Generate a backend plugin package: entry point, contract stubs, conformance tests, README.",
+    ),
     "partition": Lazy(
         "dbplex.cli.partition:partition",
         "Partitioned tables, collections and key families: create ahead, retire past retention.",
