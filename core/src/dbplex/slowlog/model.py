@@ -68,5 +68,5 @@ class SlowLog(Protocol):
         """Up to ``limit`` of the slowest operations the server keeps, slowest first.
 
         With ``redact``, no parameter value appears in an entry (see :mod:`dbplex.slowlog.redact`).
-        Raises :class:`SlowLogUnavailable` when the server keeps none as configured.
+        Raises :class:`~dbplex.slowlog.SlowLogUnavailable` when the server keeps none as configured.
         """
