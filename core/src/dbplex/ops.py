@@ -50,6 +50,10 @@ class Op(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True
 
     #: True for operations that only read, so a router may send them to a replica.
     is_read: ClassVar[bool] = False
+    #: how slow-operation logs show fields while redacting (:mod:`dbplex.slowlog.redact`), by
+    #: field name: ``keep`` (as it is), ``sql`` (statement text, literals hidden) or ``command``
+    #: (a command's name kept, its arguments hidden); any other field shows its shape only.
+    redaction: ClassVar[Mapping[str, str]] = {}
 
 
 class _Keyed(Op, frozen=True):

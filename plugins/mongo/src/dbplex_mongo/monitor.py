@@ -40,7 +40,7 @@ from pymongo import monitoring
 
 from dbplex.backends import Source
 from dbplex.errors import PoolTimeout
-from dbplex.pool import PoolCounters, PoolStats, notify, observers
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import timeout_error
 
@@ -72,6 +72,10 @@ class PoolMonitor(PoolCounters):
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
+        #: set by the pool when its source has a slow-operation threshold: each checkout's wait is
+        #: then published in :data:`dbplex.pool.checkout_wait` with :attr:`source` (a driver
+        #: checkout happens inside the operation, in its thread; the last one counts).
+        self.publish_wait = False
 
     def listener(self) -> ClientListener:
         """The event listener of one new client."""
@@ -133,8 +137,11 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
-        wait_ms = (event.duration or 0.0) * 1000
+        waited = event.duration or 0.0
+        wait_ms = waited * 1000
         monitor = self._monitor
+        if monitor.publish_wait:
+            checkout_wait.latest = (monitor.source, waited)
         with self._lock:
             monitor.acquired += 1
             monitor.wait.add(wait_ms)

@@ -110,6 +110,8 @@ class MongoPool:
         self.source = source
         config = source.config.pool
         self.monitor = PoolMonitor(config.min_size, config.max_size, source)
+        #: publish each checkout's wait for the slow-operation log, only where a threshold is set
+        self.monitor.publish_wait = source.config.slow.threshold_ms is not None
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
