@@ -12,7 +12,8 @@ background work of a run (which lasts far longer under valgrind) does not count 
     python benchmarks/mongo_instructions.py --url mongodb://127.0.0.1:27017/dbplex_bench
 
 Variants: ``raw`` (``collection.find_one({"_id": key})`` on a ``MongoClient`` with one
-connection), ``raw-events`` (the same client with a ``ConnectionPoolListener`` that does nothing:
+connection), ``raw-options`` (the same with the timeouts and idle time dbplex-mongo sets on a
+source's client by default: what those options cost in pymongo), ``raw-events`` (the same client with a ``ConnectionPoolListener`` that does nothing:
 what pymongo spends building and publishing its pool events once anyone listens),
 ``raw-monitor`` (the same with dbplex-mongo's listener: the events plus dbplex's counting),
 ``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection),
@@ -45,7 +46,7 @@ TABLE = "bench_instructions"
 KEY = "k"
 VALUES = {f"field{i}": "x" * 100 for i in range(10)}
 WARM = 200
-VARIANTS = ("raw", "raw-events", "raw-monitor", "dbplex", "dbplex-nostats", "dbplex-leaks")
+VARIANTS = ("raw", "raw-options", "raw-events", "raw-monitor", "dbplex", "dbplex-nostats", "dbplex-leaks")
 
 
 def quiet_url(url: str) -> str:
@@ -74,6 +75,18 @@ def listeners(variant: str) -> list[object]:
     return []
 
 
+def raw_options(variant: str, url: str) -> dict[str, object]:
+    """The ``MongoClient`` options of a ``raw`` variant: ``raw-options`` takes the ones dbplex-mongo
+    gives a source's client by default (its timeouts), the others none."""
+    if variant != "raw-options":
+        return {}
+    import dbplex
+    from dbplex_mongo.client import client_options
+
+    with dbplex.open({"sources": {"m": {"url": url}}}) as hub:
+        return client_options(hub.sources["m"])
+
+
 @contextmanager
 def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
     """A variant set up and warmed up: what it yields makes that many reads."""
@@ -81,7 +94,7 @@ def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
         from pymongo import MongoClient
 
         client: MongoClient[dict[str, object]] = MongoClient(
-            url, maxPoolSize=1, minPoolSize=1, event_listeners=listeners(variant)
+            url, **{**raw_options(variant, url), "maxPoolSize": 1, "minPoolSize": 1}, event_listeners=listeners(variant)
         )
         collection = client.get_default_database("dbplex")[TABLE]
         collection.replace_one({"_id": KEY}, {"_id": KEY, **VALUES}, upsert=True)
@@ -195,15 +208,16 @@ def main() -> None:
 
 
 def report(times: dict[str, list[float]]) -> None:
-    """Median and best CPU µs per read of each variant, over raw's, and every round."""
+    """Median and best CPU µs per read of each variant and, against raw, the median of the
+    rounds' ratios (each round's variants ran back to back, so other load drifts less between them)."""
     base = times.get("raw")
     for variant, rounds in times.items():
         median, best = statistics.median(rounds), min(rounds)
         over = ""
         if base is not None and variant != "raw":
-            over = f"  {median / statistics.median(base) - 1:+.1%} (best {best / min(base) - 1:+.1%}) over raw"
-        each = " ".join(f"{t:.1f}" for t in rounds)
-        print(f"{variant:14} median {median:6.1f} us, best {best:6.1f} us per read{over}  [{each}]")
+            ratio = statistics.median(t / b for t, b in zip(rounds, base, strict=True))
+            over = f"  over raw: {ratio - 1:+.1%} (median of rounds), best {best / min(base) - 1:+.1%}"
+        print(f"{variant:14} median {median:6.1f} us, best {best:6.1f} us per read{over}")
 
 
 if __name__ == "__main__":
