@@ -75,6 +75,8 @@ class MetricsPlugin:
         #: the successful operations' counts by (id(source), op type, thread): the hot path's one
         #: lookup. Each is updated by its own thread only, so without a lock and still exactly;
         #: :meth:`series` adds them to ``_series``'s (their ``count`` stays 0: the buckets hold it).
+        #: A new thread usually gets a finished one's ident, so they stay about as many as the threads
+        #: that ran at once.
         self._ok: dict[tuple[int, type, int], Series] = {}
         self._lock = threading.Lock()
         self.listeners: list[Listener] = []
