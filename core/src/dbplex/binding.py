@@ -33,6 +33,7 @@ from dbplex.secrets import scrub
 
 if TYPE_CHECKING:
     from dbplex.bench.baseline import Baseline
+    from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
     from dbplex.partition.backend import Partitioner
@@ -74,6 +75,10 @@ class PartitionHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
 
 
+class CheckHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Checker | None: ...
+
+
 class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
@@ -85,7 +90,7 @@ class BoundBackend:
     :class:`~dbplex.errors.UnsupportedError` naming the source and the missing hook.
     """
 
-    __slots__ = ("_baseline", "_connect", "_health", "_migrate", "_partition", "_pool", "backend", "run")
+    __slots__ = ("_baseline", "_check", "_connect", "_health", "_migrate", "_partition", "_pool", "backend", "run")
 
     def __init__(
         self,
@@ -97,6 +102,7 @@ class BoundBackend:
         health: HealthHook,
         migrate: MigrateHook,
         partition: PartitionHook,
+        check: CheckHook,
         bench_baseline: BaselineHook,
     ) -> None:
         self.backend = backend
@@ -108,6 +114,7 @@ class BoundBackend:
         self._migrate = migrate
         self._partition = partition
         self._baseline = bench_baseline
+        self._check = check
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -151,6 +158,12 @@ class BoundBackend:
         found = self._partition(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "partitioning", "dbplex_partition")
+        return found
+
+    def checker(self, source: Source, pool: Pool, admin: Pool) -> Checker:
+        found = self._check(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "data-quality checks", "dbplex_check")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

@@ -18,6 +18,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from dbplex import secrets
+from dbplex.check.rules import Rule
 from dbplex.errors import ConfigError
 from dbplex.partition.spec import PartitionSpec
 
@@ -185,6 +186,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     #: what ``dbplex analyze`` expects of each source (``[analyze.SOURCE]``); a source not named
     #: here is analysed with the defaults.
     analyze: dict[str, AnalyzeSourceConfig] = {}
+    #: data-quality rules ``dbplex check`` runs (``[checks.NAME]``), by name.
+    checks: dict[str, Rule] = {}
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 
@@ -317,6 +320,41 @@ def convert_partitions(
     return converted
 
 
+def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
+    """Validate ``[checks.NAME]`` tables one by one, so that errors name the rule; with
+    ``sources``, every place a rule reads must be on one of them."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: `checks` must be a table of [checks.NAME] tables")
+    converted: dict[str, Rule] = {}
+    for name, value in raw.items():
+        if not _SOURCE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{origin}: check name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin}: `checks.{name}` must be a table")
+        try:
+            rule: Rule = msgspec.convert(value, Rule)
+            places = rule.places()
+        except msgspec.ValidationError as exc:
+            message = field_path(exc, f"checks.{name}")
+            if "kind`" in message or "missing required field `kind`" in message:
+                from dbplex.check.rules import KINDS
+
+                message += f" (kinds: {', '.join(KINDS)})"
+            raise ConfigError(f"{origin}: {message}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: `checks.{name}`: {exc}") from None
+        for place in places:
+            if sources is not None and place.source not in sources:
+                known = ", ".join(sorted(sources)) or "none configured"
+                raise ConfigError(
+                    f"{origin}: `checks.{name}` reads {str(place)!r}, but {place.source!r} is not a configured source ({known})"
+                )
+        converted[name] = rule
+    return converted
+
+
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
@@ -324,8 +362,11 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
+    checks = convert_checks(data.pop("checks", {}), origin, sources)
     try:
-        config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
+        config = msgspec.structs.replace(
+            msgspec.convert(data, Config), sources=sources, partitions=partitions, checks=checks
+        )
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{origin}: {field_path(exc)}") from None
     for source in config.sources.values():
@@ -357,6 +398,25 @@ def load_partitions(
         raise ConfigError(f"{file}: a partition spec file holds only [partitions.NAME] tables, found {other}")
     specs = _interpolate(data.get("partitions", {}), str(file), mi.type_info(dict[str, PartitionSpec]))
     return convert_partitions(specs, str(file), sources)
+
+
+def load_checks(path: str | os.PathLike[str], sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
+    """The ``[checks.NAME]`` tables of a rules file (``dbplex check --checks FILE``), with
+    ``${ENV}`` expanded; with ``sources``, every place a rule reads must be on one of them."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: checks file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read checks: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    other = sorted(set(data) - {"checks"})
+    if other:
+        raise ConfigError(f"{file}: a checks file holds only [checks.NAME] tables, found {other}")
+    rules = _interpolate(data.get("checks", {}), str(file), None)
+    return convert_checks(rules, str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -26,6 +26,7 @@ from dbplex.routing import Router
 from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
+    from dbplex.check.backend import Checker
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
@@ -197,6 +198,12 @@ class Hub:
         sessions from the hub's pools; the caller closes it (:class:`~dbplex.migrate.Migrations` does)."""
         bound = self._get(source)
         return bound.bound.migrator(bound.source, bound.primary, bound.admin)
+
+    def checker(self, source: str) -> Checker:
+        """A new data-quality backend of ``source`` (its plugin's ``dbplex_check`` hook), reading
+        through the hub's pools; each has its own read counter."""
+        bound = self._get(source)
+        return bound.bound.checker(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the

@@ -168,6 +168,7 @@ class Plugins:
             health=bound("dbplex_health"),
             migrate=bound("dbplex_migrate"),
             partition=bound("dbplex_partition"),
+            check=bound("dbplex_check"),
             bench_baseline=bound("dbplex_bench_baseline"),
         )
 

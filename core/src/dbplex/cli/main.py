@@ -41,6 +41,10 @@ SUBCOMMANDS = {
         "dbplex.cli.bench:bench",
         "Benchmark sources with YCSB workloads: dbplex against the raw drivers, pool sizes, reports.",
     ),
+    "check": Lazy(
+        "dbplex.cli.check:check",
+        "Check data-quality rules, references across sources and mirrors. Exit 1 when a rule fails.",
+    ),
     "metrics": Lazy("dbplex.cli.metrics:metrics", "Operation and pool metrics: serve them for Prometheus."),
     "migrate": Lazy(
         "dbplex.cli.migrate:migrate",

@@ -39,5 +39,6 @@ plugin = backend_plugin(
     health="dbplex_mongo.health:check",
     migrate="dbplex_mongo.migrate:MongoMigrator",
     partition="dbplex_mongo.partition:MongoPartitioner",
+    check="dbplex_mongo.check:MongoChecker",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
 )

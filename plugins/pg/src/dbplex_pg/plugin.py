@@ -37,5 +37,6 @@ plugin = backend_plugin(
     health="dbplex_pg.health:check",
     migrate="dbplex_pg.migrate:PgMigrator",
     partition="dbplex_pg.partition:PgPartitioner",
+    check="dbplex_pg.check:PgChecker",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
 )

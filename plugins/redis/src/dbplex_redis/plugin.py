@@ -42,6 +42,7 @@ plugin = backend_plugin(
     health="dbplex_redis.health:check",
     migrate="dbplex_redis.migrate:RedisMigrator",
     partition="dbplex_redis.partition:RedisPartitioner",
+    check="dbplex_redis.check:RedisChecker",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
 )
 

@@ -1,0 +1,140 @@
+"""MongoDB's :class:`~dbplex.check.backend.Checker`.
+
+MongoDB's aggregation has no hash of a string (``$toHashedIndexKey``, 7.0+, hashes a value's BSON,
+not the canonical text the other backends hash), so a segment's rows are streamed in key order
+with only the key and compared fields projected, and hashed here (:mod:`dbplex.check.canonical`);
+counting and ``missing`` and ``freshness`` rules are left to the server. This works the same on
+mongod and on the sandbox's nx-27017.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dbplex.backends import Source
+from dbplex.check import canonical
+from dbplex.check.backend import Outcome, Row, Segment
+from dbplex.check.rules import Freshness, Missing, Rule
+from dbplex.pool import Pool
+
+ID = "_id"
+
+
+def _get(document: dict[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of ``document`` (None when absent)."""
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _candidates(texts: Sequence[str]) -> list[Any]:
+    """Stored values whose canonical text may be one of ``texts``: the text, and the integer it spells."""
+    found: list[Any] = list(texts)
+    for text in texts:
+        with contextlib.suppress(ValueError):
+            found.append(int(text))
+    return found
+
+
+class MongoChecker:
+    """Reads through the source's pool; ``reads`` counts the documents the server read for it."""
+
+    ordered = True
+
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
+        self.source = source
+        self.pool = pool
+        self.reads = 0
+
+    def batches(
+        self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
+    ) -> Iterator[list[Row]]:
+        path = key or ID
+        where: dict[str, Any] = {}
+        if lo is not None:
+            where["$gte"] = lo
+        if hi is not None:
+            where["$lt"] = hi
+        query = {path: where} if where else {}
+        projection = dict.fromkeys([path, *fields], 1)
+        with self.pool.connection() as db:
+            cursor = db[table].find(query, projection).sort(path, 1).batch_size(batch)
+            chunk: list[Row] = []
+            for document in cursor:
+                chunk.append((_get(document, path), tuple(_get(document, f) for f in fields)))
+                if len(chunk) == batch:
+                    self.reads += len(chunk)
+                    yield chunk
+                    chunk = []
+            if chunk:
+                self.reads += len(chunk)
+                yield chunk
+
+    def rows(self, table: str, key: str | None, fields: Sequence[str], keys: Sequence[str]) -> list[Row]:
+        path = key or ID
+        wanted = set(keys)
+        with self.pool.connection() as db:
+            found = [
+                (_get(d, path), tuple(_get(d, f) for f in fields))
+                for d in db[table].find({path: {"$in": _candidates(keys)}}, dict.fromkeys([path, *fields], 1))
+            ]
+        self.reads += len(found)
+        return [row for row in found if canonical.text(row[0]) in wanted]
+
+    def existing(self, table: str, field: str | None, values: Sequence[str]) -> set[str]:
+        path = field or ID
+        with self.pool.connection() as db:
+            found = {
+                canonical.text(_get(d, path)) for d in db[table].find({path: {"$in": _candidates(values)}}, {path: 1})
+            }
+        self.reads += len(values)
+        return found & set(values)
+
+    def count(self, table: str) -> int:
+        with self.pool.connection() as db:
+            rows = int(db[table].count_documents({}))
+        self.reads += rows
+        return rows
+
+    def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
+        path = key or ID
+        with self.pool.connection() as db:
+            ends = [
+                next(iter(db[table].find({path: {"$ne": None}}, {path: 1}).sort(path, d).limit(1)), None)
+                for d in (1, -1)
+            ]
+        self.reads += 2
+        if ends[0] is None or ends[1] is None:
+            return None
+        return _get(ends[0], path), _get(ends[1], path)
+
+    def segment(self, table: str, key: str | None, fields: Sequence[str], lo: Any, hi: Any) -> Segment:
+        count, digests = 0, []
+        for batch in self.batches(table, key, fields, 1000, lo, hi):
+            count += len(batch)
+            digests.append(canonical.checksum(canonical.digest(k, values) for k, values in batch))
+        return Segment(count, canonical.checksum(digests))
+
+    def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:
+        path = key or ID
+        with self.pool.connection() as db:
+            collection = db[table]
+            if isinstance(rule, Freshness):
+                newest = next(
+                    iter(collection.find({rule.field: {"$ne": None}}, {rule.field: 1}).sort(rule.field, -1).limit(1)),
+                    None,
+                )
+                self.reads += 1
+                return Outcome(failed=0, value=None if newest is None else _get(newest, rule.field))
+            if isinstance(rule, Missing):
+                query = {"$or": [{f: None} for f in rule.fields]}
+                failed = int(collection.count_documents(query))
+                keys = [_get(d, path) for d in collection.find(query, {path: 1}).sort(path, 1).limit(sample)]
+                self.reads += int(collection.count_documents({}))
+                return Outcome(failed=failed, keys=keys)
+        return None
