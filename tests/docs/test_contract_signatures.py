@@ -27,6 +27,7 @@ CONTRACTS = {
     "Listing": CORE / "partition" / "backend.py",
     "HashRouting": CORE / "partition" / "backend.py",
     "Baseline": CORE / "bench" / "baseline.py",
+    "Checker": CORE / "check" / "backend.py",
 }
 
 HOOKS = "hooks"

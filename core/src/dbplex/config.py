@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -320,6 +321,13 @@ def convert_partitions(
     return converted
 
 
+#: each rule kind's struct, so ``${ENV}`` in a number field of a rule becomes a number.
+_RULE_TYPES: dict[str, type[Any]] = {
+    str(mi.type_info(t).tag): t  # type: ignore[attr-defined]
+    for t in typing.get_args(Rule)
+}
+
+
 def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
     """Validate ``[checks.NAME]`` tables one by one, so that errors name the rule; with
     ``sources``, every place a rule reads must be on one of them."""
@@ -333,6 +341,8 @@ def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | Non
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{origin}: `checks.{name}` must be a table")
+        kind = _RULE_TYPES.get(value.get("kind"))  # type: ignore[arg-type]
+        value = _interpolate(value, f"{origin}: checks.{name}", mi.type_info(kind) if kind else None)
         try:
             rule: Rule = msgspec.convert(value, Rule)
             places = rule.places()
@@ -358,11 +368,13 @@ def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | Non
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
+    data = dict(data)
+    raw_checks = data.pop("checks", {})  # interpolated rule by rule, once each rule's kind is known
     data = _interpolate(data, origin, mi.type_info(Config))
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
-    checks = convert_checks(data.pop("checks", {}), origin, sources)
+    checks = convert_checks(raw_checks, origin, sources)
     try:
         config = msgspec.structs.replace(
             msgspec.convert(data, Config), sources=sources, partitions=partitions, checks=checks
@@ -415,8 +427,7 @@ def load_checks(path: str | os.PathLike[str], sources: dict[str, SourceConfig] |
     other = sorted(set(data) - {"checks"})
     if other:
         raise ConfigError(f"{file}: a checks file holds only [checks.NAME] tables, found {other}")
-    rules = _interpolate(data.get("checks", {}), str(file), None)
-    return convert_checks(rules, str(file), sources)
+    return convert_checks(data.get("checks", {}), str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:
