@@ -30,10 +30,11 @@ PLANTED = {
     "events_missing": [5, 1500, 2999],  # games with no event
     "events_extra": [6000],  # an event of no game (also the events -> games orphan)
     "events_different": [100, 2000],  # events whose status differs from their game's
-    "events_no_score": [300],  # an event without its score field
+    "events_no_score": [300, 301],  # an event without its score field, one whose score is null
     "cache_missing": [3],  # venue with no cache key
-    "cache_extra": [77],  # cache key of no venue (also the cache -> venues orphan)
+    "cache_extra": [77],  # cache key of no venue (also the cache -> venues orphan), named as venue 7
     "cache_different": [8],  # cache key with another name
+    "cache_no_name": [5],  # cache key without a name (so also different from its venue)
 }
 
 
@@ -87,9 +88,17 @@ def rules(data: Dataset) -> dict[str, dict[str, Any]]:
             "field": "status",
             "regex": "scheduled|final",
         },
+        "cache_no_name": {"kind": "missing", "target": f"cache.{family}", "fields": ["name", "city"]},
+        "cache_dup": {"kind": "duplicate", "target": f"cache.{family}", "fields": ["name"]},
         "cache_name": {"kind": "invalid", "target": f"cache.{family}", "field": "name", "regex": "V[0-9]+"},
         "game_slot": {"kind": "duplicate", "target": f"pg.{games}", "fields": ["slot"]},
         "event_slot": {"kind": "duplicate", "target": f"docs.{events}", "key": "game_id", "fields": ["slot"]},
+        "event_slot_status": {
+            "kind": "duplicate",
+            "target": f"docs.{events}",
+            "key": "game_id",
+            "fields": ["slot", "status"],
+        },
         "game_fresh": {"kind": "freshness", "target": f"pg.{games}", "field": "starts_at", "within": "1 day"},
         "event_fresh": {"kind": "freshness", "target": f"docs.{events}", "field": "starts_at", "within": "1 day"},
         "venue_count": {"kind": "row_count", "target": f"pg.{venues}", "min": 1, "max": 100},
@@ -139,8 +148,8 @@ def plant(hub: dbplex.Hub, data: Dataset, dirty: bool) -> None:
         if game_id in pick["events_missing"]:
             continue
         document = {"game_id": game_id, "venue_id": venue_id, "starts_at": starts_at, "status": status, "slot": slot}
-        if game_id not in pick["events_no_score"]:
-            document["score"] = score
+        if game_id not in pick["events_no_score"][:1]:
+            document["score"] = None if game_id in pick["events_no_score"] else score
         if game_id in pick["events_different"]:
             document["status"] = "final"
         documents.append(document)
@@ -155,13 +164,15 @@ def plant(hub: dbplex.Hub, data: Dataset, dirty: bool) -> None:
         for venue in range(1, VENUES + 1):
             if venue in pick["cache_missing"]:
                 continue
-            name = "X" if venue in pick["cache_different"] else f"V{venue}"
+            fields = {"name": "X" if venue in pick["cache_different"] else f"V{venue}", "city": "C"}
+            if venue in pick["cache_no_name"]:
+                del fields["name"]
             if venue % 2:  # hashes and JSON strings alike
-                client.hset(f"{prefix}{venue}", mapping={"name": name})
+                client.hset(f"{prefix}{venue}", mapping=fields)
             else:
-                client.set(f"{prefix}{venue}", json.dumps({"name": name}))
+                client.set(f"{prefix}{venue}", json.dumps(fields))
         for venue in pick["cache_extra"]:
-            client.hset(f"{prefix}{venue}", mapping={"name": f"V{venue}"})
+            client.hset(f"{prefix}{venue}", mapping={"name": f"V{venue // 10}", "city": "C"})
 
 
 def remove(hub: dbplex.Hub, data: Dataset) -> None:

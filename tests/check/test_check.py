@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 import dbplex
@@ -14,14 +15,18 @@ from dbplex.check import engine
 from dbplex.check.report import CheckResult, Report
 from dbplex.cli.main import cli
 from dbplex.config import from_dict
+from dbplex.errors import ConfigError
 from tests.check.conftest import GAMES, PLANTED, VENUES, Dataset
 
 #: larger than anything planted, so every offending key is listed.
 SAMPLE = 100
 
 
-def run(data: Dataset, now: dt.datetime | None = None, **extra: dict[str, Any]) -> dict[str, CheckResult]:
-    config = from_dict({**data.config, "checks": {**data.config["checks"], **extra}})
+def run(
+    data: Dataset, now: dt.datetime | None = None, only: bool = False, **extra: dict[str, Any]
+) -> dict[str, CheckResult]:
+    """The dataset's rules and ``extra`` ones (``only``: just those), by name."""
+    config = from_dict({**data.config, "checks": {**({} if only else data.config["checks"]), **extra}})
     with dbplex.open(config) as hub:
         report = engine.run(hub, config.checks, sample=SAMPLE, now=now)
     return {result.name: result for result in report.checks}
@@ -39,12 +44,16 @@ def test_every_planted_problem_is_found_exactly(dirty: Dataset) -> None:
     assert [int(o["value"]) for o in results["event_game"].violations.sample] == PLANTED["events_extra"]
     assert [int(o["key"]) for o in results["cache_venue"].violations.sample] == PLANTED["cache_extra"]
     assert keys(results["game_score"].violations) == PLANTED["missing_score"]
-    assert keys(results["event_score"].violations) == PLANTED["events_no_score"]
+    # the events copy the games' null scores, and lack two more (one absent, one null)
+    assert keys(results["event_score"].violations) == sorted(PLANTED["missing_score"] + PLANTED["events_no_score"])
     assert keys(results["game_status"].violations) == PLANTED["bad_status"]
     assert keys(results["event_status"].violations) == PLANTED["bad_status"]
     assert keys(results["cache_name"].violations) == PLANTED["cache_different"]
+    assert keys(results["cache_no_name"].violations) == PLANTED["cache_no_name"]
+    assert keys(results["cache_dup"].violations) == [7, 77]
     assert keys(results["game_slot"].violations) == PLANTED["dup_slot"]
-    assert keys(results["event_slot"].violations) == PLANTED["dup_slot"]
+    assert keys(results["event_slot"].violations) == PLANTED["dup_slot"]  # $group on the server
+    assert keys(results["event_slot_status"].violations) == PLANTED["dup_slot"]  # two fields: streamed
     events = results["events_mirror"]
     assert events.method == "bisection"
     assert (keys(events.missing), keys(events.extra), keys(events.different)) == (
@@ -57,7 +66,7 @@ def test_every_planted_problem_is_found_exactly(dirty: Dataset) -> None:
     assert (keys(cache.missing), keys(cache.extra), keys(cache.different)) == (
         PLANTED["cache_missing"],
         PLANTED["cache_extra"],
-        PLANTED["cache_different"],
+        sorted(PLANTED["cache_different"] + PLANTED["cache_no_name"]),
     )
     for name in ("game_venue", "event_game", "cache_venue", "game_score", "event_score", "game_status"):
         assert results[name].status == "fail", name
@@ -73,6 +82,23 @@ def test_bisection_reads_each_side_at_most_twice(dirty: Dataset) -> None:
     # of the differing segments once more; the rest are a few bound lookups
     assert 0 < result.reads[pg] <= 2 * GAMES
     assert 0 < result.reads[docs] <= 2 * GAMES
+
+
+def test_a_mirror_by_integer_keys_refuses_other_keys(dirty: Dataset) -> None:
+    with dbplex.open(dirty.config) as hub, hub.connection("docs") as db:
+        db[dirty.events].insert_one({"game_id": "G-1", "status": "final"})
+    mirror = {
+        "kind": "mirror",
+        "source": f"pg.{dirty.games}",
+        "target": f"docs.{dirty.events}",
+        "target_key": "game_id",
+    }
+    with pytest.raises(ConfigError, match=r"holds 'G-1', not an integer: a mirror over it needs key_type = \"str\""):
+        run(dirty, only=True, strict=mirror)
+    by_text = run(dirty, only=True, loose={**mirror, "key_type": "str"})["loose"]
+    assert by_text.method == "lookup"
+    assert sorted(by_text.extra.sample) == ["6000", "G-1"]
+    assert keys(by_text.missing) == PLANTED["events_missing"]
 
 
 def test_freshness_and_row_count_fail_past_their_bounds(dirty: Dataset) -> None:

@@ -2,9 +2,15 @@
 
 MongoDB's aggregation has no hash of a string (``$toHashedIndexKey``, 7.0+, hashes a value's BSON,
 not the canonical text the other backends hash), so a segment's rows are streamed in key order
-with only the key and compared fields projected, and hashed here (:mod:`dbplex.check.canonical`);
-counting and ``missing`` and ``freshness`` rules are left to the server. This works the same on
-mongod and on the sandbox's nx-27017.
+with only the key and compared fields projected, and hashed here (:mod:`dbplex.check.canonical`).
+The server counts, finds the newest timestamp, the rows with a missing field and the duplicates of
+one field (``$group``); other rules are streamed and evaluated by core.
+
+Only forms that mongod and the sandbox's nx-27017 answer alike are used. nx-27017 matches
+``{f: null}`` only where ``f`` is absent, does not exclude nulls with ``$ne: null``, has no ``$not``,
+and groups a compound ``_id`` (``{"a": "$a", "b": "$b"}``) as one literal value; so missing values
+are found with ``{f: {"$eq": null}}``, numbers with ``{f: {"$gte": -2**63}}`` (type bracketing), and
+duplicates of several fields are streamed.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any
 from dbplex.backends import Source
 from dbplex.check import canonical
 from dbplex.check.backend import Outcome, Row, Segment
-from dbplex.check.rules import Freshness, Missing, Rule
+from dbplex.check.rules import Duplicate, Freshness, Missing, Rule
+from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 
 ID = "_id"
+#: matches every number and nothing else (comparisons only match values of their own type bracket).
+NUMBERS = {"$gte": -(2**63)}
 
 
 def _get(document: dict[str, Any], path: str) -> Any:
@@ -104,11 +113,18 @@ class MongoChecker:
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
         path = key or ID
         with self.pool.connection() as db:
+            collection = db[table]
+            top = next(iter(collection.find({}, {path: 1}).sort(path, -1).limit(1)), None)
             ends = [
-                next(iter(db[table].find({path: {"$ne": None}}, {path: 1}).sort(path, d).limit(1)), None)
-                for d in (1, -1)
+                next(iter(collection.find({path: NUMBERS}, {path: 1}).sort(path, d).limit(1)), None) for d in (1, -1)
             ]
-        self.reads += 2
+        self.reads += 3
+        highest = None if top is None else _get(top, path)
+        if highest is not None and (isinstance(highest, bool) or not isinstance(highest, int)):
+            raise ConfigError(
+                f"source {self.source.name!r}: {table}.{path} holds {canonical.text(highest)!r}, not an integer: "
+                'a mirror over it needs key_type = "str"'
+            )
         if ends[0] is None or ends[1] is None:
             return None
         return _get(ends[0], path), _get(ends[1], path)
@@ -124,17 +140,23 @@ class MongoChecker:
         path = key or ID
         with self.pool.connection() as db:
             collection = db[table]
-            if isinstance(rule, Freshness):
-                newest = next(
-                    iter(collection.find({rule.field: {"$ne": None}}, {rule.field: 1}).sort(rule.field, -1).limit(1)),
-                    None,
-                )
+            if isinstance(rule, Freshness):  # nulls sort first, so the first document descending is the newest
+                newest = next(iter(collection.find({}, {rule.field: 1}).sort(rule.field, -1).limit(1)), None)
                 self.reads += 1
                 return Outcome(failed=0, value=None if newest is None else _get(newest, rule.field))
             if isinstance(rule, Missing):
-                query = {"$or": [{f: None} for f in rule.fields]}
-                failed = int(collection.count_documents(query))
-                keys = [_get(d, path) for d in collection.find(query, {path: 1}).sort(path, 1).limit(sample)]
-                self.reads += int(collection.count_documents({}))
-                return Outcome(failed=failed, keys=keys)
-        return None
+                query: dict[str, Any] = {"$or": [{f: {"$eq": None}} for f in rule.fields]}
+            elif isinstance(rule, Duplicate) and len(rule.fields) == 1:
+                field = rule.fields[0]
+                groups = collection.aggregate(
+                    [{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]
+                )
+                shared = [g["_id"] for g in groups if g["_id"] is not None]
+                query = {field: {"$in": shared}}
+            else:
+                return None
+            failed = int(collection.count_documents(query))
+            found = collection.find(query, {path: 1}).sort(path, 1).limit(sample) if failed and sample else []
+            keys = [_get(d, path) for d in found]
+            self.reads += int(collection.count_documents({}))
+        return Outcome(failed=failed, keys=keys)

@@ -158,7 +158,13 @@ class PgChecker:
         return int(rows)
 
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
-        ident = sql.Identifier(self.key(table, key))
+        column = self.key(table, key)
+        if self.column(table, column) not in _INTEGERS:
+            raise ConfigError(
+                f"source {self.source.name!r}: {table}.{column} is not an integer column: "
+                'a mirror over it needs key_type = "str"'
+            )
+        ident = sql.Identifier(column)
         query = sql.SQL("SELECT min({0}), max({0}) FROM {1}").format(ident, sql.Identifier(table))
         with self.pool.connection() as conn:
             low, high = conn.execute(query).fetchone() or (None, None)
