@@ -66,7 +66,7 @@ def _reference(rule: Reference, checkers: list[Checker], result: CheckResult, sa
     """Orphans: rows of ``from`` whose value no row of ``to`` holds, a batch at a time."""
     src, dst = rule.places()
     fields = [src.field] if src.field is not None else []
-    for batch in checkers[0].batches(src.table, None, fields, BATCH):
+    for batch in checkers[0].batches(src.table, rule.key, fields, BATCH):
         pairs = [(key, key if src.field is None else values[0]) for key, values in batch]
         wanted = {canonical.text(value) for _, value in pairs if value is not None}
         present = checkers[1].existing(dst.table, dst.field, sorted(wanted)) if wanted else set()

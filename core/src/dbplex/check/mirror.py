@@ -67,25 +67,27 @@ def _order(key: str) -> tuple[int, int | str]:
 
 
 def _bisect(source: Side, target: Side, result: CheckResult, sample: int) -> None:
-    bounds = [
-        b
-        for b in (source.checker.bounds(source.table, source.key), target.checker.bounds(target.table, target.key))
-        if b
-    ]
-    if not bounds:
-        return
-    lo, hi = min(int(b[0]) for b in bounds), max(int(b[1]) for b in bounds) + 1
-    pending = _split(lo, hi)
-    while pending:
-        lo, hi = pending.pop()
-        ours = source.checker.segment(source.table, source.key, source.fields, lo, hi)
-        theirs = target.checker.segment(target.table, target.key, target.fields, lo, hi)
-        if ours == theirs:
-            continue
-        if max(ours.count, theirs.count) <= LEAF or hi - lo <= FANOUT:
-            _diff(dict(source.digests(lo, hi)), dict(target.digests(lo, hi)), result, sample)
-        else:
-            pending.extend(_split(lo, hi))
+    ends = (source.checker.bounds(source.table, source.key), target.checker.bounds(target.table, target.key))
+    bounds = [b for b in ends if b]
+    rows = {str(source.place): 0, str(target.place): 0}
+    if bounds:
+        lo, hi = min(int(b[0]) for b in bounds), max(int(b[1]) for b in bounds) + 1
+        top = _split(lo, hi)
+        pending = [(segment, True) for segment in top]
+        while pending:
+            (lo, hi), first = pending.pop()
+            ours = source.checker.segment(source.table, source.key, source.fields, lo, hi)
+            theirs = target.checker.segment(target.table, target.key, target.fields, lo, hi)
+            if first:  # the first level covers every key once: it counts both sides
+                rows[str(source.place)] += ours.count
+                rows[str(target.place)] += theirs.count
+            if ours == theirs:
+                continue
+            if max(ours.count, theirs.count) <= LEAF or hi - lo <= FANOUT:
+                _diff(dict(source.digests(lo, hi)), dict(target.digests(lo, hi)), result, sample)
+            else:
+                pending.extend((segment, False) for segment in _split(lo, hi))
+    result.rows = rows
 
 
 def _split(lo: int, hi: int) -> list[tuple[int, int]]:

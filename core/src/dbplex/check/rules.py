@@ -76,6 +76,8 @@ class Reference(_Rule, frozen=True, kw_only=True, tag="reference"):
 
     from_: str = msgspec.field(name="from")
     to: str
+    #: the field orphans are reported by, on the ``from`` side; default its table's key.
+    key: str | None = None
 
     def places(self) -> list[Address]:
         return [address(self.from_, "from", field=True), address(self.to, "to", field=True)]
