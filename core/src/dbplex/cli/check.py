@@ -1,4 +1,6 @@
-"""``dbplex check``: run data-quality rules, references and mirrors; exit 1 when one fails."""
+"""What ``dbplex check`` does: run data-quality rules, references and mirrors; exit 1 when one fails.
+
+Imported when the command runs, so ``dbplex --help`` imports none of it."""
 
 from __future__ import annotations
 
@@ -31,16 +33,8 @@ def _line(result: object) -> str:
     return f"{head}: {detail} (rows read: {reads})"
 
 
-@click.command()
-@click.argument("names", nargs=-1, metavar="[RULE]...")
-@click.option("--checks", "checks_file", metavar="FILE", help="Read [checks.NAME] rules from FILE as well.")
-@click.option(
-    "--sample", default=10, show_default=True, type=click.IntRange(0, 10_000), help="Offending keys shown per rule."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, sample: int, as_json: bool) -> None:
-    """Check data-quality rules, references across sources and mirrors. Exit 1 when a rule fails."""
+def run(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, sample: int, as_json: bool) -> None:
+    """The configuration's rules and ``checks_file``'s (the ``names`` ones, or all), reported."""
     from dbplex import config as config_mod
     from dbplex.check import engine
     from dbplex.cli.main import emit_json, open_hub

@@ -41,10 +41,6 @@ SUBCOMMANDS = {
         "dbplex.cli.bench:bench",
         "Benchmark sources with YCSB workloads: dbplex against the raw drivers, pool sizes, reports.",
     ),
-    "check": Lazy(
-        "dbplex.cli.check:check",
-        "Check data-quality rules, references across sources and mirrors. Exit 1 when a rule fails.",
-    ),
     "metrics": Lazy("dbplex.cli.metrics:metrics", "Operation and pool metrics: serve them for Prometheus."),
     "migrate": Lazy(
         "dbplex.cli.migrate:migrate",
@@ -145,6 +141,21 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
         parsed = ops.decode(text, hub.backend(source).ops)
         result = hub.execute(source, parsed)
     emit_json(result.to_builtins())
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[RULE]...")
+@click.option("--checks", "checks_file", metavar="FILE", help="Read [checks.NAME] rules from FILE as well.")
+@click.option(
+    "--sample", default=10, show_default=True, type=click.IntRange(0, 10_000), help="Offending keys shown per rule."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, sample: int, as_json: bool) -> None:
+    """Check data-quality rules, references across sources and mirrors. Exit 1 when a rule fails."""
+    from dbplex.cli.check import run
+
+    run(ctx, names, checks_file, sample, as_json)
 
 
 def main() -> None:
