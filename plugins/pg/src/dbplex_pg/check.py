@@ -47,6 +47,7 @@ class PgChecker:
         self.pool = pool
         self.reads = 0
         self._columns: dict[str, dict[str, str]] = {}
+        self._keys: dict[str, str] = {}
 
     # -- catalog --------------------------------------------------------------------------------
 
@@ -66,9 +67,12 @@ class PgChecker:
         return found
 
     def key(self, table: str, key: str | None) -> str:
+        """``key``, checked to be a column, or the table's single-column primary key (looked up once)."""
         if key is not None:
             self.column(table, key)
             return key
+        if table in self._keys:
+            return self._keys[table]
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
@@ -79,7 +83,8 @@ class PgChecker:
             raise ConfigError(
                 f"source {self.source.name!r}: table {table!r} has no single-column primary key; name the `key`"
             )
-        return str(rows[0][0])
+        found = self._keys[table] = str(rows[0][0])
+        return found
 
     def column(self, table: str, column: str) -> str:
         types = self.columns(table)

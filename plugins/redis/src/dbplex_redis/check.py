@@ -3,7 +3,7 @@
 A family is a pattern ending in ``*`` (and holding no other glob character); the part of each key
 the ``*`` matches is the record's key. A hash's fields are the record's values, and so are a
 string's when it holds a JSON object (any other string is one field, ``value``); other types have
-no fields. The patterns are raw keys: a source's ``prefix`` (for uniform record tables) does not
+no fields. Keys are read by a Lua script (``EVAL``), a batch per call, typed on the server. The patterns are raw keys: a source's ``prefix`` (for uniform record tables) does not
 apply. Keys come from ``SCAN``, which has no order, so a family takes part in mirrors by lookup,
 not bisection, and every rule is evaluated by core over the streamed values.
 """
@@ -30,10 +30,27 @@ def _prefix(source: Source, pattern: str) -> str:
     return prefix
 
 
+#: each key's type and, when ARGV[1] is "1", its hash fields or string value (nil otherwise).
+READ_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key).ok
+  local value = false
+  if ARGV[1] == '1' and kind == 'hash' then
+    value = redis.call('HGETALL', key)
+  elseif ARGV[1] == '1' and kind == 'string' then
+    value = redis.call('GET', key)
+  end
+  out[i] = {kind, value}
+end
+return out
+"""
+
+
 def _values(kind: bytes, raw: Any) -> dict[str, Any]:
-    """A key's fields from its ``TYPE`` and its ``HGETALL`` or ``GET`` reply."""
-    if kind == b"hash":
-        return {k.decode(): v.decode() for k, v in raw.items()}
+    """A key's fields from its type and its ``HGETALL`` (a flat list) or ``GET`` reply."""
+    if kind == b"hash" and raw:
+        return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
     if kind == b"string" and raw is not None:
         text = raw.decode()
         try:
@@ -61,24 +78,11 @@ class RedisChecker:
             )
 
     def _read(self, names: list[bytes], fields: Sequence[str]) -> list[tuple[bytes, dict[str, Any] | None]]:
-        """Each key's fields (None for a key that does not exist), two pipelined round trips."""
+        """Each key's fields (None for a key that does not exist), in one round trip: a script
+        reads each key by its type on the server, where a pipeline would send two commands a key."""
         with self.pool.connection() as client:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.type(name)
-            kinds = pipe.execute()
-            if not fields:
-                return [(n, None if k == b"none" else {}) for n, k in zip(names, kinds, strict=True)]
-            pipe = client.pipeline(transaction=False)
-            for name, kind in zip(names, kinds, strict=True):
-                if kind == b"hash":
-                    pipe.hgetall(name)
-                elif kind == b"string":
-                    pipe.get(name)
-                else:  # a list, set, stream...: no fields, but a reply keeps the order
-                    pipe.exists(name)
-            replies = pipe.execute()
-        return [(n, None if k == b"none" else _values(k, r)) for n, k, r in zip(names, kinds, replies, strict=True)]
+            replies = client.eval(READ_SCRIPT, len(names), *names, "1" if fields else "0") if names else []
+        return [(n, None if k == b"none" else _values(k, v)) for n, (k, v) in zip(names, replies, strict=True)]
 
     def batches(
         self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
