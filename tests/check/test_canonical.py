@@ -86,10 +86,11 @@ def test_postgresql_checksum_equals_the_core_digest_of_its_rows(dbplex_servers: 
         try:
             checker = hub.checker("pg")
             fields = [c for c in COLUMNS if c != "i"]
-            segment = checker.segment(unique_table, None, fields, 0, 10)
+            segments = checker.segments(unique_table, None, fields, [0, 2, 3, 10, 20])
             rows = [row for batch in checker.batches(unique_table, None, fields, 100) for row in batch]
-            assert segment.count == len(ROWS)
-            assert segment.checksum == canonical.checksum(canonical.digest(k, v) for k, v in rows)
+            assert [s.count for s in segments] == [1, 1, 1, 0]  # keys 1 | 2 | 3 | none
+            assert [s.checksum for s in segments[:3]] == [canonical.digest(k, v) for k, v in rows]
+            assert segments[3].checksum == 0
             assert checker.reads == 2 * len(ROWS)  # the aggregate read each row once, the stream once
         finally:
             with hub.connection("pg") as conn:

@@ -50,7 +50,7 @@ class Checker(Protocol):
 
     #: rows read so far (a counter the report shows; see the module docstring).
     reads: int
-    #: True when :meth:`batches` returns rows in key order and :meth:`segment` and :meth:`bounds`
+    #: True when :meth:`batches` returns rows in key order and :meth:`segments` and :meth:`bounds`
     #: work: the source can take part in a mirror's bisection. Redis key families are unordered.
     ordered: bool
 
@@ -79,9 +79,10 @@ class Checker(Protocol):
         """The smallest and largest key of ``table`` (None when empty); ordered checkers only."""
         ...
 
-    def segment(self, table: str, key: str | None, fields: Sequence[str], lo: Any, hi: Any) -> Segment:
-        """Count and checksum of the rows with ``lo <= key < hi``, computed as close to the data
-        as the server allows; equal to :func:`dbplex.check.canonical.checksum` of their digests."""
+    def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
+        """Count and checksum of each range ``edges[i] <= key < edges[i + 1]`` (so one fewer than
+        ``edges``), in one request where the server allows: computed as close to the data as it
+        can, each equal to :func:`dbplex.check.canonical.checksum` of the range's row digests."""
         ...
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:

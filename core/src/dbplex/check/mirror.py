@@ -1,8 +1,8 @@
 """Mirror consistency: do two places hold the same records?
 
 Two ordered sides with integer keys are compared by **bisection**: the key range is cut into
-:data:`FANOUT` segments, each side's server returns each segment's count and checksum, equal
-segments are done, and a differing one is cut again until it holds at most :data:`LEAF` rows,
+:data:`FANOUT` segments, each side's server returns every segment's count and checksum in one
+request (``Checker.segments``), equal segments are done, and a differing one is cut again until it holds at most :data:`LEAF` rows,
 when both sides' rows of it are read and diffed by key. Reading a segment's checksum costs the
 server a read of its rows (counted), so with few differences each side is read about once for the
 checksums and once more for the small differing segments. Otherwise (a Redis key family, string
@@ -13,6 +13,7 @@ batches and compares digests, then streams the target's keys and asks the source
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from dbplex.check import canonical
@@ -71,29 +72,32 @@ def _bisect(source: Side, target: Side, result: CheckResult, sample: int) -> Non
     bounds = [b for b in ends if b]
     rows = {str(source.place): 0, str(target.place): 0}
     if bounds:
-        lo, hi = min(int(b[0]) for b in bounds), max(int(b[1]) for b in bounds) + 1
-        top = _split(lo, hi)
-        pending = [(segment, True) for segment in top]
+        pending = [(min(int(b[0]) for b in bounds), max(int(b[1]) for b in bounds) + 1)]
+        first = True
         while pending:
-            (lo, hi), first = pending.pop()
-            ours = source.checker.segment(source.table, source.key, source.fields, lo, hi)
-            theirs = target.checker.segment(target.table, target.key, target.fields, lo, hi)
+            lo, hi = pending.pop()
+            edges = _edges(lo, hi)
+            ours = source.checker.segments(source.table, source.key, source.fields, edges)
+            theirs = target.checker.segments(target.table, target.key, target.fields, edges)
             if first:  # the first level covers every key once: it counts both sides
-                rows[str(source.place)] += ours.count
-                rows[str(target.place)] += theirs.count
-            if ours == theirs:
-                continue
-            if max(ours.count, theirs.count) <= LEAF or hi - lo <= FANOUT:
-                _diff(dict(source.digests(lo, hi)), dict(target.digests(lo, hi)), result, sample)
-            else:
-                pending.extend((segment, False) for segment in _split(lo, hi))
+                rows[str(source.place)] = sum(s.count for s in ours)
+                rows[str(target.place)] = sum(s.count for s in theirs)
+                first = False
+            for (start, end), mine, other in zip(pairwise(edges), ours, theirs, strict=True):
+                if mine == other:
+                    continue
+                if max(mine.count, other.count) <= LEAF or end - start <= FANOUT:
+                    _diff(dict(source.digests(start, end)), dict(target.digests(start, end)), result, sample)
+                else:
+                    pending.append((start, end))
+            pending.sort(reverse=True)  # key order, so the samples are the first keys
     result.rows = rows
 
 
-def _split(lo: int, hi: int) -> list[tuple[int, int]]:
-    """``[lo, hi)`` cut into up to FANOUT contiguous ranges, last first (popped in key order)."""
+def _edges(lo: int, hi: int) -> list[int]:
+    """``[lo, hi)`` cut into up to FANOUT contiguous ranges: their FANOUT + 1 edges at most."""
     step = max(1, -(-(hi - lo) // FANOUT))
-    return [(start, min(start + step, hi)) for start in range(lo, hi, step)][::-1]
+    return [*range(lo, hi, step), hi]
 
 
 def _diff(ours: dict[str, int], theirs: dict[str, int], result: CheckResult, sample: int, extra: bool = True) -> None:

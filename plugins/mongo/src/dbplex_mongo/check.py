@@ -1,7 +1,7 @@
 """MongoDB's :class:`~dbplex.check.backend.Checker`.
 
 MongoDB's aggregation has no hash of a string (``$toHashedIndexKey``, 7.0+, hashes a value's BSON,
-not the canonical text the other backends hash), so a segment's rows are streamed in key order
+not the canonical text the other backends hash), so a bisection level's range is streamed once in key order
 with only the key and compared fields projected, and hashed here (:mod:`dbplex.check.canonical`).
 The server counts, finds the newest timestamp, the rows with a missing field and the duplicates of
 one field (``$group``); other rules are streamed and evaluated by core.
@@ -16,6 +16,7 @@ duplicates of several fields are streamed.
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -129,12 +130,15 @@ class MongoChecker:
             return None
         return _get(ends[0], path), _get(ends[1], path)
 
-    def segment(self, table: str, key: str | None, fields: Sequence[str], lo: Any, hi: Any) -> Segment:
-        count, digests = 0, []
-        for batch in self.batches(table, key, fields, 1000, lo, hi):
-            count += len(batch)
-            digests.append(canonical.checksum(canonical.digest(k, values) for k, values in batch))
-        return Segment(count, canonical.checksum(digests))
+    def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
+        """One streamed pass over the whole range, each document hashed into its own segment."""
+        counts, sums = [0] * (len(edges) - 1), [0] * (len(edges) - 1)
+        for batch in self.batches(table, key, fields, 1000, edges[0], edges[-1]):
+            for k, values in batch:
+                index = bisect_right(edges, k) - 1
+                counts[index] += 1
+                sums[index] += canonical.digest(k, values)
+        return [Segment(count, total) for count, total in zip(counts, sums, strict=True)]
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:
         path = key or ID

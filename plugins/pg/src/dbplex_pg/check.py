@@ -1,6 +1,6 @@
 """PostgreSQL's :class:`~dbplex.check.backend.Checker`: rules as SQL, checksums as SQL aggregates.
 
-A segment's checksum is computed in the server: each row's canonical text (the forms of
+Segments' checksums are computed in the server, every range of a bisection level in one query: each row's canonical text (the forms of
 :mod:`dbplex.check.canonical`, written in SQL per column type) is hashed with ``md5``, its first
 15 hex digits read as a 60-bit integer, and summed, so only two numbers cross the network.
 """
@@ -176,18 +176,24 @@ class PgChecker:
         self.reads += 2
         return None if low is None else (low, high)
 
-    def segment(self, table: str, key: str | None, fields: Sequence[str], lo: Any, hi: Any) -> Segment:
+    def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
         column = self.key(table, key)
         parts = [canonical_sql(c, self.column(table, c)) for c in (column, *fields)]
         row_text = sql.SQL("concat_ws(chr(31), {})").format(sql.SQL(", ").join(parts))
+        ident = sql.Identifier(column)
+        inner = list(edges[1:-1])
+        # width_bucket gives the number of inner edges <= key: the range's index
+        bucket = sql.SQL("width_bucket({}, %s::bigint[])").format(ident) if inner else sql.SQL("0")
         query = sql.SQL(
-            "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0) "
-            "FROM {} WHERE {} >= %s AND {} < %s"
-        ).format(row_text, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column))
+            "SELECT {0} AS b, count(*), sum(('x' || substr(md5({1}), 1, 15))::bit(60)::bigint) "
+            "FROM {2} WHERE {3} >= %s AND {3} < %s GROUP BY 1"
+        ).format(bucket, row_text, sql.Identifier(table), ident)
+        params = [inner, edges[0], edges[-1]] if inner else [edges[0], edges[-1]]
         with self.pool.connection() as conn:
-            count, total = conn.execute(query, (lo, hi)).fetchone() or (0, 0)
-        self.reads += int(count)
-        return Segment(int(count), int(total))
+            found = {b: (int(count), int(total)) for b, count, total in conn.execute(query, params).fetchall()}
+        segments = [Segment(*found.get(i, (0, 0))) for i in range(len(edges) - 1)]
+        self.reads += sum(s.count for s in segments)
+        return segments
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:
         predicate = self._predicate(table, rule)

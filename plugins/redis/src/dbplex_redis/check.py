@@ -141,7 +141,7 @@ class RedisChecker:
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
         raise UnsupportedError(f"source {self.source.name!r}: key families have no key order")
 
-    def segment(self, table: str, key: str | None, fields: Sequence[str], lo: Any, hi: Any) -> Segment:
+    def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
         raise UnsupportedError(f"source {self.source.name!r}: key families have no key order")
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:
