@@ -42,12 +42,15 @@ def invalid(rule: Invalid, value: Any) -> bool:
 
 
 def newest(value: Any) -> dt.datetime | None:
-    """``value`` as an aware UTC datetime, or None when it is not a timestamp."""
+    """``value`` (a datetime, a date or ISO 8601 text) as an aware UTC datetime, or None when it
+    is not a timestamp."""
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):  # a day: its midnight, UTC
+        value = dt.datetime(value.year, value.month, value.day)
     if not isinstance(value, dt.datetime):
         return None
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
