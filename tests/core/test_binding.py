@@ -54,7 +54,7 @@ class Kept:
 
 
 class Capabilities:
-    """A cross-cutting plugin giving SQLite sources a migrator and a partitioner that only keep
+    """A cross-cutting plugin giving SQLite sources a migrator, a partitioner and a checker that only keep
     what the hub handed them (enough to see which pools a capability receives)."""
 
     def __init__(self) -> None:
@@ -69,6 +69,11 @@ class Capabilities:
     def dbplex_partition(self, source: Source, pool: Pool, admin: Pool) -> Any:
         self.given.append(("partition", pool, admin))
         return Kept("partitioner")
+
+    @hookimpl
+    def dbplex_check(self, source: Source, pool: Pool, admin: Pool) -> Any:
+        self.given.append(("check", pool, admin))
+        return Kept("checker")
 
 
 @pytest.fixture
@@ -102,6 +107,10 @@ def test_a_missing_capability_names_the_source_and_the_hook(hub: dbplex.Hub) -> 
         hub.migrator("db")
     with pytest.raises(UnsupportedError, match=r"source 'db': backend 'sqlite' has no partitioning .*dbplex_partition"):
         hub.partitioner("db")
+    with pytest.raises(
+        UnsupportedError, match=r"source 'db': backend 'sqlite' has no data-quality checks .*dbplex_check"
+    ):
+        hub.checker("db")
 
 
 def test_capabilities_receive_the_hubs_pools_and_the_admin_pool_is_one_of_them(db_url: str, tally: Tally) -> None:
@@ -111,9 +120,10 @@ def test_capabilities_receive_the_hubs_pools_and_the_admin_pool_is_one_of_them(d
     ) as hub:
         assert hub.migrator("db").kind == "migrator"  # type: ignore[attr-defined]
         assert hub.partitioner("db").kind == "partitioner"  # type: ignore[attr-defined]
+        assert hub.checker("db").kind == "checker"  # type: ignore[attr-defined]
         assert hub.pool_stats() == {}  # handing the pools over opened none of them
-        (_, pool, admin), (_, pool2, admin2) = given.given
-        assert (pool, admin) == (pool2, admin2) == hub.capability_pools("db")
+        (_, pool, admin), (_, pool2, admin2), (_, pool3, admin3) = given.given
+        assert (pool, admin) == (pool2, admin2) == (pool3, admin3) == hub.capability_pools("db")
         with admin.connection() as session, pool.connection():
             assert session is not None  # an admin session and an ordinary one at once, with max_size 1
             stats = hub.pool_stats()
