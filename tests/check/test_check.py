@@ -166,3 +166,23 @@ def test_an_unknown_rule_is_a_usage_error(clean: Dataset, tmp_path: Path) -> Non
     result = _cli(clean, tmp_path, "no_such_rule")
     assert result.exit_code == 2
     assert "unknown check 'no_such_rule'" in result.output
+
+
+def test_rules_from_a_checks_file_and_a_name_in_both_refused(clean: Dataset, tmp_path: Path) -> None:
+    rules = tmp_path / "checks.toml"
+    rules.write_text(toml({"checks": {"venues_few": {"kind": "row_count", "target": f"pg.{clean.venues}", "max": 5}}}))
+    only_sources = Dataset(clean.name, {"sources": clean.config["sources"]}, clean.start)
+    result = _cli(only_sources, tmp_path, "--checks", str(rules))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"FAIL  venues_few (row_count): rows {VENUES} (rows read: pg.{clean.venues} {VENUES})",
+        "0 passed, 1 failed",
+    ]
+    both = tmp_path / "both.toml"
+    both.write_text(toml({"checks": {"game_score": {"kind": "row_count", "target": f"pg.{clean.games}", "min": 1}}}))
+    refused = _cli(clean, tmp_path, "--checks", str(both))
+    assert refused.exit_code == 2
+    assert f"{both}: check 'game_score' is also in" in refused.output
+    nothing = _cli(only_sources, tmp_path)
+    assert nothing.exit_code == 2
+    assert "no checks configured: add [checks.NAME] tables to the configuration or pass --checks FILE" in nothing.output

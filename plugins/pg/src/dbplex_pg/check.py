@@ -19,6 +19,8 @@ from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 
 _INTEGERS = {"int2", "int4", "int8"}
+#: columns whose values are their canonical text, so a lookup compares them as they are (and uses an index).
+_TEXTS = {"text", "varchar"}
 _NUMBERS = _INTEGERS | {"float4", "float8", "numeric"}
 _TIMESTAMP = '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''
 
@@ -93,10 +95,14 @@ class PgChecker:
         return types[column]
 
     def _params(self, table: str, column: str, texts: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
-        """``column = ANY(%s)`` with ``texts`` in the column's type (integers that are not are left out)."""
-        if self.column(table, column) in _INTEGERS:
+        """``column = ANY(%s)`` with ``texts`` in the column's type (integers that are not are
+        left out), so the column's index serves the lookup; other types compare their text."""
+        type_name = self.column(table, column)
+        if type_name in _INTEGERS:
             return sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)), [int(t) for t in texts if _is_int(t)]
-        return sql.SQL("{}::text = ANY(%s)").format(sql.Identifier(column)), list(texts)
+        if type_name in _TEXTS:
+            return sql.SQL("{} = ANY(%s::text[])").format(sql.Identifier(column)), list(texts)
+        return sql.SQL("{} = ANY(%s)").format(canonical_sql(column, type_name)), list(texts)
 
     # -- the Checker protocol -------------------------------------------------------------------
 
