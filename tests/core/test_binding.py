@@ -54,7 +54,7 @@ class Kept:
 
 
 class Capabilities:
-    """A cross-cutting plugin giving SQLite sources a migrator, a partitioner and an analyzer that only keep
+    """A cross-cutting plugin giving SQLite sources a migrator, a partitioner, an analyzer and a checker that only keep
     what the hub handed them (enough to see which pools a capability receives)."""
 
     def __init__(self) -> None:
@@ -74,6 +74,11 @@ class Capabilities:
     def dbplex_analyze(self, source: Source, pool: Pool, admin: Pool) -> Any:
         self.given.append(("analyze", pool, admin))
         return Kept("analyzer")
+
+    @hookimpl
+    def dbplex_check(self, source: Source, pool: Pool, admin: Pool) -> Any:
+        self.given.append(("check", pool, admin))
+        return Kept("checker")
 
 
 @pytest.fixture
@@ -109,6 +114,10 @@ def test_a_missing_capability_names_the_source_and_the_hook(hub: dbplex.Hub) -> 
         hub.partitioner("db")
     with pytest.raises(UnsupportedError, match=r"source 'db': backend 'sqlite' has no analyzer .*dbplex_analyze"):
         hub.analyzer("db")
+    with pytest.raises(
+        UnsupportedError, match=r"source 'db': backend 'sqlite' has no data-quality checks .*dbplex_check"
+    ):
+        hub.checker("db")
 
 
 def test_capabilities_receive_the_hubs_pools_and_the_admin_pool_is_one_of_them(db_url: str, tally: Tally) -> None:
@@ -119,9 +128,11 @@ def test_capabilities_receive_the_hubs_pools_and_the_admin_pool_is_one_of_them(d
         assert hub.migrator("db").kind == "migrator"  # type: ignore[attr-defined]
         assert hub.partitioner("db").kind == "partitioner"  # type: ignore[attr-defined]
         assert hub.analyzer("db").kind == "analyzer"  # type: ignore[attr-defined]
+        assert hub.checker("db").kind == "checker"  # type: ignore[attr-defined]
         assert hub.pool_stats() == {}  # handing the pools over opened none of them
-        (_, pool, admin), (_, pool2, admin2), (_, pool3, admin3) = given.given
-        assert (pool, admin) == (pool2, admin2) == (pool3, admin3) == hub.capability_pools("db")
+        assert [kind for kind, _, _ in given.given] == ["migrate", "partition", "analyze", "check"]
+        assert {(pool, admin) for _, pool, admin in given.given} == {hub.capability_pools("db")}
+        _, pool, admin = given.given[0]
         with admin.connection() as session, pool.connection():
             assert session is not None  # an admin session and an ordinary one at once, with max_size 1
             stats = hub.pool_stats()

@@ -29,6 +29,7 @@ CONTRACTS = {
     "Baseline": CORE / "bench" / "baseline.py",
     "Analyzer": CORE / "analyze" / "model.py",
     "SlowLog": CORE / "slowlog" / "model.py",
+    "Checker": CORE / "check" / "backend.py",
 }
 
 HOOKS = "hooks"

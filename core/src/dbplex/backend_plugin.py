@@ -36,7 +36,7 @@ from dbplex.hookspecs import hookimpl
 from dbplex.pooling.connector import Connector
 from dbplex.pooling.pool import ConnectorPool
 
-HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "analyze", "bench_baseline", "slowlog")
+HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "analyze", "check", "bench_baseline", "slowlog")
 
 #: the arguments each hook passes to its target, in order: the hook specification's parameters,
 #: but for ``pool``: a backend that declares a pool of its own has no connector to receive.
@@ -109,6 +109,7 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "migrate": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "partition": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "analyze": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
+        "check": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
         "slowlog": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
     }
@@ -166,7 +167,7 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
 
     Each target is the ``"module:attribute"`` of a callable taking the hook's arguments
     positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``;
-    ``migrate``, ``partition`` and ``analyze``: ``(source, pool, admin)``; ...); a class is checked through
+    ``migrate``, ``partition``, ``analyze``, ``check`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
     its constructor.
     """
     unknown = set(targets) - set(HOOKS)

@@ -34,6 +34,7 @@ from dbplex.secrets import scrub
 if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
+    from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
     from dbplex.partition.backend import Partitioner
@@ -84,6 +85,10 @@ class SlowLogHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> SlowLog | None: ...
 
 
+class CheckHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Checker | None: ...
+
+
 class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
@@ -98,6 +103,7 @@ class BoundBackend:
     __slots__ = (
         "_analyze",
         "_baseline",
+        "_check",
         "_connect",
         "_health",
         "_migrate",
@@ -119,6 +125,7 @@ class BoundBackend:
         migrate: MigrateHook,
         partition: PartitionHook,
         analyze: AnalyzeHook,
+        check: CheckHook,
         bench_baseline: BaselineHook,
         slowlog: SlowLogHook,
     ) -> None:
@@ -133,6 +140,7 @@ class BoundBackend:
         self._analyze = analyze
         self._baseline = bench_baseline
         self._slowlog = slowlog
+        self._check = check
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -188,6 +196,12 @@ class BoundBackend:
         found = self._slowlog(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "server-side slow log", "dbplex_slowlog")
+        return found
+
+    def checker(self, source: Source, pool: Pool, admin: Pool) -> Checker:
+        found = self._check(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "data-quality checks", "dbplex_check")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from dbplex import secrets
+from dbplex.check.rules import Rule
 from dbplex.errors import ConfigError
 from dbplex.partition.spec import PartitionSpec
 
@@ -239,6 +241,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     analyze: dict[str, AnalyzeSourceConfig] = {}
     #: the read-through cache (``[cache]``); off unless it names tables.
     cache: CacheConfig = CacheConfig()
+    #: data-quality rules ``dbplex check`` runs (``[checks.NAME]``), by name.
+    checks: dict[str, Rule] = {}
     #: the file this was read from, if any; not a TOML key.
     path: str | None = None
 
@@ -417,16 +421,65 @@ def check_cache(cache: CacheConfig, sources: dict[str, SourceConfig], origin: st
             )
 
 
+#: each rule kind's struct, so ``${ENV}`` in a number field of a rule becomes a number.
+_RULE_TYPES: dict[str, type[Any]] = {
+    str(mi.type_info(t).tag): t  # type: ignore[attr-defined]
+    for t in typing.get_args(Rule)
+}
+
+
+def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
+    """Validate ``[checks.NAME]`` tables one by one, so that errors name the rule; with
+    ``sources``, every place a rule reads must be on one of them."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: `checks` must be a table of [checks.NAME] tables")
+    converted: dict[str, Rule] = {}
+    for name, value in raw.items():
+        if not _SOURCE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{origin}: check name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin}: `checks.{name}` must be a table")
+        kind = _RULE_TYPES.get(value.get("kind"))  # type: ignore[arg-type]
+        value = _interpolate(value, f"{origin}: checks.{name}", mi.type_info(kind) if kind else None)
+        try:
+            rule: Rule = msgspec.convert(value, Rule)
+            places = rule.places()
+        except msgspec.ValidationError as exc:
+            message = field_path(exc, f"checks.{name}")
+            if "kind`" in message or "missing required field `kind`" in message:
+                from dbplex.check.rules import KINDS
+
+                message += f" (kinds: {', '.join(KINDS)})"
+            raise ConfigError(f"{origin}: {message}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: `checks.{name}`: {exc}") from None
+        for place in places:
+            if sources is not None and place.source not in sources:
+                known = ", ".join(sorted(sources)) or "none configured"
+                raise ConfigError(
+                    f"{origin}: `checks.{name}` reads {str(place)!r}, but {place.source!r} is not a configured source ({known})"
+                )
+        converted[name] = rule
+    return converted
+
+
 def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     """Validate already-parsed configuration data (``${ENV}`` is expanded first)."""
     origin = path or "configuration"
+    data = dict(data)
+    raw_checks = data.pop("checks", {})  # interpolated rule by rule, once each rule's kind is known
     data = _interpolate(data, origin, mi.type_info(Config))
     data.pop("path", None)
     sources = _convert_sources(data.pop("sources", {}), origin)
     partitions = convert_partitions(data.pop("partitions", {}), origin, sources)
     cached = _convert_cached_tables(data, origin)
+    checks = convert_checks(raw_checks, origin, sources)
     try:
-        config = msgspec.structs.replace(msgspec.convert(data, Config), sources=sources, partitions=partitions)
+        config = msgspec.structs.replace(
+            msgspec.convert(data, Config), sources=sources, partitions=partitions, checks=checks
+        )
         if cached:
             config = msgspec.structs.replace(config, cache=msgspec.structs.replace(config.cache, tables=cached))
     except msgspec.ValidationError as exc:
@@ -465,6 +518,24 @@ def load_partitions(
         raise ConfigError(f"{file}: a partition spec file holds only [partitions.NAME] tables, found {other}")
     specs = _interpolate(data.get("partitions", {}), str(file), mi.type_info(dict[str, PartitionSpec]))
     return convert_partitions(specs, str(file), sources)
+
+
+def load_checks(path: str | os.PathLike[str], sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
+    """The ``[checks.NAME]`` tables of a rules file (``dbplex check --checks FILE``), with
+    ``${ENV}`` expanded; with ``sources``, every place a rule reads must be on one of them."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: checks file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read checks: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    other = sorted(set(data) - {"checks"})
+    if other:
+        raise ConfigError(f"{file}: a checks file holds only [checks.NAME] tables, found {other}")
+    return convert_checks(data.get("checks", {}), str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.backends import Backend, Source
     from dbplex.bench.baseline import Baseline
+    from dbplex.check.backend import Checker
     from dbplex.health import Health
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
@@ -163,6 +164,21 @@ def dbplex_slowlog(source: Source, pool: Pool, admin: Pool) -> SlowLog:
     :param source: the configured source.
     :param pool: the source's pool, for ordinary checkouts.
     :param admin: the source's admin pool, for statistics reads outside the operation timeout.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_check(source: Source, pool: Pool, admin: Pool) -> Checker:
+    """Return the data-quality backend of ``source``: a :class:`~dbplex.check.backend.Checker`.
+
+    A factory like ``dbplex_migrate``, no I/O here: ``dbplex check`` asks it to stream a table's
+    rows in batches, look keys up, count, and checksum key ranges (in SQL or an aggregation where
+    the server can), and to evaluate a rule on the server when it can; core compares and reports.
+    Reads go through ``pool``.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for long reads outside the operation timeout.
     """
 
 

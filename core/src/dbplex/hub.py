@@ -28,6 +28,7 @@ from dbplex.routing.router import breaker
 if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.cache import ReadThroughCache
+    from dbplex.check.backend import Checker
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
     from dbplex.partition.api import Partitioned
@@ -241,6 +242,12 @@ class Hub:
         asked for findings, which it reads through the hub's pools."""
         bound = self._get(source)
         return bound.bound.analyzer(bound.source, bound.primary, bound.admin)
+
+    def checker(self, source: str) -> Checker:
+        """A new data-quality backend of ``source`` (its plugin's ``dbplex_check`` hook), reading
+        through the hub's pools; each has its own read counter."""
+        bound = self._get(source)
+        return bound.bound.checker(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the

@@ -169,6 +169,7 @@ class Plugins:
             migrate=bound("dbplex_migrate"),
             partition=bound("dbplex_partition"),
             analyze=bound("dbplex_analyze"),
+            check=bound("dbplex_check"),
             bench_baseline=bound("dbplex_bench_baseline"),
             slowlog=bound("dbplex_slowlog"),
         )

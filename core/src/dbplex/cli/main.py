@@ -199,6 +199,21 @@ def slowlog(ctx: click.Context, sources: tuple[str, ...], as_json: bool, limit: 
     sys.exit(1 if any(note.level == "error" for note in report.notes) else 0)
 
 
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[RULE]...")
+@click.option("--checks", "checks_file", metavar="FILE", help="Read [checks.NAME] rules from FILE as well.")
+@click.option(
+    "--sample", default=10, show_default=True, type=click.IntRange(0, 10_000), help="Offending keys shown per rule."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, sample: int, as_json: bool) -> None:
+    """Check data-quality rules, references across sources and mirrors. Exit 1 when a rule fails."""
+    from dbplex.cli.check import run
+
+    run(ctx, names, checks_file, sample, as_json)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -40,6 +40,7 @@ plugin = backend_plugin(
     migrate="dbplex_mongo.migrate:MongoMigrator",
     partition="dbplex_mongo.partition:MongoPartitioner",
     analyze="dbplex_mongo.analyze:MongoAnalyzer",
+    check="dbplex_mongo.check:MongoChecker",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
     slowlog="dbplex_mongo.slowlog:MongoSlowLog",
 )

@@ -38,6 +38,7 @@ plugin = backend_plugin(
     migrate="dbplex_pg.migrate:PgMigrator",
     partition="dbplex_pg.partition:PgPartitioner",
     analyze="dbplex_pg.analyze:PgAnalyzer",
+    check="dbplex_pg.check:PgChecker",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
     slowlog="dbplex_pg.slowlog:PgSlowLog",
 )

@@ -43,6 +43,7 @@ plugin = backend_plugin(
     migrate="dbplex_redis.migrate:RedisMigrator",
     partition="dbplex_redis.partition:RedisPartitioner",
     analyze="dbplex_redis.analyze:RedisAnalyzer",
+    check="dbplex_redis.check:RedisChecker",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
     slowlog="dbplex_redis.slowlog:RedisSlowLog",
 )

@@ -1,0 +1,1 @@
+"""``dbplex check``: data-quality rules, references across sources and mirrors, per source's checker."""
