@@ -214,6 +214,31 @@ class BoundBackend:
 # -- endpoints ------------------------------------------------------------------------------------
 
 
+def unchecked(source: Source) -> Health:
+    """The health of a source whose backend has no health check."""
+    return Health(
+        source=source.name, backend=source.backend, status=Status.UNKNOWN, error="backend has no health check"
+    )
+
+
+def unanswered(source: Source, limit: float) -> Health:
+    """A health check that outlasted ``limit`` seconds: DOWN."""
+    return Health(
+        source=source.name,
+        backend=source.backend,
+        status=Status.DOWN,
+        required=source.config.required,
+        latency_ms=limit * 1000,
+        error=f"source {source.name!r}: no answer within {limit:g}s",
+    )
+
+
+def failed(source: Source, exc: Exception) -> Health:
+    """A health check that raised: DOWN with the error (a dbplex error's message, else its type too), scrubbed."""
+    message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
+    return Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
+
+
 def derived(source: Source, role: Role, name: str, url: str | None = None) -> Source:
     """The :class:`Source` named ``name`` of one of ``source``'s endpoints: a replica (its own
     ``url``) or the admin pool (a few connections, no leak threshold)."""
@@ -322,18 +347,9 @@ class Endpoint:
     def _probe(self) -> Health:
         source = self.source
         try:
-            health = self.backend.health(source, self.pool or self.open())
-            if health is None:
-                health = Health(
-                    source=source.name,
-                    backend=source.backend,
-                    status=Status.UNKNOWN,
-                    error="backend has no health check",
-                )
+            return self.backend.health(source, self.pool or self.open()) or unchecked(source)
         except Exception as exc:  # a health check reports failures, it does not raise them
-            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
-            health = Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
-        return health
+            return failed(source, exc)
 
     # -- the Pool protocol, for capabilities --------------------------------------------------------
 
