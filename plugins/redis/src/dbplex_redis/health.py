@@ -15,7 +15,7 @@ import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.health import Health, Status
-from dbplex.pool import Pool
+from dbplex.pool import Pool, PoolStats
 from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
 from dbplex_redis.execute import replies
@@ -54,6 +54,12 @@ def check(source: Source, pool: Pool) -> Health:
     """
     with pool.connection() as client:
         info, replication, role = ask(source, client, [("INFO", "server"), ("INFO", "replication"), ("ROLE",)])
+    return shape(source, pool.stats(), info, replication, role)
+
+
+def shape(source: Source, stats: PoolStats, info: Any, replication: Any, role: Any) -> Health:
+    """UP with what the replies to ``INFO server``, ``INFO replication`` and ``ROLE`` tell (an error
+    reply, e.g. an ACL refusing INFO, leaves its part out); shared with the asyncio check."""
     details: dict[str, Any] = {}
     version = None
     if not isinstance(info, Exception):
@@ -68,7 +74,7 @@ def check(source: Source, pool: Pool) -> Health:
         backend=source.backend,
         status=Status.UP,
         server_version=version,
-        pool=pool.stats(),
+        pool=stats,
         lag_seconds=lag,
         details=details,
     )

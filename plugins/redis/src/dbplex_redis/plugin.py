@@ -43,6 +43,9 @@ plugin = backend_plugin(
     migrate="dbplex_redis.migrate:RedisMigrator",
     partition="dbplex_redis.partition:RedisPartitioner",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
+    async_connect="dbplex_redis.aio_connector:AsyncRedisConnector",
+    async_query="dbplex_redis.aio_execute:execute",
+    async_health="dbplex_redis.aio_execute:check",
 )
 
 cluster_plugin = backend_plugin(
