@@ -38,4 +38,7 @@ plugin = backend_plugin(
     migrate="dbplex_pg.migrate:PgMigrator",
     partition="dbplex_pg.partition:PgPartitioner",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
+    async_connect="dbplex_pg.aio_connector:AsyncPgConnector",
+    async_query="dbplex_pg.aio_execute:run",
+    async_health="dbplex_pg.aio_execute:check",
 )
