@@ -40,4 +40,7 @@ plugin = backend_plugin(
     migrate="dbplex_mongo.migrate:MongoMigrator",
     partition="dbplex_mongo.partition:MongoPartitioner",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
+    async_pool="dbplex_mongo.aio_pool:AsyncMongoPool",
+    async_query="dbplex_mongo.aio_execute:run",
+    async_health="dbplex_mongo.aio_execute:check",
 )
