@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import dbplex
-from dbplex import Get, Status
+from dbplex import Backend, Get, Status
 from dbplex.cli.main import cli
 from dbplex_mongo import GridFSPut
 
@@ -69,3 +69,18 @@ def test_plugins_lists_the_modes_of_each_backend() -> None:
     modes = {b["name"]: b["modes"] for p in json.loads(result.output)["plugins"] for b in p["backends"]}
     assert modes["pg"] == modes["redis"] == modes["mongo"] == ["sync", "async"]
     assert modes["sqlite"] == modes["redis_cluster"] == ["sync"]
+
+
+def test_backend_plugin_refuses_an_async_connector_and_an_async_pool_together() -> None:
+    from dbplex.backend_plugin import backend_plugin
+
+    with pytest.raises(ValueError, match="async_connect= and async_pool= exclude each other"):
+        backend_plugin(Backend(name="x", schemes=("x",)), async_connect="m:a", async_pool="m:b")
+
+
+def test_an_async_target_that_cannot_take_the_hooks_arguments_is_a_load_error_naming_it() -> None:
+    from dbplex.backend_plugin import backend_plugin
+
+    plugin = backend_plugin(Backend(name="x", schemes=("x",)), async_query="json:dumps", async_pool="json:loads")
+    with pytest.raises(dbplex.PluginError, match=r"hook 'async_query', target 'json:dumps'"):
+        plugin.resolve_targets()
