@@ -242,3 +242,19 @@ def test_closing_the_hub_ends_every_server_session(counted: Counted) -> None:
         assert await settled(counted, lambda: 0) == (0, 0)
 
     asyncio.run(main())
+
+
+def test_mongodb_counts_each_waiting_task_as_pending(dbplex_servers: Any) -> None:
+    """pymongo's pool is the driver's; dbplex reads its events, telling waiting checkouts apart by
+    task under asyncio (by thread in sync mode), so ``pending`` counts every waiting task."""
+
+    async def main() -> None:
+        async with hub_for(dbplex_servers.url("mongo"), max_size=1) as hub:
+            await hub.execute("s", Get("t", "warm"))  # the server is known: checkouts queue at once
+            tasks = [asyncio.create_task(hub.execute("s", Get("t", f"k{i}"))) for i in range(10)]
+            await until(lambda: hub.pool_stats()["s"].pending > 1)
+            await asyncio.gather(*tasks)
+            stats = hub.pool_stats()["s"]
+            assert stats.pending == 0 and stats.used == 0 and stats.acquired >= 11
+
+    asyncio.run(main())

@@ -7,13 +7,14 @@ timeouts), the same statistics from pymongo's connection-pool events
 (:class:`~dbplex_mongo.monitor.PoolMonitor`, whose listener ``AsyncMongoClient`` accepts as
 ``MongoClient`` does), the same leak reports and ``max_waiting`` bound.
 
-Not here yet: the lifetime of a client (``max_lifetime``: the sync pool replaces its client),
-``resize``, and ``pending`` counts at most one waiting checkout per thread (the monitor keys
-waiting checkouts by thread, and an event loop is one thread).
+Waiting checkouts (``pending``, ``max_waiting``) are told apart by task, as the sync pool tells
+them apart by thread. Not here yet: the lifetime of a client (``max_lifetime``: the sync pool
+replaces its client) and ``resize``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,11 @@ async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+def _task() -> int:
+    """Who is checking out under asyncio: the running task (the loop's thread when there is none)."""
+    return id(asyncio.current_task())
+
+
 class AsyncMongoPool:
     """A source's ``AsyncMongoClient``. ``connection()`` yields its ``AsyncDatabase``;
     ``transaction()`` yields a :class:`~dbplex_mongo.conn.MongoConn` bound to a session."""
@@ -78,7 +84,7 @@ class AsyncMongoPool:
         """Build the client (pymongo connects in the background: no I/O awaited here)."""
         if self.client is not None:
             return
-        listener = self.monitor.listener()
+        listener = self.monitor.listener(_task)
         client = client_mod.open_client(self.source, listener, AsyncMongoClient)
         database = client_mod.database_of(self.source, client)
         self.probe = AsyncServerProbe(client, self.source.name)
