@@ -1,13 +1,14 @@
 """Differential test: the same random op sequences through ``dbplex.open`` and ``dbplex.open_async``
 give the same results, step by step, on every in-repo backend.
 
-The sync hub runs each op on one table and the async hub the same op on a twin table, so both
-see the same history. Against the nx-27017 stand-in MongoDB keeps to the domain it stores
+The sync hub runs each op on a table of this run's own and the async hub the same op on a twin
+table, so both see the same history (and parallel runs do not meet). Against the nx-27017 stand-in MongoDB keeps to the domain it stores
 exactly (see tests/conformance/test_differential.py, whose op strategy this reuses).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,9 @@ from dbplex import Delete, Op
 from dbplex.testing.aio import BlockingHub
 from tests.conformance.test_differential import KEYS, SETTINGS, TABLE, op_strategy, typed
 
-TWIN = f"{TABLE}_aio"
+#: tables of this run's own (the strategy's ops name TABLE): the sync hub's, and the async hub's twin.
+RUN = uuid.uuid4().hex[:8]
+MINE, TWIN = f"{TABLE}_{RUN}_sync", f"{TABLE}_{RUN}_aio"
 BACKENDS = ("pg", "redis", "mongo")
 
 
@@ -42,8 +45,8 @@ def stand_in(hubs: tuple[dbplex.Hub, BlockingHub]) -> bool:
         return bool(database.client.admin.command("buildInfo").get("process") == "nx_27017")
 
 
-def twin(op: Op) -> Op:
-    return msgspec.structs.replace(op, table=TWIN)  # type: ignore[type-var]
+def on(table: str, op: Op) -> Op:
+    return msgspec.structs.replace(op, table=table)  # type: ignore[type-var]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -56,9 +59,9 @@ def test_sync_and_async_return_the_same_results(
     safe = backend == "mongo" and stand_in
     sequence = data.draw(st.lists(op_strategy(stand_in_safe=safe), min_size=1, max_size=25), label="ops")
     for key in KEYS:
-        hub.execute(backend, Delete(TABLE, key))
+        hub.execute(backend, Delete(MINE, key))
         blocking.execute(backend, Delete(TWIN, key))
     for step, op in enumerate(sequence):
-        expected = hub.execute(backend, op)
-        got = blocking.execute(backend, twin(op))
+        expected = hub.execute(backend, on(MINE, op))
+        got = blocking.execute(backend, on(TWIN, op))
         assert typed([got.rows, got.affected]) == typed([expected.rows, expected.affected]), f"step {step}: {op!r}"

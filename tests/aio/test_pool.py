@@ -221,12 +221,14 @@ def test_a_storm_of_cancellations_leaves_no_connection_in_use_and_no_extra_sessi
                 await asyncio.sleep(chance.random() / 500)
                 for task in chance.sample(tasks, 5):
                     task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, Exception)]
+            assert not failures, failures[:3]
             assert sum(t.cancelled() for t in tasks) > 0
             stats = hub.pool_stats()["s"]
-            assert stats.used == 0 and stats.pending == 0 and stats.size <= 4
+            assert stats.used == 0 and stats.pending == 0 and stats.size <= 4, stats
             server, size = await settled(counted, pool_size(hub))
-            assert server == size
+            assert server == size, hub.pool_stats()["s"]
             assert (await hub.execute("s", Put(unique_table, "after", {"ok": True}))).affected == 1
 
     asyncio.run(main())

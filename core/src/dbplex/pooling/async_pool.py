@@ -13,7 +13,8 @@ does maintenance:
   no task and no thread per wait.
 - **Cancellation never leaks.** A caller cancelled while waiting leaves the queue; if a
   connection (or room to open one) had already been handed to it, that goes to the next caller.
-  A caller cancelled while opening gives the room back. A block that ends by cancellation (or
+  A caller cancelled while opening lets the open finish (a connect cut short could leave a
+  half-open session on the server) and the connection goes to the next caller. A block that ends by cancellation (or
   any ``BaseException``) while holding a connection leaves the connection in an unknown state
   (a query may be half sent), so the pool closes it and counts it ``lost``; a cancellation
   during the reset on return does the same. The bookkeeping is done before any ``await``, so
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from time import monotonic
 from types import TracebackType
@@ -181,7 +183,7 @@ class AsyncConnectorPool(Generic[C]):
             elif grant is Grant.OPEN:
                 opening = monotonic()
                 try:
-                    conn = await self._open()
+                    conn = await self._shielded_open(opening)
                 except SourceUnavailable:
                     if not self._total():
                         raise
@@ -347,6 +349,30 @@ class AsyncConnectorPool(Generic[C]):
             self._backoff.succeeded()
         return conn
 
+    async def _shielded_open(self, started: float) -> C:
+        """:meth:`_open`, run to its end even if the caller is cancelled meanwhile: a connect cut
+        short could leave a half-open session on the server, so the connection is finished and
+        handed to the next caller (or kept idle, or closed once the pool is) instead."""
+        opening = asyncio.get_running_loop().create_task(self._open())
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(functools.partial(self._adopt, started))
+            raise
+
+    def _adopt(self, started: float, opening: asyncio.Task[C]) -> None:
+        """A connection opened for a caller that was cancelled meanwhile (a failed open has
+        already been counted by :meth:`_open`)."""
+        if opening.cancelled() or opening.exception() is not None:
+            return
+        slot = self._slot(opening.result(), started)
+        if self._closed:
+            self._counters.recycled += 1
+            self._close_soon(slot.conn)
+            return
+        self._put_back(slot)
+        self._grant()
+
     def _slot(self, conn: C, started: float) -> Slot[C]:
         self._opening -= 1
         return new_slot(conn, started, self._counters, *self._lifetime, self._generation)
@@ -478,7 +504,7 @@ class AsyncConnectorPool(Generic[C]):
             self._opening += 1
             started = monotonic()
             try:
-                conn = await self._open()
+                conn = await self._shielded_open(started)
             except Exception:
                 return self._backoff.wait_left()
             slot = self._slot(conn, started)
