@@ -260,3 +260,24 @@ def test_mongodb_counts_each_waiting_task_as_pending(dbplex_servers: Any) -> Non
             assert stats.pending == 0 and stats.used == 0 and stats.acquired >= 11
 
     asyncio.run(main())
+
+
+def test_a_task_cancelled_while_its_connection_opens_leaves_the_connection_to_the_pool(counted: Counted) -> None:
+    async def main() -> None:
+        async with hub_for(counted.url, min_size=0, max_size=1, timeout=30) as hub:
+            task = asyncio.create_task(hub.execute("s", Get("t", "k")))
+            await until(lambda: hub.pool_stats().get("s") is not None)
+            await asyncio.sleep(0)  # the task is connecting now
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            deadline = time.monotonic() + 10  # a liveness bound: the connect finishes on its own
+            while hub.pool_stats()["s"].size == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            stats = hub.pool_stats()["s"]
+            assert stats.size == stats.idle == 1 and stats.used == 0 and stats.created == 1
+            assert await settled(counted, pool_size(hub)) == (1, 1)
+            assert (await hub.execute("s", Get("t", "k"))).rows == []
+            assert hub.pool_stats()["s"].created == 1  # the connection opened for the cancelled task served this one
+
+    asyncio.run(main())
