@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dbplex import hookspecs
+    from dbplex.aio import AsyncHub, AsyncPool, AsyncTransaction, open_async
     from dbplex.backends import Backend, Source
     from dbplex.config import Config, PoolConfig, SourceConfig
     from dbplex.errors import (
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 #: plugin or a test that needs one corner of dbplex does not pay for the rest (hub, plugins,
 #: configuration, pluggy): ``import dbplex`` alone imports almost nothing.
 _LAZY = {
+    "AsyncHub": "dbplex.aio",
+    "AsyncPool": "dbplex.aio",
+    "AsyncTransaction": "dbplex.aio",
+    "open_async": "dbplex.aio",
     "Backend": "dbplex.backends",
     "Source": "dbplex.backends",
     "Config": "dbplex.config",
@@ -102,6 +107,9 @@ def _version() -> str:
 
 
 __all__ = [
+    "AsyncHub",
+    "AsyncPool",
+    "AsyncTransaction",
     "Backend",
     "Config",
     "ConfigError",
@@ -136,4 +144,5 @@ __all__ = [
     "hookimpl",
     "hookspecs",
     "open",
+    "open_async",
 ]

@@ -27,22 +27,41 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbplex import hookspecs
 from dbplex.backends import Backend, Source
 from dbplex.errors import PluginError
 from dbplex.hookspecs import hookimpl
-from dbplex.pooling.connector import Connector
+from dbplex.pooling.connector import AsyncConnector, Connector
 from dbplex.pooling.pool import ConnectorPool
 
-HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "analyze", "check", "bench_baseline", "slowlog")
+if TYPE_CHECKING:
+    from dbplex.pooling.async_pool import AsyncConnectorPool
+
+HOOKS = (
+    "connect",
+    "pool",
+    "query",
+    "health",
+    "migrate",
+    "partition",
+    "analyze",
+    "check",
+    "bench_baseline",
+    "slowlog",
+    "async_connect",
+    "async_pool",
+    "async_query",
+    "async_health",
+)
 
 #: the arguments each hook passes to its target, in order: the hook specification's parameters,
 #: but for ``pool``: a backend that declares a pool of its own has no connector to receive.
 HOOK_ARGUMENTS = {
     **{hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS},
     "pool": ("source",),
+    "async_pool": ("source",),
 }
 
 
@@ -112,6 +131,10 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "check": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
         "slowlog": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
+        "async_connect": lambda source: target.call(source) if source.backend == name else None,
+        "async_pool": lambda source, connector: target.call(source) if source.backend == name else None,
+        "async_query": lambda source, conn, op: target.call(source, conn, op) if source.backend == name else None,
+        "async_health": lambda source, pool: target.call(source, pool) if source.backend == name else None,
     }
 
 
@@ -124,6 +147,19 @@ def _core_pool(name: str) -> Callable[..., Any]:
         return ConnectorPool(source, connector)
 
     return dbplex_pool
+
+
+def _core_async_pool(name: str) -> Callable[..., Any]:
+    """The ``dbplex_async_pool`` of a backend that declares an async connector: dbplex's asyncio pool over it."""
+
+    def dbplex_async_pool(source: Source, connector: AsyncConnector[Any] | None) -> AsyncConnectorPool[Any] | None:
+        if source.backend != name or connector is None:
+            return None
+        from dbplex.pooling.async_pool import AsyncConnectorPool  # asyncio: only for an async hub
+
+        return AsyncConnectorPool(source, connector)
+
+    return dbplex_async_pool
 
 
 class BackendHooks:
@@ -168,16 +204,19 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     Each target is the ``"module:attribute"`` of a callable taking the hook's arguments
     positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``;
     ``migrate``, ``partition``, ``analyze``, ``check`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
-    its constructor.
+    its constructor. The asyncio twins (``async_connect``, ``async_pool``, ``async_query``,
+    ``async_health``) take the same arguments as their sync hooks; ``async_query`` and
+    ``async_health`` targets are coroutine functions.
     """
     unknown = set(targets) - set(HOOKS)
     if unknown:
         raise ValueError(f"unknown hooks {sorted(unknown)}; known: {', '.join(HOOKS)}")
-    if "connect" in targets and "pool" in targets:
-        raise ValueError(
-            "connect= and pool= exclude each other: declare connect= (a Connector; dbplex pools its "
-            "connections) or, when the driver pools internally, pool="
-        )
+    for connect, pool in (("connect", "pool"), ("async_connect", "async_pool")):
+        if connect in targets and pool in targets:
+            raise ValueError(
+                f"{connect}= and {pool}= exclude each other: declare {connect}= (a connector; dbplex pools its "
+                f"connections) or, when the driver pools internally, {pool}="
+            )
 
     def dbplex_register_backends(register: Callable[[Backend], None]) -> None:
         register(backend)
@@ -188,4 +227,6 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
         implementations[f"dbplex_{target.hook}"] = hookimpl(_hooks(backend.name, target)[target.hook])
     if "connect" in targets:
         implementations["dbplex_pool"] = hookimpl(_core_pool(backend.name))
+    if "async_connect" in targets:
+        implementations["dbplex_async_pool"] = hookimpl(_core_async_pool(backend.name))
     return BackendHooks(f"dbplex-{backend.name}", implementations, declared)

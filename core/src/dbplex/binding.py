@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,13 +33,14 @@ from dbplex.secrets import scrub
 
 if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
+    from dbplex.aio.pool import AsyncPool
     from dbplex.bench.baseline import Baseline
     from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
     from dbplex.partition.backend import Partitioner
     from dbplex.pool import Pool, PoolStats
-    from dbplex.pooling.connector import Connector
+    from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
     from dbplex.routing.breaker import Breaker
     from dbplex.slowlog.model import SlowLog
@@ -93,6 +94,55 @@ class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
 
+class AsyncConnectHook(Protocol):
+    def __call__(self, *, source: Source) -> AsyncConnector[Any] | None: ...
+
+
+class AsyncPoolHook(Protocol):
+    def __call__(self, *, source: Source, connector: AsyncConnector[Any] | None) -> AsyncPool | None: ...
+
+
+class AsyncQueryHook(Protocol):
+    def __call__(self, *, source: Source, conn: Any, op: Op) -> Awaitable[Result] | None: ...
+
+
+class AsyncHealthHook(Protocol):
+    def __call__(self, *, source: Source, pool: AsyncPool) -> Awaitable[Health] | None: ...
+
+
+class AsyncBound:
+    """A backend's asyncio hooks (``dbplex_async_*``), bound once: what the async hub calls.
+
+    Present on a :class:`BoundBackend` only when the backend's plugin implements
+    ``dbplex_async_query``; the async hub refuses a source whose backend has none.
+    """
+
+    __slots__ = ("_connect", "_health", "_pool", "run")
+
+    def __init__(
+        self, *, connect: AsyncConnectHook, pool: AsyncPoolHook, query: AsyncQueryHook, health: AsyncHealthHook
+    ) -> None:
+        #: the query hook itself: returns the awaitable of a Result, or None when no plugin answers.
+        self.run = query
+        self._connect = connect
+        self._pool = pool
+        self._health = health
+
+    def pool(self, source: Source) -> AsyncPool:
+        """A new (unopened) asyncio pool: ``dbplex_async_pool`` given ``dbplex_async_connect``'s connector."""
+        created = self._pool(source=source, connector=self._connect(source=source))
+        if created is None:
+            raise UnsupportedError(
+                f"source {source.name!r}: backend {source.backend!r} has no asyncio pool "
+                "(its plugin implements neither dbplex_async_connect nor dbplex_async_pool)"
+            )
+        return created
+
+    def health(self, source: Source, pool: AsyncPool) -> Awaitable[Health] | None:
+        """The awaitable of the backend's async health check, or None when it has none."""
+        return self._health(source=source, pool=pool)
+
+
 class BoundBackend:
     """A backend's hook callers (its own plugin's plus cross-cutting ones), bound once, typed.
 
@@ -110,6 +160,7 @@ class BoundBackend:
         "_partition",
         "_pool",
         "_slowlog",
+        "aio",
         "backend",
         "run",
     )
@@ -128,8 +179,11 @@ class BoundBackend:
         check: CheckHook,
         bench_baseline: BaselineHook,
         slowlog: SlowLogHook,
+        aio: AsyncBound | None = None,
     ) -> None:
         self.backend = backend
+        #: the asyncio hooks; None when the backend's plugin has no async executor.
+        self.aio = aio
         #: the query hook itself (the hot path calls it without a method in between; None = no answer).
         self.run = query
         self._connect = connect
@@ -210,6 +264,31 @@ class BoundBackend:
 
 
 # -- endpoints ------------------------------------------------------------------------------------
+
+
+def unchecked(source: Source) -> Health:
+    """The health of a source whose backend has no health check."""
+    return Health(
+        source=source.name, backend=source.backend, status=Status.UNKNOWN, error="backend has no health check"
+    )
+
+
+def unanswered(source: Source, limit: float) -> Health:
+    """A health check that outlasted ``limit`` seconds: DOWN."""
+    return Health(
+        source=source.name,
+        backend=source.backend,
+        status=Status.DOWN,
+        required=source.config.required,
+        latency_ms=limit * 1000,
+        error=f"source {source.name!r}: no answer within {limit:g}s",
+    )
+
+
+def failed(source: Source, exc: Exception) -> Health:
+    """A health check that raised: DOWN with the error (a dbplex error's message, else its type too), scrubbed."""
+    message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
+    return Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
 
 
 def derived(source: Source, role: Role, name: str, url: str | None = None) -> Source:
@@ -320,18 +399,9 @@ class Endpoint:
     def _probe(self) -> Health:
         source = self.source
         try:
-            health = self.backend.health(source, self.pool or self.open())
-            if health is None:
-                health = Health(
-                    source=source.name,
-                    backend=source.backend,
-                    status=Status.UNKNOWN,
-                    error="backend has no health check",
-                )
+            return self.backend.health(source, self.pool or self.open()) or unchecked(source)
         except Exception as exc:  # a health check reports failures, it does not raise them
-            message = str(exc) if isinstance(exc, DbplexError) else f"{type(exc).__name__}: {exc}"
-            health = Health(source=source.name, backend=source.backend, status=Status.DOWN, error=scrub(message))
-        return health
+            return failed(source, exc)
 
     # -- the Pool protocol, for capabilities --------------------------------------------------------
 

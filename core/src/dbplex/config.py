@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -564,3 +565,13 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     return from_dict(data, str(file))
+
+
+def resolve(config: Config | Mapping[str, Any] | str | os.PathLike[str] | None) -> Config:
+    """What ``dbplex.open`` and ``dbplex.open_async`` take: a Config, a dict shaped like the TOML
+    file, a path, or None (``$DBPLEX_CONFIG`` or ``./dbplex.toml``)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return from_dict(dict(config))
+    return load(config)

@@ -14,12 +14,13 @@ opening connections of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from dbplex.aio.pool import AsyncPool
     from dbplex.analyze.model import Analyzer
     from dbplex.backends import Backend, Source
     from dbplex.bench.baseline import Baseline
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from dbplex.ops import Op
     from dbplex.partition.backend import Partitioner
     from dbplex.pool import Pool
-    from dbplex.pooling.connector import Connector
+    from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
     from dbplex.slowlog.model import SlowLog
 
@@ -192,4 +193,52 @@ def dbplex_bench_baseline(source: Source, pool_size: int) -> Baseline:
 
     :param source: the configured source.
     :param pool_size: connections the baseline's pool keeps (the same as dbplex's pool in the run).
+    """
+
+
+# -- asyncio (dbplex.open_async): optional; a backend without them is refused by the async hub ----
+
+
+@hookspec(firstresult=True)
+def dbplex_async_connect(source: Source) -> AsyncConnector[Any]:
+    """Return the :class:`~dbplex.pooling.connector.AsyncConnector` through which dbplex's asyncio
+    pool opens, checks, resets and closes ``source``'s native async connections. No I/O here.
+
+    A backend whose async driver pools internally implements ``dbplex_async_pool`` instead.
+
+    :param source: the configured source.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_pool(source: Source, connector: AsyncConnector[Any] | None) -> AsyncPool:
+    """Create the asyncio pool of ``source`` (no I/O: the hub awaits its ``open()``).
+
+    A backend with an async connector returns
+    ``dbplex.pooling.async_pool.AsyncConnectorPool(source, connector)`` (``backend_plugin``'s
+    ``async_connect=`` does); one whose driver pools internally returns its own
+    :class:`~dbplex.aio.AsyncPool` and gets ``connector=None``.
+
+    :param source: the configured source.
+    :param connector: what ``dbplex_async_connect`` returned, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_query(source: Source, conn: Any, op: Op) -> Awaitable[Result]:
+    """Return an awaitable running ``op`` on the checked-out native async connection ``conn``: the
+    same op, planned by the same pure planner as ``dbplex_query``, with the same Result and errors.
+
+    :param source: the configured source.
+    :param conn: what ``AsyncPool.connection()`` or ``AsyncPool.transaction()`` yielded.
+    :param op: a uniform op or one of the backend's own.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_health(source: Source, pool: AsyncPool) -> Awaitable[Health]:
+    """Return an awaitable checking ``source`` through ``pool``, as ``dbplex_health`` does.
+
+    :param source: the configured source.
+    :param pool: the source's asyncio pool.
     """

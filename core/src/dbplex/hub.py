@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
 from dbplex.backends import Backend, Source
-from dbplex.binding import BoundBackend, Endpoint, derived
+from dbplex.binding import BoundBackend, Endpoint, derived, unanswered
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
@@ -294,14 +294,7 @@ class Hub:
         try:
             return future.result(timeout=limit)
         except FutureTimeout:
-            return Health(
-                source=bound.source.name,
-                backend=bound.backend.name,
-                status=Status.DOWN,
-                required=bound.source.config.required,
-                latency_ms=limit * 1000,
-                error=f"source {bound.source.name!r}: no answer within {limit:g}s",
-            )
+            return unanswered(bound.source, limit)
 
     def _check(self, bound: _Bound) -> Health:
         health = bound.primary.check()
@@ -380,10 +373,4 @@ def open(
     a TOML file, or None to find ``$DBPLEX_CONFIG`` or ``./dbplex.toml``. ``plugins`` defaults
     to those installed (entry-point group ``dbplex``).
     """
-    if isinstance(config, Config):
-        resolved = config
-    elif isinstance(config, Mapping):
-        resolved = config_mod.from_dict(dict(config))
-    else:
-        resolved = config_mod.load(config)
-    return Hub(resolved, plugins if plugins is not None else plugins_mod.default())
+    return Hub(config_mod.resolve(config), plugins if plugins is not None else plugins_mod.default())

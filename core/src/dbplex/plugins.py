@@ -23,7 +23,7 @@ import pluggy
 from dbplex import hookspecs
 from dbplex.backend_plugin import BackendHooks
 from dbplex.backends import Backend, Source
-from dbplex.binding import BoundBackend
+from dbplex.binding import AsyncBound, BoundBackend
 from dbplex.config import SourceConfig, field_path
 from dbplex.errors import ConfigError, PluginError, UnknownSchemeError
 from dbplex.logs import quiet_until_configured
@@ -160,8 +160,17 @@ class Plugins:
             caller = self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
             return _direct(caller)
 
+        aio = None
+        if self.has_async(own):
+            aio = AsyncBound(
+                connect=bound("dbplex_async_connect"),
+                pool=bound("dbplex_async_pool"),
+                query=bound("dbplex_async_query"),
+                health=bound("dbplex_async_health"),
+            )
         return BoundBackend(
             self.backends[backend_name],
+            aio=aio,
             connect=bound("dbplex_connect"),
             pool=bound("dbplex_pool"),
             query=bound("dbplex_query"),
@@ -173,6 +182,10 @@ class Plugins:
             bench_baseline=bound("dbplex_bench_baseline"),
             slowlog=bound("dbplex_slowlog"),
         )
+
+    def has_async(self, plugin: object) -> bool:
+        """Whether ``plugin`` runs ops under asyncio (implements ``dbplex_async_query``)."""
+        return any(h.name == "dbplex_async_query" for h in self.manager.get_hookcallers(plugin) or [])
 
     def describe(self) -> list[dict[str, Any]]:
         """Name, package, version, hooks, schemes and capabilities of every loaded plugin."""
@@ -194,6 +207,7 @@ class Plugins:
                             "capabilities": sorted(self.backends[b].capabilities),
                             "version": self.backends[b].version,
                             "ops": sorted(_tag(t) for t in self.backends[b].ops),
+                            "modes": ["sync", "async"] if self.has_async(plugin) else ["sync"],
                         }
                         for b in backends
                     ],

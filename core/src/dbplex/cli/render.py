@@ -20,15 +20,16 @@ STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Stat
 
 
 def plugins(data: dict[str, Any]) -> None:
-    table = Table("plugin", "package", "version", "backend", "schemes", "capabilities")
+    table = Table("plugin", "package", "version", "backend", "schemes", "modes", "capabilities")
     for plugin in data["plugins"]:
-        for backend in plugin["backends"] or [{"name": "-", "schemes": [], "capabilities": []}]:
+        for backend in plugin["backends"] or [{"name": "-", "schemes": [], "modes": [], "capabilities": []}]:
             table.add_row(
                 plugin["name"],
                 plugin["package"],
                 plugin["version"] or "",
                 backend["name"],
                 ", ".join(backend["schemes"]),
+                ", ".join(backend["modes"]),
                 ", ".join(backend["capabilities"]),
             )
     console = make_console()

@@ -10,7 +10,7 @@ hand it back clean, how to close it, and what an error raised while it was in us
 from __future__ import annotations
 
 import enum
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol, TypeVar
 
 C = TypeVar("C")
@@ -73,4 +73,42 @@ class Connector(Protocol[C]):
 
         Raise :class:`~dbplex.errors.UnsupportedError` where the backend has none.
         """
+        ...
+
+
+class AsyncConnector(Protocol[C]):
+    """The asyncio twin of :class:`Connector`, for :class:`~dbplex.pooling.async_pool.AsyncConnectorPool`
+    (the ``dbplex_async_connect`` hook). The I/O methods are coroutines; :meth:`usable` and
+    :meth:`classify` stay plain calls without I/O, since the pool calls them on every checkout and
+    return: a backend whose sync ``classify`` asks the server answers here from the error alone.
+    """
+
+    async def open(self) -> C:
+        """Open one native connection within ``connect_timeout``; raise
+        :class:`~dbplex.errors.SourceUnavailable` naming the source and the reason."""
+        ...
+
+    def usable(self, conn: C) -> bool:
+        """As :meth:`Connector.usable`: no round trip, never raises."""
+        ...
+
+    async def ping(self, conn: C) -> None:
+        """One round trip proving the connection works (keepalive); raise if it does not."""
+        ...
+
+    async def reset(self, conn: C, failed: bool) -> bool:
+        """As :meth:`Connector.reset`; False makes the pool close the connection."""
+        ...
+
+    async def close(self, conn: C) -> None:
+        """Close the connection; must not raise for one that is already broken."""
+        ...
+
+    def classify(self, conn: C, exc: BaseException) -> Disposition:
+        """As :meth:`Connector.classify`, from the error and the connection's local state alone."""
+        ...
+
+    def transaction(self, conn: C) -> AbstractAsyncContextManager[C]:
+        """``async with``: a transaction on ``conn``, committed on success, rolled back on error;
+        :class:`~dbplex.errors.UnsupportedError` where the backend has none."""
         ...

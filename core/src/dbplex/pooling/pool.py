@@ -30,7 +30,6 @@ in the same lock acquisition as the return.
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -45,37 +44,16 @@ from dbplex.errors import ConfigError, PoolTimeout, SourceUnavailable
 from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition
-from dbplex.pooling.jitter import Backoff, lifetime_deadline
+from dbplex.pooling.jitter import Backoff
 from dbplex.pooling.leaks import LeakDetector
-from dbplex.pooling.waiters import full_error, timeout_message
+from dbplex.pooling.slots import Grant as _Grant
+from dbplex.pooling.slots import Slot as _Slot
+from dbplex.pooling.slots import closed_error, down_error, new_slot, snapshot, timed_out
+from dbplex.pooling.waiters import full_error
 
 C = TypeVar("C")
 
 log = secrets.logger("dbplex.pool")
-
-
-class _Slot(Generic[C]):
-    """One open connection and the times the pool keeps for it."""
-
-    __slots__ = ("checked_at", "conn", "expires_at", "generation", "idle_since", "taken_at", "waited")
-
-    def __init__(self, conn: C, now: float, expires_at: float, generation: int) -> None:
-        self.conn = conn
-        self.expires_at = expires_at
-        #: the pool's generation when it was opened; an older one is closed (drain) or forgotten (fork).
-        self.generation = generation
-        #: last returned by a caller (idle reaping), and last returned or pinged (keepalive).
-        self.idle_since = self.checked_at = now
-        #: when the current checkout began, and how long it waited (recorded on return).
-        self.taken_at = self.waited = 0.0
-
-
-class _Grant(enum.Enum):
-    """What a waiting caller can be woken with, besides a connection."""
-
-    OPEN = "open"  # room below max_size was reserved for you: open a connection yourself
-    DOWN = "down"  # the server is down and no connection is left: fail now
-    CLOSED = "closed"  # the pool was closed
 
 
 class _Waiter(Generic[C]):
@@ -162,28 +140,10 @@ class ConnectorPool(Generic[C]):
 
     def stats(self) -> PoolStats:
         with self._lock:
-            counters = self._counters
             idle = len(self._idle) + self._pinging
-            return PoolStats(
-                source=self.source.name,
-                backend=self.source.backend,
-                size=idle + self._used,
-                idle=idle,
-                used=self._used,
-                pending=len(self._waiters),
-                min=self._min,
-                max=self._max,
-                acquired=counters.acquired + self._used,
-                timeouts=counters.timeouts,
-                errors=counters.errors,
-                created=counters.created,
-                lost=counters.lost,
-                recycled=counters.recycled,
-                leaks=counters.leaks,
-                rejected=counters.rejected,
-                wait=counters.wait.copy(),
-                use=counters.use.copy(),
-                create=counters.create.copy(),
+            bounds = (self._min, self._max)
+            return snapshot(
+                self.source.name, self.source.backend, self._counters, idle, self._used, len(self._waiters), bounds
             )
 
     def resize(self, min_size: int, max_size: int) -> None:
@@ -280,7 +240,7 @@ class ConnectorPool(Generic[C]):
             elif grant is _Grant.DOWN:
                 raise self._down_error()
             else:
-                raise SourceUnavailable(f"source {self.source.name!r}: the pool is closed")
+                raise closed_error(self.source.name)
 
     def _wait(self, waiter: _Waiter[C], deadline: float) -> _Slot[C] | _Grant:
         """Block until a return, a reservation or an error is handed to ``waiter``, or time out."""
@@ -292,24 +252,13 @@ class ConnectorPool(Generic[C]):
                     self._counters.timeouts += 1
                     used, limit, reason = self._used, self._max, self._backoff.reason
             if granted is None:
-                message = timeout_message(self.source.name, self._timeout, used, limit)
-                if reason is not None:
-                    message += f"; the last connection attempt failed: {reason}"
-                if self.leaks is not None:
-                    message += self.leaks.describe()
-                raise PoolTimeout(message)
+                raise timed_out(self.source.name, self._timeout, used, limit, reason, self.leaks)
             return granted
         assert waiter.granted is not None  # set before the lock is released
         return waiter.granted
 
     def _down_error(self) -> SourceUnavailable:
-        backoff = self._backoff
-        since = backoff.down_since
-        failing = f"failing for {monotonic() - since:.1f}s; " if since is not None else ""
-        return SourceUnavailable(
-            f"{backoff.reason or f'source {self.source.name!r}: the server is down'} "
-            f"({failing}reconnecting in the background every {self._reconnect[1]:g}s at most)"
-        )
+        return down_error(self.source.name, self._backoff, self._reconnect[1])
 
     # -- return ----------------------------------------------------------------------------------
 
@@ -423,13 +372,10 @@ class ConnectorPool(Generic[C]):
     def _opened(self, conn: C, started: float) -> _Slot[C]:
         """Under the lock (or before the pool is shared): count a connection whose opening began
         at ``started`` and give it its slot."""
-        now = monotonic()
         self._opening -= 1
-        self._counters.created += 1
-        self._counters.create.add((now - started) * 1000)
-        if observers:  # under the lock, unlike the checkouts' timings: opening a connection is rare
-            notify(self.source, "create", (now - started) * 1000)
-        return _Slot(conn, now, lifetime_deadline(now, self._max_lifetime, self._lifetime_jitter), self._generation)
+        return new_slot(
+            self.source, conn, started, self._counters, self._max_lifetime, self._lifetime_jitter, self._generation
+        )
 
     # -- under the lock --------------------------------------------------------------------------
 

@@ -42,13 +42,16 @@ def client_options(source: Source) -> dict[str, Any]:
     }
 
 
-def open_client(source: Source, listener: ConnectionPoolListener | None = None, **overrides: Any) -> MongoClient[Doc]:
-    """A client for ``source`` (no I/O yet: pymongo connects in the background)."""
+def open_client(
+    source: Source, listener: ConnectionPoolListener | None = None, client_class: Any = MongoClient, **overrides: Any
+) -> Any:
+    """A client for ``source`` (no I/O yet: pymongo connects in the background); ``client_class``
+    ``AsyncMongoClient`` for the asyncio pool."""
     options = {**client_options(source), **overrides}
     if listener is not None:
         options["event_listeners"] = [listener]
     try:
-        return MongoClient(source.url, **options)
+        return client_class(source.url, **options)
     except ValueError as exc:  # what pymongo raises for some malformed URLs (a non-numeric port)
         raise ConfigError(f"source {source.name!r}: invalid MongoDB URL: {scrub(str(exc))}") from exc
     except OSError as exc:  # a file named by an option (tlsCAFile, tlsCertificateKeyFile) cannot be read
@@ -60,7 +63,7 @@ def open_client(source: Source, listener: ConnectionPoolListener | None = None, 
         raise errors.translate(source, exc, "opening the client") from exc
 
 
-def database_of(source: Source, client: MongoClient[Doc]) -> Database[Doc]:
+def database_of(source: Source, client: Any) -> Any:
     """``options.database``, else the URL's path, else ``dbplex``."""
     options = options_of(source)
     if options.database:

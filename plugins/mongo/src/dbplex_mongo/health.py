@@ -19,10 +19,11 @@ from pymongo.errors import OperationFailure
 
 from dbplex.backends import Source
 from dbplex.health import Health, Resources, Status
-from dbplex.pool import Pool
+from dbplex.pool import Pool, PoolStats
 from dbplex_mongo.conn import resolve
 from dbplex_mongo.errors import DRIVER_ERRORS, translate
 from dbplex_mongo.pool import BACKEND
+from dbplex_mongo.server import ServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def resources(status: dict[str, Any], db_stats: dict[str, Any]) -> Resources:
+def server_resources(status: dict[str, Any], db_stats: dict[str, Any]) -> Resources:
     """The resources part of ``serverStatus`` and ``dbStats`` replies (what they lack stays None)."""
     connections = status.get("connections") or {}
     current, available, active = (_int(connections.get(k)) for k in ("current", "available", "active"))
@@ -95,6 +96,11 @@ def check(source: Source, pool: Pool) -> Health:
             db_stats = _optional(lambda: conn.database.command("dbStats"))
     except DRIVER_ERRORS as exc:
         raise translate(source, exc, "checking health") from exc
+    return shape(source, pool.stats(), info, server_resources(status, db_stats))
+
+
+def shape(source: Source, stats: PoolStats, info: ServerInfo, resources: Resources | None = None) -> Health:
+    """UP with the server's version, topology and resources when read; shared with the asyncio check."""
     details: dict[str, object] = {"topology": info.topology, "server": info.product, "address": info.address}
     if info.replica_set:
         details["replica_set"] = info.replica_set
@@ -103,7 +109,7 @@ def check(source: Source, pool: Pool) -> Health:
         backend=BACKEND,
         status=Status.UP,
         server_version=info.version,
-        pool=pool.stats(),
-        resources=resources(status, db_stats),
+        pool=stats,
+        resources=resources,
         details=details,
     )

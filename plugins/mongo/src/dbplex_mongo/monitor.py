@@ -6,7 +6,8 @@ pymongo's pool is observed the documented way only: each client gets a :class:`C
 
 - ``size`` = connections ready − ready connections closed; ``used`` = checked out − checked in;
   ``idle`` = size − used; ``pending``: checkouts started and not yet checked out or failed (kept
-  as the set of threads inside one: a checkout starts and ends in the thread that asked);
+  as the set of threads inside one: a checkout starts and ends in the thread that asked; under
+  asyncio, of tasks);
 - ``acquired`` and ``wait``: each ConnectionCheckedOut and its ``duration`` (from asking to
   getting, opening a connection included); ``use``: from a connection's ConnectionCheckedOut to
   its ConnectionCheckedIn;
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from threading import get_ident
 from time import perf_counter
 from typing import Any
@@ -80,9 +82,11 @@ class PoolMonitor(PoolCounters):
         #: gauges and the event counters stay 0, and only what the plugin sees itself is counted.
         self.events = events
 
-    def listener(self) -> ClientListener | None:
-        """The event listener of one new client (None when statistics are off)."""
-        return ClientListener(self, next(self._generations)) if self.events else None
+    def listener(self, caller: Callable[[], int] = get_ident) -> ClientListener | None:
+        """The event listener of one new client (None when statistics are off). ``caller`` names
+        who is checking out: the thread (a checkout starts and ends in the thread that asked), or
+        under asyncio the task."""
+        return ClientListener(self, next(self._generations), caller) if self.events else None
 
     def waiting(self) -> int:
         """Driver checkouts waiting for a connection now (a snapshot: ``max_waiting`` is a soft bound)."""
@@ -121,10 +125,11 @@ class ClientListener(monitoring.ConnectionPoolListener):
     doing what its ``checked_out`` and ``checked_in`` do); the rest are rare.
     """
 
-    __slots__ = ("_checking_out", "_generation", "_leaks", "_lock", "_monitor", "_out", "_ready", "retired")
+    __slots__ = ("_caller", "_checking_out", "_generation", "_leaks", "_lock", "_monitor", "_out", "_ready", "retired")
 
-    def __init__(self, monitor: PoolMonitor, generation: int) -> None:
+    def __init__(self, monitor: PoolMonitor, generation: int, caller: Callable[[], int] = get_ident) -> None:
         self._monitor = monitor
+        self._caller = caller
         self._lock = monitor.lock
         self._checking_out = monitor.checking_out
         self._leaks = monitor.leak_detector
@@ -139,10 +144,10 @@ class ClientListener(monitoring.ConnectionPoolListener):
     # -- checkouts (every operation) ----------------------------------------------------------------
 
     def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
-        self._checking_out.add(get_ident())
+        self._checking_out.add(self._caller())
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        self._checking_out.discard(get_ident())
+        self._checking_out.discard(self._caller())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
         waited = event.duration or 0.0
@@ -170,7 +175,7 @@ class ClientListener(monitoring.ConnectionPoolListener):
             self._leaks.returned((self._generation, *conn))
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        self._checking_out.discard(get_ident())
+        self._checking_out.discard(self._caller())
         if event.reason == _TIMEOUT:
             self._monitor.count("timeouts")
 

@@ -43,4 +43,7 @@ plugin = backend_plugin(
     check="dbplex_mongo.check:MongoChecker",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
     slowlog="dbplex_mongo.slowlog:MongoSlowLog",
+    async_pool="dbplex_mongo.aio_pool:AsyncMongoPool",
+    async_query="dbplex_mongo.aio_execute:run",
+    async_health="dbplex_mongo.aio_execute:check",
 )

@@ -68,8 +68,7 @@ class ServerProbe:
         admin = self._client.admin
         hello = admin.command("hello")
         build_info = admin.command("buildInfo")
-        address = ", ".join(sorted(f"{host}:{port}" for host, port in self._client.nodes)) or "?"
-        self._info = server_info(hello, build_info, address)
+        self._info = server_info(hello, build_info, address_of(self._client))
         return self._info
 
     def info(self) -> ServerInfo:
@@ -77,8 +76,17 @@ class ServerProbe:
 
     def require_replication(self, feature: str) -> None:
         """Raise :class:`UnsupportedError` naming ``feature`` unless the server replicates."""
-        info = self.info()
-        if not info.replicated:
-            raise UnsupportedError(
-                f"source {self._source!r}: {feature} need a replica set or sharded cluster; {info.label} is a standalone server"
-            )
+        require_replication(self.info(), self._source, feature)
+
+
+def require_replication(info: ServerInfo, source: str, feature: str) -> None:
+    """:class:`UnsupportedError` naming ``feature`` unless the server ``info`` describes replicates."""
+    if not info.replicated:
+        raise UnsupportedError(
+            f"source {source!r}: {feature} need a replica set or sharded cluster; {info.label} is a standalone server"
+        )
+
+
+def address_of(client: Any) -> str:
+    """The client's servers as ``host:port, ...`` (``?`` before it knows any)."""
+    return ", ".join(sorted(f"{host}:{port}" for host, port in client.nodes)) or "?"

@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     from typing_extensions import Self
 
-C = TypeVar("C", bound="psycopg.Connection[Any]")
+C = TypeVar("C", bound="psycopg.Connection[Any] | psycopg.AsyncConnection[Any]")
 
 #: runs of one SQL text on a connection before psycopg prepares it (psycopg's default).
 PREPARE_THRESHOLD = 5
@@ -73,16 +73,32 @@ class PgConnection(psycopg.Connection[TupleRow]):
         return conn
 
 
+class AsyncPgConnection(psycopg.AsyncConnection[TupleRow]):
+    """The asyncio twin of :class:`PgConnection`: the same shared state and reused records cursor."""
+
+    state: ClassVar[SourceState]
+    records: psycopg.AsyncCursor[TupleRow]
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        """Connect, with the records cursor ready."""
+        conn = await super().connect(conninfo, **kwargs)
+        conn.records = conn.cursor()
+        conn.records.adapters.register_loader("jsonb", RecordLoader)
+        return conn
+
+
 def options(source: Source) -> PgOptions:
     """The source's validated ``options`` table."""
     opts: PgOptions = source.options
     return opts
 
 
-def connection_class(source: Source) -> type[PgConnection]:
-    """A connection class of one's own for a pool (or a lone connection) and its shared state."""
+def connection_class(source: Source, base: type[C] = PgConnection) -> type[C]:  # type: ignore[assignment]
+    """A connection class of one's own for a pool (or a lone connection) and its shared state;
+    ``base`` :class:`AsyncPgConnection` for the asyncio pool."""
     state = SourceState(source.name, options(source).schema, deadline.operation_timeout(source))
-    return type("PgConnection", (PgConnection,), {"state": state, "__module__": __name__})
+    return type(base.__name__, (base,), {"state": state, "__module__": __name__})
 
 
 def connect_timeout(source: Source) -> int:

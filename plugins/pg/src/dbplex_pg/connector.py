@@ -26,6 +26,7 @@ import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -40,6 +41,31 @@ from dbplex_pg.errors import query_failure
 
 _IDLE = TransactionStatus.IDLE
 _INERROR = TransactionStatus.INERROR
+
+
+def quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Open, not broken, and nothing to read (see the module docstring): one ``poll``, no round trip."""
+    if conn.closed or conn.broken:
+        return False
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
+
+
+def classify(
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], exc: BaseException
+) -> tuple[Disposition, psycopg.Error | None]:
+    """What ``exc`` means for the pool, from the error and the connection's state alone, with the
+    psycopg error found (itself or its cause): the sync connector asks the server about a
+    read-only refusal (25006), which the error alone cannot tell from a read-only transaction."""
+    if conn.closed or conn.broken:
+        return Disposition.DISCARD, None
+    error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    if not isinstance(error, psycopg.Error):
+        return Disposition.KEEP, None
+    if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
+        return Disposition.DISCARD, error  # a client-side connection failure: the session is in doubt
+    return Disposition.KEEP, error
 
 
 class PgConnector:
@@ -65,11 +91,7 @@ class PgConnector:
         deadline.sweep(self.connection_type.state)
 
     def usable(self, conn: PgConnection) -> bool:
-        if conn.closed or conn.broken:
-            return False
-        poller = select.poll()
-        poller.register(conn.pgconn.socket, select.POLLIN)
-        return not poller.poll(0)
+        return quiet(conn)
 
     def ping(self, conn: PgConnection) -> None:
         conn.execute("")
@@ -94,16 +116,10 @@ class PgConnector:
         conn.close()
 
     def classify(self, conn: PgConnection, exc: BaseException) -> Disposition:
-        if conn.closed or conn.broken:
-            return Disposition.DISCARD
-        error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-        if not isinstance(error, psycopg.Error):
-            return Disposition.KEEP
-        if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
-            return Disposition.DISCARD  # a client-side connection failure: the session is in doubt
-        if error.sqlstate == "25006" and self._in_recovery(conn):
+        disposition, error = classify(conn, exc)
+        if error is not None and error.sqlstate == "25006" and self._in_recovery(conn):
             return Disposition.DRAIN
-        return Disposition.KEEP
+        return disposition
 
     def _in_recovery(self, conn: PgConnection) -> bool:
         try:

@@ -22,14 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import ConnectionInfo
 
 from dbplex.backends import Source
 from dbplex.health import Health, Resources, Status
-from dbplex.pool import Pool
+from dbplex.pool import Pool, PoolStats
 from dbplex_pg import deadline
 from dbplex_pg.errors import query_failure
 
-_ROLE_LAG_AND_RESOURCES = """
+ROLE_LAG_AND_RESOURCES = """
 SELECT pg_is_in_recovery(),
        CASE WHEN NOT pg_is_in_recovery() THEN NULL
             WHEN pg_last_wal_replay_lsn() >= COALESCE(
@@ -75,7 +76,7 @@ def check(source: Source, pool: Pool) -> Health:
     with pool.connection() as conn:
         deadline.begin(conn)
         try:
-            row = conn.execute(_ROLE_LAG_AND_RESOURCES).fetchone()
+            row = conn.execute(ROLE_LAG_AND_RESOURCES).fetchone()
         except psycopg.Error as exc:
             if conn.timed_out:
                 raise deadline.timed_out(source.name, conn.state.bound) from exc
@@ -83,15 +84,20 @@ def check(source: Source, pool: Pool) -> Health:
         finally:
             deadline.end(conn)
         info = conn.info
-        replica = bool(row and row[0])
-        details = {"role": "replica" if replica else "primary", "database": info.dbname, "user": info.user}
-        version = info.parameter_status("server_version")
+    return shape(source, pool.stats(), info, row)
+
+
+def shape(source: Source, stats: PoolStats, info: ConnectionInfo, row: tuple[Any, ...] | None) -> Health:
+    """UP with the server version, role, lag and database, from the connection's info and the
+    answer to the role-and-lag query; shared with the asyncio check."""
+    replica = bool(row and row[0])
+    details = {"role": "replica" if replica else "primary", "database": info.dbname, "user": info.user}
     return Health(
         source=source.name,
         backend=source.backend,
         status=Status.UP,
-        server_version=version,
-        pool=pool.stats(),
+        server_version=info.parameter_status("server_version"),
+        pool=stats,
         lag_seconds=float(row[1]) if replica and row and row[1] is not None else None,
         resources=resources(row) if row else None,
         details=details,

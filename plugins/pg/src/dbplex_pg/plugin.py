@@ -41,4 +41,7 @@ plugin = backend_plugin(
     check="dbplex_pg.check:PgChecker",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
     slowlog="dbplex_pg.slowlog:PgSlowLog",
+    async_connect="dbplex_pg.aio_connector:AsyncPgConnector",
+    async_query="dbplex_pg.aio_execute:run",
+    async_health="dbplex_pg.aio_execute:check",
 )

@@ -48,11 +48,7 @@ DEFAULT_OPERATION_TIMEOUT = 5.0
 #: errors that mean the connection itself broke (closed, reset, timed out mid-reply).
 BROKEN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, SourceUnavailable)
 
-# ConnectionPool.get_connection took a command name until redis-py 5.3 and warns about one since.
-_CHECKOUT_PARAMETERS = inspect.signature(redis.ConnectionPool.get_connection).parameters
-_NAMED_CHECKOUT = (
-    "command_name" in _CHECKOUT_PARAMETERS and _CHECKOUT_PARAMETERS["command_name"].default is inspect.Parameter.empty
-)
+
 #: each open client's one connection. The client's pool holds it, and the core pool lends the
 #: client to one caller at a time, so dbplex uses it directly, without redis-py's checkout per
 #: command (a lock and a second look at the socket).
@@ -62,6 +58,16 @@ _CONNECTIONS: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDicti
 def _checkout(pool: redis.ConnectionPool) -> Any:
     """The one connection of a client's pool (``ConnectionPool.get_connection``, whatever the release)."""
     return pool.get_connection("_") if _NAMED_CHECKOUT else pool.get_connection()
+
+
+def named_checkout(get_connection: Any) -> bool:
+    """Whether a pool's ``get_connection`` still requires a command name (redis-py before 5.3)."""
+    parameters = inspect.signature(get_connection).parameters
+    return "command_name" in parameters and parameters["command_name"].default is inspect.Parameter.empty
+
+
+# ConnectionPool.get_connection took a command name until redis-py 5.3 and warns about one since.
+_NAMED_CHECKOUT = named_checkout(redis.ConnectionPool.get_connection)
 
 
 def connection_of(client: redis.Redis) -> Any:
@@ -91,17 +97,25 @@ def operation_timeout(source: Source, from_url: float | None = None) -> float:
     return source.options.socket_timeout or source.config.operation_timeout or from_url or DEFAULT_OPERATION_TIMEOUT
 
 
-def client_kwargs(source: Source, url: str | None = None) -> dict[str, Any]:
+def client_kwargs(source: Source, url: str | None = None, *, asyncio: bool = False) -> dict[str, Any]:
     """``redis.ConnectionPool`` arguments for ``url`` (the source's by default): the URL's, read by
     redis-py's ``ConnectionPool.from_url``, then the source's settings over them.
 
     ConfigError for a URL redis-py would refuse only when it connects (an unknown option, a bad
-    ``protocol``), so that such a source fails when it opens.
+    ``protocol``), so that such a source fails when it opens. With ``asyncio``, the arguments of
+    ``redis.asyncio.ConnectionPool`` (its connection class and retry policy).
     """
     url = url or source.url
+    pool_class: Any = redis.ConnectionPool
+    retry_class: Any = Retry
+    if asyncio:  # imported here: a sync application does not import asyncio for it
+        from redis.asyncio import ConnectionPool as AsyncConnectionPool
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        pool_class, retry_class = AsyncConnectionPool, AsyncRetry
     try:
         check_database_path(url)
-        parsed = redis.ConnectionPool.from_url(url)
+        parsed = pool_class.from_url(url)
     except ValueError as exc:
         raise ConfigError(f"source {source.name!r}: {scrub(str(exc))}") from None
     kwargs: dict[str, Any] = dict(parsed.connection_kwargs)
@@ -111,7 +125,7 @@ def client_kwargs(source: Source, url: str | None = None) -> dict[str, Any]:
     kwargs["decode_responses"] = False  # replies are decoded by dbplex: values are MessagePack bytes
     kwargs["socket_connect_timeout"] = source.config.connect_timeout
     kwargs["socket_timeout"] = operation_timeout(source, kwargs.get("socket_timeout"))
-    kwargs["retry"] = Retry(NoBackoff(), 0)  # the core pool retries, paced by its backoff
+    kwargs["retry"] = retry_class(NoBackoff(), 0)  # the core pool retries, paced by its backoff
     try:  # a connection object, never opened: redis-py checks some options only here
         parsed.connection_class(**kwargs)
     except (TypeError, ValueError, redis.exceptions.RedisError) as exc:
@@ -189,14 +203,23 @@ class RedisConnector:
             conn.connection_pool.disconnect()
 
     def classify(self, conn: redis.Redis, exc: BaseException) -> Disposition:
-        if isinstance(exc, RedisReadOnly | redis.exceptions.ReadOnlyError):
-            return Disposition.DRAIN  # the server became a replica (a failover): reconnect everything
-        if isinstance(exc, BROKEN):
-            return Disposition.DISCARD
-        return Disposition.KEEP
+        return classify(exc)
 
     def transaction(self, conn: redis.Redis) -> AbstractContextManager[redis.Redis]:
-        raise UnsupportedError(
-            f"source {self.source.name!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
-            "commands inside them; use the redis.pipeline op with transaction=true for an atomic batch"
-        )
+        raise UnsupportedError(no_transactions(self.source.name))
+
+
+def classify(exc: BaseException) -> Disposition:
+    """What an error raised on a checked-out connection means for the pool (sync and asyncio alike)."""
+    if isinstance(exc, RedisReadOnly | redis.exceptions.ReadOnlyError):
+        return Disposition.DRAIN  # the server became a replica (a failover): reconnect everything
+    if isinstance(exc, BROKEN):
+        return Disposition.DISCARD
+    return Disposition.KEEP
+
+
+def no_transactions(source: str) -> str:
+    return (
+        f"source {source!r}: Redis transactions (MULTI/EXEC) cannot return reads to the "
+        "commands inside them; use the redis.pipeline op with transaction=true for an atomic batch"
+    )

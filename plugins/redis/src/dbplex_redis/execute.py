@@ -244,21 +244,33 @@ def run(
     """
     try:
         return handler(connection_of(client), keys, source, op)
-    except DbplexError:
-        raise
-    except translate.NotARecord as exc:
-        raise QueryError(f"source {source.name!r}: {_describe(op)}: {exc}") from None
-    except redis.exceptions.ReadOnlyError as exc:
-        raise RedisReadOnly(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
-    except redis.exceptions.ResponseError as exc:
-        if redirects and redirection(exc):
+    except Exception as exc:
+        error = failure(source, op, exc, client.connection_pool.connection_kwargs, redirects)
+        if error is exc:
             raise
-        raise QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        kwargs = client.connection_pool.connection_kwargs
-        raise connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout")) from None
-    except (redis.exceptions.DataError, UnicodeEncodeError) as exc:
-        raise OpError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}") from None
+        raise error from None
+
+
+def failure(source: Source, op: Op, exc: Exception, kwargs: dict[str, Any], redirects: bool = False) -> Exception:
+    """What an op that raised ``exc`` raises: server errors as QueryError (a ``READONLY`` refusal
+    :class:`~dbplex_redis.errors.RedisReadOnly`), connection failures as SourceUnavailable, bad
+    input as OpError; dbplex's own errors (and, with ``redirects``, a cluster's redirection) as they are.
+    Shared by the sync and asyncio executors (redis-py raises the same classes in both)."""
+    if isinstance(exc, DbplexError):
+        return exc
+    if isinstance(exc, translate.NotARecord):
+        return QueryError(f"source {source.name!r}: {_describe(op)}: {exc}")
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return RedisReadOnly(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}")
+    if isinstance(exc, redis.exceptions.ResponseError):
+        if redirects and redirection(exc):
+            return exc
+        return QueryError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}")
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return connection_lost(source.name, address(kwargs), exc, kwargs.get("socket_timeout"))
+    if isinstance(exc, redis.exceptions.DataError | UnicodeEncodeError):
+        return OpError(f"source {source.name!r}: {_describe(op)}: {scrub(str(exc))}")
+    return exc
 
 
 def execute(source: Source, client: redis.Redis, op: Op) -> Result:

@@ -22,11 +22,18 @@ import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.health import Health, Resources, Status
-from dbplex.pool import Pool
+from dbplex.pool import Pool, PoolStats
 from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
 from dbplex_redis.execute import replies
 from dbplex_redis.translate import decode_reply, parse_info
+
+
+#: what a health check sends, in one round trip: the server's version and mode, its replication
+#: state and role, and the ``INFO`` sections its resources come from.
+HEALTH_COMMANDS: list[tuple[Any, ...]] = [("INFO", "server"), ("INFO", "replication"), ("ROLE",)] + [
+    ("INFO", section) for section in ("clients", "memory", "stats", "keyspace")
+]
 
 
 def _lag(replication: dict[str, Any]) -> float | None:
@@ -124,12 +131,13 @@ def check(source: Source, pool: Pool) -> Health:
     ``socket_timeout``.
     """
     with pool.connection() as client:
-        info, replication, role, *sections = ask(
-            source,
-            client,
-            [("INFO", "server"), ("INFO", "replication"), ("ROLE",)]
-            + [("INFO", section) for section in ("clients", "memory", "stats", "keyspace")],
-        )
+        replies = ask(source, client, HEALTH_COMMANDS)
+    return shape(source, pool.stats(), *replies)
+
+
+def shape(source: Source, stats: PoolStats, info: Any, replication: Any, role: Any, *sections: Any) -> Health:
+    """UP with what the replies to :data:`HEALTH_COMMANDS` tell (an error reply, e.g. an ACL
+    refusing INFO, leaves its part out); shared with the asyncio check."""
     details: dict[str, Any] = {}
     version = None
     if not isinstance(info, Exception):
@@ -148,7 +156,7 @@ def check(source: Source, pool: Pool) -> Health:
         backend=source.backend,
         status=Status.UP,
         server_version=version,
-        pool=pool.stats(),
+        pool=stats,
         lag_seconds=lag,
         resources=resources(merged) if merged else None,
         details=details,

@@ -46,6 +46,9 @@ plugin = backend_plugin(
     check="dbplex_redis.check:RedisChecker",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
     slowlog="dbplex_redis.slowlog:RedisSlowLog",
+    async_connect="dbplex_redis.aio_connector:AsyncRedisConnector",
+    async_query="dbplex_redis.aio_execute:execute",
+    async_health="dbplex_redis.aio_execute:check",
 )
 
 cluster_plugin = backend_plugin(

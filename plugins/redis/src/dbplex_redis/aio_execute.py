@@ -1,0 +1,186 @@
+"""Run ops on a checked-out ``redis.asyncio`` client's connection: the ``dbplex_async_query`` and
+``dbplex_async_health`` hooks.
+
+The twin of :mod:`dbplex_redis.execute`: the same commands from :mod:`dbplex_redis.translate`,
+the same reply decoding, the same rows and errors (:func:`~dbplex_redis.execute.failure`); only
+the sends and reads are awaited. A Scan costs two round trips, every other op one.
+"""
+
+# redis-py's connection class is not annotated.
+# mypy: disable-error-code="no-untyped-call"
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+
+from dbplex.aio.pool import AsyncPool
+from dbplex.backends import Source
+from dbplex.errors import QueryError, UnsupportedError
+from dbplex.health import Health
+from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.result import Result
+from dbplex.secrets import scrub
+from dbplex_redis import translate
+from dbplex_redis.aio_connector import connection_of
+from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
+from dbplex_redis.execute import failure, pipeline_result
+from dbplex_redis.health import HEALTH_COMMANDS, shape
+from dbplex_redis.ops import Command, Pipeline, Publish
+from dbplex_redis.translate import KEYS, Keys, ttl_ms
+
+
+async def _call(conn: Any, *args: Any) -> Any:
+    await conn.send_command(*args)
+    return await conn.read_response()
+
+
+async def _replies(conn: Any, count: int) -> list[Any]:
+    read: list[Any] = []
+    for _ in range(count):
+        try:
+            read.append(await conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            read.append(exc)
+    return read
+
+
+async def _pipelined(source: Source, conn: Any, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
+    """As :func:`dbplex_redis.execute.pipelined`: one round trip; in a transaction, a command the
+    server refuses to queue aborts it with QueryError."""
+    if not transaction:
+        await conn.send_packed_command(conn.pack_commands(commands))
+        return await _replies(conn, len(commands))
+    await conn.send_packed_command(conn.pack_commands([("MULTI",), *commands, ("EXEC",)]))
+    queued = await _replies(conn, len(commands) + 1)
+    refused = next((reply for reply in queued if isinstance(reply, Exception)), None)
+    try:
+        executed = await conn.read_response()
+    except redis.exceptions.ResponseError as exc:
+        raise QueryError(
+            f"source {source.name!r}: redis.pipeline: {scrub(str(refused or exc))}; the transaction was aborted, "
+            "no command ran"
+        ) from None
+    if executed is None:
+        raise redis.exceptions.ResponseError("the transaction was aborted")
+    return list(executed)
+
+
+async def _script(conn: Any, call: translate.ScriptCall) -> Any:
+    script, args = call
+    try:
+        return await _call(conn, "EVALSHA", script.sha, *args)
+    except redis.exceptions.NoScriptError:
+        return await _call(conn, "EVAL", script.text, *args)
+
+
+async def _get(conn: Any, keys: Keys, source: Source, op: Get) -> Result:
+    command = translate.get(keys, op)
+    found = translate.values(await _call(conn, *command), op.fields, command[1])
+    return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
+
+
+async def _put(conn: Any, keys: Keys, source: Source, op: Put) -> Result:
+    await _script(conn, translate.put(keys, op, ttl_ms(source.options.ttl)))
+    return Result([], 1)
+
+
+async def _update(conn: Any, keys: Keys, source: Source, op: Update) -> Result:
+    return Result([], await _script(conn, translate.update(keys, op, ttl_ms(source.options.ttl))))
+
+
+async def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
+    return Result([], await _script(conn, translate.delete(keys, op)))
+
+
+async def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
+    """Keys from the index, then their records; index entries of expired records are dropped."""
+    rows: list[dict[str, Any]] = []
+    lower, wanted = translate.from_key(op.start_key), op.limit
+    while True:
+        members = await _call(conn, *translate.scan_keys(keys, op.table, lower, wanted))
+        if not members:
+            break
+        names, reads = translate.scan_reads(keys, op, members)
+        missing = []
+        for name, command, reply in zip(names, reads, await _pipelined(source, conn, reads, False), strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            found = translate.values(reply, op.fields, command[1])
+            if found is None:
+                missing.append(name)
+            else:
+                rows.append({"key": name, "values": found})
+        if missing:
+            await _script(conn, translate.prune(keys, op.table, missing))
+        if not missing or len(members) < wanted:
+            break
+        lower, wanted = translate.after_key(names[-1]), op.limit - len(rows)
+    return Result(rows)
+
+
+async def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:
+    reply = await _call(conn, *op.args)
+    return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
+
+
+async def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
+    return pipeline_result(source, op, await _pipelined(source, conn, op.commands, op.transaction))
+
+
+async def _publish(conn: Any, keys: Keys, source: Source, op: Publish) -> Result:
+    return Result([], await _call(conn, "PUBLISH", op.channel, op.message))
+
+
+Handler = Callable[[Any, Keys, Source, Any], Awaitable[Result]]
+
+HANDLERS: dict[type[Op], Handler] = {
+    Get: _get,
+    Put: _put,
+    Update: _update,
+    Delete: _delete,
+    Scan: _scan,
+    Command: _command,
+    Pipeline: _pipeline,
+    Publish: _publish,
+}
+
+
+async def execute(source: Source, client: redis.asyncio.Redis, op: Op) -> Result:
+    """Run ``op`` on a checked-out async client (the ``dbplex_async_query`` hook)."""
+    handler = HANDLERS.get(type(op))
+    if handler is None:
+        raise UnsupportedError(
+            f"source {source.name!r}: the {source.backend} backend does not run {type(op).__name__} ops"
+        )
+    try:
+        return await handler(connection_of(client), KEYS[source.options.prefix], source, op)
+    except Exception as exc:
+        error = failure(source, op, exc, client.connection_pool.connection_kwargs)
+        if error is exc:
+            raise
+        raise error from None
+
+
+async def check(source: Source, pool: AsyncPool) -> Health:
+    """As :func:`dbplex_redis.health.check`: the health commands in one round trip, the wait
+    bounded by ``connect_timeout``."""
+    timeout = source.config.connect_timeout
+    async with pool.connection() as client:
+        where = address(client.connection_pool.connection_kwargs)
+        conn = connection_of(client)
+        commands = HEALTH_COMMANDS
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands))
+            replies = await asyncio.wait_for(_replies(conn, len(commands)), timeout)
+        except asyncio.TimeoutError:  # the replies may still come: the pool discards the connection
+            raise RedisSourceUnavailable(
+                f"source {source.name!r}: {where} did not answer within {timeout:g}s"
+            ) from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise connection_lost(source.name, where, exc) from None
+    return shape(source, pool.stats(), *replies)
