@@ -188,12 +188,28 @@ def test_plugins_lists_each_bad_target_as_a_load_error_and_still_loads_the_other
     assert "Traceback" not in strict.stderr and len(strict.stderr.splitlines()) == 1
 
 
-def test_unknown_scheme_names_installed_backends_and_exits_2(tmp_path: Path) -> None:
+def test_unknown_scheme_lists_installed_backends_names_no_invented_package_and_exits_2(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"legacy": {"url": f"mysql://app:{SECRET}@db/x"}})
     result = run("health", config=config)
     assert result.exit_code == 2
-    assert "source 'legacy': no installed backend handles 'mysql://'" in result.output
-    assert "pip install dbplex-mysql" in result.output and SECRET not in result.output
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+    assert result.output.startswith(
+        "Error: source 'legacy': no installed backend handles 'mysql://'; installed backends: "
+    )
+    assert "pg (postgresql, postgres)" in result.output and "mongo (mongodb, mongodb+srv)" in result.output
+    assert "sqlite (sqlite)" in result.output and "no package known to dbplex claims it" in result.output
+    assert "pip install" not in result.output and SECRET not in result.output
+
+
+def test_a_scheme_of_dbplex_s_own_plugin_left_out_names_its_package(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"docs": {"url": "mongodb://127.0.0.1:1/db"}})
+    env = {**os.environ, "DBPLEX_DISABLE_PLUGINS": "mongo", "DBPLEX_CONFIG": str(config), "COLUMNS": "1000"}
+    proc = subprocess.run([sys.executable, "-m", "dbplex.cli.main", "health"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "no installed backend handles 'mongodb://'" in proc.stderr
+    assert proc.stderr.rstrip().endswith(
+        "dbplex-mongo is installed but not loaded: DBPLEX_PLUGINS or DBPLEX_DISABLE_PLUGINS leaves out mongo"
+    )
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,46 @@ def test_unknown_scheme_names_installed_backends_and_the_package_to_install() ->
     message = str(info.value)
     assert "source 'docs'" in message and "'mongodb://'" in message
     assert "installed backends: alpha (alpha)" in message
-    assert "pip install dbplex-mongo" in message and "pw" not in message
+    assert message.endswith("; install it with: pip install dbplex-mongo") and "pw" not in message
+
+
+def test_unknown_scheme_no_one_claims_names_no_package() -> None:
+    loaded = plugins.load([backend_plugin("alpha", ("alpha", "alpha+tls"))], use_entry_points=False)
+    with pytest.raises(UnknownSchemeError) as info:
+        loaded.source("legacy", SourceConfig(url="mysql://h/db"))
+    assert str(info.value) == (
+        "source 'legacy': no installed backend handles 'mysql://'; installed backends: alpha (alpha, alpha+tls); "
+        "no package known to dbplex claims it: install the dbplex plugin for that database"
+    )
+
+
+def test_a_backend_s_install_hint_names_the_package_it_declares() -> None:
+    hinted = backend_plugin("alpha", ("alpha",), install_hints={"alphax": "dbplex-alphax"})
+    loaded = plugins.load([hinted], use_entry_points=False)
+    with pytest.raises(UnknownSchemeError, match=r"; install it with: pip install dbplex-alphax$"):
+        loaded.source("x", SourceConfig(url="alphax://h"))
+
+
+def test_own_packages_table_is_what_dbplex_s_installed_plugins_declare() -> None:
+    """The table the hints come from matches the plugins it names, scheme for scheme."""
+    loaded = plugins.load()
+    declared: dict[str, set[str]] = {}
+    for backend in loaded.backends.values():
+        declared.setdefault(backend.package, set()).update(backend.schemes)
+    for package, schemes in plugins.OWN_PACKAGES.items():
+        assert declared.get(package) == set(schemes), package
+
+
+def test_plugins_left_out_by_the_allow_list_are_named_for_an_unknown_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugins.ALLOW_ENV, "sqlite")
+    loaded = plugins.load()
+    with pytest.raises(UnknownSchemeError) as info:
+        loaded.source("legacy", SourceConfig(url="mysql://h/db"))
+    message = str(info.value)
+    assert "installed backends: sqlite (sqlite); no package known to dbplex claims it" in message
+    assert "not loaded (DBPLEX_PLUGINS, DBPLEX_DISABLE_PLUGINS): " in message and "pg (dbplex-pg)" in message
+    with pytest.raises(UnknownSchemeError, match="dbplex-pg is installed but not loaded"):
+        loaded.source("main", SourceConfig(url="postgresql://h/db"))
 
 
 def test_hooks_are_bound_to_the_sources_own_backend() -> None:

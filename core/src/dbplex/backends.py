@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ CAPABILITIES = frozenset(
 class Backend:
     """A backend, as its plugin registers it from ``dbplex_register_backends``."""
 
-    #: short name used in config, CLI output and ``pip install dbplex-<name>``.
+    #: short name used in config and CLI output (and the entry point's name).
     name: str
     #: URL schemes this backend answers for, e.g. ``("postgresql", "postgres")``.
     schemes: tuple[str, ...]
@@ -43,6 +44,10 @@ class Backend:
     #: the driver's loggers (``("psycopg",)``): dbplex keeps them off stderr until the
     #: application configures logging, as it does its own ``dbplex.*`` loggers.
     loggers: tuple[str, ...] = ()
+    #: URL schemes this backend does not handle, each with the distribution that does: the
+    #: package named when a source uses such a scheme and no installed backend claims it
+    #: (``{"mysqlx": "dbplex-mysqlx"}`` from a MySQL plugin whose X-protocol sibling ships apart).
+    install_hints: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: the distribution that registered it; filled in by the loader.
     package: str = field(default="", compare=False)
 

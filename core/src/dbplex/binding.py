@@ -32,8 +32,8 @@ from dbplex.health import Health, Status
 from dbplex.secrets import scrub
 
 if TYPE_CHECKING:
-    from dbplex.analyze.model import Analyzer
     from dbplex.aio.pool import AsyncPool
+    from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
     from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator

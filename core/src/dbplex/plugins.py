@@ -33,16 +33,13 @@ STRICT_ENV = "DBPLEX_STRICT_PLUGINS"
 ALLOW_ENV = "DBPLEX_PLUGINS"
 BLOCK_ENV = "DBPLEX_DISABLE_PLUGINS"
 
-#: the package that usually provides a scheme, for the install hint of an unknown scheme.
-_KNOWN_PACKAGES = {
-    "postgresql": "pg",
-    "postgres": "pg",
-    "mongodb": "mongo",
-    "mongodb+srv": "mongo",
-    "redis": "redis",
-    "rediss": "redis",
-    "redis+cluster": "redis",
-    "unix": "redis",
+#: dbplex's own plugin distributions and the URL schemes their backends claim: the only packages
+#: an unknown scheme's message names without a plugin having said so (tests/core/test_plugins.py
+#: checks this table against what the installed plugins declare, so it cannot drift).
+OWN_PACKAGES: dict[str, tuple[str, ...]] = {
+    "dbplex-pg": ("postgresql", "postgres"),
+    "dbplex-mongo": ("mongodb", "mongodb+srv"),
+    "dbplex-redis": ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
 }
 
 
@@ -67,6 +64,8 @@ class Plugins:
     _dists: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: URL scheme -> package, for the schemes of plugins dropped by :meth:`resolve`.
     _dropped_schemes: dict[str, str] = field(default_factory=dict)
+    #: entry-point name -> distribution, for the plugins the allow or block list left out.
+    _skipped: dict[str, str] = field(default_factory=dict)
 
     def _guarded(self, name: str, package: str, action: Callable[..., object]) -> bool:
         """Run one loading step of a plugin; a failure is a load error (or raised, when strict)."""
@@ -123,17 +122,27 @@ class Plugins:
             if scheme in self._scheme_owner:
                 return backend
         installed = ", ".join(f"{b.name} ({', '.join(b.schemes)})" for b in self.backends.values()) or "none"
-        package = self._dropped_schemes.get(scheme) or (
-            f"dbplex-{_KNOWN_PACKAGES.get(scheme, scheme.split('+')[0] or 'NAME')}"
-        )
-        hint = f"install one with: pip install {package}"
-        failed = [e for e in self.load_errors if e.package == package]
-        if failed:
-            hint = f"{package} is installed but failed to load: {failed[0].error}"
         shown = f"'{scheme}://'" if scheme else "no scheme (expected e.g. postgresql://)"
         raise UnknownSchemeError(
-            f"source {name!r}: no installed backend handles {shown}; installed backends: {installed}; {hint}"
+            f"source {name!r}: no installed backend handles {shown}; installed backends: {installed}; "
+            f"{self._install_hint(scheme)}"
         )
+
+    def _install_hint(self, scheme: str) -> str:
+        """What to do about a scheme no backend claims, naming a package only where it is known:
+        a plugin that failed or was left out, dbplex's own plugins, a loaded backend's hints."""
+        package = self._dropped_schemes.get(scheme) or _known_package(scheme, self.backends.values())
+        left_out = ", ".join(f"{ep} ({dist})" for ep, dist in self._skipped.items())
+        if package is None:
+            hint = "no package known to dbplex claims it: install the dbplex plugin for that database"
+            return f"{hint}; not loaded ({ALLOW_ENV}, {BLOCK_ENV}): {left_out}" if left_out else hint
+        failed = [e for e in self.load_errors if e.package == package]
+        if failed:
+            return f"{package} is installed but failed to load: {failed[0].error}"
+        skipped = [ep for ep, dist in self._skipped.items() if dist == package]
+        if skipped:
+            return f"{package} is installed but not loaded: {ALLOW_ENV} or {BLOCK_ENV} leaves out {', '.join(skipped)}"
+        return f"install it with: pip install {package}"
 
     def source(self, name: str, config: SourceConfig) -> Source:
         """Bind a configured source to its backend, validating the backend's options."""
@@ -277,6 +286,14 @@ def _tag(op_type: type) -> str:
     return str(msgspec.inspect.type_info(op_type).tag)  # type: ignore[attr-defined]
 
 
+def _known_package(scheme: str, backends: Iterable[Backend]) -> str | None:
+    """The distribution dbplex knows to provide ``scheme``: its own, or one a backend names."""
+    for package, schemes in OWN_PACKAGES.items():
+        if scheme in schemes:
+            return package
+    return next((b.install_hints[scheme] for b in backends if scheme in b.install_hints), None)
+
+
 def _names(env: str) -> set[str] | None:
     raw = os.environ.get(env)
     if raw is None:
@@ -302,9 +319,10 @@ def load(extra: Iterable[object] = (), *, use_entry_points: bool = True) -> Plug
         from importlib.metadata import entry_points  # costs ~40 ms: only when plugins load
 
         for ep in entry_points(group=GROUP):
-            if (allow is not None and ep.name not in allow) or ep.name in block:
-                continue
             package = ep.dist.name if ep.dist else ep.value
+            if (allow is not None and ep.name not in allow) or ep.name in block:
+                plugins._skipped[ep.name] = package
+                continue
 
             def register_entry_point(ep: Any = ep) -> None:
                 manager.register(ep.load(), name=ep.name)

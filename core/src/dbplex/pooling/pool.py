@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 
 from dbplex import secrets
 from dbplex.backends import Source
-from dbplex.errors import ConfigError, PoolTimeout, SourceUnavailable
+from dbplex.errors import ConfigError, SourceUnavailable
 from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition

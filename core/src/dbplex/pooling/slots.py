@@ -12,8 +12,6 @@ import enum
 from time import monotonic
 from typing import Generic, TypeVar
 
-import msgspec
-
 from dbplex.errors import PoolTimeout, SourceUnavailable
 from dbplex.pool import PoolCounters, PoolStats, notify, observers
 from dbplex.pooling.jitter import Backoff, lifetime_deadline

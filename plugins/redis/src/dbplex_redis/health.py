@@ -28,7 +28,6 @@ from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
 from dbplex_redis.execute import replies
 from dbplex_redis.translate import decode_reply, parse_info
 
-
 #: what a health check sends, in one round trip: the server's version and mode, its replication
 #: state and role, and the ``INFO`` sections its resources come from.
 HEALTH_COMMANDS: list[tuple[Any, ...]] = [("INFO", "server"), ("INFO", "replication"), ("ROLE",)] + [
