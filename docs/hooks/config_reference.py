@@ -1,6 +1,6 @@
 """MkDocs hook: the configuration reference, generated from the msgspec Structs of ``dbplex.config``.
 
-``<!-- dbplex:config-reference -->`` in a page becomes one section per Struct reachable from
+``<!-- dbplex:config-reference -->`` on a line of its own becomes one section per Struct reachable from
 :class:`dbplex.config.Config`, in the order the file nests them, headed by its TOML table
 (``[sources.NAME.pool]``), with each field's type and constraints (from msgspec's own
 introspection, so what the reference says is what validation enforces), default, and the ``#:``
@@ -26,11 +26,11 @@ BOUNDS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "min_length": "length 
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    if MARKER not in markdown:
+    if not re.search(rf"^{re.escape(MARKER)}$", markdown, re.M):
         return markdown
     from dbplex.config import Config
 
-    return markdown.replace(MARKER, render(Config))
+    return re.sub(rf"^{re.escape(MARKER)}$", lambda _: render(Config), markdown, flags=re.M)
 
 
 def render(root: type[msgspec.Struct]) -> str:

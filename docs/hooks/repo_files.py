@@ -6,7 +6,7 @@ into the site under ``_repo/`` and points the link there, so the plots show and 
 as text; a link to a directory keeps its text and names the path instead. A link to something
 that does not exist is left alone for MkDocs' validation to report (strict mode: an error).
 
-``<!-- dbplex:readme SECTION; SECTION -->`` includes those ``##`` sections of README.md, with
+``<!-- dbplex:readme SECTION; SECTION -->`` on a line of its own includes those ``##`` sections of README.md, with
 README's links rebased, so getting-started.md shows the quickstart without a copy to drift.
 """
 
@@ -23,7 +23,7 @@ from mkdocs.structure.files import File, Files
 PREFIX = "_repo"
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
-README = re.compile(r"<!-- dbplex:readme (.+?) -->")
+README = re.compile(r"^<!-- dbplex:readme (.+?) -->$", re.M)
 
 
 def on_files(files: Files, config: Any) -> Files:
