@@ -72,6 +72,17 @@ def test_every_contract_method_has_a_docstring_and_is_rendered(name: str) -> Non
     methods = [node for node in cls.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")]
     undocumented = [method.name for method in methods if not (ast.get_docstring(method) or "").strip()]
     assert not undocumented, f"{name} methods without a docstring: {undocumented}"
+    # an attribute's doc is its '#:' comment (docs/hooks/sphinx_style.py), else mkdocstrings omits it
+    lines = path.read_text(encoding="utf-8").splitlines()
+    attributes = [
+        node.target.id
+        for node in cls.body
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and not node.target.id.startswith("_")
+        and not lines[node.lineno - 2].strip().startswith("#:")
+    ]
+    assert not attributes, f"{name} attributes without a '#:' comment above them: {attributes}"
 
 
 def test_contracts_page_renders_only_known_contracts() -> None:
