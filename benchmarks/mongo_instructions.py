@@ -12,11 +12,19 @@ background work of a run (which lasts far longer under valgrind) does not count 
     python benchmarks/mongo_instructions.py --url mongodb://127.0.0.1:27017/dbplex_bench
 
 Variants: ``raw`` (``collection.find_one({"_id": key})`` on a ``MongoClient`` with one
-connection), ``raw-events`` (the same client with a ``ConnectionPoolListener`` that does nothing:
+connection), ``raw-options`` (the same with the timeouts and idle time dbplex-mongo sets on a
+source's client by default: what those options cost in pymongo), ``raw-events`` (the same client with a ``ConnectionPoolListener`` that does nothing:
 what pymongo spends building and publishing its pool events once anyone listens),
 ``raw-monitor`` (the same with dbplex-mongo's listener: the events plus dbplex's counting),
-``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection) and
+``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection),
+``dbplex-nostats`` (the same with ``options.pool_statistics = false``: no listener) and
 ``dbplex-leaks`` (the same with ``pool.leak_threshold`` set). Needs ``valgrind`` on the PATH.
+
+``--cpu ROUNDS`` measures the other way, without valgrind: every variant open in this one
+process, ROUNDS rounds of ``--large`` reads each, variants alternating within a round, process
+CPU time per read (median and best over rounds):
+
+    python benchmarks/mongo_instructions.py --url mongodb://127.0.0.1:27017/dbplex_bench --cpu 7
 """
 
 from __future__ import annotations
@@ -24,9 +32,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +46,7 @@ TABLE = "bench_instructions"
 KEY = "k"
 VALUES = {f"field{i}": "x" * 100 for i in range(10)}
 WARM = 200
-VARIANTS = ("raw", "raw-events", "raw-monitor", "dbplex", "dbplex-leaks")
+VARIANTS = ("raw", "raw-options", "raw-events", "raw-monitor", "dbplex", "dbplex-nostats", "dbplex-leaks")
 
 
 def quiet_url(url: str) -> str:
@@ -63,32 +75,71 @@ def listeners(variant: str) -> list[object]:
     return []
 
 
-def reads(variant: str, url: str, count: int) -> None:
-    """The measured process: set up, warm up, then ``count`` reads."""
+def raw_options(variant: str, url: str) -> dict[str, object]:
+    """The ``MongoClient`` options of a ``raw`` variant: ``raw-options`` takes the ones dbplex-mongo
+    gives a source's client by default (its timeouts), the others none."""
+    if variant != "raw-options":
+        return {}
+    import dbplex
+    from dbplex_mongo.client import client_options
+
+    with dbplex.open({"sources": {"m": {"url": url}}}) as hub:
+        return client_options(hub.sources["m"])
+
+
+@contextmanager
+def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
+    """A variant set up and warmed up: what it yields makes that many reads."""
     if variant.startswith("raw"):
         from pymongo import MongoClient
 
         client: MongoClient[dict[str, object]] = MongoClient(
-            url, maxPoolSize=1, minPoolSize=1, event_listeners=listeners(variant)
+            url, **{**raw_options(variant, url), "maxPoolSize": 1, "minPoolSize": 1}, event_listeners=listeners(variant)
         )
         collection = client.get_default_database("dbplex")[TABLE]
         collection.replace_one({"_id": KEY}, {"_id": KEY, **VALUES}, upsert=True)
-        for _ in range(WARM):
-            collection.find_one({"_id": KEY})
-        for _ in range(count):
-            collection.find_one({"_id": KEY})
+
+        def raw(count: int) -> None:
+            for _ in range(count):
+                collection.find_one({"_id": KEY})
+
+        raw(WARM)
+        yield raw
         client.close()
         return
     import dbplex
     from dbplex import Get, Put
 
     pool = {"min_size": 1, "max_size": 1, "leak_threshold": 60 if variant == "dbplex-leaks" else 0}
-    with dbplex.open({"sources": {"m": {"url": url, "pool": pool}}}) as hub:
+    options = {"pool_statistics": variant != "dbplex-nostats"}
+    with dbplex.open({"sources": {"m": {"url": url, "pool": pool, "options": options}}}) as hub:
         hub.execute("m", Put(TABLE, KEY, VALUES))
-        for _ in range(WARM):
-            hub.execute("m", Get(TABLE, KEY))
-        for _ in range(count):
-            hub.execute("m", Get(TABLE, KEY))
+
+        def get(count: int) -> None:
+            for _ in range(count):
+                hub.execute("m", Get(TABLE, KEY))
+
+        get(WARM)
+        yield get
+
+
+def reads(variant: str, url: str, count: int) -> None:
+    """The measured process: set up, warm up, then ``count`` reads."""
+    with reader(variant, url) as read:
+        read(count)
+
+
+def cpu_per_read(variants: list[str], url: str, count: int, rounds: int) -> dict[str, list[float]]:
+    """Process CPU time per read (µs) of each variant, all open in this process, rounds alternating."""
+    with ExitStack() as stack:
+        read = {variant: stack.enter_context(reader(variant, url)) for variant in variants}
+        times: dict[str, list[float]] = {variant: [] for variant in variants}
+        for _ in range(rounds):
+            for variant in variants:
+                started = time.process_time()
+                read[variant](count)
+                times[variant].append((time.process_time() - started) / count * 1e6)
+    return times
 
 
 def instructions(variant: str, url: str, count: int, directory: Path) -> int:
@@ -121,6 +172,13 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=500, help="reads of the short run")
     parser.add_argument("--large", type=int, default=2500, help="reads of the long run")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        metavar="ROUNDS",
+        help="instead of callgrind: process CPU time per read, every variant in this process, "
+        "ROUNDS rounds of --large reads each, alternating",
+    )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -128,12 +186,15 @@ def main() -> None:
     if args.child:
         reads(args.child, url, args.count)
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not on the PATH: install it (apt-get install valgrind)")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or args.large <= args.small:
         raise SystemExit(f"--variants takes {', '.join(VARIANTS)}; --large must exceed --small")
+    if args.cpu:
+        report(cpu_per_read(variants, url, args.large, args.cpu))
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not on the PATH: install it (apt-get install valgrind)")
     per_read: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dbplex-instructions-") as tmp:
         for variant in variants:
@@ -144,6 +205,19 @@ def main() -> None:
     for variant, count in per_read.items():
         over = "" if base is None or variant == "raw" else f"  {count / base - 1:+.1%} over raw"
         print(f"{variant:13} {count:>10,.0f} instructions per read{over}")
+
+
+def report(times: dict[str, list[float]]) -> None:
+    """Median and best CPU µs per read of each variant and, against raw, the median of the
+    rounds' ratios (each round's variants ran back to back, so other load drifts less between them)."""
+    base = times.get("raw")
+    for variant, rounds in times.items():
+        median, best = statistics.median(rounds), min(rounds)
+        over = ""
+        if base is not None and variant != "raw":
+            ratio = statistics.median(t / b for t, b in zip(rounds, base, strict=True))
+            over = f"  over raw: {ratio - 1:+.1%} (median of rounds), best {best / min(base) - 1:+.1%}"
+        print(f"{variant:14} median {median:6.1f} us, best {best:6.1f} us per read{over}")
 
 
 if __name__ == "__main__":

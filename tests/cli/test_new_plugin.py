@@ -27,6 +27,7 @@ from dbplex.migrate import Migrator
 from dbplex.partition import Partitioner
 from dbplex.pooling import Connector
 from dbplex.scaffold import dbplex_requirement
+from dbplex.slowlog import SlowLog
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,6 +104,7 @@ CONTRACTS = [
     ("optional.py", "MydbMigrator", Migrator),
     ("optional.py", "MydbPartitioner", Partitioner),
     ("optional.py", "MydbAnalyzer", Analyzer),
+    ("optional.py", "MydbSlowLog", SlowLog),
     ("optional.py", "MydbBaseline", Baseline),
 ]
 
@@ -141,11 +143,12 @@ def test_every_stub_is_a_target_its_hook_accepts_and_raises_naming_what_to_write
         migrate="dbplex_mydb.optional:MydbMigrator",
         partition="dbplex_mydb.optional:MydbPartitioner",
         analyze="dbplex_mydb.optional:MydbAnalyzer",
+        slowlog="dbplex_mydb.optional:MydbSlowLog",
         bench_baseline="dbplex_mydb.optional:MydbBaseline",
     )
     hooks.resolve_targets()  # a PluginError names any target whose parameters do not fit
     plugin = (generated / "src" / "dbplex_mydb" / "plugin.py").read_text()
-    for line in ("migrate=", "partition=", "analyze=", "bench_baseline="):
+    for line in ("migrate=", "partition=", "analyze=", "slowlog=", "bench_baseline="):
         assert f"#   {line}" in plugin  # offered, not declared: their sections stay skipped until written
     from dbplex_mydb.optional import MydbBaseline
 

@@ -29,6 +29,7 @@ CONTRACTS = {
     "HashRouting": CORE / "partition" / "backend.py",
     "Baseline": CORE / "bench" / "baseline.py",
     "Analyzer": CORE / "analyze" / "model.py",
+    "SlowLog": CORE / "slowlog" / "model.py",
 }
 
 HOOKS = "hooks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,36 @@ def test_n_gets_are_counted_per_source_and_operation(metered: Callable[..., dbpl
     infinite = [s for s in samples(text, "db_client_operation_duration_seconds_bucket") if s.labels["le"] == "+Inf"]
     assert sorted(s.value for s in infinite) == [1, 1, 7, 7]
     assert all(s.labels["error_type"] == "" for s in infinite)
+
+
+def test_gets_from_many_threads_are_counted_exactly(metered: Callable[..., dbplex.Hub], unique_table: str) -> None:
+    """Each thread counts its successes into a series of its own, without a lock: none is lost."""
+    hub = metered("redis")
+    hub.execute("redis", Put(table=unique_table, key="k", values={"a": 1}))
+    threads, each = 8, 250
+    gate = threading.Barrier(threads)
+
+    def gets() -> None:
+        gate.wait(30)
+        for _ in range(each):
+            hub.execute("redis", Get(table=unique_table, key="k"))
+
+    workers = [threading.Thread(target=gets) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    text = exposition(hub)
+    counts = {
+        s.labels["db_operation_name"]: s.value for s in samples(text, "db_client_operation_duration_seconds_count")
+    }
+    assert counts == {"Put": 1, "Get": threads * each}
+    infinite = {
+        s.labels["db_operation_name"]: s.value
+        for s in samples(text, "db_client_operation_duration_seconds_bucket")
+        if s.labels["le"] == "+Inf"
+    }
+    assert infinite == counts
 
 
 def test_a_failing_operation_is_counted_with_its_error_type(metered: Callable[..., dbplex.Hub]) -> None:

@@ -13,7 +13,7 @@ from pymongo.database import Database
 
 import dbplex
 from dbplex import Get, Put, Status
-from dbplex.errors import PoolFull, PoolTimeout
+from dbplex.errors import ConfigError, PoolFull, PoolTimeout
 from dbplex_mongo.client import connect as lone_client
 
 Doc = dict[str, Any]
@@ -173,3 +173,45 @@ def test_pending_counts_waiting_checkouts_and_bounds_max_waiting(mongo_url: str,
             waiter.join(5)
         stats = hub.pool_stats()["docs"]
         assert (stats.pending, stats.used, stats.rejected) == (0, 0, 1)
+
+
+def test_without_pool_statistics_no_listener_is_registered_and_timeouts_still_count(
+    mongo_url: str, unique_table: str
+) -> None:
+    """``options.pool_statistics = false``: no pool events at all, ops as usual, and the stats
+    keep what the plugin sees itself (bounds, timeouts, errors)."""
+    source = {
+        "url": mongo_url,
+        "connect_timeout": 3,
+        "options": {"pool_statistics": False},
+        "pool": {"min_size": 0, "max_size": 1, "timeout": 0.2},
+    }
+    with dbplex.open({"sources": {"docs": source}}) as hub:
+        for key in ("k", "k2", "k3"):
+            hub.execute("docs", Put(unique_table, key, {"i": 1}))
+        with hub.connection("docs") as db:
+            assert not [
+                x for x in db.client.options.event_listeners if isinstance(x, monitoring.ConnectionPoolListener)
+            ]
+            cursor = db[unique_table].find({}, cursor_type=CursorType.EXHAUST, batch_size=1)
+            next(cursor)  # holds the one connection
+            # without the events the pool does not know how many are in use, and does not guess
+            with pytest.raises(PoolTimeout, match=r"no free connection within 0\.2s \(at most 1\)$"):
+                hub.execute("docs", Get(unique_table, "k"))
+            cursor.close()
+        assert hub.execute("docs", Get(unique_table, "k")).one()["values"] == {"i": 1}
+        stats = hub.pool_stats()["docs"]
+        assert (stats.min, stats.max, stats.timeouts, stats.errors) == (0, 1, 1, 0)
+        assert (stats.size, stats.used, stats.acquired, stats.created, stats.wait.count) == (0, 0, 0, 0, 0)
+        hub.resize("docs", 0, 2)  # a replaced client gets no listener either
+        assert hub.execute("docs", Get(unique_table, "k")).rows
+        assert hub.pool_stats()["docs"].max == 2
+
+
+@pytest.mark.parametrize("setting", [{"leak_threshold": 5}, {"max_waiting": 2}])
+def test_settings_that_need_the_pool_events_refuse_pool_statistics_off(mongo_url: str, setting: dict[str, Any]) -> None:
+    source = {"url": mongo_url, "options": {"pool_statistics": False}, "pool": setting}
+    with dbplex.open({"sources": {"docs": source}}) as hub:
+        (name,) = setting
+        with pytest.raises(ConfigError, match=rf"source 'docs': pool\.{name} needs pymongo's pool events"):
+            hub.execute("docs", Get("t", "k"))

@@ -36,7 +36,7 @@ from dbplex.hookspecs import hookimpl
 from dbplex.pooling.connector import Connector
 from dbplex.pooling.pool import ConnectorPool
 
-HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "analyze", "bench_baseline")
+HOOKS = ("connect", "pool", "query", "health", "migrate", "partition", "analyze", "bench_baseline", "slowlog")
 
 #: the arguments each hook passes to its target, in order: the hook specification's parameters,
 #: but for ``pool``: a backend that declares a pool of its own has no connector to receive.
@@ -110,6 +110,7 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "partition": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "analyze": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
+        "slowlog": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
     }
 
 

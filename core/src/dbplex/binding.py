@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from dbplex.pooling.connector import Connector
     from dbplex.result import Result
     from dbplex.routing.breaker import Breaker
+    from dbplex.slowlog.model import SlowLog
 
 #: connections an admin pool keeps at most: a lock session, a step's or a DDL's session, and a few
 #: catalog reads in parallel. Independent of ``pool.max_size``, so a source with a pool of one can
@@ -79,6 +80,10 @@ class AnalyzeHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Analyzer | None: ...
 
 
+class SlowLogHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> SlowLog | None: ...
+
+
 class BaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> Baseline | None: ...
 
@@ -98,6 +103,7 @@ class BoundBackend:
         "_migrate",
         "_partition",
         "_pool",
+        "_slowlog",
         "backend",
         "run",
     )
@@ -114,6 +120,7 @@ class BoundBackend:
         partition: PartitionHook,
         analyze: AnalyzeHook,
         bench_baseline: BaselineHook,
+        slowlog: SlowLogHook,
     ) -> None:
         self.backend = backend
         #: the query hook itself (the hot path calls it without a method in between; None = no answer).
@@ -125,6 +132,7 @@ class BoundBackend:
         self._partition = partition
         self._analyze = analyze
         self._baseline = bench_baseline
+        self._slowlog = slowlog
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -174,6 +182,12 @@ class BoundBackend:
         found = self._analyze(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "analyzer", "dbplex_analyze")
+        return found
+
+    def slowlog(self, source: Source, pool: Pool, admin: Pool) -> SlowLog:
+        found = self._slowlog(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "server-side slow log", "dbplex_slowlog")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

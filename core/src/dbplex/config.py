@@ -106,6 +106,18 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     breaker: BreakerConfig = BreakerConfig()
 
 
+class SlowConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """When an operation of one source counts as slow, and how it is shown (``[sources.X.slow]``)."""
+
+    #: an operation that takes at least this many milliseconds (pool wait not included) is logged
+    #: on ``dbplex.slow`` and kept in ``hub.slow_operations()``; None (the default) = off, and then
+    #: nothing wraps the source's operations.
+    threshold_ms: Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS * 1000)] | None = None
+    #: show operations without parameter values (keys, values, SQL literals and parameters, command
+    #: arguments): names of tables, collections and fields stay. ``false`` shows them as they are.
+    redact: bool = True
+
+
 class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """One named endpoint. Its URL scheme picks the backend."""
 
@@ -124,6 +136,8 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     #: URLs of read replicas of this source (same backend, same credentials rules); reads may go there.
     replicas: list[str] = []
     routing: RoutingConfig = RoutingConfig()
+    #: slow operations: threshold and redaction (``[sources.X.slow]``).
+    slow: SlowConfig = SlowConfig()
 
     def __post_init__(self) -> None:
         scheme = self.scheme

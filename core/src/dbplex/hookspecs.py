@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dbplex.pool import Pool
     from dbplex.pooling.connector import Connector
     from dbplex.result import Result
+    from dbplex.slowlog.model import SlowLog
 
 PROJECT = "dbplex"
 
@@ -148,6 +149,20 @@ def dbplex_analyze(source: Source, pool: Pool, admin: Pool) -> Analyzer:
     :param pool: the source's pool, for ordinary checkouts.
     :param admin: the source's admin pool, for catalog and statistics reads outside the
         operation timeout.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_slowlog(source: Source, pool: Pool, admin: Pool) -> SlowLog:
+    """Return what ``source``'s server keeps of its slow operations: a :class:`~dbplex.slowlog.SlowLog`.
+
+    A factory like ``dbplex_migrate``, no I/O here: ``dbplex slowlog`` asks it for the slowest
+    entries (PostgreSQL ``pg_stat_statements``, the MongoDB profiler, Redis ``SLOWLOG``), which
+    the core merges across sources. Reads go through ``admin``.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for statistics reads outside the operation timeout.
     """
 
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from dbplex.partition.api import Partitioned
     from dbplex.partition.backend import Partitioner
     from dbplex.partition.spec import PartitionSpec
+    from dbplex.slowlog.model import SlowEntry, SlowLog
+    from dbplex.slowlog.recorder import SlowPlugin
 
 
 class _Bound:
@@ -104,9 +106,18 @@ class Hub:
             # registered before the hooks are bound, so that the bound query hook includes it
             self.metrics = MetricsPlugin()
             plugins.manager.register(self.metrics)
+        #: the slow-operation recorder of this hub's sources; None when no source has a threshold.
+        self.slow: SlowPlugin | None = None
+        if any(s.slow.threshold_ms is not None for s in config.sources.values()):
+            from dbplex.slowlog.recorder import SlowPlugin
+
+            self.slow = SlowPlugin()  # registered before the hooks are bound, as the metrics are
+            plugins.manager.register(self.slow)
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             self._bound[name] = _Bound(source, plugins.hooks_for(source.backend))
+        if self.slow is not None:
+            self.slow.watch(e.source for b in self._bound.values() for e in b.endpoints)
         if self.metrics is not None:
             self.metrics.watch(e.source for b in self._bound.values() for e in b.endpoints)
             if config.metrics.otel:
@@ -246,6 +257,16 @@ class Hub:
 
     # -- observation ----------------------------------------------------------------------------
 
+    def slow_operations(self) -> list[SlowEntry]:
+        """The latest slow operations of this hub's sources, oldest first (see ``[sources.X.slow]``);
+        empty when no source has a threshold."""
+        return self.slow.entries() if self.slow is not None else []
+
+    def slowlog(self, source: str) -> SlowLog:
+        """What ``source``'s server keeps of its slow operations (its plugin's ``dbplex_slowlog`` hook)."""
+        bound = self._get(source)
+        return bound.bound.slowlog(bound.source, bound.primary, bound.admin)
+
     def health(self, sources: list[str] | None = None) -> Report:
         """Check sources concurrently; a check that outlasts its connect timeout (plus a second) is DOWN."""
         names = sources if sources is not None else list(self._bound)
@@ -320,6 +341,8 @@ class Hub:
         """Close every pool. The hub can be reopened lazily by further use."""
         if self.metrics is not None and self.plugins.manager.is_registered(self.metrics):
             self.plugins.manager.unregister(self.metrics)  # later hubs bind without it
+        if self.slow is not None and self.plugins.manager.is_registered(self.slow):
+            self.plugins.manager.unregister(self.slow)
         partitioners, self._partitioners = self._partitioners, {}
         for partitioner in partitioners.values():
             partitioner.close()

@@ -170,6 +170,7 @@ class Plugins:
             partition=bound("dbplex_partition"),
             analyze=bound("dbplex_analyze"),
             bench_baseline=bound("dbplex_bench_baseline"),
+            slowlog=bound("dbplex_slowlog"),
         )
 
     def describe(self) -> list[dict[str, Any]]:

@@ -171,6 +171,22 @@ class PoolCounters:
         return stats
 
 
+class CheckoutWait(threading.local):
+    """This thread's latest checkout: its pool's source and the seconds it waited.
+
+    A pool that knows its checkouts' waits sets :attr:`latest` on each one (one store) when its
+    source has a slow-operation threshold (``source.config.slow.threshold_ms``), so that the
+    slow-operation log can tell an operation's pool wait; other sources' pools store nothing. The source (the endpoint's own object, compared by identity) says whose checkout it was:
+    an earlier checkout of another source is not this operation's.
+    """
+
+    latest: tuple[object, float] | None = None
+
+
+#: set by dbplex's pool and by backends' own pools that can; read by :mod:`dbplex.slowlog`.
+checkout_wait = CheckoutWait()
+
+
 @runtime_checkable
 class Pool(Protocol):
     """What a backend's ``dbplex_pool`` hook returns."""

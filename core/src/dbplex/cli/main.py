@@ -172,6 +172,33 @@ def op(ctx: click.Context, source: str, op_json: str) -> None:
     emit_json(result.to_builtins())
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Entries read from each source."
+)
+@click.pass_context
+def slowlog(ctx: click.Context, sources: tuple[str, ...], as_json: bool, limit: int) -> None:
+    """Slowest operations each server keeps (pg_stat_statements, MongoDB profiler, Redis SLOWLOG), merged.
+
+    Every configured source unless SOURCEs are named. A server that keeps none as configured is
+    said in a note (exit 0); a source that fails to answer exits 1. Values are hidden unless the
+    source's `slow.redact = false`.
+    """
+    from dbplex.slowlog.collect import collect
+
+    with reported(), open_hub(ctx) as hub:
+        report = collect(hub, list(sources), limit)
+    if as_json:
+        emit_json(report)
+    else:
+        from dbplex.cli import render
+
+        render.slowlog(report)
+    sys.exit(1 if any(note.level == "error" for note in report.notes) else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

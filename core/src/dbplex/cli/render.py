@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.markup import escape
@@ -11,6 +12,8 @@ from dbplex.analyze.model import Severity
 from dbplex.analyze.run import SourceAnalysis
 from dbplex.cli.console import make_console
 from dbplex.health import Health, Report, Resources, Status
+from dbplex.secrets import scrub
+from dbplex.slowlog.model import SlowReport
 
 _SEVERITY_STYLE = {Severity.INFO: "dim", Severity.WARNING: "yellow", Severity.CRITICAL: "red"}
 STYLE = {Status.UP: "green", Status.DEGRADED: "yellow", Status.DOWN: "red", Status.UNKNOWN: "dim"}
@@ -152,3 +155,25 @@ def analysis(analyses: list[SourceAnalysis]) -> None:
                 escape(f.action),
             )
         console.print(table)
+
+
+def _when(at: float | None) -> str:
+    return "" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def slowlog(report: SlowReport) -> None:
+    table = Table("source", "origin", "ms", "calls", "when (UTC)", "operation")
+    for entry in report.entries:
+        table.add_row(
+            entry.source,
+            entry.origin,
+            f"{entry.duration_ms:.1f}" if entry.duration_ms >= 1 else f"{entry.duration_ms:.3f}",
+            "" if entry.calls is None else str(entry.calls),
+            _when(entry.at),
+            escape(scrub(entry.operation)),
+        )
+    console = make_console()
+    console.print(table)
+    for note in report.notes:
+        style = "red" if note.level == "error" else "dim"
+        console.print(f"[{style}]{note.source}: {escape(scrub(note.message))}[/]")

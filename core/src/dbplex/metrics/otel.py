@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import weakref
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from dbplex import pool
@@ -77,24 +78,24 @@ def record_into_otel(hub: Hub, provider: Any = None) -> bool:
         unit="{connection}",
         description="Connections of the pool by state.",
     )
-    meter.create_observable_up_down_counter(
-        "db.client.connection.pending_requests",
-        observe(lambda s: [(s.pending, {})]),
-        unit="{request}",
-        description="Callers waiting for a connection.",
-    )
-    meter.create_observable_up_down_counter(
-        "db.client.connection.max",
-        observe(lambda s: [(s.max, {})]),
-        unit="{connection}",
-        description="The most connections the pool opens.",
-    )
-    meter.create_observable_counter(
-        "db.client.connection.timeouts",
-        observe(lambda s: [(s.timeouts, {})]),
-        unit="{timeout}",
-        description="Checkouts that gave up waiting for a connection.",
-    )
+    for create, name, field, unit, description in (
+        (
+            meter.create_observable_up_down_counter,
+            "pending_requests",
+            "pending",
+            "{request}",
+            "Callers waiting for a connection.",
+        ),
+        (meter.create_observable_up_down_counter, "max", "max", "{connection}", "The most connections the pool opens."),
+        (
+            meter.create_observable_counter,
+            "timeouts",
+            "timeouts",
+            "{timeout}",
+            "Checkouts that gave up waiting for a connection.",
+        ),
+    ):
+        create(f"db.client.connection.{name}", observe(_unlabelled(field)), unit=unit, description=description)
 
     def cache(read: Callable[[CacheStats], Iterable[tuple[float, dict[str, str]]]]) -> Any:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
@@ -131,6 +132,12 @@ def record_into_otel(hub: Hub, provider: Any = None) -> bool:
     _servers(meter, hub)
     log.debug("dbplex metrics recorded into OpenTelemetry's global MeterProvider")
     return True
+
+
+def _unlabelled(field: str) -> Callable[[Any], list[tuple[float, dict[str, str]]]]:
+    """What ``observe`` reads for a pool figure with no labels of its own: one ``PoolStats`` field."""
+    get = attrgetter(field)
+    return lambda stats: [(get(stats), {})]
 
 
 def as_dict(attrs: Attributes) -> dict[str, str]:

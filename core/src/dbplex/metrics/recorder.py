@@ -72,8 +72,12 @@ class MetricsPlugin:
         #: the watched sources themselves, kept alive so that their ids are never reused by another's.
         self._kept: list[Source] = []
         self._series: dict[tuple[Attributes, str, str | None], Series] = {}
-        #: the successful operations' series by (id(source), op type): the hot path's one lookup.
-        self._ok: dict[tuple[int, type], Series] = {}
+        #: the successful operations' counts by (id(source), op type, thread): the hot path's one
+        #: lookup. Each is updated by its own thread only, so without a lock and still exactly;
+        #: :meth:`series` adds them to ``_series``'s (their ``count`` stays 0: the buckets hold it).
+        #: A new thread usually gets a finished one's ident, so they stay about as many as the threads
+        #: that ran at once.
+        self._ok: dict[tuple[int, type, int], Series] = {}
         self._lock = threading.Lock()
         self.listeners: list[Listener] = []
 
@@ -91,12 +95,12 @@ class MetricsPlugin:
     def compose_dbplex_query(self, inner: Callable[..., Any]) -> Callable[..., Any]:
         """What :meth:`dbplex_query` does, as a closure around ``inner`` (see ``plugins._direct``):
         the hot path binds this rather than a generator per operation."""
-        ok, lock, listeners, clock, bisect_left = (
+        ok, listeners, clock, bisect_left, thread = (
             self._ok,
-            self._lock,
             self.listeners,
             time.perf_counter,
             bisect.bisect_left,
+            threading.get_ident,
         )
 
         def call(*, source: Source, conn: Any, op: Any) -> Any:
@@ -107,15 +111,12 @@ class MetricsPlugin:
                 self.failed(source, op, clock() - started, exc)
                 raise
             seconds = clock() - started
-            series = ok.get((id(source), type(op)))
+            series = ok.get((id(source), type(op), thread()))
             if series is None or listeners:
                 self.succeeded(source, op, seconds)
                 return result
-            index = bisect_left(BUCKETS, seconds)
-            with lock:
-                series.count += 1
-                series.sum += seconds
-                series.buckets[index] += 1
+            series.buckets[bisect_left(BUCKETS, seconds)] += 1  # this thread's own: no other writes it
+            series.sum += seconds
             return result
 
         return call
@@ -129,9 +130,13 @@ class MetricsPlugin:
     def succeeded(self, source: Source, op: Any, seconds: float) -> None:
         """Count one operation that returned, if ``source`` is one of this hub's."""
         attrs = self._sources.get(id(source))
-        if attrs is not None:
-            series = self._record(attrs, type(op).__name__, seconds, None)
-            self._ok[(id(source), type(op))] = series
+        if attrs is None:
+            return
+        self._record(attrs, type(op).__name__, seconds, None)
+        key = (id(source), type(op), threading.get_ident())
+        if key not in self._ok:  # from now on this thread counts into a series of its own
+            with self._lock:
+                self._ok[key] = Series(attributes=attrs, operation=type(op).__name__, error_type=None)
 
     def failed(self, source: Source, op: Any, seconds: float, exc: BaseException) -> None:
         """Count one operation that raised ``exc``, if ``source`` is one of this hub's."""
@@ -154,9 +159,17 @@ class MetricsPlugin:
         return series
 
     def series(self) -> list[Series]:
-        """A copy of every histogram so far."""
+        """A copy of every histogram so far (each thread's fast-path counts added in)."""
         with self._lock:
-            return [msgspec.structs.replace(s, buckets=list(s.buckets)) for s in self._series.values()]
+            merged = {key: msgspec.structs.replace(s, buckets=list(s.buckets)) for key, s in self._series.items()}
+            shards = list(self._ok.values())
+        for shard in shards:
+            total = merged[(shard.attributes, shard.operation, None)]
+            buckets = list(shard.buckets)  # counted from its buckets, so that the two agree mid-update
+            total.count += sum(buckets)
+            total.sum += shard.sum
+            total.buckets = [a + b for a, b in zip(total.buckets, buckets, strict=True)]
+        return list(merged.values())
 
     def attributes_of(self, source: Source) -> Attributes | None:
         """The attributes of one endpoint's ``source`` (None for a source not of this hub)."""

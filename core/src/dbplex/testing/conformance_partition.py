@@ -19,6 +19,7 @@ import pytest
 
 import dbplex
 from dbplex.partition import PartitionSpec, layout
+from dbplex.partition.api import Partitioned
 from dbplex.partition.reports import RunReport
 from dbplex.testing.conformance_base import SOURCE, SuiteBase
 
@@ -62,6 +63,20 @@ class PartitionSection(SuiteBase):
     def prepare_partitioned(self, hub: dbplex.Hub, spec: PartitionSpec) -> None:
         """Make what must exist before the spec's partitions (PostgreSQL: the partitioned parent)."""
 
+    def filled(
+        self, hub: dbplex.Hub, now: datetime, table: str, days: int
+    ) -> tuple[PartitionSpec, Partitioned, list[dict[str, Any]]]:
+        """A daily target keeping ``days`` days up to ``now``, applied, and the rows of
+        :func:`_rows` inserted into it in shuffled order (as they were inserted)."""
+        spec = self.partition_spec(table, since=f"{days - 1} days", premake=1)
+        self.prepare_partitioned(hub, spec)
+        target = hub.partitioned(spec)
+        target.apply(now)
+        rows = _rows(now, days)
+        random.Random(7).shuffle(rows)
+        assert target.insert(rows, now=now) == len(rows)
+        return spec, target, rows
+
     @pytest.fixture
     def now(self) -> datetime:
         """The moment the test's runs are made for: the current time, on the second."""
@@ -89,12 +104,7 @@ class PartitionSection(SuiteBase):
     def test_retention_retires_exactly_the_partitions_past_the_window(
         self, partitioned_hub: dbplex.Hub, now: datetime, unique_table: str
     ) -> None:
-        keep_all = self.partition_spec(unique_table, since="5 days", premake=1)
-        self.prepare_partitioned(partitioned_hub, keep_all)
-        target = partitioned_hub.partitioned(keep_all)
-        target.apply(now)
-        rows = _rows(now, 6)
-        assert target.insert(rows, now=now) == len(rows)
+        keep_all, _, rows = self.filled(partitioned_hub, now, unique_table, days=6)
         limited = self.partition_spec(unique_table, since="5 days", premake=1, retention="2 days")
         report = partitioned_hub.partitioned(limited).apply(now)
         cutoff = now - timedelta(days=2)
@@ -144,13 +154,7 @@ class PartitionSection(SuiteBase):
     def test_a_query_across_partitions_returns_rows_in_global_order(
         self, partitioned_hub: dbplex.Hub, now: datetime, unique_table: str
     ) -> None:
-        spec = self.partition_spec(unique_table, since="4 days", premake=1)
-        self.prepare_partitioned(partitioned_hub, spec)
-        target = partitioned_hub.partitioned(spec)
-        target.apply(now)
-        rows = _rows(now, 5)
-        random.Random(7).shuffle(rows)
-        target.insert(rows, now=now)
+        _, target, rows = self.filled(partitioned_hub, now, unique_table, days=5)
         newest_first = sorted(rows, key=lambda r: (-r["at"].timestamp(), r["id"]))
         page = target.query(order_by=["-at", "id"], limit=7)
         assert [r["id"] for r in page.rows] == [r["id"] for r in newest_first[:7]]

@@ -40,7 +40,7 @@ from pymongo import monitoring
 
 from dbplex.backends import Source
 from dbplex.errors import PoolTimeout
-from dbplex.pool import PoolCounters, PoolStats, notify, observers
+from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import timeout_error
 
@@ -55,7 +55,7 @@ Conn = tuple[Any, int]
 class PoolMonitor(PoolCounters):
     """The counters of one source's clients, fed by their :class:`ClientListener` s."""
 
-    def __init__(self, min_size: int, max_size: int, source: Source | None = None) -> None:
+    def __init__(self, min_size: int, max_size: int, source: Source | None = None, events: bool = True) -> None:
         lock = threading.Lock()
         #: the source whose pool this is, as :data:`dbplex.pool.observers` receive it.
         self.source = source
@@ -72,22 +72,34 @@ class PoolMonitor(PoolCounters):
         self._generations = itertools.count(1)
         #: set by the pool when ``pool.leak_threshold`` is on; records who made each driver checkout.
         self.leak_detector: LeakDetector | None = None
+        #: set by the pool when its source has a slow-operation threshold: each checkout's wait is
+        #: then published in :data:`dbplex.pool.checkout_wait` with :attr:`source` (a driver
+        #: checkout happens inside the operation, in its thread; the last one counts).
+        self.publish_wait = False
+        #: whether the clients have a listener (the ``pool_statistics`` option): without one, the
+        #: gauges and the event counters stay 0, and only what the plugin sees itself is counted.
+        self.events = events
 
-    def listener(self) -> ClientListener:
-        """The event listener of one new client."""
-        return ClientListener(self, next(self._generations))
+    def listener(self) -> ClientListener | None:
+        """The event listener of one new client (None when statistics are off)."""
+        return ClientListener(self, next(self._generations)) if self.events else None
 
     def waiting(self) -> int:
         """Driver checkouts waiting for a connection now (a snapshot: ``max_waiting`` is a soft bound)."""
         return len(self.checking_out)
 
-    def in_use(self) -> int:
-        """Driver connections checked out now."""
+    def in_use(self) -> int | None:
+        """Driver connections checked out now (None: not known without the events)."""
+        if not self.events:
+            return None
         with self._lock:
             return self.acquired - self.use.count
 
     def timeout_error(self, source: Source) -> PoolTimeout:
-        """The error of a driver checkout that waited ``pool.timeout`` in vain, as every pool words it."""
+        """The error of a driver checkout that waited ``pool.timeout`` in vain, as every pool words it
+        (counted here when no listener counts its event)."""
+        if not self.events:
+            self.count("timeouts")
         return timeout_error(source.name, source.config.pool.timeout, self.in_use(), self.max_size)
 
     def stats(self, source: str, backend: str) -> PoolStats:
@@ -133,8 +145,11 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.discard(get_ident())
         conn = (event.address, event.connection_id)
         self._out[conn] = perf_counter()
-        wait_ms = (event.duration or 0.0) * 1000
+        waited = event.duration or 0.0
+        wait_ms = waited * 1000
         monitor = self._monitor
+        if monitor.publish_wait:
+            checkout_wait.latest = (monitor.source, waited)
         with self._lock:
             monitor.acquired += 1
             monitor.wait.add(wait_ms)

@@ -24,6 +24,11 @@ class MongoOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     database: DatabaseName | None = None
     #: the GridFS bucket (collection prefix) of ``mongo.gridfs_*`` ops that name none.
     gridfs_bucket: BucketName = "fs"
+    #: observe pymongo's pool through its connection-pool events (every ``pool_stats()``
+    #: figure, ``pool.leak_threshold``, ``pool.max_waiting``). Off, no listener is registered and
+    #: pymongo builds no event per operation, the CPU of a raw ``find_one``; ``pool_stats()``
+    #: then has only ``min``, ``max``, ``errors`` and ``timeouts``.
+    pool_statistics: bool = True
 
 
 def options_of(source: Source) -> MongoOptions:

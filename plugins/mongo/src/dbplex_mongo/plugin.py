@@ -41,4 +41,5 @@ plugin = backend_plugin(
     partition="dbplex_mongo.partition:MongoPartitioner",
     analyze="dbplex_mongo.analyze:MongoAnalyzer",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
+    slowlog="dbplex_mongo.slowlog:MongoSlowLog",
 )

@@ -14,7 +14,8 @@ before reusing it. What it lacks, dbplex adds here:
   checkouts are already waiting (a soft bound: concurrent callers may pass it together);
 - **leak detection**: the pool monitor records where each driver checkout was made;
 - **statistics**: derived from pymongo's connection-pool events, which a listener on each client
-  receives (see :mod:`dbplex_mongo.monitor`).
+  receives (see :mod:`dbplex_mongo.monitor`); ``options.pool_statistics = false`` registers
+  none, for the CPU of a raw client.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from dbplex.backends import Source
+from dbplex.errors import ConfigError
 from dbplex.pool import PoolStats
 from dbplex.pooling import housekeeper
 from dbplex.pooling.jitter import lifetime_deadline
@@ -109,7 +111,16 @@ class MongoPool:
     def __init__(self, source: Source) -> None:
         self.source = source
         config = source.config.pool
-        self.monitor = PoolMonitor(config.min_size, config.max_size, source)
+        statistics = options_of(source).pool_statistics
+        if not statistics and (config.leak_threshold or config.max_waiting):
+            setting = "leak_threshold" if config.leak_threshold else "max_waiting"
+            raise ConfigError(
+                f"source {source.name!r}: pool.{setting} needs pymongo's pool events, which "
+                f"options.pool_statistics = false turns off: set one of the two back"
+            )
+        self.monitor = PoolMonitor(config.min_size, config.max_size, source, statistics)
+        #: publish each checkout's wait for the slow-operation log, only where a threshold is set
+        self.monitor.publish_wait = source.config.slow.threshold_ms is not None
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
@@ -138,7 +149,9 @@ class MongoPool:
             if expired is not None and old is not expired:
                 return
             self._client = _Client(self)
-            old.retired = old.listener.retired = True  # its connections count as recycled as they close
+            old.retired = True
+            if old.listener is not None:
+                old.listener.retired = True  # its connections count as recycled as they close
             self._retired.append(old)
         self.close_client(old)
 

@@ -7,7 +7,8 @@ other statements). When the SQL holds several statements, the last one's result 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbplex.ops import Op
 
@@ -27,6 +28,7 @@ class SQL(Op, frozen=True, tag="pg.sql"):
 
     text: str
     params: dict[str, Any] | list[Any] | None = None
+    redaction: ClassVar[Mapping[str, str]] = {"text": "sql"}
 
 
 class Statement(Op, frozen=True, tag="pg.statement"):
@@ -41,4 +43,5 @@ class Statement(Op, frozen=True, tag="pg.statement"):
     """
 
     statement: Executable
+    redaction: ClassVar[Mapping[str, str]] = {"statement": "sql"}
     params: dict[str, Any] | list[dict[str, Any]] | None = None

@@ -39,4 +39,5 @@ plugin = backend_plugin(
     partition="dbplex_pg.partition:PgPartitioner",
     analyze="dbplex_pg.analyze:PgAnalyzer",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
+    slowlog="dbplex_pg.slowlog:PgSlowLog",
 )

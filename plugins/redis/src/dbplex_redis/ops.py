@@ -9,7 +9,8 @@ UTF-8 becomes str, so replies read naturally and survive JSON.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from dbplex.errors import OpError
 from dbplex.ops import Op
@@ -21,6 +22,7 @@ class Command(Op, frozen=True, tag="redis.command"):
 
     #: the command name and its arguments: str, bytes, int or float.
     args: list[Any]
+    redaction: ClassVar[Mapping[str, str]] = {"args": "command"}
     #: turn bulk strings that are valid UTF-8 into str; False keeps every bulk string as bytes.
     decode: bool = True
 
@@ -39,6 +41,7 @@ class Pipeline(Op, frozen=True, tag="redis.pipeline"):
     """
 
     commands: list[list[Any]]
+    redaction: ClassVar[Mapping[str, str]] = {"commands": "command"}
     transaction: bool = True
     raise_on_error: bool = True
     decode: bool = True

@@ -44,6 +44,7 @@ plugin = backend_plugin(
     partition="dbplex_redis.partition:RedisPartitioner",
     analyze="dbplex_redis.analyze:RedisAnalyzer",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
+    slowlog="dbplex_redis.slowlog:RedisSlowLog",
 )
 
 cluster_plugin = backend_plugin(
