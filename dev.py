@@ -5,6 +5,7 @@
     python3 dev.py test          # lint, types and the tests on sandbox servers
     python3 dev.py py-latest     # the tests on the newest releases of every dependency
     python3 dev.py py-oldest     # the tests on Python 3.10 with the lowest versions allowed
+    python3 dev.py docs          # the documentation site, built strictly (tox -e docs)
     python3 dev.py constraints   # rewrite constraints/tested.txt and constraints/oldest.txt
 
 The first run creates .venv-tox with tox in it; tox builds every other environment.
@@ -53,7 +54,7 @@ def oldest_python() -> str | None:
 def refresh_constraints(python: Path) -> int:
     """Pin the newest releases (tested.txt) and the lowest ones the pyprojects allow (oldest.txt)."""
     subprocess.run([python, "-m", "pip", "install", "--quiet", "uv>=0.5"], check=True)
-    inputs = [str(CONSTRAINTS / "dev.in"), str(CONSTRAINTS / "tools.in")]
+    inputs = [str(CONSTRAINTS / "dev.in"), str(CONSTRAINTS / "tools.in"), str(CONSTRAINTS / "docs.in")]
     runs = {
         "tested.txt": ["--python-version", "3.11"],
         "oldest.txt": ["--python-version", OLDEST_PYTHON, "--resolution", "lowest-direct"],

@@ -23,6 +23,7 @@ CONTRACTS = {
     "Pool": CORE / "pool.py",
     "Connector": CORE / "pooling" / "connector.py",
     "Migrator": CORE / "migrate" / "backend.py",
+    "Lock": CORE / "migrate" / "locking.py",
     "Partitioner": CORE / "partition" / "backend.py",
     "Listing": CORE / "partition" / "backend.py",
     "HashRouting": CORE / "partition" / "backend.py",

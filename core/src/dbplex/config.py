@@ -44,7 +44,9 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """How many connections a source keeps and how long callers wait for one."""
 
+    #: connections kept open.
     min_size: Count = 1
+    #: connections open at most.
     max_size: Annotated[int, msgspec.Meta(ge=1)] = 10
     #: seconds a caller waits for a free connection before :class:`~dbplex.errors.PoolTimeout`.
     timeout: Seconds = 5.0
@@ -63,9 +65,11 @@ class PoolConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     #: a connection held longer than this many seconds is logged with where it was taken,
     #: and counted as a leak; 0 = off (no cost on the checkout path).
     leak_threshold: NonNegative = 0.0
-    #: first and longest delay between reconnection attempts while the server is down. The
-    #: longest delay bounds how late a pool notices that its server is back: 2 s by default.
+    #: seconds before the first reconnection attempt while the server is down; each delay is
+    #: drawn from ``[d/2, d]``, ``d`` doubling up to ``reconnect_max``.
     reconnect_min: Seconds = 1.0
+    #: the longest delay between reconnection attempts: it bounds how late a pool notices that
+    #: its server is back.
     reconnect_max: Seconds = 2.0
 
     def __post_init__(self) -> None:
@@ -93,6 +97,7 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     #: flight, ``latency_window`` picks at random among those within ``latency_window`` ms of
     #: the fastest (by a moving average of read latency).
     strategy: Literal["round_robin", "least_used", "latency_window"] = "round_robin"
+    #: ms within the fastest replica's moving-average latency that ``latency_window`` picks among.
     latency_window: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     #: seconds of replication lag beyond which a replica gets no reads.
     max_lag: Seconds = 10.0
@@ -119,6 +124,7 @@ class SlowConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
 class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """One named endpoint. Its URL scheme picks the backend."""
 
+    #: where the server is; credentials may be given as ``${VAR}`` references.
     url: str
     #: readiness depends only on required sources.
     required: bool = True
@@ -228,6 +234,7 @@ class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The whole configuration."""
 
+    #: the sources (``[sources.NAME]``), by name.
     sources: dict[str, SourceConfig] = {}
     #: where ``dbplex migrate`` looks for migration folders (relative to the file).
     migrations: str | None = None

@@ -34,6 +34,7 @@ class PartitionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     source: str
     #: table (PostgreSQL), collection (MongoDB) or key family (Redis, e.g. ``live:updates``).
     target: str
+    #: ``range`` (time or numeric), ``list`` (named sets of key values) or ``hash`` (a fixed number of buckets).
     strategy: Strategy
     #: the partition key: column, field, or (Redis) the record field that picks the bucket.
     key: str
@@ -55,6 +56,8 @@ class PartitionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     premake: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 4
     #: time ranges only: how long data is kept, e.g. ``"90 days"``; None keeps everything.
     retention: str | None = None
+    #: what retention does with a partition whose whole range is past the window: ``drop`` it,
+    #: ``detach`` it (PostgreSQL: kept as a table; not on MongoDB) or move it to ``archive``.
     retention_mode: RetentionMode = "drop"
     #: where ``retention_mode = "archive"`` moves partitions: a schema (PostgreSQL) or a
     #: collection-name prefix (MongoDB).
