@@ -12,18 +12,12 @@ wrapper alone around a function that does nothing (``--ops`` calls a round).
 from __future__ import annotations
 
 import argparse
-import time
 import timeit
 
+from hub_overhead import compare
+
 import dbplex
-from dbplex import Get, Put
-
-
-def cpu_us(hub: dbplex.Hub, op: Get, ops: int) -> float:
-    started = time.process_time()
-    for _ in range(ops):
-        hub.execute("s", op)
-    return (time.process_time() - started) / ops * 1e6
+from dbplex import Get
 
 
 def wrapper_ns(url: str, calls: int, rounds: int) -> None:
@@ -58,26 +52,17 @@ def main() -> None:
         wrapper_ns(args.url, args.ops, args.rounds)
         return
     pool = {"min_size": 1, "max_size": 1}
-    hubs = {
-        label: dbplex.open({"sources": {"s": {"url": args.url, "pool": pool}}, "metrics": metrics})
-        for label, metrics in (
+    compare(
+        "metrics_overhead",
+        (
             ("off", {"enabled": False}),
             ("on", {"enabled": True, "otel": False}),
             ("on+otel", {"enabled": True, "otel": True}),
-        )
-    }
-    op = Get(table="metrics_overhead", key="k")
-    for hub in hubs.values():
-        hub.execute("s", Put(table="metrics_overhead", key="k", values={"a": 1}))
-        cpu_us(hub, op, 1000)  # warm up
-    best = dict.fromkeys(hubs, float("inf"))
-    for _ in range(args.rounds):
-        for label, hub in hubs.items():
-            best[label] = min(best[label], cpu_us(hub, op, args.ops))
-    for label, us in best.items():
-        print(f"{label:8} {us:7.2f} us/op  {100 * (us / best['off'] - 1):+5.1f}%")
-    for hub in hubs.values():
-        hub.close()
+        ),
+        lambda metrics: {"sources": {"s": {"url": args.url, "pool": pool}}, "metrics": metrics},
+        args.ops,
+        args.rounds,
+    )
 
 
 if __name__ == "__main__":

@@ -12,17 +12,8 @@ paid only by ops that are already slow.
 from __future__ import annotations
 
 import argparse
-import time
 
-import dbplex
-from dbplex import Get, Put
-
-
-def cpu_us(hub: dbplex.Hub, op: Get, ops: int) -> float:
-    started = time.process_time()
-    for _ in range(ops):
-        hub.execute("s", op)
-    return (time.process_time() - started) / ops * 1e6
+from hub_overhead import compare
 
 
 def main() -> None:
@@ -32,22 +23,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     pool = {"min_size": 1, "max_size": 1}
-    hubs = {
-        label: dbplex.open({"sources": {"s": {"url": args.url, "pool": pool, "slow": slow}}})
-        for label, slow in (("off", {}), ("on", {"threshold_ms": 60_000}))
-    }
-    op = Get(table="slowlog_overhead", key="k")
-    for hub in hubs.values():
-        hub.execute("s", Put(table="slowlog_overhead", key="k", values={"a": 1}))
-        cpu_us(hub, op, 1000)  # warm up
-    best = dict.fromkeys(hubs, float("inf"))
-    for _ in range(args.rounds):
-        for label, hub in hubs.items():
-            best[label] = min(best[label], cpu_us(hub, op, args.ops))
-    for label, us in best.items():
-        print(f"{label:8} {us:7.2f} us/op  {100 * (us / best['off'] - 1):+5.1f}%")
-    for hub in hubs.values():
-        hub.close()
+    compare(
+        "slowlog_overhead",
+        (("off", {}), ("on", {"threshold_ms": 60_000})),
+        lambda slow: {"sources": {"s": {"url": args.url, "pool": pool, "slow": slow}}},
+        args.ops,
+        args.rounds,
+    )
 
 
 if __name__ == "__main__":

@@ -49,17 +49,13 @@ def mongo_server() -> Iterator[sandbox.Server]:
 
 
 @pytest.fixture
-def open_hub() -> Iterator[Callable[[dict[str, Any]], dbplex.Hub]]:
-    hubs: list[dbplex.Hub] = []
+def open_hub(open_config: Callable[[dict[str, Any]], dbplex.Hub]) -> Callable[[dict[str, Any]], dbplex.Hub]:
+    """``open_hub(sources)``: a hub with these sources, closed after the test."""
 
     def make(sources: dict[str, Any]) -> dbplex.Hub:
-        hub = dbplex.open({"sources": sources})
-        hubs.append(hub)
-        return hub
+        return open_config({"sources": sources})
 
-    yield make
-    for hub in hubs:
-        hub.close()
+    return make
 
 
 def eventually(probe: Callable[[], object], timeout: float, what: str) -> float:

@@ -53,19 +53,14 @@ def unique_schema(raw: psycopg.Connection[Any]) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_hub(pg_url: str) -> Iterator[Callable[..., dbplex.Hub]]:
+def make_hub(pg_url: str, open_config: Callable[[dict[str, Any]], dbplex.Hub]) -> Callable[..., dbplex.Hub]:
     """``make_hub(url=..., **source_fields)`` opens a hub with one PostgreSQL source ``pg``; closed after the test."""
-    hubs: list[dbplex.Hub] = []
 
     def make(url: str | None = None, **fields: Any) -> dbplex.Hub:
         fields.setdefault("pool", {"min_size": 1, "max_size": 4})
-        hub = dbplex.open({"sources": {"pg": {"url": url or pg_url, **fields}}})
-        hubs.append(hub)
-        return hub
+        return open_config({"sources": {"pg": {"url": url or pg_url, **fields}}})
 
-    yield make
-    for hub in hubs:
-        hub.close()
+    return make
 
 
 @pytest.fixture

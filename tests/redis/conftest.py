@@ -58,19 +58,14 @@ def _delete_test_keys(request: pytest.FixtureRequest, unique_table: str, prefix:
 
 
 @pytest.fixture
-def make_hub(redis_url: str) -> Iterator[Callable[..., dbplex.Hub]]:
+def make_hub(redis_url: str, open_config: Callable[[dict[str, Any]], dbplex.Hub]) -> Callable[..., dbplex.Hub]:
     """``make_hub(url=..., **source_fields)`` opens a hub with one Redis source ``r``; closed after the test."""
-    hubs: list[dbplex.Hub] = []
 
     def make(url: str | None = None, **fields: Any) -> dbplex.Hub:
         fields.setdefault("pool", {"min_size": 1, "max_size": 4})
-        hub = dbplex.open({"sources": {"r": {"url": url or redis_url, **fields}}})
-        hubs.append(hub)
-        return hub
+        return open_config({"sources": {"r": {"url": url or redis_url, **fields}}})
 
-    yield make
-    for hub in hubs:
-        hub.close()
+    return make
 
 
 @pytest.fixture

@@ -28,20 +28,14 @@ Open = Callable[..., dbplex.Hub]
 
 
 @pytest.fixture
-def slow_hub(dbplex_servers: Servers) -> Iterator[Open]:
+def slow_hub(dbplex_servers: Servers, open_config: Callable[[dict[str, Any]], dbplex.Hub]) -> Open:
     """``slow_hub(*backends, threshold_ms=..., redact=...)``: a hub with one source per backend,
     named after it, each with that ``[sources.X.slow]``."""
-    hubs: list[dbplex.Hub] = []
 
     def make(*backends: str, **slow: Any) -> dbplex.Hub:
-        sources = {b: {"url": dbplex_servers.url(b), "slow": slow} for b in backends}
-        hub = dbplex.open({"sources": sources})
-        hubs.append(hub)
-        return hub
+        return open_config({"sources": {b: {"url": dbplex_servers.url(b), "slow": slow} for b in backends}})
 
-    yield make
-    for hub in hubs:
-        hub.close()
+    return make
 
 
 @pytest.fixture

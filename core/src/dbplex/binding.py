@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, ExitStack
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 #: still hold a lock while it runs DDL.
 ADMIN_MAX_SIZE = 4
 
+_Capability = TypeVar("_Capability", covariant=True)
+_T = TypeVar("_T")
+
 
 # -- the hooks, as callables of known types -----------------------------------------------------
 
@@ -70,24 +73,10 @@ class HealthHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool) -> Health | None: ...
 
 
-class MigrateHook(Protocol):
-    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Migrator | None: ...
+class CapabilityHook(Protocol[_Capability]):
+    """A capability factory hook (``dbplex_migrate``, ``dbplex_analyze``, ...): given the pools, its object or None."""
 
-
-class PartitionHook(Protocol):
-    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Partitioner | None: ...
-
-
-class AnalyzeHook(Protocol):
-    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Analyzer | None: ...
-
-
-class SlowLogHook(Protocol):
-    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> SlowLog | None: ...
-
-
-class CheckHook(Protocol):
-    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Checker | None: ...
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> _Capability | None: ...
 
 
 class BaselineHook(Protocol):
@@ -173,12 +162,12 @@ class BoundBackend:
         pool: PoolHook,
         query: QueryHook,
         health: HealthHook,
-        migrate: MigrateHook,
-        partition: PartitionHook,
-        analyze: AnalyzeHook,
-        check: CheckHook,
+        migrate: CapabilityHook[Migrator],
+        partition: CapabilityHook[Partitioner],
+        analyze: CapabilityHook[Analyzer],
+        check: CapabilityHook[Checker],
         bench_baseline: BaselineHook,
-        slowlog: SlowLogHook,
+        slowlog: CapabilityHook[SlowLog],
         aio: AsyncBound | None = None,
     ) -> None:
         self.backend = backend
@@ -200,6 +189,15 @@ class BoundBackend:
         return UnsupportedError(
             f"source {source.name!r}: backend {self.backend.name!r} has no {what} (its plugin implements no {hook} hook)"
         )
+
+    def _capability(
+        self, hook: CapabilityHook[_T], source: Source, pool: Pool, admin: Pool, what: str, name: str
+    ) -> _T:
+        """Call a capability factory hook; none answering is an :class:`UnsupportedError` naming ``name``."""
+        found = hook(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, what, name)
+        return found
 
     def query(self, source: Source, conn: Any, op: Op) -> Result:
         """Run ``op`` on the checked-out ``conn``."""
@@ -229,34 +227,19 @@ class BoundBackend:
         return self._health(source=source, pool=pool)
 
     def migrator(self, source: Source, pool: Pool, admin: Pool) -> Migrator:
-        found = self._migrate(source=source, pool=pool, admin=admin)
-        if found is None:
-            raise self._missing(source, "migrations", "dbplex_migrate")
-        return found
+        return self._capability(self._migrate, source, pool, admin, "migrations", "dbplex_migrate")
 
     def partitioner(self, source: Source, pool: Pool, admin: Pool) -> Partitioner:
-        found = self._partition(source=source, pool=pool, admin=admin)
-        if found is None:
-            raise self._missing(source, "partitioning", "dbplex_partition")
-        return found
+        return self._capability(self._partition, source, pool, admin, "partitioning", "dbplex_partition")
 
     def analyzer(self, source: Source, pool: Pool, admin: Pool) -> Analyzer:
-        found = self._analyze(source=source, pool=pool, admin=admin)
-        if found is None:
-            raise self._missing(source, "analyzer", "dbplex_analyze")
-        return found
+        return self._capability(self._analyze, source, pool, admin, "analyzer", "dbplex_analyze")
 
     def slowlog(self, source: Source, pool: Pool, admin: Pool) -> SlowLog:
-        found = self._slowlog(source=source, pool=pool, admin=admin)
-        if found is None:
-            raise self._missing(source, "server-side slow log", "dbplex_slowlog")
-        return found
+        return self._capability(self._slowlog, source, pool, admin, "server-side slow log", "dbplex_slowlog")
 
     def checker(self, source: Source, pool: Pool, admin: Pool) -> Checker:
-        found = self._check(source=source, pool=pool, admin=admin)
-        if found is None:
-            raise self._missing(source, "data-quality checks", "dbplex_check")
-        return found
+        return self._capability(self._check, source, pool, admin, "data-quality checks", "dbplex_check")
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:
         """The raw-driver baseline ``dbplex bench`` compares against, or None when there is none."""

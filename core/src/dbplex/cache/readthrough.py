@@ -16,7 +16,6 @@ like any other operation.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,13 @@ from dbplex.config import CacheConfig
 from dbplex.errors import ConfigError, DbplexError
 from dbplex.ops import RECORD_WRITES, Get, Op
 from dbplex.result import Result
+from dbplex.secrets import logger
 
 if TYPE_CHECKING:
     from dbplex.hub import Hub
 
-log = logging.getLogger(__name__)
+#: its messages scrubbed of secrets: a store failure's message may quote a URL.
+log = logger(__name__)
 
 #: the first byte of a stored value: an entry, or a miss's lease.
 ENTRY, LEASE = b"V", b"L"

@@ -5,17 +5,18 @@ Imported when the command runs, so ``dbplex --help`` imports none of it."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from dbplex.cli.errors import reported
 
-
-def _line(result: object) -> str:
-    """One line per rule: verdict, name, kind and what was found."""
+if TYPE_CHECKING:
     from dbplex.check.report import CheckResult
 
-    assert isinstance(result, CheckResult)
+
+def _line(result: CheckResult) -> str:
+    """One line per rule: verdict, name, kind and what was found."""
     head = f"{result.status.upper():4}  {result.name} ({result.kind})"
     reads = ", ".join(f"{place} {rows}" for place, rows in result.reads.items())
     if result.kind == "mirror":

@@ -106,50 +106,35 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     )
     optional_imports = Imports({"dbplex": {"Pool", "Source"}})
     where = f"{names.module}/optional.py"
-    stubs = [
-        stub_class(
+    #: contract, the hook that returns it, and a value for each attribute it declares
+    optional: list[tuple[type, str, dict[str, tuple[str, str]]]] = [
+        (
             Migrator,
-            f"{names.camel}Migrator",
-            where=where,
-            init=init("migrate"),
-            attributes={
+            "migrate",
+            {
                 "formats": ('frozenset({"py"})', "the migration file formats this migrator runs"),
                 "file_options": ("frozenset()", "the per-file options it understands"),
             },
-            imports=optional_imports,
         ),
-        stub_class(
-            Partitioner,
-            f"{names.camel}Partitioner",
-            where=where,
-            init=init("partition"),
-            attributes={},
-            imports=optional_imports,
-        ),
-        stub_class(
-            Analyzer,
-            f"{names.camel}Analyzer",
-            where=where,
-            init=init("analyze"),
-            attributes={},
-            imports=optional_imports,
-        ),
-        stub_class(
-            SlowLog,
-            f"{names.camel}SlowLog",
-            where=where,
-            init=init("slowlog"),
-            attributes={},
-            imports=optional_imports,
-        ),
-        stub_class(
+        (Partitioner, "partition", {}),
+        (Analyzer, "analyze", {}),
+        (SlowLog, "slowlog", {}),
+        (
             Baseline,
-            f"{names.camel}Baseline",
-            where=where,
-            init=init("bench_baseline"),
-            attributes={"label": (repr(f"{names.name} driver"), "the driver and its version, shown in reports")},
-            imports=optional_imports,
+            "bench_baseline",
+            {"label": (repr(f"{names.name} driver"), "the driver and its version, shown in reports")},
         ),
+    ]
+    stubs = [
+        stub_class(
+            contract,
+            f"{names.camel}{contract.__name__}",
+            where=where,
+            init=init(hook),
+            attributes=attributes,
+            imports=optional_imports,
+        )
+        for contract, hook, attributes in optional
     ]
     return {
         "connector_imports": connector_imports.lines(),

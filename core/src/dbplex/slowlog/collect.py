@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from dbplex.errors import DbplexError, UnsupportedError
-from dbplex.secrets import scrub
+from dbplex.secrets import logger, scrub
 from dbplex.slowlog.model import SlowEntry, SlowNote, SlowReport
 
 if TYPE_CHECKING:
     from dbplex.hub import Hub
 
-log = logging.getLogger("dbplex.slow")
+log = logger("dbplex.slow")
 
 
 def collect(hub: Hub, sources: list[str] | None = None, limit: int = 20) -> SlowReport:
@@ -33,9 +32,9 @@ def collect(hub: Hub, sources: list[str] | None = None, limit: int = 20) -> Slow
             entries += hub.slowlog(name).entries(limit, hub.sources[name].config.slow.redact)
         except UnsupportedError as exc:  # SlowLogUnavailable, or a backend without the hook
             log.info("%s", exc)
-            notes.append(SlowNote(source=name, level="info", message=str(exc)))
+            notes.append(SlowNote(source=name, level="info", message=scrub(str(exc))))
         except DbplexError as exc:
-            notes.append(SlowNote(source=name, level="error", message=str(exc)))
+            notes.append(SlowNote(source=name, level="error", message=scrub(str(exc))))
         except Exception as exc:  # a driver error no plugin translated: one source's failure, reported
             notes.append(SlowNote(source=name, level="error", message=scrub(f"{type(exc).__name__}: {exc}")))
     entries.sort(key=lambda e: e.duration_ms, reverse=True)

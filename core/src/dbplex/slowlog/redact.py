@@ -5,9 +5,10 @@ personal data, so while a source's ``slow.redact`` is on (the default) an operat
 its shape: its type, the names of its tables, collections and fields, and ``?`` for every value.
 A field is shown as it is only when it names structure (:data:`KEEP`, or the op type's
 ``redaction`` saying ``keep``); an op type marks statement text ``sql`` (literals replaced) and
-command argument lists ``command`` (the command's name kept). Never a password: a value is never
-shown while redacting, and :func:`~dbplex.secrets.scrub` runs over what is shown either way, and statements and commands that can carry a password (:func:`sensitive`)
-are redacted even when redaction is off.
+command argument lists ``command`` (the command's name kept). Never a password: no value is
+shown while redacting; statements and commands that can carry a password (:func:`sensitive`)
+are redacted even when redaction is off; and :func:`~dbplex.secrets.scrub` runs over what is
+shown either way.
 """
 
 from __future__ import annotations

@@ -95,8 +95,8 @@ def unique_table() -> str:
 
 
 @pytest.fixture
-def open_hub(dbplex_servers: Servers) -> Iterator[Callable[..., Any]]:
-    """``open_hub(backend, **source_fields)`` opens a Hub with one source named ``backend``.
+def open_config() -> Iterator[Callable[[dict[str, Any]], Any]]:
+    """``open_config(config)`` opens a Hub from a whole configuration mapping.
 
     Every hub opened is closed after the test.
     """
@@ -104,15 +104,27 @@ def open_hub(dbplex_servers: Servers) -> Iterator[Callable[..., Any]]:
 
     hubs: list[dbplex.Hub] = []
 
-    def make(backend: str, url: str | None = None, **fields: Any) -> dbplex.Hub:
-        source = {"url": url or dbplex_servers.url(backend), **fields}
-        hub = dbplex.open({"sources": {backend: source}})
+    def make(config: dict[str, Any]) -> dbplex.Hub:
+        hub = dbplex.open(config)
         hubs.append(hub)
         return hub
 
     yield make
     for hub in hubs:
         hub.close()
+
+
+@pytest.fixture
+def open_hub(dbplex_servers: Servers, open_config: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """``open_hub(backend, **source_fields)`` opens a Hub with one source named ``backend``.
+
+    Every hub opened is closed after the test.
+    """
+
+    def make(backend: str, url: str | None = None, **fields: Any) -> Any:
+        return open_config({"sources": {backend: {"url": url or dbplex_servers.url(backend), **fields}}})
+
+    return make
 
 
 @pytest.fixture
