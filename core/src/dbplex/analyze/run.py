@@ -1,7 +1,9 @@
 """Run each source's analyzer and gather what it found, source by source.
 
-A source whose backend has no analyzer is said so, not an error; a source that fails (down,
-refused) is reported with its error while the others are still analysed.
+A source whose backend has no analyzer is said so, not an error; a source that fails with a
+:class:`~dbplex.errors.DbplexError` (down, refused, a statistics view it may not read) is reported
+with its error while the others are still analysed. Anything else is a bug of the analyzer and
+stops the run.
 """
 
 from __future__ import annotations

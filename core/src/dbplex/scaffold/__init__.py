@@ -83,6 +83,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     from dbplex.analyze import Analyzer
     from dbplex.backend_plugin import HOOK_ARGUMENTS
     from dbplex.bench.baseline import Baseline
+    from dbplex.check.backend import Checker
     from dbplex.migrate import Migrator
     from dbplex.partition import Partitioner
     from dbplex.pooling import Connector
@@ -119,6 +120,14 @@ def _contracts(names: PluginNames) -> dict[str, str]:
         (Partitioner, "partition", {}),
         (Analyzer, "analyze", {}),
         (SlowLog, "slowlog", {}),
+        (
+            Checker,
+            "check",
+            {
+                "reads": ("0", "rows read so far, which the check report shows"),
+                "ordered": ("True", "whether batches come in key order, so mirrors can bisect"),
+            },
+        ),
         (
             Baseline,
             "bench_baseline",

@@ -52,15 +52,17 @@ class Imports:
         return "\n\n".join("\n".join(group) for group in (stdlib, other) if group)
 
 
-def _home(obj: Any, name: str) -> str:
-    """The shortest module path that exports ``obj`` as ``name``: ``dbplex.pooling``, not its private submodule."""
+def _home(obj: Any, name: str, defined_in: str) -> str:
+    """The shortest module path that exports ``obj`` as ``name``: ``dbplex.pooling``, not its
+    private submodule; ``defined_in`` (the contract's module) for what names no module of its own,
+    such as a type alias (``Row = tuple[...]``)."""
     module: str = getattr(obj, "__module__", "") or ""
     parts = module.split(".")
     for end in range(1, len(parts) + 1):
         candidate = ".".join(parts[:end])
         if getattr(sys.modules.get(candidate), name, None) is obj:
             return candidate
-    return module
+    return defined_in
 
 
 def _namespace(module_name: str) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def _annotation(text: str, namespace: Mapping[str, Any], renames: Mapping[str, s
             return word
         if word not in namespace:
             raise LookupError(f"annotation {text!r}: {word!r} is not a name of the contract's module")
-        imports.add(_home(namespace[word], word), word)
+        imports.add(_home(namespace[word], word, namespace["__name__"]), word)
         return word
 
     return _IDENTIFIER.sub(name, text)
@@ -147,7 +149,7 @@ def stub_class(
     is the file the author edits, named in each message."""
     namespace = _namespace(protocol.__module__)
     renames = dict(renames or {})
-    home = f"{_home(protocol, protocol.__name__)}.{protocol.__name__}"
+    home = f"{_home(protocol, protocol.__name__, protocol.__module__)}.{protocol.__name__}"
     doc = f"Satisfies :class:`{home}`.\n\n{inspect.cleandoc(protocol.__doc__ or '')}"
     lines = [f"class {class_name}:\n", _docstring(doc, "    ")]
     for attribute, annotation in inspect.get_annotations(protocol).items():
