@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,9 @@ class SyncReport(msgspec.Struct, kw_only=True):
     deleted: int
     #: rows written over every run of this sync, up to the checkpoint (resumed runs included).
     total_written: int
+    #: seconds spent copying (deletes included) and checking the mirror.
+    copy_seconds: float
+    mirror_seconds: float
     mirror: CheckResult
 
 
@@ -138,6 +142,7 @@ class Sync:
         if point is None or not resumed:
             point = Checkpoint(run_id=uuid.uuid4().hex, mapping=self.digest)
         after = point.last_key if resumed else None
+        started = time.perf_counter()
         report = SyncReport(
             ok=False,
             source=str(self.src),
@@ -150,6 +155,8 @@ class Sync:
             skipped=0,
             deleted=0,
             total_written=point.written,
+            copy_seconds=0.0,
+            mirror_seconds=0.0,
             mirror=CheckResult(name="mirror", kind="mirror", status="pass"),
         )
         with ThreadPoolExecutor(WRITERS, thread_name_prefix="dbplex-sync") as writers:
@@ -178,6 +185,8 @@ class Sync:
         point.done = True
         self._save(point)
         report.total_written = point.written
+        report.copy_seconds = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
         rule = Mirror(
             source=str(self.src),
             target=str(self.dst),
@@ -187,6 +196,7 @@ class Sync:
             description=f"sync {self.id}",
         )
         report.mirror = engine.check(self.hub, "mirror", rule, sample, dt.datetime.now(dt.timezone.utc))
+        report.mirror_seconds = round(time.perf_counter() - started, 3)
         report.ok = report.mirror.status == "pass"
         return report
 
