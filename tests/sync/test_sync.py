@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -110,6 +111,7 @@ def test_killed_half_way_then_rerun_resumes_and_ends_identical(setup: Setup, tar
         while child.poll() is None and progress < 3000:  # poll the checkpoint the run writes
             row = setup.hub.execute(target, Get(table=CHECKPOINTS, key=key)).first()
             progress = row["values"]["read"] if row else 0
+            time.sleep(0.02)  # a polling interval, not a synchronisation: the loop waits on the checkpoint
         assert child.poll() is None, "the sync ended before it could be killed: use a larger table"
         os.kill(child.pid, signal.SIGKILL)
     finally:

@@ -160,16 +160,14 @@ class Sync:
             mirror=CheckResult(name="mirror", kind="mirror", status="pass"),
         )
         with ThreadPoolExecutor(WRITERS, thread_name_prefix="dbplex-sync") as writers:
+            since, at = self.since, read_fields.index(watermark) if watermark else -1
             for rows in self._stream(source, read_fields, batch, after):
                 puts = []
                 for key, values in rows:
-                    since = self.since
-                    if watermark and since is not None and not _at_least(values[read_fields.index(watermark)], since):
+                    if since is not None and not _at_least(values[at], since):
                         report.skipped += 1
                         continue
-                    record = {
-                        renames[f]: _uniform(v) for f, v in zip(read_fields, values, strict=False) if f in renames
-                    }
+                    record = {renames[f]: _uniform(v) for f, v in zip(read_fields, values, strict=True) if f in renames}
                     puts.append(Put(table=self.dst.table, key=canonical.text(key), values=record))
                 list(writers.map(lambda op: self.hub.execute(self.dst.source, op), puts))
                 report.read += len(rows)
