@@ -214,6 +214,33 @@ def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, s
     run(ctx, names, checks_file, sample, as_json)
 
 
+@cli.command()
+@click.argument("source", metavar="SOURCE.TABLE")
+@click.argument("target", metavar="TARGET.TABLE")
+@click.option("--map", "map_file", metavar="FILE", required=True, help="TOML: key, fields (renames) and watermark.")
+@click.option("--since", metavar="VALUE", help="Copy only rows whose watermark column is >= VALUE.")
+@click.option("--delete", is_flag=True, help="Remove target records whose key the source lacks.")
+@click.option(
+    "--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per batch and checkpoint."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sync(
+    ctx: click.Context,
+    source: str,
+    target: str,
+    map_file: str,
+    since: str | None,
+    delete: bool,
+    batch: int,
+    as_json: bool,
+) -> None:
+    """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs."""
+    from dbplex.cli.sync import run
+
+    run(ctx, source, target, map_file, since, delete, batch, as_json)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

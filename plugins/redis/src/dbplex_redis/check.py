@@ -4,30 +4,48 @@ A family is a pattern ending in ``*`` (and holding no other glob character); the
 the ``*`` matches is the record's key. A hash's fields are the record's values, and so are a
 string's when it holds a JSON object (any other string is one field, ``value``); other types have
 no fields. Keys are read by a Lua script (``EVAL``), a batch per call, typed on the server. The patterns are raw keys: a source's ``prefix`` (for uniform record tables) does not
-apply. Keys come from ``SCAN``, which has no order, so a family takes part in mirrors by lookup,
+apply. A table name without ``*`` is a table of uniform records (what ``Put`` writes, and
+``dbplex sync`` copies into): the hashes under the source's prefix at ``<prefix>table:r:*``, whose
+values are MessagePack, unpacked here. Keys come from ``SCAN``, which has no order, so a family takes part in mirrors by lookup,
 not bisection, and every rule is evaluated by core over the streamed values.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbplex.backends import Source
 from dbplex.check.backend import Outcome, Row, Segment
 from dbplex.check.rules import Rule
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.pool import Pool
+from dbplex_redis import translate
+from dbplex_redis.translate import KEYS
+
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GLOB = re.compile(r"[*?\[\]\\]")
 
 
-def _prefix(source: Source, pattern: str) -> str:
-    prefix = pattern[:-1]
-    if not pattern.endswith("*") or any(c in prefix for c in "*?[]\\"):
-        raise ConfigError(
-            f"source {source.name!r}: key family {pattern!r} must be a literal prefix followed by one '*'"
-        )
-    return prefix
+class Family(NamedTuple):
+    """Where a table's keys live: what they start with, the ``SCAN`` pattern matching them, and
+    whether their hashes hold uniform records (MessagePack values) rather than plain strings."""
+
+    prefix: str
+    match: str
+    packed: bool
+
+
+def _family(source: Source, table: str) -> Family:
+    if _TABLE.fullmatch(table):
+        prefix = KEYS[source.options.prefix].records(table)
+        return Family(prefix, _GLOB.sub(r"\\\g<0>", prefix) + "*", packed=True)
+    prefix = table[:-1]
+    if not table.endswith("*") or any(c in prefix for c in "*?[]\\"):
+        raise ConfigError(f"source {source.name!r}: key family {table!r} must be a literal prefix followed by one '*'")
+    return Family(prefix, table, packed=False)
 
 
 #: each key's type and, when ARGV[1] is "1", its hash fields or string value (nil otherwise).
@@ -47,8 +65,10 @@ return out
 """
 
 
-def _values(kind: bytes, raw: Any) -> dict[str, Any]:
+def _values(kind: bytes, raw: Any, packed: bool, name: bytes) -> dict[str, Any]:
     """A key's fields from its type and its ``HGETALL`` (a flat list) or ``GET`` reply."""
+    if packed:
+        return (translate.values(raw, None, name.decode()) or {}) if kind == b"hash" and raw else {}
     if kind == b"hash" and raw:
         return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
     if kind == b"string" and raw is not None:
@@ -77,12 +97,16 @@ class RedisChecker:
                 f"source {self.source.name!r}: a key family's records are keyed by the key itself; leave `key` unset"
             )
 
-    def _read(self, names: list[bytes], fields: Sequence[str]) -> list[tuple[bytes, dict[str, Any] | None]]:
+    def _read(
+        self, names: list[bytes], fields: Sequence[str], packed: bool
+    ) -> list[tuple[bytes, dict[str, Any] | None]]:
         """Each key's fields (None for a key that does not exist), in one round trip: a script
         reads each key by its type on the server, where a pipeline would send two commands a key."""
         with self.pool.connection() as client:
             replies = client.eval(READ_SCRIPT, len(names), *names, "1" if fields else "0") if names else []
-        return [(n, None if k == b"none" else _values(k, v)) for n, (k, v) in zip(names, replies, strict=True)]
+        return [
+            (n, None if k == b"none" else _values(k, v, packed, n)) for n, (k, v) in zip(names, replies, strict=True)
+        ]
 
     def batches(
         self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
@@ -90,15 +114,15 @@ class RedisChecker:
         self._no_field_key(key)
         if lo is not None or hi is not None:
             raise UnsupportedError(f"source {self.source.name!r}: key families have no key order to read a range of")
-        prefix = _prefix(self.source, table)
+        family = _family(self.source, table)
         names: list[bytes] = []
         cursor = 0
         while True:
             with self.pool.connection() as client:
-                cursor, found = client.scan(cursor, match=table.encode(), count=batch)
+                cursor, found = client.scan(cursor, match=family.match.encode(), count=batch)
             names.extend(found)
             if len(names) >= batch or (cursor == 0 and names):
-                chunk = self._rows(prefix, names, fields)
+                chunk = self._rows(family, names, fields)
                 self.reads += len(names)
                 names = []
                 if chunk:
@@ -106,17 +130,18 @@ class RedisChecker:
             if cursor == 0:
                 return
 
-    def _rows(self, prefix: str, names: list[bytes], fields: Sequence[str]) -> list[Row]:
+    def _rows(self, family: Family, names: list[bytes], fields: Sequence[str]) -> list[Row]:
         rows = []
-        for name, values in self._read(names, fields):
+        start = len(family.prefix)
+        for name, values in self._read(names, fields, family.packed):
             if values is not None:
-                rows.append((name.decode()[len(prefix) :], tuple(values.get(f) for f in fields)))
+                rows.append((name.decode()[start:], tuple(values.get(f) for f in fields)))
         return rows
 
     def rows(self, table: str, key: str | None, fields: Sequence[str], keys: Sequence[str]) -> list[Row]:
         self._no_field_key(key)
-        prefix = _prefix(self.source, table)
-        rows = self._rows(prefix, [f"{prefix}{k}".encode() for k in keys], fields)
+        family = _family(self.source, table)
+        rows = self._rows(family, [f"{family.prefix}{k}".encode() for k in keys], fields)
         self.reads += len(keys)
         return rows
 
@@ -126,7 +151,7 @@ class RedisChecker:
                 f"source {self.source.name!r}: Redis cannot look records up by field {field!r}; "
                 "a reference may point at a key family's keys only"
             )
-        prefix = _prefix(self.source, table)
+        prefix = _family(self.source, table).prefix
         with self.pool.connection() as client:
             pipe = client.pipeline(transaction=False)
             for value in values:

@@ -1,0 +1,1 @@
+"""``dbplex sync``: copy a table into another database's record table, resumably, then check the mirror."""
