@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
     from dbplex.routing.breaker import Breaker
+    from dbplex.schema.model import Describer
     from dbplex.slowlog.model import SlowLog
 
 #: connections an admin pool keeps at most: a lock session, a step's or a DDL's session, and a few
@@ -88,6 +89,10 @@ class SlowLogHook(Protocol):
 
 class CheckHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Checker | None: ...
+
+
+class DescribeHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Describer | None: ...
 
 
 class BaselineHook(Protocol):
@@ -155,6 +160,7 @@ class BoundBackend:
         "_baseline",
         "_check",
         "_connect",
+        "_describe",
         "_health",
         "_migrate",
         "_partition",
@@ -177,6 +183,7 @@ class BoundBackend:
         partition: PartitionHook,
         analyze: AnalyzeHook,
         check: CheckHook,
+        describe: DescribeHook,
         bench_baseline: BaselineHook,
         slowlog: SlowLogHook,
         aio: AsyncBound | None = None,
@@ -195,6 +202,7 @@ class BoundBackend:
         self._baseline = bench_baseline
         self._slowlog = slowlog
         self._check = check
+        self._describe = describe
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -256,6 +264,12 @@ class BoundBackend:
         found = self._check(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "data-quality checks", "dbplex_check")
+        return found
+
+    def describer(self, source: Source, pool: Pool, admin: Pool) -> Describer:
+        found = self._describe(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "schema description", "dbplex_describe")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

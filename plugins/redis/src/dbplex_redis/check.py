@@ -21,7 +21,7 @@ from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.pool import Pool
 
 
-def _prefix(source: Source, pattern: str) -> str:
+def family_prefix(source: Source, pattern: str) -> str:
     prefix = pattern[:-1]
     if not pattern.endswith("*") or any(c in prefix for c in "*?[]\\"):
         raise ConfigError(
@@ -90,7 +90,7 @@ class RedisChecker:
         self._no_field_key(key)
         if lo is not None or hi is not None:
             raise UnsupportedError(f"source {self.source.name!r}: key families have no key order to read a range of")
-        prefix = _prefix(self.source, table)
+        prefix = family_prefix(self.source, table)
         names: list[bytes] = []
         cursor = 0
         while True:
@@ -115,7 +115,7 @@ class RedisChecker:
 
     def rows(self, table: str, key: str | None, fields: Sequence[str], keys: Sequence[str]) -> list[Row]:
         self._no_field_key(key)
-        prefix = _prefix(self.source, table)
+        prefix = family_prefix(self.source, table)
         rows = self._rows(prefix, [f"{prefix}{k}".encode() for k in keys], fields)
         self.reads += len(keys)
         return rows
@@ -126,7 +126,7 @@ class RedisChecker:
                 f"source {self.source.name!r}: Redis cannot look records up by field {field!r}; "
                 "a reference may point at a key family's keys only"
             )
-        prefix = _prefix(self.source, table)
+        prefix = family_prefix(self.source, table)
         with self.pool.connection() as client:
             pipe = client.pipeline(transaction=False)
             for value in values:
