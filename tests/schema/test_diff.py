@@ -114,7 +114,7 @@ def test_a_written_mongodb_migration_applies_and_extends_the_validator(places: P
 
 
 def test_a_redis_hash_family_is_sampled_and_gets_no_migration(places: Places) -> None:
-    teams = places.table("teams", "id bigint PRIMARY KEY, name text NOT NULL, founded date, rating numeric")
+    teams = places.table("teams", "id bigint PRIMARY KEY, name text NOT NULL, founded date, rating numeric, city text")
     family = places.family(
         {str(i): {"name": f"T{i}", "rating": f"{i}.5", "colour": "red", "founded": "1901-05-01"} for i in range(1, 6)}
     )
@@ -122,7 +122,8 @@ def test_a_redis_hash_family_is_sampled_and_gets_no_migration(places: Places) ->
     assert result.exit_code == 1, result.output
     assert "no migration: cache." in result.output
     code, report = places.diff(f"pg.{teams}", f"cache.{family}", "--write-migration", str(places.config.parent / "m"))
-    assert (code, found(report)) == (1, {("missing", "id"), ("extra", "colour")})
+    # the table's key (id) is the family's key suffix, not a field: not reported missing
+    assert (code, found(report)) == (1, {("missing", "city"), ("extra", "colour")})
     assert report["migration"] is None and report["written"] == []
     types = {f["name"]: f["type"] for f in report["b"]["fields"]}
     assert types == {"name": "string", "rating": "number", "colour": "string", "founded": "date"}
@@ -165,3 +166,11 @@ def test_text_values_are_typed_by_what_they_spell() -> None:
     assert infer.merge(["integer", "boolean"]) == "unknown"
     assert infer.merge(["integer", "boolean"], textual=True) == "string"
     assert infer.merge(["null"]) == "null"
+
+
+def test_keys_are_compared_only_when_the_other_side_names_them(places: Places) -> None:
+    games = places.table("games", GAMES)
+    events = places.collection("events", _events(5, id=None))
+    assert places.diff(f"pg.{games}", f"docs.{events}")[0] == 0
+    code, report = places.diff(f"pg.{games}", f"docs.{events}", "--rename", "id=_id")
+    assert (code, found(report)) == (1, {("type", "id")})  # an ObjectId is a string

@@ -41,8 +41,9 @@ class TableShape(msgspec.Struct, kw_only=True):
     source: str
     table: str
     fields: list[FieldShape]
-    #: the field every record has by the backend's nature (MongoDB's ``_id``), compared only when
-    #: the other side has a field of that name (or one renamed to it).
+    #: the field that is each record's own key (PostgreSQL's single-column primary key, MongoDB's
+    #: ``_id``), compared only when the other side has a field of that name (or one renamed to
+    #: it): the other side keeps its key its own way (``_id``, a Redis key's suffix).
     key: str | None = None
     #: every value is stored as text (a Redis hash): any type fits it, inferred types are hints.
     textual: bool = False

@@ -3,7 +3,8 @@
 
 A table name may be schema-qualified (``public.games``); it is resolved as ``to_regclass``
 resolves it, through the session's ``search_path``. ``NOT NULL`` is *required*; an array type
-is ``array``, ``json``/``jsonb`` are ``object``.
+is ``array``, ``json``/``jsonb`` are ``object``. A single-column primary key is the table's
+``key``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ _COLUMNS = (
     "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
     "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
 )
+_PRIMARY_KEY = (
+    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+    "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary"
+)
 
 
 def _portable(type_name: str, category: str) -> PortableType:
@@ -80,7 +85,10 @@ class PgDescriber:
             FieldShape(name=name, type=_portable(type_name, category), required=not_null, source_type=formatted)
             for name, type_name, formatted, not_null, category in self._columns(table)
         ]
-        return TableShape(source=self.source.name, table=table, fields=fields)
+        with self.pool.connection() as conn:
+            keys = [row[0] for row in conn.execute(_PRIMARY_KEY, (table,)).fetchall()]
+        key = keys[0] if len(keys) == 1 else None
+        return TableShape(source=self.source.name, table=table, fields=fields, key=key)
 
     def migration(self, table: str, wanted: Sequence[FieldShape]) -> MigrationFile | None:
         current = {row[0]: row[1:] for row in self._columns(table)}
