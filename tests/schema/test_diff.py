@@ -81,6 +81,9 @@ def test_a_written_postgresql_migration_applies_and_the_diff_is_then_clean(place
     (written,) = (directory / "pg").iterdir()
     assert written.name == f"V0001__align_{copy}.sql"
     assert f"wrote {written}" in result.output
+    again = places.cli("schema", "diff", f"pg.{games}", f"pg.{copy}", "--write-migration", str(directory))
+    assert f"kept {written}: it already proposes this migration" in again.output
+    assert list((directory / "pg").iterdir()) == [written]
     up = places.cli("migrate", "up")
     assert up.exit_code == 0, up.output
     assert places.diff(f"pg.{games}", f"pg.{copy}")[0] == 0
@@ -92,25 +95,29 @@ def test_a_written_postgresql_migration_applies_and_the_diff_is_then_clean(place
     assert (code, found(report)) == (1, {("type", "score"), ("missing", "starts_at"), ("missing", "played")})
 
 
-def test_a_written_mongodb_migration_applies_and_extends_the_validator(places: Places) -> None:
+def test_a_written_mongodb_migration_applies_extends_the_validator_and_reverts(places: Places) -> None:
     games = places.table("games", GAMES + ", venue date")
     events = places.collection("events", _events(5, score="high"))
     directory = places.config.parent / "migrations"
     result = places.cli("schema", "diff", f"pg.{games}", f"docs.{events}", "--write-migration", str(directory))
     assert result.exit_code == 1, result.output
     (written,) = (directory / "docs").iterdir()
-    assert written.suffix == ".py"
+    assert written.name == f"V0001__align_{events}.py"
     up = places.cli("migrate", "up")
     assert up.exit_code == 0, up.output
     with places.hub.connection("docs") as db:
         (info,) = [c for c in db.list_collections() if c["name"] == events]
-    if "validator" not in info.get("options", {}):
-        pytest.skip("this MongoDB server (nx-27017) keeps no validator in listCollections, so none can be read back")
-    code, report = places.diff(f"pg.{games}", f"docs.{events}")
-    assert (code, report["differences"]) == (0, [])
+    kept = "validator" in info.get("options", {})
+    if kept:
+        assert places.diff(f"pg.{games}", f"docs.{events}")[0] == 0
     down = places.cli("migrate", "down")
     assert down.exit_code == 0, down.output
     assert found(places.diff(f"pg.{games}", f"docs.{events}")[1]) == {("missing", "venue"), ("type", "score")}
+    if not kept:
+        pytest.skip(
+            "this MongoDB server (nx-27017) keeps no validator in listCollections: the migration applied and "
+            "reverted, but the extended validator cannot be read back"
+        )
 
 
 def test_a_redis_hash_family_is_sampled_and_gets_no_migration(places: Places) -> None:
