@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
     from dbplex.routing.breaker import Breaker
+    from dbplex.schema.model import Describer
     from dbplex.slowlog.model import SlowLog
 
 #: connections an admin pool keeps at most: a lock session, a step's or a DDL's session, and a few
@@ -144,6 +145,7 @@ class BoundBackend:
         "_baseline",
         "_check",
         "_connect",
+        "_describe",
         "_health",
         "_migrate",
         "_partition",
@@ -166,6 +168,7 @@ class BoundBackend:
         partition: CapabilityHook[Partitioner],
         analyze: CapabilityHook[Analyzer],
         check: CapabilityHook[Checker],
+        describe: CapabilityHook[Describer],
         bench_baseline: BaselineHook,
         slowlog: CapabilityHook[SlowLog],
         aio: AsyncBound | None = None,
@@ -184,6 +187,7 @@ class BoundBackend:
         self._baseline = bench_baseline
         self._slowlog = slowlog
         self._check = check
+        self._describe = describe
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -240,6 +244,9 @@ class BoundBackend:
 
     def checker(self, source: Source, pool: Pool, admin: Pool) -> Checker:
         return self._capability(self._check, source, pool, admin, "data-quality checks", "dbplex_check")
+
+    def describer(self, source: Source, pool: Pool, admin: Pool) -> Describer:
+        return self._capability(self._describe, source, pool, admin, "schema description", "dbplex_describe")
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:
         """The raw-driver baseline ``dbplex bench`` compares against, or None when there is none."""

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dbplex.pool import Pool
     from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
+    from dbplex.schema.model import Describer
     from dbplex.slowlog.model import SlowLog
 
 PROJECT = "dbplex"
@@ -180,6 +181,21 @@ def dbplex_check(source: Source, pool: Pool, admin: Pool) -> Checker:
     :param source: the configured source.
     :param pool: the source's pool, for ordinary checkouts.
     :param admin: the source's admin pool, for long reads outside the operation timeout.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_describe(source: Source, pool: Pool, admin: Pool) -> Describer:
+    """Return the schema backend of ``source``: a :class:`~dbplex.schema.model.Describer`.
+
+    A factory like ``dbplex_migrate``, no I/O here: ``dbplex schema diff`` asks it for a table's,
+    collection's or key family's shape (fields in the portable type set, from the catalog, a
+    validator or sampled records) and for the migration that gives a table fields it lacks.
+    Reads go through ``pool``.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for catalog reads outside the operation timeout.
     """
 
 

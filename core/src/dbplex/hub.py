@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dbplex.partition.api import Partitioned
     from dbplex.partition.backend import Partitioner
     from dbplex.partition.spec import PartitionSpec
+    from dbplex.schema.model import Describer
     from dbplex.slowlog.model import SlowEntry, SlowLog
     from dbplex.slowlog.recorder import SlowPlugin
 
@@ -248,6 +249,12 @@ class Hub:
         through the hub's pools; each has its own read counter."""
         bound = self._get(source)
         return bound.bound.checker(bound.source, bound.primary, bound.admin)
+
+    def describer(self, source: str) -> Describer:
+        """The schema backend of ``source`` (its plugin's ``dbplex_describe`` hook), reading through
+        the hub's pools: what ``dbplex schema diff`` compares."""
+        bound = self._get(source)
+        return bound.bound.describer(bound.source, bound.primary, bound.admin)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the

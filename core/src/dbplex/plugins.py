@@ -188,6 +188,7 @@ class Plugins:
             partition=bound("dbplex_partition"),
             analyze=bound("dbplex_analyze"),
             check=bound("dbplex_check"),
+            describe=bound("dbplex_describe"),
             bench_baseline=bound("dbplex_bench_baseline"),
             slowlog=bound("dbplex_slowlog"),
         )

@@ -61,6 +61,10 @@ SUBCOMMANDS = {
     "sandbox": Lazy(
         "dbplex.cli.sandbox:sandbox", "Throwaway local database servers, on loopback ports, for demos and tests."
     ),
+    "schema": Lazy(
+        "dbplex.cli.schema:schema",
+        "Compare tables, collections and key families across sources; propose aligning migrations.",
+    ),
 }
 
 

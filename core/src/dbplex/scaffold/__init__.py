@@ -88,6 +88,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     from dbplex.partition import Partitioner
     from dbplex.pooling import Connector
     from dbplex.scaffold.contracts import Imports, stub_class
+    from dbplex.schema.model import Describer
     from dbplex.slowlog import SlowLog
 
     hook_types = {"source": "Source", "pool": "Pool", "admin": "Pool", "pool_size": "int"}
@@ -128,6 +129,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
                 "ordered": ("True", "whether batches come in key order, so mirrors can bisect"),
             },
         ),
+        (Describer, "describe", {}),
         (
             Baseline,
             "bench_baseline",

@@ -38,7 +38,9 @@ class Family(NamedTuple):
     packed: bool
 
 
-def _family(source: Source, table: str) -> Family:
+def family_of(source: Source, table: str) -> Family:
+    """Where the keys of ``table`` live: a table of uniform records (an identifier) or a raw key
+    family (a literal prefix and one ``*``)."""
     if _TABLE.fullmatch(table):
         prefix = KEYS[source.options.prefix].records(table)
         return Family(prefix, _GLOB.sub(r"\\\g<0>", prefix) + "*", packed=True)
@@ -114,7 +116,7 @@ class RedisChecker:
         self._no_field_key(key)
         if lo is not None or hi is not None:
             raise UnsupportedError(f"source {self.source.name!r}: key families have no key order to read a range of")
-        family = _family(self.source, table)
+        family = family_of(self.source, table)
         names: list[bytes] = []
         cursor = 0
         while True:
@@ -140,7 +142,7 @@ class RedisChecker:
 
     def rows(self, table: str, key: str | None, fields: Sequence[str], keys: Sequence[str]) -> list[Row]:
         self._no_field_key(key)
-        family = _family(self.source, table)
+        family = family_of(self.source, table)
         rows = self._rows(family, [f"{family.prefix}{k}".encode() for k in keys], fields)
         self.reads += len(keys)
         return rows
@@ -151,7 +153,7 @@ class RedisChecker:
                 f"source {self.source.name!r}: Redis cannot look records up by field {field!r}; "
                 "a reference may point at a key family's keys only"
             )
-        prefix = _family(self.source, table).prefix
+        prefix = family_of(self.source, table).prefix
         with self.pool.connection() as client:
             pipe = client.pipeline(transaction=False)
             for value in values:
