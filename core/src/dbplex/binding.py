@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from dbplex.aio.pool import AsyncPool
     from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
+    from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
@@ -88,6 +89,10 @@ class SlowLogHook(Protocol):
 
 class CheckHook(Protocol):
     def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> Checker | None: ...
+
+
+class WatchHook(Protocol):
+    def __call__(self, *, source: Source, pool: Pool, admin: Pool) -> ChangeFeed | None: ...
 
 
 class BaselineHook(Protocol):
@@ -160,6 +165,7 @@ class BoundBackend:
         "_partition",
         "_pool",
         "_slowlog",
+        "_watch",
         "aio",
         "backend",
         "run",
@@ -179,6 +185,7 @@ class BoundBackend:
         check: CheckHook,
         bench_baseline: BaselineHook,
         slowlog: SlowLogHook,
+        watch: WatchHook,
         aio: AsyncBound | None = None,
     ) -> None:
         self.backend = backend
@@ -195,6 +202,7 @@ class BoundBackend:
         self._baseline = bench_baseline
         self._slowlog = slowlog
         self._check = check
+        self._watch = watch
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -256,6 +264,12 @@ class BoundBackend:
         found = self._check(source=source, pool=pool, admin=admin)
         if found is None:
             raise self._missing(source, "data-quality checks", "dbplex_check")
+        return found
+
+    def change_feed(self, source: Source, pool: Pool, admin: Pool) -> ChangeFeed:
+        found = self._watch(source=source, pool=pool, admin=admin)
+        if found is None:
+            raise self._missing(source, "change feed", "dbplex_watch")
         return found
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:

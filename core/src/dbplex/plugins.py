@@ -188,6 +188,7 @@ class Plugins:
             partition=bound("dbplex_partition"),
             analyze=bound("dbplex_analyze"),
             check=bound("dbplex_check"),
+            watch=bound("dbplex_watch"),
             bench_baseline=bound("dbplex_bench_baseline"),
             slowlog=bound("dbplex_slowlog"),
         )

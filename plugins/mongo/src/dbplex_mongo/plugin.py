@@ -41,6 +41,7 @@ plugin = backend_plugin(
     partition="dbplex_mongo.partition:MongoPartitioner",
     analyze="dbplex_mongo.analyze:MongoAnalyzer",
     check="dbplex_mongo.check:MongoChecker",
+    watch="dbplex_mongo.watch:MongoChangeFeed",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
     slowlog="dbplex_mongo.slowlog:MongoSlowLog",
     async_pool="dbplex_mongo.aio_pool:AsyncMongoPool",

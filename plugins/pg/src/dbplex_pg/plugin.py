@@ -39,6 +39,7 @@ plugin = backend_plugin(
     partition="dbplex_pg.partition:PgPartitioner",
     analyze="dbplex_pg.analyze:PgAnalyzer",
     check="dbplex_pg.check:PgChecker",
+    watch="dbplex_pg.watch:PgChangeFeed",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
     slowlog="dbplex_pg.slowlog:PgSlowLog",
     async_connect="dbplex_pg.aio_connector:AsyncPgConnector",

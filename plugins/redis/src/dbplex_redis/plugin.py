@@ -44,6 +44,7 @@ plugin = backend_plugin(
     partition="dbplex_redis.partition:RedisPartitioner",
     analyze="dbplex_redis.analyze:RedisAnalyzer",
     check="dbplex_redis.check:RedisChecker",
+    watch="dbplex_redis.watch:RedisChangeFeed",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
     slowlog="dbplex_redis.slowlog:RedisSlowLog",
     async_connect="dbplex_redis.aio_connector:AsyncRedisConnector",

@@ -1,0 +1,105 @@
+"""MongoDB's :class:`~dbplex.changes.ChangeFeed`: a change stream on the source's database.
+
+Change streams exist only on a replica set or a sharded cluster (a single node can be a replica
+set of one). A server whose ``hello`` names neither (a standalone ``mongod``; a stand-in such as
+nx-27017, which accepts ``watch()`` but never delivers a change) gets an
+:class:`~dbplex.errors.UnsupportedError` saying what is needed, before a feed is opened. A position is the
+stream's resume token (its ``_data`` text): resuming with ``startAfter`` gives every change
+after it, for as long as the oplog still holds it. Nothing needs installing: the server records
+every write, raw ones included; ``values`` are the document as it was looked up after the change
+(``fullDocument: updateLookup``), so an update can show a later state of the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.errors import OperationFailure, PyMongoError
+
+from dbplex.backends import Source
+from dbplex.changes import Change
+from dbplex.errors import UnsupportedError
+from dbplex.pool import Pool
+from dbplex_mongo.codec import plain_ints
+
+_OPS = {"insert": "insert", "update": "update", "replace": "update", "delete": "delete"}
+
+
+class MongoChangeFeed:
+    """One change stream over the watched collections, kept open between reads."""
+
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
+        self.source = source
+        self.pool = pool
+        self._stream: Any = None
+        #: the position the open stream stands at: a read from elsewhere reopens it there.
+        self._at: str | None = None
+
+    def install(self, table: str) -> None:
+        """Nothing to install: the server records every write in its oplog."""
+
+    def start(self, tables: Sequence[str], after: str | None) -> str:
+        stream = self._open(tables, after)
+        token = stream.resume_token
+        self._at = after if after is not None else token["_data"]
+        return self._at
+
+    def _open(self, tables: Sequence[str], after: str | None) -> Any:
+        self.close()
+        with self.pool.connection() as db:
+            hello = db.command("hello")
+        if "setName" not in hello and hello.get("msg") != "isdbgrid":
+            raise UnsupportedError(
+                f"source {self.source.name!r}: the server is neither a replica set member nor a mongos, so it has "
+                "no change streams; run it as a replica set (a single node started with --replSet and "
+                "rs.initiate() will do)"
+            )
+        pipeline = [{"$match": {"ns.coll": {"$in": list(tables)}, "operationType": {"$in": list(_OPS)}}}]
+        try:
+            with self.pool.connection() as db:
+                self._stream = db.watch(
+                    pipeline,
+                    full_document="updateLookup",
+                    start_after=None if after is None else {"_data": after},
+                    max_await_time_ms=500,
+                )
+        except OperationFailure as exc:
+            raise UnsupportedError(
+                f"source {self.source.name!r}: the server has no change streams ({exc.details and exc.details.get('errmsg') or exc}); "
+                "they need a replica set or a sharded cluster (a single node started with --replSet and rs.initiate() will do)"
+            ) from None
+        return self._stream
+
+    def read(self, tables: Sequence[str], after: str, wait: float) -> list[Change]:
+        stream = self._stream if self._stream is not None and self._at == after else self._open(tables, after)
+        changes: list[Change] = []
+        try:
+            event = stream.try_next()
+            while event is not None:
+                changes.append(self._change(event))
+                event = stream.try_next() if len(changes) < 1000 else None
+        except PyMongoError:
+            self.close()
+            raise
+        if changes:
+            self._at = changes[-1].position
+        return changes
+
+    def _change(self, event: dict[str, Any]) -> Change:
+        document = dict(event.get("fullDocument") or {})
+        document.pop("_id", None)
+        op = _OPS[event["operationType"]]
+        return Change(
+            source=self.source.name,
+            table=event["ns"]["coll"],
+            key=str(event["documentKey"]["_id"]),
+            op=op,  # type: ignore[arg-type]
+            values={} if op == "delete" else plain_ints(document),
+            position=event["_id"]["_data"],
+        )
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
