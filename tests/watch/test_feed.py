@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dbplex.changes import Change
-from dbplex.errors import ConfigError
+from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.ops import Delete, Put, Update
 from tests.watch.conftest import Watched
 
@@ -131,3 +131,13 @@ def test_postgresql_delivers_a_transaction_that_took_its_id_first_but_committed_
     finally:
         hub.execute("pg", SQL(f'DROP TABLE IF EXISTS "{unique_table}"'))
         hub.execute("pg", SQL("DELETE FROM dbplex_changes WHERE table_name = %s", [unique_table]))
+
+
+def test_mongodb_without_a_replica_set_says_what_it_needs(open_hub: Any, dbplex_servers: Any) -> None:
+    hub = open_hub("mongo")
+    if dbplex_servers.mongo_kind != "nx-27017":
+        pytest.skip(
+            f"the MongoDB server is {dbplex_servers.mongo_kind!r}, not the nx-27017 stand-in without change streams"
+        )
+    with pytest.raises(UnsupportedError, match=r"source 'mongo': .* no change streams; run it as a replica set"):
+        hub.watch("mongo", "anything", timeout=0.1)

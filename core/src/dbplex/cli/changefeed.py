@@ -38,9 +38,9 @@ def run(
     import msgspec
 
     from dbplex.cli.main import open_hub
+    from dbplex.codec import to_json
     from dbplex.errors import ConfigError
     from dbplex.secrets import scrub
-    from dbplex.codec import to_json
 
     source, _, table = target.partition(".")
     names = [table, *tables] if table else list(tables)
@@ -64,7 +64,9 @@ def run(
                 try:
                     for change in changes:
                         if as_json:
-                            encoded = msgspec.json.encode(msgspec.structs.replace(change, values=to_json(change.values)))
+                            encoded = msgspec.json.encode(
+                                msgspec.structs.replace(change, values=to_json(change.values))
+                            )
                             click.echo(scrub(encoded.decode()))
                         else:
                             click.echo(scrub(_line(change)))

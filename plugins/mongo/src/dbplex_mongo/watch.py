@@ -5,9 +5,11 @@ set of one). A server whose ``hello`` names neither (a standalone ``mongod``; a 
 nx-27017, which accepts ``watch()`` but never delivers a change) gets an
 :class:`~dbplex.errors.UnsupportedError` saying what is needed, before a feed is opened. A position is the
 stream's resume token (its ``_data`` text): resuming with ``startAfter`` gives every change
-after it, for as long as the oplog still holds it. Nothing needs installing: the server records
-every write, raw ones included; ``values`` are the document as it was looked up after the change
-(``fullDocument: updateLookup``), so an update can show a later state of the same document.
+after it, for as long as the oplog still holds it. The server records every write, raw ones
+included; ``install(table)`` turns on the collection's post-images
+(``changeStreamPreAndPostImages``, MongoDB 6.0+), so that each update carries the document as that
+update left it (``fullDocument: whenAvailable``). Without them (a collection not installed, or
+its images expired) an update carries only the fields it set (``updateDescription``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,27 @@ class MongoChangeFeed:
         self._at: str | None = None
 
     def install(self, table: str) -> None:
-        """Nothing to install: the server records every write in its oplog."""
+        self._require_replica_set()
+        with self.pool.connection() as db:
+            if table not in db.list_collection_names(filter={"name": table}):
+                db.create_collection(table)
+            try:
+                db.command("collMod", table, changeStreamPreAndPostImages={"enabled": True})
+            except OperationFailure as exc:
+                reason = (exc.details or {}).get("errmsg") or str(exc)
+                raise UnsupportedError(
+                    f"source {self.source.name!r}: recording post-images of {table!r} needs MongoDB 6.0 or later: {reason}"
+                ) from None
+
+    def _require_replica_set(self) -> None:
+        with self.pool.connection() as db:
+            hello = db.command("hello")
+        if "setName" not in hello and hello.get("msg") != "isdbgrid":
+            raise UnsupportedError(
+                f"source {self.source.name!r}: the server is neither a replica set member nor a mongos, so it has "
+                "no change streams; run it as a replica set (a single node started with --replSet and "
+                "rs.initiate() will do)"
+            )
 
     def start(self, tables: Sequence[str], after: str | None) -> str:
         stream = self._open(tables, after)
@@ -47,27 +69,20 @@ class MongoChangeFeed:
 
     def _open(self, tables: Sequence[str], after: str | None) -> Any:
         self.close()
-        with self.pool.connection() as db:
-            hello = db.command("hello")
-        if "setName" not in hello and hello.get("msg") != "isdbgrid":
-            raise UnsupportedError(
-                f"source {self.source.name!r}: the server is neither a replica set member nor a mongos, so it has "
-                "no change streams; run it as a replica set (a single node started with --replSet and "
-                "rs.initiate() will do)"
-            )
+        self._require_replica_set()
         pipeline = [{"$match": {"ns.coll": {"$in": list(tables)}, "operationType": {"$in": list(_OPS)}}}]
         try:
             with self.pool.connection() as db:
                 self._stream = db.watch(
                     pipeline,
-                    full_document="updateLookup",
+                    full_document="whenAvailable",
                     start_after=None if after is None else {"_data": after},
                     max_await_time_ms=500,
                 )
         except OperationFailure as exc:
+            reason = (exc.details or {}).get("errmsg") or str(exc)
             raise UnsupportedError(
-                f"source {self.source.name!r}: the server has no change streams ({exc.details and exc.details.get('errmsg') or exc}); "
-                "they need a replica set or a sharded cluster (a single node started with --replSet and rs.initiate() will do)"
+                f"source {self.source.name!r}: the server refused a change stream: {reason}"
             ) from None
         return self._stream
 
@@ -87,9 +102,12 @@ class MongoChangeFeed:
         return changes
 
     def _change(self, event: dict[str, Any]) -> Change:
-        document = dict(event.get("fullDocument") or {})
-        document.pop("_id", None)
         op = _OPS[event["operationType"]]
+        found = event.get("fullDocument")
+        if found is None and event["operationType"] == "update":  # no post-image: the fields it set
+            found = event.get("updateDescription", {}).get("updatedFields", {})
+        document = dict(found or {})
+        document.pop("_id", None)
         return Change(
             source=self.source.name,
             table=event["ns"]["coll"],

@@ -105,7 +105,7 @@ def _format(ids: dict[str, str]) -> str:
 def _parse(position: str) -> dict[str, str]:
     try:
         pairs = [part.split("=", 1) for part in position.split(",")]
-        parsed = {table: entry for table, entry in pairs}
+        parsed = dict(pairs)
         for entry in parsed.values():
             ms, _, seq = entry.partition("-")
             int(ms), int(seq)
