@@ -31,6 +31,7 @@ CONTRACTS = {
     "Analyzer": CORE / "analyze" / "model.py",
     "SlowLog": CORE / "slowlog" / "model.py",
     "Checker": CORE / "check" / "backend.py",
+    "ChangeFeed": CORE / "changes" / "feed.py",
 }
 
 HOOKS = "hooks"
