@@ -141,3 +141,31 @@ def test_mongodb_without_a_replica_set_says_what_it_needs(open_hub: Any, dbplex_
         )
     with pytest.raises(UnsupportedError, match=r"source 'mongo': .* no change streams; run it as a replica set"):
         hub.watch("mongo", "anything", timeout=0.1)
+
+
+def test_one_watch_over_two_tables_resumes_each_from_the_stored_position(watched: Watched) -> None:
+    hub, source, first = watched.hub, watched.source, watched.table
+    second = f"{first}_b"
+    hub.change_feed(source).install(second)
+    try:
+        start = hub.watch(source, [first, second], timeout=0.1)
+        before = start.position
+        start.close()
+        hub.execute(source, Put(first, "a", {"n": 1}))
+        hub.execute(source, Put(second, "b", {"n": 2}))
+        hub.execute(source, Delete(first, "a"))
+        hub.execute(source, Delete(second, "b"))
+        with hub.watch(source, [first, second], after=before, timeout=GIVE_UP, count=4) as both:
+            seen = list(both)
+        # each record's changes in order; across tables the order is only as close as the clock's
+        assert [(c.op, c.key) for c in seen if c.table == first] == [("insert", "a"), ("delete", "a")]
+        assert [(c.op, c.key) for c in seen if c.table == second] == [("insert", "b"), ("delete", "b")]
+        for handled in range(1, 4):  # a caller that stored the position after `handled` changes
+            stored = seen[handled - 1].position
+            with hub.watch(source, [first, second], after=stored, timeout=GIVE_UP, count=4 - handled) as rest:
+                resumed = list(rest)
+            assert [(c.table, c.op, c.key) for c in resumed] == [(c.table, c.op, c.key) for c in seen[handled:]]
+    finally:
+        from tests.watch.conftest import _drop
+
+        _drop(hub, source, second)
