@@ -69,7 +69,7 @@ def test_ctrl_c_ends_it_with_exit_code_0(watched: Watched, tmp_path: Path) -> No
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert f"{source}.{table}  insert  k1" in first
+    assert f"{source}.{table}  insert  k1" in first, err
     assert process.returncode == 0, err
     assert "Traceback" not in err
 
