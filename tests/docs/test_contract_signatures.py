@@ -32,6 +32,7 @@ CONTRACTS = {
     "SlowLog": CORE / "slowlog" / "model.py",
     "Checker": CORE / "check" / "backend.py",
     "Describer": CORE / "schema" / "model.py",
+    "ChangeFeed": CORE / "changes" / "feed.py",
 }
 
 HOOKS = "hooks"

@@ -64,10 +64,11 @@ def test_put_replaces_the_hash_marks_it_and_indexes_the_key() -> None:
     script, args = translate.put(KEYS, Put("t", "k", {"a": 1, "b": "x"}), 300)
     assert script is translate.PUT
     assert args == (
-        3,
+        4,
         "app:t:r:k",
         "app:t:keys",
         "app:t:ttl",
+        "app:t:changes",
         "k",
         300,
         "app:t:r:",
@@ -83,13 +84,13 @@ def test_put_replaces_the_hash_marks_it_and_indexes_the_key() -> None:
 def test_update_sets_only_the_given_fields() -> None:
     script, args = translate.update(KEYS, Update("t", "k", {"a": 2}), 0)
     assert script is translate.UPDATE
-    assert args == (3, "app:t:r:k", "app:t:keys", "app:t:ttl", "k", 0, "app:t:r:", "a", pack(2))
+    assert args == (4, "app:t:r:k", "app:t:keys", "app:t:ttl", "app:t:changes", "k", 0, "app:t:r:", "a", pack(2))
 
 
-def test_delete_and_prune_name_the_index_and_expiry_keys() -> None:
+def test_delete_and_prune_name_the_index_expiry_and_changes_keys() -> None:
     assert translate.delete(KEYS, Delete("t", "k")) == (
         translate.DELETE,
-        (3, "app:t:r:k", "app:t:keys", "app:t:ttl", "k"),
+        (4, "app:t:r:k", "app:t:keys", "app:t:ttl", "app:t:changes", "k"),
     )
     assert translate.prune(KEYS, "t", ["a", "b"]) == (
         translate.PRUNE,

@@ -49,6 +49,7 @@ HOOKS = (
     "analyze",
     "check",
     "describe",
+    "watch",
     "bench_baseline",
     "slowlog",
     "async_connect",
@@ -131,6 +132,7 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "analyze": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "check": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "describe": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
+        "watch": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "bench_baseline": lambda source, pool_size: target.call(source, pool_size) if source.backend == name else None,
         "slowlog": lambda source, pool, admin: target.call(source, pool, admin) if source.backend == name else None,
         "async_connect": lambda source: target.call(source) if source.backend == name else None,
@@ -205,7 +207,7 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
 
     Each target is the ``"module:attribute"`` of a callable taking the hook's arguments
     positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``;
-    ``migrate``, ``partition``, ``analyze``, ``check`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
+    ``migrate``, ``partition``, ``analyze``, ``check``, ``watch`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
     its constructor. The asyncio twins (``async_connect``, ``async_pool``, ``async_query``,
     ``async_health``) take the same arguments as their sync hooks; ``async_query`` and
     ``async_health`` targets are coroutine functions.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from dbplex.aio.pool import AsyncPool
     from dbplex.analyze.model import Analyzer
     from dbplex.bench.baseline import Baseline
+    from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
@@ -151,6 +152,7 @@ class BoundBackend:
         "_partition",
         "_pool",
         "_slowlog",
+        "_watch",
         "aio",
         "backend",
         "run",
@@ -171,6 +173,7 @@ class BoundBackend:
         describe: CapabilityHook[Describer],
         bench_baseline: BaselineHook,
         slowlog: CapabilityHook[SlowLog],
+        watch: CapabilityHook[ChangeFeed],
         aio: AsyncBound | None = None,
     ) -> None:
         self.backend = backend
@@ -188,6 +191,7 @@ class BoundBackend:
         self._slowlog = slowlog
         self._check = check
         self._describe = describe
+        self._watch = watch
 
     def _missing(self, source: Source, what: str, hook: str) -> UnsupportedError:
         return UnsupportedError(
@@ -247,6 +251,9 @@ class BoundBackend:
 
     def describer(self, source: Source, pool: Pool, admin: Pool) -> Describer:
         return self._capability(self._describe, source, pool, admin, "schema description", "dbplex_describe")
+
+    def change_feed(self, source: Source, pool: Pool, admin: Pool) -> ChangeFeed:
+        return self._capability(self._watch, source, pool, admin, "change feed", "dbplex_watch")
 
     def baseline(self, source: Source, pool_size: int) -> Baseline | None:
         """The raw-driver baseline ``dbplex bench`` compares against, or None when there is none."""

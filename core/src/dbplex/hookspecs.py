@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.backends import Backend, Source
     from dbplex.bench.baseline import Baseline
+    from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.health import Health
     from dbplex.migrate.backend import Migrator
@@ -196,6 +197,21 @@ def dbplex_describe(source: Source, pool: Pool, admin: Pool) -> Describer:
     :param source: the configured source.
     :param pool: the source's pool, for ordinary checkouts.
     :param admin: the source's admin pool, for catalog reads outside the operation timeout.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_watch(source: Source, pool: Pool, admin: Pool) -> ChangeFeed:
+    """Return the change feed of ``source``: a :class:`~dbplex.changes.ChangeFeed`.
+
+    A factory like ``dbplex_migrate``, no I/O here: ``hub.watch`` and ``dbplex watch`` ask it
+    for the changes of some tables after a stored position (at least once), and ``dbplex watch
+    --install`` to start recording a table's changes. A session held while waiting for changes
+    (PostgreSQL's LISTEN) comes from ``admin`` and goes back on ``close()``.
+
+    :param source: the configured source.
+    :param pool: the source's pool, for ordinary checkouts.
+    :param admin: the source's admin pool, for the session that waits for changes.
     """
 
 

@@ -28,6 +28,7 @@ from dbplex.routing.router import breaker
 if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.cache import ReadThroughCache
+    from dbplex.changes import ChangeFeed, Watch
     from dbplex.check.backend import Checker
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.migrate.backend import Migrator
@@ -255,6 +256,30 @@ class Hub:
         the hub's pools: what ``dbplex schema diff`` compares."""
         bound = self._get(source)
         return bound.bound.describer(bound.source, bound.primary, bound.admin)
+
+    def change_feed(self, source: str) -> ChangeFeed:
+        """A new change feed of ``source`` (its plugin's ``dbplex_watch`` hook), drawing sessions
+        from the hub's pools; the caller closes it. ``change_feed(s).install(table)`` starts
+        recording ``table``'s changes."""
+        bound = self._get(source)
+        return bound.bound.change_feed(bound.source, bound.primary, bound.admin)
+
+    def watch(
+        self,
+        source: str,
+        tables: str | list[str],
+        *,
+        after: str | None = None,
+        timeout: float | None = None,
+        count: int | None = None,
+    ) -> Watch:
+        """The changes of ``tables`` in ``source`` after position ``after`` (from now when None):
+        a blocking iterator of :class:`~dbplex.changes.Change`, at least once; use it in a
+        ``with`` block or ``close()`` it. ``timeout`` and ``count`` end the iteration."""
+        from dbplex.changes import Watch
+
+        names = [tables] if isinstance(tables, str) else list(tables)
+        return Watch(self.change_feed(source), names, after=after, timeout=timeout, count=count)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the

@@ -189,6 +189,7 @@ class Plugins:
             analyze=bound("dbplex_analyze"),
             check=bound("dbplex_check"),
             describe=bound("dbplex_describe"),
+            watch=bound("dbplex_watch"),
             bench_baseline=bound("dbplex_bench_baseline"),
             slowlog=bound("dbplex_slowlog"),
         )

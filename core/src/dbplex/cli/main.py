@@ -245,6 +245,31 @@ def sync(
     run(ctx, source, target, map_file, since, delete, batch, as_json)
 
 
+@cli.command()
+@click.argument("target", metavar="SOURCE[.TABLE]")
+@click.option("--table", "tables", multiple=True, metavar="TABLE", help="Watch this table too (repeatable).")
+@click.option("--after", metavar="POSITION", help="Start after this position (a change's own); default: from now.")
+@click.option("--count", type=click.IntRange(1), metavar="N", help="Stop after N changes.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after SECONDS.")
+@click.option("--install", is_flag=True, help="Start recording the table's changes (once), then exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@click.pass_context
+def watch(
+    ctx: click.Context,
+    target: str,
+    tables: tuple[str, ...],
+    after: str | None,
+    count: int | None,
+    timeout: float | None,
+    install: bool,
+    as_json: bool,
+) -> None:
+    """Print each insert, update and delete of a source's tables as it happens, until Ctrl-C."""
+    from dbplex.cli.changefeed import run
+
+    run(ctx, target, tables, after=after, count=count, timeout=timeout, install=install, as_json=as_json)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

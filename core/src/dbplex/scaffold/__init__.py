@@ -83,6 +83,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     from dbplex.analyze import Analyzer
     from dbplex.backend_plugin import HOOK_ARGUMENTS
     from dbplex.bench.baseline import Baseline
+    from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.migrate import Migrator
     from dbplex.partition import Partitioner
@@ -130,6 +131,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
             },
         ),
         (Describer, "describe", {}),
+        (ChangeFeed, "watch", {}),
         (
             Baseline,
             "bench_baseline",

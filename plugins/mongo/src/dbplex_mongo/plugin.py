@@ -42,6 +42,7 @@ plugin = backend_plugin(
     analyze="dbplex_mongo.analyze:MongoAnalyzer",
     check="dbplex_mongo.check:MongoChecker",
     describe="dbplex_mongo.describe:MongoDescriber",
+    watch="dbplex_mongo.watch:MongoChangeFeed",
     bench_baseline="dbplex_mongo.baseline:MongoBaseline",
     slowlog="dbplex_mongo.slowlog:MongoSlowLog",
     async_pool="dbplex_mongo.aio_pool:AsyncMongoPool",

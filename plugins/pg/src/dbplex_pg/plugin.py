@@ -40,6 +40,7 @@ plugin = backend_plugin(
     analyze="dbplex_pg.analyze:PgAnalyzer",
     check="dbplex_pg.check:PgChecker",
     describe="dbplex_pg.describe:PgDescriber",
+    watch="dbplex_pg.watch:PgChangeFeed",
     bench_baseline="dbplex_pg.baseline:PgBaseline",
     slowlog="dbplex_pg.slowlog:PgSlowLog",
     async_connect="dbplex_pg.aio_connector:AsyncPgConnector",

@@ -62,7 +62,7 @@ class RedisBaseline:
 
     def _script_keys(self, table: str, key: str) -> list[str]:
         keys = self._keys
-        return [keys.record(table, key), keys.index(table), keys.expiry(table)]
+        return [keys.record(table, key), keys.index(table), keys.expiry(table), keys.changes(table)]
 
     def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
         record = self._keys.record(table, key)

@@ -45,6 +45,7 @@ plugin = backend_plugin(
     analyze="dbplex_redis.analyze:RedisAnalyzer",
     check="dbplex_redis.check:RedisChecker",
     describe="dbplex_redis.describe:RedisDescriber",
+    watch="dbplex_redis.watch:RedisChangeFeed",
     bench_baseline="dbplex_redis.baseline:RedisBaseline",
     slowlog="dbplex_redis.slowlog:RedisSlowLog",
     async_connect="dbplex_redis.aio_connector:AsyncRedisConnector",

@@ -68,6 +68,10 @@ class Keys:
     def expiry(self, table: str) -> str:
         return f"{self.family(table)}ttl"
 
+    def changes(self, table: str) -> str:
+        """The stream of ``table``'s changes: the writes below append to it once it exists."""
+        return f"{self.family(table)}changes"
+
 
 class _KeysByPrefix(dict[str, Keys]):
     def __init__(self, tagged: bool) -> None:
@@ -105,7 +109,20 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
 
 
-# KEYS: record, index, expiry.  ARGV: key, ttl ms (0: none), record key prefix, field/value pairs.
+# KEYS: record, index, expiry, changes.  ARGV: key, ttl ms (0: none), record key prefix, field/value pairs.
+# A change is appended to the changes stream, in the same script (so never lost nor made up), only
+# when the stream exists (``dbplex watch --install``): the field "" holds "OP:KEY", the others
+# are the record's fields after the write (its marker left out).
+_CHANGED = """
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local entry = {'', change .. ':' .. ARGV[1]}
+  local flat = redis.call('HGETALL', KEYS[1])
+  for i = 1, #flat, 2 do
+    if flat[i] ~= '' then entry[#entry + 1] = flat[i]; entry[#entry + 1] = flat[i + 1] end
+  end
+  redis.call('XADD', KEYS[4], '*', unpack(entry))
+end
+"""
 _HSET = """
 for i = 4, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
@@ -125,16 +142,32 @@ if ttl > 0 then
 end
 """
 PUT = Script(
-    "put", "redis.call('DEL', KEYS[1])" + _HSET + "redis.call('ZADD', KEYS[2], 0, ARGV[1])" + _EXPIRE + "return 1"
+    "put",
+    "local change = redis.call('EXISTS', KEYS[1]) == 1 and 'update' or 'insert'\nredis.call('DEL', KEYS[1])"
+    + _HSET
+    + "redis.call('ZADD', KEYS[2], 0, ARGV[1])"
+    + _EXPIRE
+    + _CHANGED
+    + "return 1",
 )
-UPDATE = Script("update", "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end" + _HSET + _EXPIRE + "return 1")
-# KEYS: record, index, expiry.  ARGV: key.
+UPDATE = Script(
+    "update",
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\nlocal change = 'update'"
+    + _HSET
+    + _EXPIRE
+    + _CHANGED
+    + "return 1",
+)
+# KEYS: record, index, expiry, changes.  ARGV: key.
 DELETE = Script(
     "delete",
     """
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+if existed == 1 and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('XADD', KEYS[4], '*', '', 'delete:' .. ARGV[1])
+end
 return existed
 """,
 )
@@ -165,21 +198,26 @@ def _pairs(values: dict[str, Any], marker: bool) -> list[Any]:
     return flat
 
 
+def _record_keys(keys: Keys, table: str, key: str) -> tuple[Any, ...]:
+    """``numkeys`` and KEYS of the write scripts: record, index, expiry, changes."""
+    return (4, keys.record(table, key), keys.index(table), keys.expiry(table), keys.changes(table))
+
+
 def put(keys: Keys, op: Put, ttl: int) -> ScriptCall:
     table, key = op.table, op.key
-    args = (3, keys.record(table, key), keys.index(table), keys.expiry(table), key, ttl, keys.records(table))
+    args = (*_record_keys(keys, table, key), key, ttl, keys.records(table))
     return PUT, (*args, *_pairs(op.values, marker=True))
 
 
 def update(keys: Keys, op: Update, ttl: int) -> ScriptCall:
     table, key = op.table, op.key
-    args = (3, keys.record(table, key), keys.index(table), keys.expiry(table), key, ttl, keys.records(table))
+    args = (*_record_keys(keys, table, key), key, ttl, keys.records(table))
     return UPDATE, (*args, *_pairs(op.values, marker=False))
 
 
 def delete(keys: Keys, op: Delete) -> ScriptCall:
     table, key = op.table, op.key
-    return DELETE, (3, keys.record(table, key), keys.index(table), keys.expiry(table), key)
+    return DELETE, (*_record_keys(keys, table, key), key)
 
 
 def prune(keys: Keys, table: str, missing: Sequence[str]) -> ScriptCall:
