@@ -1,6 +1,5 @@
-"""What the asyncio hub refuses, and says so: a backend without an async executor, a source with
-replicas (not routed yet), an op an async executor does not run yet; and what ``dbplex plugins``
-reports of each backend's modes."""
+"""What the asyncio hub refuses, and says so: a backend without an async executor, an op an async
+executor does not run yet; and what ``dbplex plugins`` reports of each backend's modes."""
 
 from __future__ import annotations
 
@@ -31,16 +30,6 @@ def test_a_backend_without_an_async_executor_is_refused_naming_it(tmp_path: Path
                     pass
             (check,) = (await hub.health()).sources
             assert check.status is Status.UNKNOWN and "no asyncio executor" in (check.error or "")
-
-    asyncio.run(main())
-
-
-def test_a_source_with_replicas_is_refused_until_routing_exists(dbplex_servers: Any) -> None:
-    async def main() -> None:
-        url = dbplex_servers.url("redis")
-        async with dbplex.open_async({"sources": {"r": {"url": url, "replicas": [url]}}}) as hub:
-            with pytest.raises(dbplex.UnsupportedError, match="does not route to replicas yet"):
-                await hub.execute("r", Get("t", "k"))
 
     asyncio.run(main())
 
