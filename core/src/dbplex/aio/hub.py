@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
@@ -28,6 +28,9 @@ from dbplex.plugins import Plugins
 from dbplex.pool import PoolStats
 from dbplex.result import Result
 from dbplex.routing.router import breaker
+
+if TYPE_CHECKING:
+    from dbplex.metrics.recorder import MetricsPlugin
 
 
 class AsyncTransaction:
@@ -63,6 +66,15 @@ class AsyncHub:
         self._routers: dict[str, AsyncRouter] = {}
         #: why a source cannot be used asynchronously, by name (its backend has no async executor, ...).
         self._refused: dict[str, UnsupportedError] = {}
+        #: the operation metrics of this hub's sources (the sync hub's recorder, in the same
+        #: series); None when ``[metrics]`` is off.
+        self.metrics: MetricsPlugin | None = None
+        if config.metrics.enabled:
+            from dbplex.metrics.recorder import MetricsPlugin
+
+            # registered before the hooks are bound, so that the bound query hook includes it
+            self.metrics = MetricsPlugin()
+            plugins.manager.register(self.metrics)
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             bound = plugins.hooks_for(source.backend)
@@ -78,6 +90,8 @@ class AsyncHub:
                 endpoint = self._endpoints[name] = AsyncEndpoint(source, bound.aio, breaker(source, "primary"))
                 if source_config.replicas:
                     self._routers[name] = AsyncRouter(source, endpoint, bound.aio)
+        if self.metrics is not None:
+            self.metrics.watch(e.source for e in self._all())
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -187,6 +201,8 @@ class AsyncHub:
 
     async def aclose(self) -> None:
         """Close every pool (awaiting their closes). Further use opens them again."""
+        if self.metrics is not None and self.plugins.manager.is_registered(self.metrics):
+            self.plugins.manager.unregister(self.metrics)  # later hubs bind without it
         await asyncio.gather(*(router.aclose() for router in self._routers.values()))
         await asyncio.gather(*(endpoint.aclose() for endpoint in self._all()))
 
