@@ -197,6 +197,22 @@ class AsyncHub:
         """Stats of every pool opened so far, by name: the source's own, a replica's as ``source/replicaN``."""
         return {e.name: e.pool.stats() for e in self._all() if e.pool is not None}
 
+    async def resize(self, source: str, min_size: int, max_size: int) -> None:
+        """Change the pool bounds of ``source`` (and of its opened replicas' pools) while it runs,
+        as :meth:`dbplex.Hub.resize` does."""
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigError(f"source {source!r}: resize needs 0 <= min_size <= max_size and max_size >= 1")
+        endpoint = self._get(source)
+        router = self._routers.get(source)
+        replicas = [r.pool for r in router.replicas if r.pool is not None] if router is not None else []
+        for pool in [await endpoint.open(), *replicas]:
+            resize = getattr(pool, "resize", None)  # a backend's own async pool may have none
+            if resize is None:
+                raise UnsupportedError(
+                    f"source {source!r}: backend {endpoint.source.backend!r} cannot resize its asyncio pool"
+                )
+            resize(min_size, max_size)
+
     # -- lifetime -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
