@@ -7,13 +7,17 @@ errors, pool stats and health on every in-repo backend.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from pymongo import CursorType
 
-from dbplex.testing.aio import BothModes
+from dbplex.testing.aio import BlockingHub, BothModes
 from dbplex.testing.conformance import RecordsSection
 from dbplex.testing.conformance_pool import PoolSection
+from tests.mongo import test_conformance as mongo_conformance
 from tests.mongo.test_conformance import KnownNxBugs
 from tests.pg import test_conformance as pg_conformance  # a module: its test class is not collected again here
 from tests.redis import test_conformance as redis_conformance
@@ -48,12 +52,61 @@ class TestRedisPoolBothModes(BothModes, PoolSection):
     def test_a_connection_killed_by_the_server_is_replaced_not_handed_out(
         self, request: pytest.FixtureRequest, open_source: Any, source_url: str, unique_table: str
     ) -> None:
-        if request.node.callspec.params["open_source"] == "async":
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="not built (docs/asyncio.md): the async Redis connector does not look at an idle "
-                    "socket before lending it, so the first op on a connection the server closed fails",
-                )
-            )
+        not_built_under_asyncio(
+            request,
+            "the async Redis connector does not look at an idle socket before lending it, so the first op on "
+            "a connection the server closed fails",
+        )
         super().test_a_connection_killed_by_the_server_is_replaced_not_handed_out(open_source, source_url, unique_table)
+
+
+def not_built_under_asyncio(request: pytest.FixtureRequest, what: str) -> None:
+    """Expect the async run of this test to fail (strictly): ``what`` is listed as not built in docs/asyncio.md."""
+    if request.node.callspec.params["open_source"] == "async":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"not built (docs/asyncio.md): {what}"))
+
+
+class TestMongoPoolBothModes(BothModes, PoolSection):
+    backend = "mongo"
+    tagged_url = mongo_conformance.TestConformance.tagged_url
+    test_a_connection_killed_by_the_server_is_replaced_not_handed_out = (
+        mongo_conformance.TestConformance.test_a_connection_killed_by_the_server_is_replaced_not_handed_out
+    )
+
+    @contextmanager
+    def hold(self, hub: Any, table: str, count: int) -> Iterator[None]:
+        """As the MongoDB suite's: exhaust cursors keep their connections; under asyncio, on the hub's loop."""
+        if not isinstance(hub, BlockingHub):
+            with mongo_conformance.TestConformance.hold(self, hub, table, count):
+                yield
+            return
+        with hub.connection("s") as db:
+            collection = db[f"{table}_hold"]
+
+            async def filled() -> None:
+                if await collection.estimated_document_count() < 3:
+                    await collection.insert_many([{"n": n} for n in range(3)])
+
+            hub.run(filled())
+            cursors = []
+            try:
+                for _ in range(count):
+                    cursor = collection.find({}, cursor_type=CursorType.EXHAUST, batch_size=1)
+                    cursors.append(cursor)
+                    hub.run(cursor.next())
+                yield
+            finally:
+                for cursor in cursors:
+                    hub.run(cursor.close())
+
+    def test_a_connection_past_max_lifetime_is_replaced(
+        self, request: pytest.FixtureRequest, open_source: Any, unique_table: str
+    ) -> None:
+        not_built_under_asyncio(request, "the AsyncMongoClient pool's max_lifetime replacement")
+        super().test_a_connection_past_max_lifetime_is_replaced(open_source, unique_table)
+
+    def test_resize_changes_the_bounds_while_the_pool_runs(
+        self, request: pytest.FixtureRequest, open_source: Any, unique_table: str
+    ) -> None:
+        not_built_under_asyncio(request, "resizing the AsyncMongoClient pool")
+        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
