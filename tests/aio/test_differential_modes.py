@@ -2,7 +2,7 @@
 give the same results, step by step, on every in-repo backend.
 
 The sync hub runs each op on a table of this run's own and the async hub the same op on a twin
-table, so both see the same history (and parallel runs do not meet). Against the nx-27017 stand-in MongoDB keeps to the domain it stores
+table, so both see the same history (and parallel runs do not meet); both are dropped at the end. Against the nx-27017 stand-in MongoDB keeps to the domain it stores
 exactly (see tests/conformance/test_differential.py, whose op strategy this reuses).
 """
 
@@ -34,9 +34,27 @@ def hubs(dbplex_servers: Any) -> Iterator[tuple[dbplex.Hub, BlockingHub]]:
     blocking = BlockingHub(config)
     try:
         with dbplex.open(config) as hub:
-            yield hub, blocking
+            try:
+                yield hub, blocking
+            finally:
+                drop_run_tables(hub)
     finally:
         blocking.close()
+
+
+def drop_run_tables(hub: dbplex.Hub) -> None:
+    """Drop this run's two tables (collections, keys) from every backend: nothing is left behind."""
+    from psycopg import sql
+
+    with hub.connection("pg") as conn:
+        for table in (MINE, TWIN):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+    with hub.connection("mongo") as database:
+        for table in (MINE, TWIN):
+            database.drop_collection(table)
+    with hub.connection("redis") as client:
+        for key in client.scan_iter(match=f"*{RUN}*"):
+            client.delete(key)
 
 
 @pytest.fixture(scope="module")

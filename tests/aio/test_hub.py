@@ -1,6 +1,5 @@
-"""What the asyncio hub refuses, and says so: a backend without an async executor, a source with
-replicas (not routed yet), an op an async executor does not run yet; and what ``dbplex plugins``
-reports of each backend's modes."""
+"""What the asyncio hub refuses, and says so: a backend without an async executor, an op an async
+executor does not run yet; and what ``dbplex plugins`` reports of each backend's modes."""
 
 from __future__ import annotations
 
@@ -31,16 +30,6 @@ def test_a_backend_without_an_async_executor_is_refused_naming_it(tmp_path: Path
                     pass
             (check,) = (await hub.health()).sources
             assert check.status is Status.UNKNOWN and "no asyncio executor" in (check.error or "")
-
-    asyncio.run(main())
-
-
-def test_a_source_with_replicas_is_refused_until_routing_exists(dbplex_servers: Any) -> None:
-    async def main() -> None:
-        url = dbplex_servers.url("redis")
-        async with dbplex.open_async({"sources": {"r": {"url": url, "replicas": [url]}}}) as hub:
-            with pytest.raises(dbplex.UnsupportedError, match="does not route to replicas yet"):
-                await hub.execute("r", Get("t", "k"))
 
     asyncio.run(main())
 
@@ -84,3 +73,16 @@ def test_an_async_target_that_cannot_take_the_hooks_arguments_is_a_load_error_na
     plugin = backend_plugin(Backend(name="x", schemes=("x",)), async_query="json:dumps", async_pool="json:loads")
     with pytest.raises(dbplex.PluginError, match=r"hook 'async_query', target 'json:dumps'"):
         plugin.resolve_targets()
+
+
+def test_resize_of_a_pool_that_cannot_resize_says_so(dbplex_servers: Any) -> None:
+    async def main() -> None:
+        async with dbplex.open_async({"sources": {"m": {"url": dbplex_servers.url("mongo")}}}) as hub:
+            with pytest.raises(
+                dbplex.UnsupportedError, match="source 'm': backend 'mongo' cannot resize its asyncio pool"
+            ):
+                await hub.resize("m", 1, 2)
+            with pytest.raises(dbplex.ConfigError, match="resize needs 0 <= min_size <= max_size"):
+                await hub.resize("m", 3, 2)
+
+    asyncio.run(main())

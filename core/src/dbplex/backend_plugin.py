@@ -56,6 +56,7 @@ HOOKS = (
     "async_pool",
     "async_query",
     "async_health",
+    "async_bench_baseline",
 )
 
 #: the arguments each hook passes to its target, in order: the hook specification's parameters,
@@ -139,6 +140,9 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "async_pool": lambda source, connector: target.call(source) if source.backend == name else None,
         "async_query": lambda source, conn, op: target.call(source, conn, op) if source.backend == name else None,
         "async_health": lambda source, pool: target.call(source, pool) if source.backend == name else None,
+        "async_bench_baseline": lambda source, pool_size: (
+            target.call(source, pool_size) if source.backend == name else None
+        ),
     }
 
 
@@ -209,7 +213,7 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     positionally (``query``: ``(source, conn, op)``; ``health``: ``(source, pool)``;
     ``migrate``, ``partition``, ``analyze``, ``check``, ``watch`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
     its constructor. The asyncio twins (``async_connect``, ``async_pool``, ``async_query``,
-    ``async_health``) take the same arguments as their sync hooks; ``async_query`` and
+    ``async_health``, ``async_bench_baseline``) take the same arguments as their sync hooks; ``async_query`` and
     ``async_health`` targets are coroutine functions.
     """
     unknown = set(targets) - set(HOOKS)

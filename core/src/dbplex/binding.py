@@ -34,6 +34,7 @@ from dbplex.secrets import scrub
 if TYPE_CHECKING:
     from dbplex.aio.pool import AsyncPool
     from dbplex.analyze.model import Analyzer
+    from dbplex.bench.aio_baseline import AsyncBaseline
     from dbplex.bench.baseline import Baseline
     from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
@@ -101,6 +102,10 @@ class AsyncHealthHook(Protocol):
     def __call__(self, *, source: Source, pool: AsyncPool) -> Awaitable[Health] | None: ...
 
 
+class AsyncBaselineHook(Protocol):
+    def __call__(self, *, source: Source, pool_size: int) -> AsyncBaseline | None: ...
+
+
 class AsyncBound:
     """A backend's asyncio hooks (``dbplex_async_*``), bound once: what the async hub calls.
 
@@ -108,16 +113,23 @@ class AsyncBound:
     ``dbplex_async_query``; the async hub refuses a source whose backend has none.
     """
 
-    __slots__ = ("_connect", "_health", "_pool", "run")
+    __slots__ = ("_baseline", "_connect", "_health", "_pool", "run")
 
     def __init__(
-        self, *, connect: AsyncConnectHook, pool: AsyncPoolHook, query: AsyncQueryHook, health: AsyncHealthHook
+        self,
+        *,
+        connect: AsyncConnectHook,
+        pool: AsyncPoolHook,
+        query: AsyncQueryHook,
+        health: AsyncHealthHook,
+        bench_baseline: AsyncBaselineHook,
     ) -> None:
         #: the query hook itself: returns the awaitable of a Result, or None when no plugin answers.
         self.run = query
         self._connect = connect
         self._pool = pool
         self._health = health
+        self._baseline = bench_baseline
 
     def pool(self, source: Source) -> AsyncPool:
         """A new (unopened) asyncio pool: ``dbplex_async_pool`` given ``dbplex_async_connect``'s connector."""
@@ -132,6 +144,11 @@ class AsyncBound:
     def health(self, source: Source, pool: AsyncPool) -> Awaitable[Health] | None:
         """The awaitable of the backend's async health check, or None when it has none."""
         return self._health(source=source, pool=pool)
+
+    def baseline(self, source: Source, pool_size: int) -> AsyncBaseline | None:
+        """The raw async-driver baseline ``dbplex bench run --async`` compares against (unopened),
+        or None when there is none."""
+        return self._baseline(source=source, pool_size=pool_size)
 
 
 class BoundBackend:

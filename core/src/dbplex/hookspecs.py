@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dbplex.aio.pool import AsyncPool
     from dbplex.analyze.model import Analyzer
     from dbplex.backends import Backend, Source
+    from dbplex.bench.aio_baseline import AsyncBaseline
     from dbplex.bench.baseline import Baseline
     from dbplex.changes.feed import ChangeFeed
     from dbplex.check.backend import Checker
@@ -273,4 +274,14 @@ def dbplex_async_health(source: Source, pool: AsyncPool) -> Awaitable[Health]:
 
     :param source: the configured source.
     :param pool: the source's asyncio pool.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_bench_baseline(source: Source, pool_size: int) -> AsyncBaseline:
+    """Return ``dbplex bench run --async``'s raw async-driver baseline for ``source`` (no I/O
+    here: the benchmark awaits its ``open()``), as ``dbplex_bench_baseline`` does for threads.
+
+    :param source: the configured source.
+    :param pool_size: connections the baseline's pool keeps (the same as dbplex's pool in the run).
     """

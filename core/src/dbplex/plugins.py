@@ -176,6 +176,7 @@ class Plugins:
                 pool=bound("dbplex_async_pool"),
                 query=bound("dbplex_async_query"),
                 health=bound("dbplex_async_health"),
+                bench_baseline=bound("dbplex_async_bench_baseline"),
             )
         return BoundBackend(
             self.backends[backend_name],

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
+from dbplex.aio.endpoint import AsyncEndpoint, unsupported_op
 from dbplex.aio.pool import AsyncPool
+from dbplex.aio.router import AsyncRouter
 from dbplex.backends import Backend, Source
-from dbplex.binding import AsyncBound, failed, unanswered, unchecked
+from dbplex.binding import failed, unanswered
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
@@ -26,76 +27,16 @@ from dbplex.ops import Op
 from dbplex.plugins import Plugins
 from dbplex.pool import PoolStats
 from dbplex.result import Result
+from dbplex.routing.router import breaker
 
-
-class _Endpoint:
-    """A source's asyncio pool, opened on first use (a failed open is not cached)."""
-
-    __slots__ = ("_lock", "_query", "aio", "pool", "source")
-
-    def __init__(self, source: Source, aio: AsyncBound) -> None:
-        self.source = source
-        self.aio = aio
-        self._query = aio.run
-        self.pool: AsyncPool | None = None
-        self._lock: asyncio.Lock | None = None
-
-    async def open(self) -> AsyncPool:
-        if self.pool is not None:
-            return self.pool
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self.pool is None:
-                pool = self.aio.pool(self.source)
-                await pool.open()
-                self.pool = pool
-            return self.pool
-
-    async def run(self, op: Op) -> Result:
-        """Check a connection out and run ``op`` on it: the hot path."""
-        source = self.source
-        async with (self.pool or await self.open()).connection() as conn:
-            running = self._query(source=source, conn=conn, op=op)
-            if running is None:
-                raise _unsupported_op(source, op)
-            return await running
-
-    async def check(self) -> Health:
-        """As :meth:`dbplex.binding.Endpoint.check`: latency on an open connection, ``connect_ms``
-        when the check had to open the pool."""
-        fresh = self.pool is None or self.pool.stats().size == 0
-        started = time.perf_counter()
-        health = await self._probe()
-        if fresh and health.status is not Status.DOWN:
-            connect_ms = round((time.perf_counter() - started) * 1000, 3)
-            started = time.perf_counter()
-            health = await self._probe()
-            health.connect_ms = connect_ms
-        health.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        return health
-
-    async def _probe(self) -> Health:
-        try:
-            checking = self.aio.health(self.source, self.pool or await self.open())
-            return unchecked(self.source) if checking is None else await checking
-        except Exception as exc:  # a health check reports failures, it does not raise them
-            return failed(self.source, exc)
-
-    async def aclose(self) -> None:
-        pool, self.pool = self.pool, None
-        if pool is not None:
-            await pool.aclose()
-
-
-def _unsupported_op(source: Source, op: Op) -> UnsupportedError:
-    return UnsupportedError(f"source {source.name!r}: backend {source.backend!r} does not run {type(op).__name__} ops")
+if TYPE_CHECKING:
+    from dbplex.metrics.recorder import MetricsPlugin
 
 
 class AsyncTransaction:
     """Ops run on one connection inside one transaction (see :meth:`AsyncHub.transaction`)."""
 
-    def __init__(self, endpoint: _Endpoint, conn: Any) -> None:
+    def __init__(self, endpoint: AsyncEndpoint, conn: Any) -> None:
         self._endpoint = endpoint
         #: the native async driver connection (or session) the transaction runs on.
         self.conn = conn
@@ -104,7 +45,7 @@ class AsyncTransaction:
         endpoint = self._endpoint
         running = endpoint.aio.run(source=endpoint.source, conn=self.conn, op=op)
         if running is None:
-            raise _unsupported_op(endpoint.source, op)
+            raise unsupported_op(endpoint.source, op)
         return await running
 
 
@@ -120,9 +61,20 @@ class AsyncHub:
         self.plugins = plugins
         self._sources: dict[str, Source] = {}
         self._backends: dict[str, Backend] = {}
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, AsyncEndpoint] = {}
+        #: the read router of each source with replicas.
+        self._routers: dict[str, AsyncRouter] = {}
         #: why a source cannot be used asynchronously, by name (its backend has no async executor, ...).
         self._refused: dict[str, UnsupportedError] = {}
+        #: the operation metrics of this hub's sources (the sync hub's recorder, in the same
+        #: series); None when ``[metrics]`` is off.
+        self.metrics: MetricsPlugin | None = None
+        if config.metrics.enabled:
+            from dbplex.metrics.recorder import MetricsPlugin
+
+            # registered before the hooks are bound, so that the bound query hook includes it
+            self.metrics = MetricsPlugin()
+            plugins.manager.register(self.metrics)
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             bound = plugins.hooks_for(source.backend)
@@ -134,13 +86,12 @@ class AsyncHub:
                     "has no asyncio executor (its plugin implements no dbplex_async_query hook); "
                     "use dbplex.open() for this source"
                 )
-            elif source_config.replicas:
-                self._refused[name] = UnsupportedError(
-                    f"source {name!r}: the asyncio hub does not route to replicas yet; use dbplex.open() for this "
-                    "source, or configure it without replicas"
-                )
             else:
-                self._endpoints[name] = _Endpoint(source, bound.aio)
+                endpoint = self._endpoints[name] = AsyncEndpoint(source, bound.aio, breaker(source, "primary"))
+                if source_config.replicas:
+                    self._routers[name] = AsyncRouter(source, endpoint, bound.aio)
+        if self.metrics is not None:
+            self.metrics.watch(e.source for e in self._all())
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -158,7 +109,7 @@ class AsyncHub:
             known = ", ".join(sorted(self._sources)) or "none configured"
             raise ConfigError(f"unknown source {source!r} (configured: {known})")
 
-    def _get(self, source: str) -> _Endpoint:
+    def _get(self, source: str) -> AsyncEndpoint:
         endpoint = self._endpoints.get(source)
         if endpoint is None:
             self._known(source)
@@ -171,9 +122,21 @@ class AsyncHub:
 
     # -- operations -----------------------------------------------------------------------------
 
-    async def execute(self, source: str, op: Op) -> Result:
-        """Run one op on a pooled connection of ``source``."""
-        return await (self._endpoints.get(source) or self._get(source)).run(op)
+    async def execute(self, source: str, op: Op, *, read: bool | None = None) -> Result:
+        """Run one op on a pooled connection of ``source``.
+
+        When ``source`` has replicas, reads are routed as by :meth:`dbplex.Hub.execute`: a read
+        (``op.is_read``, or ``read=True``) goes to a replica, ``read=False`` forces the primary.
+        """
+        endpoint = self._endpoints.get(source) or self._get(source)
+        router = self._routers.get(source)
+        if router is None:
+            return await endpoint.run(op)
+        if op.is_read if read is None else read:
+            return await router.read(op)
+        result = await endpoint.run(op)
+        router.wrote()
+        return result
 
     @asynccontextmanager
     async def connection(self, source: str) -> AsyncIterator[Any]:
@@ -190,6 +153,9 @@ class AsyncHub:
             raise UnsupportedError(f"source {source!r}: backend {backend.name!r} has no transactions")
         async with (await endpoint.open()).transaction() as conn:
             yield AsyncTransaction(endpoint, conn)
+        router = self._routers.get(source)
+        if router is not None:
+            router.wrote()
 
     # -- observation ----------------------------------------------------------------------------
 
@@ -214,18 +180,47 @@ class AsyncHub:
                 return unanswered(source, limit)
             if health.pool is None and endpoint.pool is not None:
                 health.pool = endpoint.pool.stats()
+            router = self._routers.get(name)
+            if router is not None:
+                health.replicas = list(await asyncio.gather(*(router.check(r) for r in router.replicas)))
+                if health.status is Status.UP and any(r.status is not Status.UP for r in health.replicas):
+                    health.status = Status.DEGRADED
         health.required = source.config.required
         return health
 
+    def _all(self) -> list[AsyncEndpoint]:
+        """Every endpoint: each source's primary, and its replicas."""
+        replicas = [replica for router in self._routers.values() for replica in router.replicas]
+        return [*self._endpoints.values(), *replicas]
+
     def pool_stats(self) -> dict[str, PoolStats]:
-        """Stats of every pool opened so far, by source name."""
-        return {name: e.pool.stats() for name, e in self._endpoints.items() if e.pool is not None}
+        """Stats of every pool opened so far, by name: the source's own, a replica's as ``source/replicaN``."""
+        return {e.name: e.pool.stats() for e in self._all() if e.pool is not None}
+
+    async def resize(self, source: str, min_size: int, max_size: int) -> None:
+        """Change the pool bounds of ``source`` (and of its opened replicas' pools) while it runs,
+        as :meth:`dbplex.Hub.resize` does."""
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigError(f"source {source!r}: resize needs 0 <= min_size <= max_size and max_size >= 1")
+        endpoint = self._get(source)
+        router = self._routers.get(source)
+        replicas = [r.pool for r in router.replicas if r.pool is not None] if router is not None else []
+        for pool in [await endpoint.open(), *replicas]:
+            resize = getattr(pool, "resize", None)  # a backend's own async pool may have none
+            if resize is None:
+                raise UnsupportedError(
+                    f"source {source!r}: backend {endpoint.source.backend!r} cannot resize its asyncio pool"
+                )
+            resize(min_size, max_size)
 
     # -- lifetime -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Close every pool (awaiting their closes). Further use opens them again."""
-        await asyncio.gather(*(endpoint.aclose() for endpoint in self._endpoints.values()))
+        if self.metrics is not None and self.plugins.manager.is_registered(self.metrics):
+            self.plugins.manager.unregister(self.metrics)  # later hubs bind without it
+        await asyncio.gather(*(router.aclose() for router in self._routers.values()))
+        await asyncio.gather(*(endpoint.aclose() for endpoint in self._all()))
 
     async def __aenter__(self) -> AsyncHub:
         return self

@@ -8,7 +8,7 @@ incomplete, so the caller can still write it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter_ns
 
@@ -18,9 +18,9 @@ from dbplex.bench import poolwait
 from dbplex.bench.baseline import Baseline
 from dbplex.bench.generators import InsertCounter
 from dbplex.bench.recorder import Phase, Recorder
-from dbplex.bench.results import PhaseStats
+from dbplex.bench.results import PhaseStats, PoolWait
 from dbplex.bench.stream import OpStream, insert_counter, load_keys, stream_rng
-from dbplex.bench.worker import Worker, split
+from dbplex.bench.worker import Tally, Worker, split
 from dbplex.bench.workload import Workload
 
 #: a single process whose CPU use reaches this share of one core is probably what limits the run.
@@ -159,13 +159,28 @@ def run_phase(
         raise failures[0]
     duration = (ended_ns - started_ns[0]) / 1e9 if started_ns[0] else 0.0
     cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+    waited = (
+        poolwait.between(waits_before, waits_after) if waits_before is not None and waits_after is not None else None
+    )
+    return outcome(spec, workers, duration, cpu, waited, interrupted=interrupted, open_loop=open_loop)
+
+
+def outcome(
+    spec: PhaseSpec,
+    workers: Sequence[Tally],
+    duration: float,
+    cpu: float | None,
+    waited: PoolWait | None,
+    *,
+    interrupted: bool,
+    open_loop: bool,
+) -> Outcome:
+    """What the workers of one phase recorded, added up (threads, or coroutines under ``--async``)."""
     phase = Phase(spec.phase)
     for worker in workers:
         phase.add_recorder(worker.recorder)
-    if waits_before is not None and waits_after is not None:
-        waited = poolwait.between(waits_before, waits_after)
-        if waited is not None:
-            phase.pool_waits.append(waited)
+    if waited is not None:
+        phase.pool_waits.append(waited)
     warnings = sorted({w.aborted for w in workers if w.aborted})
     stats = phase.stats(
         duration_s=duration,

@@ -15,13 +15,14 @@ from dbplex.bench.results import PhaseStats, PoolWait
 from dbplex.pool import Timing
 
 if TYPE_CHECKING:
+    from dbplex.aio.hub import AsyncHub
     from dbplex.hub import Hub
 
 #: wait counters by pool name (``source``, ``source/replica1``, ...).
 Snapshot = dict[str, Timing]
 
 
-def snapshot(hub: Hub, source: str) -> Snapshot:
+def snapshot(hub: Hub | AsyncHub, source: str) -> Snapshot:
     """The wait counters of the pools that run ``source``'s ops: its own and its replicas' (not admin)."""
     return {
         name: stats.wait

@@ -206,6 +206,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     baseline: bool = True
     load: bool = True
     max_execution_s: float | None = None
+    #: ``--async``: the threads were coroutines on one event loop, through ``dbplex.open_async``.
+    asynchronous: bool = False
 
 
 class SweepPoint(msgspec.Struct, kw_only=True, frozen=True):

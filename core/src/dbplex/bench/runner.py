@@ -29,6 +29,7 @@ from dbplex.bench.workload import Resolved
 from dbplex.config import Config
 from dbplex.errors import ConfigError, SourceUnavailable
 from dbplex.health import Status
+from dbplex.hub import Hub
 from dbplex.hub import open as open_hub
 from dbplex.secrets import scrub
 
@@ -80,7 +81,12 @@ class Runner:
         rounds: int = 1,
         with_baseline: bool = True,
         max_seconds: float | None = None,
+        asynchronous: bool = False,
     ) -> None:
+        if asynchronous and processes > 1:
+            raise ConfigError("--async runs coroutines on one event loop in one process: leave out --processes")
+        if asynchronous and target_rate is not None:
+            raise ConfigError("--async runs closed loop only: leave out --target (and the workload's target)")
         unknown = [s for s in sources if s not in config.sources]
         if unknown:
             known = ", ".join(sorted(config.sources)) or "none configured"
@@ -97,6 +103,8 @@ class Runner:
         self.rounds = rounds
         self.with_baseline = with_baseline
         self.max_seconds = max_seconds
+        #: ``--async``: each "thread" is a coroutine on one event loop, through dbplex.open_async.
+        self.asynchronous = asynchronous
         self.backends: dict[str, str] = {}
         #: what runs each target's requests, by (source, target).
         self.labels: dict[tuple[str, str], str] = {}
@@ -132,19 +140,36 @@ class Runner:
                 self.labels[(name, "dbplex")] = dbplex_label(backend)
                 if not self.with_baseline:
                     continue
+                if self.asynchronous:
+                    self.labels[(name, "dbplex")] += " (asyncio)"
                 try:
-                    raw = baseline(hub, name, 1)
+                    label = self._baseline_label(hub, name)
                 except Exception as exc:
                     raise SourceUnavailable(
                         f"source {name!r}: its raw-driver baseline cannot start: {scrub(str(exc))}. Nothing was loaded or run"
                     ) from None
-                if raw is None:
-                    self.warn(f"source {name!r}: the {self.backends[name]!r} plugin provides no raw-driver baseline")
+                if label is None:
+                    mode = "async " if self.asynchronous else ""
+                    self.warn(
+                        f"source {name!r}: the {self.backends[name]!r} plugin provides no raw {mode}driver baseline"
+                    )
                     continue
-                self.labels[(name, "raw")] = raw.label
-                raw.close()
+                self.labels[(name, "raw")] = label
                 self.baselines.add(name)
             self.environment = collect(hub, self.sources, self.server_versions, self.load_before)
+
+    def _baseline_label(self, hub: Hub, name: str) -> str | None:
+        """The label of ``name``'s raw baseline (the async one under ``--async``), after opening and
+        closing it once; None when its plugin has none."""
+        if self.asynchronous:
+            from dbplex.bench import aio_engine
+
+            return aio_engine.run_loop(aio_engine.baseline_label(self.config, name))
+        raw = baseline(hub, name, 1)
+        if raw is None:
+            return None
+        raw.close()
+        return raw.label
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -163,6 +188,9 @@ class Runner:
                 break
             title = f"{name} load"
             spec = PhaseSpec(phase="load", ops=self.workload.insertcount, threads=threads)
+            if self.asynchronous:
+                self._loads[name] = self._async_phases(name, "dbplex", pool_size, [spec], title)["load"]
+                continue
             with open_target(self.config, name, "dbplex", pool_size) as target:
                 outcome = run_phase(
                     spec,
@@ -216,7 +244,9 @@ class Runner:
         specs = self._specs(threads)
         prefix = f"{name}/{kind} t={threads} pool={pool_size}" + (f" round {round_no}" if self.rounds > 1 else "")
         phases: dict[str, PhaseStats] = {}
-        if self.processes > 1:
+        if self.asynchronous:
+            phases = self._async_phases(name, kind, pool_size, specs, prefix)
+        elif self.processes > 1:
             task = Task(
                 config=msgspec.to_builtins(self.config),
                 source=name,
@@ -258,6 +288,34 @@ class Runner:
             phases=phases,
         )
 
+    def _async_phases(
+        self, name: str, kind: str, pool_size: int, specs: list[PhaseSpec], prefix: str
+    ) -> dict[str, PhaseStats]:
+        """Run ``specs`` on coroutines of one event loop (``--async``), the target opened on it."""
+        from dbplex.bench import aio_engine
+
+        async def main() -> dict[str, PhaseStats]:
+            phases: dict[str, PhaseStats] = {}
+            async with aio_engine.open_target(self.config, name, kind, pool_size) as target:
+                counter = insert_counter(self.workload)
+                for spec in specs:
+                    title = prefix if spec.phase == "load" else f"{prefix} {spec.phase}"
+                    total = spec.ops if spec.ops != UNLIMITED else None
+                    outcome = await aio_engine.run_phase(
+                        spec,
+                        self.workload,
+                        target.client,
+                        pool_wait=target.pool_wait,
+                        counter=counter,
+                        progress=self.display.phase(title, total),
+                    )
+                    phases[spec.phase] = self._finished(title, outcome)
+                    if self.incomplete:
+                        break
+            return phases
+
+        return aio_engine.run_loop(main())
+
     def _finished(self, title: str, outcome: Outcome) -> PhaseStats:
         self.display.phase_done(title, outcome.stats)
         for warning in outcome.stats.warnings:
@@ -281,6 +339,7 @@ class Runner:
             baseline=self.with_baseline,
             load=load,
             max_execution_s=self.max_seconds,
+            asynchronous=self.asynchronous,
         )
 
     def result(self, kind: str, settings: Settings, runs: list[Run], **extra: object) -> BenchResult:
@@ -316,6 +375,7 @@ def run(
     rounds: int = 1,
     with_baseline: bool = True,
     max_seconds: float | None = None,
+    asynchronous: bool = False,
 ) -> BenchResult:
     """The whole ``bench run``; an interruption returns what was measured, marked incomplete."""
     runner = Runner(
@@ -328,6 +388,7 @@ def run(
         rounds=rounds,
         with_baseline=with_baseline,
         max_seconds=max_seconds,
+        asynchronous=asynchronous,
     )
     runner.check()
     runs: list[Run] = []

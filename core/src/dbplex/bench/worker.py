@@ -21,11 +21,10 @@ from dbplex.bench.stream import INSERT, METHODS, OP_NAMES, OpStream
 MAX_ERRORS_IN_A_ROW = 1000
 
 
-class Worker:
-    """Runs operations on one client and records them; ``done`` is read by the progress display."""
+class Tally:
+    """What a worker (a thread's, or a coroutine's under ``--async``) records, and when it gives up."""
 
-    def __init__(self, client: Baseline, recorder: Recorder, stop: threading.Event) -> None:
-        self.client = client
+    def __init__(self, recorder: Recorder, stop: threading.Event) -> None:
         self.recorder = recorder
         self.stop = stop
         self.done = 0
@@ -41,6 +40,18 @@ class Worker:
                 f"stopped after {MAX_ERRORS_IN_A_ROW} failed operations in a row; last: {type(exc).__name__}: {exc}"
             )
             self.stop.set()
+
+    def _rec(self, recs: list[OpRecorder | None], kind: int) -> OpRecorder:
+        rec = recs[kind] = self.recorder.op(OP_NAMES[kind])
+        return rec
+
+
+class Worker(Tally):
+    """Runs operations on one client and records them; ``done`` is read by the progress display."""
+
+    def __init__(self, client: Baseline, recorder: Recorder, stop: threading.Event) -> None:
+        super().__init__(recorder, stop)
+        self.client = client
 
     def load(self, table: str, keys: list[str], stream: OpStream, batch: int) -> None:
         """Write ``keys`` with full records, ``batch`` per round trip."""
@@ -135,10 +146,6 @@ class Worker:
             if kind == INSERT:
                 counter.acknowledge(inserted)
             self.done += 1
-
-    def _rec(self, recs: list[OpRecorder | None], kind: int) -> OpRecorder:
-        rec = recs[kind] = self.recorder.op(OP_NAMES[kind])
-        return rec
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -163,6 +163,13 @@ def bench() -> None:
 @click.option(
     "--baseline/--no-baseline", default=True, show_default=True, help="Also run the raw driver on the same keys."
 )
+@click.option(
+    "--async",
+    "asynchronous",
+    is_flag=True,
+    help="Run --threads coroutines on one event loop (uvloop if installed) through dbplex.open_async, "
+    "against the raw async drivers; closed loop, one process.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -178,6 +185,7 @@ def run(
     threads: int | None,
     pool_size: int | None,
     baseline: bool,
+    asynchronous: bool,
 ) -> None:
     """Load, warm up and run a workload on each source, through dbplex and its raw driver."""
     with reported():
@@ -200,6 +208,7 @@ def run(
                 rounds=rounds,
                 with_baseline=baseline,
                 max_seconds=client.maxexecutiontime or None,
+                asynchronous=asynchronous,
             )
         display.summary_table(result, make_console())
         _finish(result, out, csv_path, "run")

@@ -1,11 +1,12 @@
-"""The per-operation part of metrics: a ``dbplex_query`` wrapper and the histograms it fills."""
+"""The per-operation part of metrics: ``dbplex_query`` and ``dbplex_async_query`` wrappers and the
+histograms they fill (one set of series: an op counts the same whichever hub ran it)."""
 
 from __future__ import annotations
 
 import bisect
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -120,6 +121,33 @@ class MetricsPlugin:
             return result
 
         return call
+
+    @hookimpl(wrapper=True)
+    def dbplex_async_query(self, source: Source, conn: Any, op: Any) -> Generator[None, Any, Any]:
+        running = yield
+        return None if running is None else self._timed(source, op, running)
+
+    def compose_dbplex_async_query(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`dbplex_async_query` as a closure around ``inner``, as :meth:`compose_dbplex_query`."""
+        timed = self._timed
+
+        def call(*, source: Source, conn: Any, op: Any) -> Any:
+            running = inner(source=source, conn=conn, op=op)
+            return None if running is None else timed(source, op, running)
+
+        return call
+
+    async def _timed(self, source: Source, op: Any, running: Awaitable[Any]) -> Any:
+        """Await an async op and record it: from the await to its answer, a cancellation counting
+        as a failure (``error.type`` CancelledError), as an exception does in sync mode."""
+        started = time.perf_counter()
+        try:
+            result = await running
+        except BaseException as exc:
+            self.failed(source, op, time.perf_counter() - started, exc)
+            raise
+        self.succeeded(source, op, time.perf_counter() - started)
+        return result
 
     def watch(self, sources: Iterable[Source]) -> None:
         """Record the operations of these sources (each endpoint's own ``Source``) from now on."""

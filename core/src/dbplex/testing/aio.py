@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -51,6 +51,9 @@ class BlockingHub:
 
     def pool_stats(self) -> dict[str, PoolStats]:
         return self.run(_value(self.hub.pool_stats))
+
+    def resize(self, source: str, min_size: int, max_size: int) -> None:
+        self.run(self.hub.resize(source, min_size, max_size))
 
     def health(self, sources: list[str] | None = None) -> Report:
         return self.run(self.hub.health(sources))
@@ -112,7 +115,8 @@ async def _exit(manager: AbstractAsyncContextManager[Any], exc: BaseException | 
 
 
 class BothModes(SuiteBase):
-    """A section mixin: its ``hub`` is ``dbplex.open`` 's, then ``dbplex.open_async`` 's behind a :class:`BlockingHub`."""
+    """A section mixin: its ``hub`` (and ``open_source``'s hubs) are ``dbplex.open`` 's, then
+    ``dbplex.open_async`` 's behind a :class:`BlockingHub`."""
 
     @pytest.fixture(params=["sync", "async"])
     def hub(self, request: pytest.FixtureRequest, source_url: str) -> Iterator[Any]:
@@ -128,3 +132,19 @@ class BothModes(SuiteBase):
             yield blocking
         finally:
             blocking.close()
+
+    @pytest.fixture(params=["sync", "async"])
+    def open_source(self, request: pytest.FixtureRequest, source_url: str) -> Iterator[Callable[..., Any]]:
+        """As :meth:`SuiteBase.open_source`, giving sync hubs, then :class:`BlockingHub` s: the pool
+        section's tests run against both pools."""
+        hubs: list[Any] = []
+
+        def make(url: str | None = None, **pool: Any) -> Any:
+            config = {"sources": {SOURCE: {**self.source_fields, "url": url or source_url, "pool": pool}}}
+            hub = dbplex.open(config) if request.param == "sync" else BlockingHub(config)
+            hubs.append(hub)
+            return hub
+
+        yield make
+        for hub in hubs:
+            hub.close()

@@ -48,4 +48,5 @@ plugin = backend_plugin(
     async_pool="dbplex_mongo.aio_pool:AsyncMongoPool",
     async_query="dbplex_mongo.aio_execute:run",
     async_health="dbplex_mongo.aio_execute:check",
+    async_bench_baseline="dbplex_mongo.aio_baseline:AsyncMongoBaseline",
 )

@@ -46,4 +46,5 @@ plugin = backend_plugin(
     async_connect="dbplex_pg.aio_connector:AsyncPgConnector",
     async_query="dbplex_pg.aio_execute:run",
     async_health="dbplex_pg.aio_execute:check",
+    async_bench_baseline="dbplex_pg.aio_baseline:AsyncPgBaseline",
 )

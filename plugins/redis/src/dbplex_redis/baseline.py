@@ -60,10 +60,6 @@ class RedisBaseline:
         self._update = self._client.register_script(UPDATE.text)
         self._delete = self._client.register_script(DELETE.text)
 
-    def _script_keys(self, table: str, key: str) -> list[str]:
-        keys = self._keys
-        return [keys.record(table, key), keys.index(table), keys.expiry(table), keys.changes(table)]
-
     def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
         record = self._keys.record(table, key)
         if fields is None:
@@ -77,7 +73,7 @@ class RedisBaseline:
 
     def put(self, table: str, key: str, values: dict[str, Any]) -> None:
         args = [key, self._ttl, self._keys.records(table), MARKER, MARKER, *_pairs(values)]
-        self._put(keys=self._script_keys(table, key), args=args)
+        self._put(keys=self._keys.of_write(table, key), args=args)
 
     def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
         """Every record's script in one non-transactional pipeline: one round trip."""
@@ -85,15 +81,15 @@ class RedisBaseline:
         prefix = self._keys.records(table)
         for key, values in records:
             args = [key, self._ttl, prefix, MARKER, MARKER, *_pairs(values)]
-            self._put(keys=self._script_keys(table, key), args=args, client=pipe)
+            self._put(keys=self._keys.of_write(table, key), args=args, client=pipe)
         pipe.execute()
 
     def update(self, table: str, key: str, values: dict[str, Any]) -> Any:
         args = [key, self._ttl, self._keys.records(table), *_pairs(values)]
-        return self._update(keys=self._script_keys(table, key), args=args)
+        return self._update(keys=self._keys.of_write(table, key), args=args)
 
     def delete(self, table: str, key: str) -> Any:
-        return self._delete(keys=self._script_keys(table, key), args=[key])
+        return self._delete(keys=self._keys.of_write(table, key), args=[key])
 
     def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> list[Any]:
         """The index, then every record in one pipeline: two round trips."""

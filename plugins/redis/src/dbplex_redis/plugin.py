@@ -51,6 +51,7 @@ plugin = backend_plugin(
     async_connect="dbplex_redis.aio_connector:AsyncRedisConnector",
     async_query="dbplex_redis.aio_execute:execute",
     async_health="dbplex_redis.aio_execute:check",
+    async_bench_baseline="dbplex_redis.aio_baseline:AsyncRedisBaseline",
 )
 
 cluster_plugin = backend_plugin(

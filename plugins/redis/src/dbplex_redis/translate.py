@@ -72,6 +72,10 @@ class Keys:
         """The stream of ``table``'s changes: the writes below append to it once it exists."""
         return f"{self.family(table)}changes"
 
+    def of_write(self, table: str, key: str) -> list[str]:
+        """The keys the write scripts (``PUT``, ``UPDATE``, ``DELETE``) take, in their order."""
+        return [self.record(table, key), self.index(table), self.expiry(table), self.changes(table)]
+
 
 class _KeysByPrefix(dict[str, Keys]):
     def __init__(self, tagged: bool) -> None:
@@ -199,8 +203,8 @@ def _pairs(values: dict[str, Any], marker: bool) -> list[Any]:
 
 
 def _record_keys(keys: Keys, table: str, key: str) -> tuple[Any, ...]:
-    """``numkeys`` and KEYS of the write scripts: record, index, expiry, changes."""
-    return (4, keys.record(table, key), keys.index(table), keys.expiry(table), keys.changes(table))
+    """``numkeys`` and KEYS of the write scripts (:meth:`Keys.of_write`)."""
+    return (4, *keys.of_write(table, key))
 
 
 def put(keys: Keys, op: Put, ttl: int) -> ScriptCall:
