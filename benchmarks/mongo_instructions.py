@@ -30,10 +30,7 @@ CPU time per read (median and best over rounds):
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +38,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import callgrind
 
 TABLE = "bench_instructions"
 KEY = "k"
@@ -144,26 +143,8 @@ def cpu_per_read(variants: list[str], url: str, count: int, rounds: int) -> dict
 
 def instructions(variant: str, url: str, count: int, directory: Path) -> int:
     """Instructions of one child process doing ``count`` reads, as callgrind counts them."""
-    out = directory / f"{variant}-{count}.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        sys.executable,
-        __file__,
-        "--child",
-        variant,
-        "--url",
-        url,
-        "--count",
-        str(count),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for line in out.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise SystemExit(f"no instruction total in {out}")
+    child = [sys.executable, __file__, "--child", variant, "--url", url, "--count", str(count)]
+    return callgrind.instructions(child, directory / f"{variant}-{count}.out")
 
 
 def main() -> None:
@@ -193,8 +174,7 @@ def main() -> None:
     if args.cpu:
         report(cpu_per_read(variants, url, args.large, args.cpu))
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not on the PATH: install it (apt-get install valgrind)")
+    callgrind.require()
     per_read: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dbplex-instructions-") as tmp:
         for variant in variants:
