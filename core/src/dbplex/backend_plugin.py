@@ -211,8 +211,8 @@ class BackendHooks:
         their names, else None.
 
         For a caller bound to this backend alone (``Plugins.hooks_for``), whose sources are all
-        this backend's: it can skip the implementation's test of ``source.backend`` and its
-        call (about 1,200 instructions a query, 0.2-0.5% of a point read).
+        this backend's: it skips the implementation's call and its test of ``source.backend``
+        (200-300 instructions a query by callgrind, 0.2% of a loopback point read).
         """
         for target in self._targets:
             if target.hook == hook and target.resolved and target.by_name:
