@@ -22,6 +22,10 @@ TARGETS_SOURCE = textwrap.dedent(
         return ("ran", source.name, conn, op)
 
 
+    def swapped(conn, source, op):
+        return ("swapped", conn, source, op)
+
+
     def check(source):
         return None
 
@@ -73,6 +77,18 @@ def test_hooks_answer_only_for_the_backends_own_sources_and_import_lazily() -> N
     assert hooks.query(source=own, conn=1, op=3) == slice(own, 1, 3)  # the target gets the hook's arguments in order
     other = SimpleNamespace(backend="beta")
     assert plugin.dbplex_query(other, 1, 2) is None
+
+
+def test_a_target_named_as_the_hook_is_called_directly_any_other_by_position(targets: str) -> None:
+    named = backend_plugin(Backend(name="alpha", schemes=("alpha",)), query=f"{targets}:run")
+    swapped = backend_plugin(Backend(name="beta", schemes=("beta",)), query=f"{targets}:swapped")
+    loaded = plugins.load([named, swapped], use_entry_points=False)
+    loaded.resolve()
+    alpha, beta = loaded.source("a", SourceConfig(url="alpha://h")), loaded.source("b", SourceConfig(url="beta://h"))
+    assert loaded.hooks_for("alpha").run is sys.modules[targets].run  # no implementation around it
+    assert loaded.hooks_for("alpha").run(source=alpha, conn="c", op="o") == ("ran", "a", "c", "o")
+    # parameters in another order: still given the hook's arguments in the hook's order
+    assert loaded.hooks_for("beta").run(source=beta, conn="c", op="o") == ("swapped", beta, "c", "o")
 
 
 def test_only_the_given_hooks_are_implemented() -> None:

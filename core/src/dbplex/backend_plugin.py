@@ -59,19 +59,17 @@ HOOKS = (
     "async_bench_baseline",
 )
 
+#: each hook specification's parameters.
+SPEC_ARGUMENTS = {hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS}
 #: the arguments each hook passes to its target, in order: the hook specification's parameters,
 #: but for ``pool``: a backend that declares a pool of its own has no connector to receive.
-HOOK_ARGUMENTS = {
-    **{hook: tuple(inspect.signature(getattr(hookspecs, f"dbplex_{hook}")).parameters) for hook in HOOKS},
-    "pool": ("source",),
-    "async_pool": ("source",),
-}
+HOOK_ARGUMENTS = {**SPEC_ARGUMENTS, "pool": ("source",), "async_pool": ("source",)}
 
 
 class _Target:
     """One hook's ``module:attribute`` target; :attr:`call` is the target itself once resolved."""
 
-    __slots__ = ("call", "hook", "path", "resolved")
+    __slots__ = ("by_name", "call", "hook", "path", "resolved")
 
     def __init__(self, hook: str, path: str) -> None:
         module, sep, attribute = path.partition(":")
@@ -80,6 +78,9 @@ class _Target:
         self.hook = hook
         self.path = path
         self.resolved = False
+        #: whether the resolved target takes the hook's arguments by their spec names too (see
+        #: :meth:`BackendHooks.direct`).
+        self.by_name = False
         #: before resolution (a hook called without the loader, as in a unit test), resolve on first call.
         self.call: Callable[..., Any] = self._resolve_and_call
 
@@ -89,7 +90,8 @@ class _Target:
         return self.call(*args)
 
     def found(self) -> Callable[..., Any]:
-        """The imported target, checked to take the hook's arguments; a PluginError says what is wrong."""
+        """The imported target, checked to take the hook's arguments (and :attr:`by_name` set); a
+        PluginError says what is wrong."""
         module_name, _, attribute = self.path.partition(":")
         where = f"hook {self.hook!r}, target {self.path!r}"
         try:
@@ -118,7 +120,17 @@ class _Target:
             raise PluginError(
                 f"{where}: its parameters {signature} do not take the hook's arguments ({', '.join(expected)}): {exc}"
             ) from None
+        named = tuple(signature.parameters)[: len(expected)]
+        self.by_name = named == expected == SPEC_ARGUMENTS[self.hook] and _binds_by_name(signature, expected)
         return target
+
+
+def _binds_by_name(signature: inspect.Signature, names: tuple[str, ...]) -> bool:
+    try:
+        signature.bind(**dict.fromkeys(names))
+    except TypeError:
+        return False
+    return True
 
 
 def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
@@ -201,6 +213,19 @@ class BackendHooks:
         for target, function in found:
             target.call = function
             target.resolved = True
+
+    def direct(self, hook: str) -> Callable[..., Any] | None:
+        """The resolved target of ``dbplex_<hook>`` itself, when it takes the hook's arguments by
+        their names, else None.
+
+        For a caller bound to this backend alone (``Plugins.hooks_for``), whose sources are all
+        this backend's: it skips the implementation's call and its test of ``source.backend``
+        (200-300 instructions a query by callgrind, 0.2% of a loopback point read).
+        """
+        for target in self._targets:
+            if target.hook == hook and target.resolved and target.by_name:
+                return target.call
+        return None
 
     def __repr__(self) -> str:
         return f"<dbplex backend plugin {self.__name__}>"

@@ -74,8 +74,9 @@ class Get(_Keyed, frozen=True, tag="get"):
     is_read: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        # _Keyed's checks written out: a super() call is a fifth of a Get's validation
-        check_table(self.table)
+        # _Keyed's checks written out, a table seen before without a call: a Get is built per read
+        if self.table not in _checked_tables:
+            check_table(self.table)
         check_key(self.key)
         if self.fields is not None:
             check_fields(self.fields)

@@ -167,7 +167,7 @@ class Plugins:
 
         def bound(hook: str) -> Any:
             caller = self.manager.subset_hook_caller(hook, others) if others else getattr(self.manager.hook, hook)
-            return _direct(caller)
+            return _direct(caller, own)
 
         aio = None
         if self.has_async(own):
@@ -228,7 +228,7 @@ class Plugins:
         return described
 
 
-def _direct(caller: Any) -> Any:
+def _direct(caller: Any, own: object = None) -> Any:
     """The implementation itself when it is the only one, called through its wrappers if any.
 
     Calling it then means what pluggy's call would (one firstresult implementation inside its
@@ -238,7 +238,9 @@ def _direct(caller: Any) -> Any:
     several plain implementations and old-style ``hookwrapper=True`` ones keep pluggy. A wrapper
     plugin may also offer ``compose_<hook>(inner)``, returning ``inner`` wrapped in a plain
     closure that does what its wrapper does: that is used instead of driving the generator
-    (about 1 µs a call here).
+    (about 1 µs a call here). When the one implementation is that of ``own``, a
+    :func:`~dbplex.backend_plugin.backend_plugin` whose sources are the only ones the caller is
+    given, its target is called without the implementation around it (:meth:`BackendHooks.direct`).
     """
     impls = caller.get_hookimpls()
     spec = caller.spec
@@ -249,6 +251,8 @@ def _direct(caller: Any) -> Any:
     if tuple(plain[0].argnames) != tuple(spec.argnames):
         return caller
     call = plain[0].function
+    if plain[0].plugin is own and isinstance(own, BackendHooks):
+        call = own.direct(caller.name.removeprefix("dbplex_")) or call
     for wrapper in wrappers:  # pluggy's order: innermost first
         compose = getattr(wrapper.plugin, f"compose_{caller.name}", None)
         if compose is not None:  # the wrapper's own closure, without a generator per call

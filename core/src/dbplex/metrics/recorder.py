@@ -113,11 +113,13 @@ class MetricsPlugin:
                 raise
             seconds = clock() - started
             series = ok.get((id(source), type(op), thread()))
-            if series is None or listeners:
+            if series is None:
                 self.succeeded(source, op, seconds)
                 return result
             series.buckets[bisect_left(BUCKETS, seconds)] += 1  # this thread's own: no other writes it
             series.sum += seconds
+            for listener in listeners:
+                listener(series.attributes, series.operation, seconds, None)
             return result
 
         return call

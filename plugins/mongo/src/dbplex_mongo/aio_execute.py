@@ -115,9 +115,9 @@ _ROUTES: dict[type[Op], tuple[Callable[[Any], Plan], Executor]] = {
 }
 
 
-async def run(source: Source, native: Any, op: Op) -> Result:
-    """Plan ``op`` and run it on what the asyncio pool handed out; driver errors become dbplex errors."""
-    conn = resolve(native, source)
+async def run(source: Source, conn: Any, op: Op) -> Result:
+    """Plan ``op`` and run it on ``conn``, what the asyncio pool handed out; driver errors become dbplex errors."""
+    mongo = resolve(conn, source)
     route = _ROUTES.get(type(op))
     if route is None:
         known = type(op) in PLANNERS
@@ -127,11 +127,11 @@ async def run(source: Source, native: Any, op: Op) -> Result:
         )
     planner, executor = route
     try:
-        return await executor(conn, planner(op))
+        return await executor(mongo, planner(op))
     except DRIVER_ERRORS as exc:
-        if conn.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
-            conn.monitor.count("errors")  # the driver's pool never saw this attempt
-        raise translate(source, exc, describe(op), conn.monitor) from exc
+        if mongo.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
+            mongo.monitor.count("errors")  # the driver's pool never saw this attempt
+        raise translate(source, exc, describe(op), mongo.monitor) from exc
 
 
 async def check(source: Source, pool: AsyncPool) -> Health:

@@ -40,19 +40,19 @@ from dbplex_mongo.plans import (
 )
 
 
-def run(source: Source, native: Any, op: Op) -> Result:
-    """Plan ``op`` and run it on what the pool handed out; driver errors become dbplex errors."""
-    conn = resolve(native, source)
+def run(source: Source, conn: Any, op: Op) -> Result:
+    """Plan ``op`` and run it on ``conn``, what the pool handed out; driver errors become dbplex errors."""
+    mongo = resolve(conn, source)
     route = _ROUTES.get(type(op))
     if route is None:
         raise UnsupportedError(f"source {source.name!r}: backend 'mongo' does not run {type(op).__name__} ops")
     planner, executor = route
     try:
-        return executor(conn, planner(op))
+        return executor(mongo, planner(op))
     except DRIVER_ERRORS as exc:
-        if conn.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
-            conn.monitor.count("errors")  # the driver's pool never saw this attempt
-        raise translate(source, exc, describe(op), conn.monitor) from exc
+        if mongo.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
+            mongo.monitor.count("errors")  # the driver's pool never saw this attempt
+        raise translate(source, exc, describe(op), mongo.monitor) from exc
 
 
 def execute(conn: MongoConn, plan: Plan) -> Result:

@@ -150,17 +150,17 @@ HANDLERS: dict[type[Op], Handler] = {
 }
 
 
-async def execute(source: Source, client: redis.asyncio.Redis, op: Op) -> Result:
-    """Run ``op`` on a checked-out async client (the ``dbplex_async_query`` hook)."""
+async def execute(source: Source, conn: redis.asyncio.Redis, op: Op) -> Result:
+    """Run ``op`` on a checked-out async client ``conn`` (the ``dbplex_async_query`` hook)."""
     handler = HANDLERS.get(type(op))
     if handler is None:
         raise UnsupportedError(
             f"source {source.name!r}: the {source.backend} backend does not run {type(op).__name__} ops"
         )
     try:
-        return await handler(connection_of(client), KEYS[source.options.prefix], source, op)
+        return await handler(connection_of(conn), KEYS[source.options.prefix], source, op)
     except Exception as exc:
-        error = failure(source, op, exc, client.connection_pool.connection_kwargs)
+        error = failure(source, op, exc, conn.connection_pool.connection_kwargs)
         if error is exc:
             raise
         raise error from None

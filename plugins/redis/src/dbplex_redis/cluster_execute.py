@@ -330,9 +330,9 @@ def _by_node(pool: RedisClusterPool, source: Source, keys: Keys, op: Pipeline, s
     return replies
 
 
-def execute(source: Source, client: ClusterClient, op: Op) -> Result:
+def execute(source: Source, conn: ClusterClient, op: Op) -> Result:
     """Run ``op`` on the node of its slot (the ``dbplex_query`` hook of ``redis+cluster://`` sources)."""
-    pool = client.pool
+    pool = conn.pool
     keys = TAGGED_KEYS[source.options.prefix]
     if type(op) is Pipeline:
         return _pipeline(pool, source, keys, op)

@@ -273,6 +273,6 @@ def failure(source: Source, op: Op, exc: Exception, kwargs: dict[str, Any], redi
     return exc
 
 
-def execute(source: Source, client: redis.Redis, op: Op) -> Result:
-    """Run ``op`` on a checked-out client (the ``dbplex_query`` hook)."""
-    return run(handler_for(source, op), client, KEYS[source.options.prefix], source, op)
+def execute(source: Source, conn: redis.Redis, op: Op) -> Result:
+    """Run ``op`` on a checked-out client ``conn`` (the ``dbplex_query`` hook)."""
+    return run(handler_for(source, op), conn, KEYS[source.options.prefix], source, op)
