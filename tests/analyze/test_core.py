@@ -39,8 +39,7 @@ def test_a_source_without_an_analyzer_is_listed_not_an_error(tmp_path: Path) -> 
 def test_an_unknown_source_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path, "")), "analyze", "db", "nope"])
     assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr == "Error: unknown source 'nope' (configured: db)\n"
+    assert result.output == "Error: unknown source 'nope' (configured: db)\n"  # stdout and stderr
 
 
 def test_an_analyze_table_must_name_a_configured_source(tmp_path: Path) -> None:
@@ -49,7 +48,7 @@ def test_an_analyze_table_must_name_a_configured_source(tmp_path: Path) -> None:
         dbplex.open(str(config))
     result = CliRunner().invoke(cli, ["--config", str(config), "analyze"])
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "analyze.dbb" in result.stderr
+    assert result.output.count("\n") == 1 and "analyze.dbb" in result.output
 
 
 @pytest.mark.parametrize(

@@ -65,8 +65,11 @@ def _bar(sync: Sync) -> Iterator[Progress]:
     from dbplex.cli.console import make_console
 
     console = make_console(stderr=True)
-    total = sync.hub.checker(sync.src.source).count(sync.src.table) if console.is_terminal else None
+    if not console.is_terminal:  # piped: nothing at all on stderr (a disabled bar may still end a line)
+        yield lambda done: None
+        return
+    total = sync.hub.checker(sync.src.source).count(sync.src.table)
     columns = (TextColumn(f"{sync.src} -> {sync.dst}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Bar(*columns, console=console, disable=not console.is_terminal, transient=True) as shown:
+    with Bar(*columns, console=console, transient=True) as shown:
         task = shown.add_task("sync", total=total)
         yield lambda done: shown.update(task, completed=done)

@@ -91,5 +91,4 @@ class AsyncRedisBaseline:
         return found
 
     async def aclose(self) -> None:
-        await self._client.aclose()
-        await self._pool.disconnect()
+        await self._pool.disconnect()  # the client's own pool: closing it is closing the client
