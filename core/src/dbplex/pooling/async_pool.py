@@ -87,6 +87,9 @@ class AsyncConnectorPool(Generic[C]):
         self._keeper: asyncio.Task[None] | None = None
         #: closes no caller waits for (after a cancellation, a drain, maintenance).
         self._closing: set[asyncio.Task[None]] = set()
+        #: opens running in tasks of their own (:meth:`_shielded_open`), which :meth:`aclose` waits
+        #: for, so that none is left pending when the loop ends.
+        self._openings: set[asyncio.Task[C]] = set()
 
     async def open(self) -> None:
         """Open one connection when ``min_size`` asks for any (an unreachable server or a rejected
@@ -145,8 +148,10 @@ class AsyncConnectorPool(Generic[C]):
         self._wake_all(Grant.CLOSED)
         while self._idle:
             self._close_soon(self._idle.popleft().conn)
-        while self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        if keeper is not None:
+            await asyncio.gather(keeper, return_exceptions=True)  # its cancellation, to the end
+        while self._openings or self._closing:  # an open finishing now is closed (``_adopt``)
+            await asyncio.gather(*self._openings, *self._closing, return_exceptions=True)
 
     @property
     def closed(self) -> bool:
@@ -354,6 +359,8 @@ class AsyncConnectorPool(Generic[C]):
         short could leave a half-open session on the server, so the connection is finished and
         handed to the next caller (or kept idle, or closed once the pool is) instead."""
         opening = asyncio.get_running_loop().create_task(self._open())
+        self._openings.add(opening)
+        opening.add_done_callback(self._openings.discard)
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:
