@@ -271,7 +271,7 @@ def agreed_owner(raw: RedisCluster, key: str, owner: ClusterNode) -> None:
             return f"{exc.host}:{exc.port}" == owner.name
         return node.name == owner.name
 
-    deadline = time.monotonic() + 10  # a bound on the wait, not a measured figure
+    deadline = time.monotonic() + 30  # a bound on the wait (gossip is slow on a loaded machine), not a measured figure
     while not all(names_owner(node) for node in raw.get_primaries()):
         assert time.monotonic() < deadline, f"the masters do not agree that {owner.name} serves {key!r}"
         time.sleep(0.02)
