@@ -222,3 +222,13 @@ def test_opentelemetry_records_operations_and_pool_gauges(
     }
     assert states == {"idle": stats.idle, "used": stats.used}
     provider.shutdown()
+
+
+def test_opentelemetry_is_recorded_into_only_when_asked(dbplex_servers: Servers) -> None:
+    """OTel recording costs every read even with no SDK configured, so the default leaves it out."""
+    pytest.importorskip("opentelemetry.metrics", reason="opentelemetry-api (the otel extra) is not installed")
+    sources = {"redis": {"url": dbplex_servers.url("redis")}}
+    with dbplex.open({"sources": sources, "metrics": {"enabled": True}}) as default:
+        assert default.metrics is not None and default.metrics.listeners == []
+    with dbplex.open({"sources": sources, "metrics": {"enabled": True, "otel": True}}) as asked:
+        assert asked.metrics is not None and len(asked.metrics.listeners) == 1

@@ -128,3 +128,23 @@ def test_resume_after_continues_where_the_last_call_stopped(
 @pytest.mark.usefixtures("change_streams")
 def test_watch_returns_what_it_saw_when_the_wait_ends(hub: dbplex.Hub, unique_table: str) -> None:
     assert hub.execute("docs", Watch(unique_table, max_wait=0.3)).rows == []
+
+
+# -- replication lag in health ---------------------------------------------------------------------
+
+
+def test_health_reports_the_replication_lag_of_a_replica_set_primary(
+    needs_replica_set: Callable[[str], None], hub: dbplex.Hub, raw_db: Database[Doc]
+) -> None:
+    needs_replica_set("replication lag readings (replSetGetStatus)")
+    status = raw_db.client.admin.command("replSetGetStatus")
+    (check,) = hub.health().sources
+    assert check.resources is not None
+    secondaries = {m["name"] for m in status["members"] if m.get("state") == 2 and "optimeDate" in m}
+    me = next(m for m in status["members"] if m.get("self"))
+    if me.get("state") == 1:  # the primary reports its secondaries; a single-node set has none
+        assert set(check.resources.replica_lag_seconds) == secondaries
+        assert all(lag >= 0 for lag in check.resources.replica_lag_seconds.values())
+        assert check.lag_seconds is None
+    else:
+        assert check.lag_seconds is not None and check.lag_seconds >= 0

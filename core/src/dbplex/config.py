@@ -175,8 +175,9 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
 
     #: record operation durations, counts and errors per source (see docs/observability.md).
     enabled: bool = False
-    #: also record into OpenTelemetry's global MeterProvider when ``opentelemetry-api`` is installed.
-    otel: bool = True
+    #: also record into OpenTelemetry's global MeterProvider (needs ``opentelemetry-api``); opt-in
+    #: because recording costs each operation even while no SDK is configured.
+    otel: bool = False
     #: export the servers' resources (``dbplex.server.*``), read by health checks when collected.
     resources: bool = True
     #: seconds one reading of the servers' resources answers every collection (a scrape storm reads once).

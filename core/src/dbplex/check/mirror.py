@@ -8,10 +8,16 @@ server a read of its rows (counted), so with few differences each side is read a
 checksums and once more for the small differing segments. Otherwise (a Redis key family, string
 keys) the check **looks up**: it streams the source, fetches the same keys from the target in
 batches and compares digests, then streams the target's keys and asks the source which exist.
+
+A copy whose records are **nested** in lists (``cache:schedules:*``, each key a schedule holding
+its games) cannot be looked up by record key, so its records are streamed once into a map of
+key to digest — the copy's keys alone, which for a cache is bounded by the cache — and the
+source is streamed against it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
@@ -50,7 +56,10 @@ class Side:
 
 def compare(rule: Mirror, source: Side, target: Side, result: CheckResult, sample: int) -> None:
     """Fill ``result``'s ``missing``, ``extra`` and ``different`` (and ``method``)."""
-    if rule.key_type == "int" and source.checker.ordered and target.checker.ordered:
+    if rule.nested is not None:
+        result.method = "nested"
+        _nested(source, target, rule.nested, result, sample)
+    elif rule.key_type == "int" and source.checker.ordered and target.checker.ordered:
         result.method = "bisection"
         _bisect(source, target, result, sample)
     else:
@@ -133,3 +142,38 @@ def _lookup(source: Side, target: Side, result: CheckResult, sample: int) -> Non
             if key not in present:
                 result.extra.add(key, sample)
     result.rows = {str(source.place): rows, str(target.place): target_rows}
+
+
+def _nested(source: Side, target: Side, field: str, result: CheckResult, sample: int) -> None:
+    """Compare ``source`` with records nested in a list under ``field`` of each of ``target``'s rows."""
+    assert target.key is not None, "a nested mirror names its records' key field (checked by the rule)"
+    copies: dict[str, int] = {}
+    target_rows = 0
+    for batch in target.checker.batches(target.table, None, [field], BATCH):
+        for _, (records,) in batch:
+            for record in _records(records):
+                key = record.get(target.key)
+                if key is not None:
+                    target_rows += 1
+                    copies[canonical.text(key)] = canonical.digest(key, [record.get(f) for f in target.fields])
+    rows = 0
+    for key, digest in source.digests():
+        rows += 1
+        copy = copies.pop(key, None)
+        if copy is None:
+            result.missing.add(key, sample)
+        elif copy != digest:
+            result.different.add(key, sample)
+    for key in copies:
+        result.extra.add(key, sample)
+    result.rows = {str(source.place): rows, str(target.place): target_rows}
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    """The records of a nested field: a list of objects, or its JSON text (a Redis hash's field)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []

@@ -160,6 +160,15 @@ class Mirror(_Rule, frozen=True, kw_only=True, tag="mirror"):
     #: ``int`` keys are bisected by range when both sides are ordered; ``str`` keys are compared
     #: by streaming the original and looking its keys up in the copy.
     key_type: Literal["int", "str"] = "int"
+    #: the copy's field holding a list of records rather than one record (a cached schedule's
+    #: ``games``): each element is a record of the original, keyed by its ``target_key`` field.
+    nested: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.nested is not None and self.target_key is None:
+            raise ValueError(
+                "a mirror with `nested` needs `target_key`: the field of each nested record holding its key"
+            )
 
     def places(self) -> list[Address]:
         return [address(self.source, "source", field=False), address(self.target, "target", field=False)]
