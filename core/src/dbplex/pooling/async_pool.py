@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, SourceUnavailable
-from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pool import PoolCounters, PoolStats, notify, observers
 from dbplex.pooling import housekeeper
 from dbplex.pooling.connector import AsyncConnector, Disposition
 from dbplex.pooling.jitter import Backoff
@@ -273,10 +273,14 @@ class AsyncConnectorPool(Generic[C]):
         if self.leaks is not None:
             self.leaks.returned(slot)
         now = monotonic()
+        waited_ms, used_ms = slot.waited * 1000, (now - slot.taken_at) * 1000
+        if observers:  # OpenTelemetry's pool histograms (dbplex.metrics.otel)
+            notify(self.source, "wait", waited_ms)
+            notify(self.source, "use", used_ms)
         counters = self._counters
         counters.acquired += 1
-        counters.wait.add(slot.waited * 1000)
-        counters.use.add((now - slot.taken_at) * 1000)
+        counters.wait.add(waited_ms)
+        counters.use.add(used_ms)
         self._used -= 1
         if (
             keep

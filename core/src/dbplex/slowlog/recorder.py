@@ -1,4 +1,5 @@
-"""The client side of slow operations: a ``dbplex_query`` wrapper, a log record and a ring.
+"""The client side of slow operations: ``dbplex_query`` and ``dbplex_async_query`` wrappers, a log
+record and a ring.
 
 The hub registers a :class:`SlowPlugin` only when one of its sources has a ``slow.threshold_ms``,
 and watches only that hub's endpoints (by identity), as :class:`~dbplex.metrics.recorder.MetricsPlugin`
@@ -7,6 +8,10 @@ source's threshold is rendered (redacted unless ``slow.redact = false``), logged
 ``dbplex.slow`` at WARNING with the entry's fields in the record's ``extra`` (``slow_entry``), and
 kept in a ring of the :data:`KEEP` latest. Its pool wait is that of the checkout it ran on, as
 the pool recorded it (:data:`dbplex.pool.checkout_wait`); None where the pool records none.
+An async hub (:func:`dbplex.open_async`) registers one too: an async op is timed from the await
+to its answer, a cancellation counting as a failure (``CancelledError``), as the metrics do; its
+pool wait is unknown (None): the record of the latest checkout is per thread, and a loop's
+thread runs many tasks' checkouts at once.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 from dbplex.backends import Source
@@ -81,12 +86,38 @@ class SlowPlugin:
 
         return call
 
-    def finished(self, source: Source, op: Any, seconds: float, error: str | None) -> None:
-        """Record one operation of ``source`` that took ``seconds``, if it is watched and slow."""
+    @hookimpl(wrapper=True)
+    def dbplex_async_query(self, source: Source, conn: Any, op: Any) -> Generator[None, Any, Any]:
+        running = yield
+        return None if running is None or id(source) not in self._watched else self._timed(source, op, running)
+
+    def compose_dbplex_async_query(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`dbplex_async_query` as a closure around ``inner``, as :meth:`compose_dbplex_query`."""
+        watched, timed = self._watched, self._timed
+
+        def call(*, source: Source, conn: Any, op: Any) -> Any:
+            running = inner(source=source, conn=conn, op=op)
+            return running if running is None or id(source) not in watched else timed(source, op, running)
+
+        return call
+
+    async def _timed(self, source: Source, op: Any, running: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await running
+        except BaseException as exc:
+            self.finished(source, op, time.perf_counter() - started, type(exc).__name__, waited=False)
+            raise
+        self.finished(source, op, time.perf_counter() - started, None, waited=False)
+        return result
+
+    def finished(self, source: Source, op: Any, seconds: float, error: str | None, *, waited: bool = True) -> None:
+        """Record one operation of ``source`` that took ``seconds``, if it is watched and slow;
+        ``waited``: whether this thread's latest checkout (:data:`~dbplex.pool.checkout_wait`) is the op's."""
         watched = self._watched.get(id(source))
         if watched is None or seconds < watched[0]:
             return
-        latest = checkout_wait.latest
+        latest = checkout_wait.latest if waited else None
         wait = latest[1] if latest is not None and latest[0] is source else None
         entry = SlowEntry(
             source=source.name.split("/", 1)[0],
