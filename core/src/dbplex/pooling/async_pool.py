@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, SourceUnavailable
-from dbplex.pool import PoolCounters, PoolStats, notify, observers
+from dbplex.pool import PoolCounters, PoolStats, notify, observers, task_checkout_wait
 from dbplex.pooling import housekeeper
 from dbplex.pooling.connector import AsyncConnector, Disposition
 from dbplex.pooling.jitter import Backoff
@@ -62,6 +62,8 @@ class AsyncConnectorPool(Generic[C]):
     def __init__(self, source: Source, connector: AsyncConnector[C]) -> None:
         self.source = source
         self.connector = connector
+        #: whether checkouts record their wait for the slow-operation log (see dbplex.pool.task_checkout_wait).
+        self.publish_wait = source.config.slow.threshold_ms is not None
         config = source.config.pool
         self._timeout = config.timeout
         self._max_waiting = config.max_waiting
@@ -548,6 +550,8 @@ class _Checkout(Generic[C]):
             slot = await pool._acquire(started)
         slot.taken_at = now = monotonic()
         slot.waited = now - started
+        if pool.publish_wait:
+            task_checkout_wait.set((pool.source, slot.waited))
         if pool.leaks is not None:
             pool.leaks.taken(slot)
         self._slot = slot

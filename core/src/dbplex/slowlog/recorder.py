@@ -10,8 +10,7 @@ kept in a ring of the :data:`KEEP` latest. Its pool wait is that of the checkout
 the pool recorded it (:data:`dbplex.pool.checkout_wait`); None where the pool records none.
 An async hub (:func:`dbplex.open_async`) registers one too: an async op is timed from the await
 to its answer, a cancellation counting as a failure (``CancelledError``), as the metrics do; its
-pool wait is unknown (None): the record of the latest checkout is per thread, and a loop's
-thread runs many tasks' checkouts at once.
+pool wait is the running task's latest checkout's (:data:`dbplex.pool.task_checkout_wait`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 
 from dbplex.backends import Source
 from dbplex.hookspecs import hookimpl
-from dbplex.pool import checkout_wait
+from dbplex.pool import checkout_wait, task_checkout_wait
 from dbplex.slowlog import redact
 from dbplex.slowlog.model import SlowEntry
 
@@ -106,18 +105,18 @@ class SlowPlugin:
         try:
             result = await running
         except BaseException as exc:
-            self.finished(source, op, time.perf_counter() - started, type(exc).__name__, waited=False)
+            self.finished(source, op, time.perf_counter() - started, type(exc).__name__, in_task=True)
             raise
-        self.finished(source, op, time.perf_counter() - started, None, waited=False)
+        self.finished(source, op, time.perf_counter() - started, None, in_task=True)
         return result
 
-    def finished(self, source: Source, op: Any, seconds: float, error: str | None, *, waited: bool = True) -> None:
+    def finished(self, source: Source, op: Any, seconds: float, error: str | None, *, in_task: bool = False) -> None:
         """Record one operation of ``source`` that took ``seconds``, if it is watched and slow;
-        ``waited``: whether this thread's latest checkout (:data:`~dbplex.pool.checkout_wait`) is the op's."""
+        ``in_task``: an async op, whose checkout is the running task's, not the thread's."""
         watched = self._watched.get(id(source))
         if watched is None or seconds < watched[0]:
             return
-        latest = checkout_wait.latest if waited else None
+        latest = task_checkout_wait.get() if in_task else checkout_wait.latest
         wait = latest[1] if latest is not None and latest[0] is source else None
         entry = SlowEntry(
             source=source.name.split("/", 1)[0],
