@@ -56,3 +56,11 @@ def test_the_plugin_guide_lists_every_capability_the_suite_certifies() -> None:
     rows = re.findall(r"^\| `([a-z_]+)` \| (flag|the `([a-z_]+)` hook) \|", page, re.MULTILINE)
     assert sorted(name for name, _, _ in rows) == sorted(ALL)
     assert {name: hook for name, _, hook in rows if hook} == {name: name for name in HOOK_CAPABILITIES}
+
+
+def test_the_asyncio_page_shows_the_fastapi_example_as_it_runs() -> None:
+    """docs/asyncio.md holds the code between the snippet markers of examples/fastapi_app.py,
+    which tests/aio/test_fastapi_app.py serves requests to."""
+    example = (ROOT / "examples" / "fastapi_app.py").read_text()
+    code = example.split("# --8<-- [start:app]\n")[1].split("# --8<-- [end:app]")[0].strip()
+    assert f"```python\n{code}\n```" in (ROOT / "docs" / "asyncio.md").read_text()

@@ -100,3 +100,103 @@ def test_async_metrics_off_registers_no_wrapper_and_closing_unregisters_it(dbple
         assert wrappers() == []
 
     asyncio.run(main())
+
+
+# -- exporters reading an async hub -----------------------------------------------------------------
+
+
+async def scrape(app: Any) -> str:
+    """One ``GET /metrics`` through the ASGI ``app`` on the running loop: the response body."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "query_string": b"", "headers": []}
+    await app(scope, receive, send)
+    assert next(m for m in sent if m["type"] == "http.response.start")["status"] == 200
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
+
+
+def test_the_prometheus_asgi_app_serves_an_async_hub_s_ops_pools_and_server_resources(
+    dbplex_servers: Servers, unique_table: str
+) -> None:
+    """The exposition of an async hub has its ops, its pools and, checked by the scrape itself
+    on the hub's loop, its servers' resources."""
+    pytest.importorskip("prometheus_client", reason="the dbplex[prometheus] extra is not installed")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dbplex.metrics import prometheus_asgi_app
+
+    def samples(text: str, name: str) -> list[Any]:
+        return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
+
+    async def main() -> None:
+        settings = config(dbplex_servers, "pg", "redis")
+        settings["metrics"]["resources_interval"] = 3600
+        async with dbplex.open_async(settings) as hub:
+            await hub.execute("redis", Put(table=unique_table, key="k", values={"a": 1}))
+            await asyncio.gather(*(hub.execute("redis", Get(table=unique_table, key="k")) for _ in range(3)))
+            app = prometheus_asgi_app(hub)
+            body = await scrape(app)
+            counted = {
+                s.labels["db_operation_name"]: s.value
+                for s in samples(body, "db_client_operation_duration_seconds_count")
+            }
+            assert counted == {"Put": 1, "Get": 3}
+            idle = {
+                s.labels["db_client_connection_pool_name"]
+                for s in samples(body, "db_client_connection_count")
+                if s.labels["db_client_connection_state"] == "idle"
+            }
+            assert idle == {"pg", "redis"}
+            connections = samples(body, "dbplex_server_connection_count")
+            assert {s.labels["db_client_connection_pool_name"] for s in connections} == {"pg", "redis"}
+            checked = hub.pool_stats()["redis"].acquired
+            await scrape(app)
+            assert hub.pool_stats()["redis"].acquired == checked, "a scrape within the interval ran a health check"
+
+    asyncio.run(main())
+
+
+def test_opentelemetry_records_an_async_hub_s_ops_and_pool_times(dbplex_servers: Servers, unique_table: str) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.metrics", reason="opentelemetry-sdk (the test extra) is not installed")
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from dbplex.metrics.otel import record_into_otel
+
+    async def main() -> None:
+        async with dbplex.open_async(config(dbplex_servers, "redis")) as hub:
+            reader = InMemoryMetricReader()
+            provider = sdk.MeterProvider(metric_readers=[reader])
+            assert record_into_otel(hub, provider)
+            await hub.execute("redis", Put(table=unique_table, key="k", values={"a": 1}))
+            await asyncio.gather(*(hub.execute("redis", Get(table=unique_table, key="k")) for _ in range(4)))
+            data = reader.get_metrics_data()
+            assert data is not None
+            found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+            assert {
+                p.attributes["db.operation.name"]: p.count
+                for p in found["db.client.operation.duration"].data.data_points
+            } == {
+                "Put": 1,
+                "Get": 4,
+            }
+            (wait,) = found["db.client.connection.wait_time"].data.data_points
+            (use,) = found["db.client.connection.use_time"].data.data_points
+            assert wait.count == use.count == hub.pool_stats()["redis"].acquired == 5
+            provider.shutdown()
+
+    asyncio.run(main())
+
+
+def test_open_async_refuses_the_read_through_cache_naming_its_tables(dbplex_servers: Servers) -> None:
+    settings = config(dbplex_servers, "redis")
+    settings["cache"] = {"store": "redis", "tables": {"redis.users": {"ttl": 60}}}
+    with pytest.raises(dbplex.UnsupportedError, match=r"\[cache\] names redis\.users: .*not built for asyncio"):
+        dbplex.open_async(settings)
+    with dbplex.open(settings) as hub:  # the same configuration opens in sync mode
+        assert hub.cache is not None

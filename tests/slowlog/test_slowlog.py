@@ -4,6 +4,7 @@ what each server keeps (``pg_stat_statements``, Redis ``SLOWLOG``, the MongoDB p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -291,3 +292,56 @@ def test_cli_a_source_that_does_not_answer_is_an_error_note_and_exit_1(
     notes = json.loads(proc.stdout)["notes"]
     assert [(n["source"], n["level"]) for n in notes] == [("gone", "error")], notes
     assert str(free_port) in notes[0]["message"]
+
+
+# -- under asyncio -----------------------------------------------------------------------------------
+
+
+def test_an_async_op_over_the_threshold_is_logged_and_kept_with_its_task_s_pool_wait(
+    dbplex_servers: Servers, caplog: pytest.LogCaptureFixture, planted: str
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dbplex.slow")
+
+    async def main() -> None:
+        config = {"sources": {"pg": {"url": dbplex_servers.url("pg"), "slow": {"threshold_ms": 20}}}}
+        async with dbplex.open_async(config) as hub:
+            await hub.execute("pg", SQL("select 1, %s::text as v", [planted]))  # under the threshold
+            await hub.execute("pg", SQL("select pg_sleep(0.05), %s::text as v", [planted]))
+            (record,) = slow_records(caplog)
+            entry: SlowEntry = record.slow_entry
+            assert (entry.source, entry.endpoint, entry.origin, entry.error) == ("pg", "pg", "client", None)
+            assert entry.duration_ms >= 20
+            assert entry.pool_wait_ms is not None and entry.pool_wait_ms >= 0
+            assert entry.operation == 'pg.sql {"text":"select pg_sleep(?), %s::text as v","params":["?"]}'
+            assert planted not in shown(record)
+            assert hub.slow_operations() == [entry]
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_async_op_is_logged_as_failed_and_closing_unregisters_the_recorder(
+    dbplex_servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dbplex.slow")
+
+    async def main() -> None:
+        config = {"sources": {"redis": {"url": dbplex_servers.url("redis"), "slow": {"threshold_ms": 0}}}}
+        hub = dbplex.open_async(config)
+        recorder = hub.slow
+        assert recorder is not None and hub.plugins.manager.is_registered(recorder)
+        blocked = asyncio.create_task(
+            hub.execute("redis", Command(["BLPOP", f"slowlog-test:{uuid.uuid4().hex}", "30"]))
+        )
+        await asyncio.sleep(0.2)  # a bound for BLPOP to be waiting, not a measurement
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        (record,) = slow_records(caplog)
+        assert (record.slow_entry.operation, record.slow_entry.error) == (
+            'redis.command {"args":"BLPOP ? ?"}',
+            "CancelledError",
+        )
+        await hub.aclose()
+        assert not hub.plugins.manager.is_registered(recorder)
+
+    asyncio.run(main())

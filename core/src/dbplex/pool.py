@@ -12,6 +12,7 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
@@ -185,6 +186,10 @@ class CheckoutWait(threading.local):
 
 #: set by dbplex's pool and by backends' own pools that can; read by :mod:`dbplex.slowlog`.
 checkout_wait = CheckoutWait()
+#: :data:`checkout_wait` under asyncio, where one thread runs many tasks' checkouts: the running
+#: task's latest checkout, set by dbplex's asyncio pool (in the task that checks out, so the op
+#: that runs on the connection sees it).
+task_checkout_wait: ContextVar[tuple[object, float] | None] = ContextVar("dbplex_task_checkout_wait", default=None)
 
 
 @runtime_checkable

@@ -31,6 +31,8 @@ from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
     from dbplex.metrics.recorder import MetricsPlugin
+    from dbplex.slowlog.model import SlowEntry
+    from dbplex.slowlog.recorder import SlowPlugin
 
 
 class AsyncTransaction:
@@ -57,8 +59,16 @@ class AsyncHub:
     """
 
     def __init__(self, config: Config, plugins: Plugins) -> None:
+        if config.cache.tables:
+            raise UnsupportedError(
+                f"[cache] names {', '.join(sorted(config.cache.tables))}: the read-through cache is not built "
+                "for asyncio; open this configuration with dbplex.open(), or without [cache] for dbplex.open_async()"
+            )
         self.config = config
         self.plugins = plugins
+        #: always None: the read-through cache is sync-only (refused above); here so that the
+        #: exporters read either hub alike.
+        self.cache: None = None
         self._sources: dict[str, Source] = {}
         self._backends: dict[str, Backend] = {}
         self._endpoints: dict[str, AsyncEndpoint] = {}
@@ -75,6 +85,14 @@ class AsyncHub:
             # registered before the hooks are bound, so that the bound query hook includes it
             self.metrics = MetricsPlugin()
             plugins.manager.register(self.metrics)
+        #: the slow-operation recorder of this hub's sources (as the sync hub's); None when no
+        #: source has a ``slow.threshold_ms``.
+        self.slow: SlowPlugin | None = None
+        if any(s.slow.threshold_ms is not None for s in config.sources.values()):
+            from dbplex.slowlog.recorder import SlowPlugin
+
+            self.slow = SlowPlugin()
+            plugins.manager.register(self.slow)
         for name, source_config in config.sources.items():
             source = plugins.source(name, source_config)
             bound = plugins.hooks_for(source.backend)
@@ -90,8 +108,14 @@ class AsyncHub:
                 endpoint = self._endpoints[name] = AsyncEndpoint(source, bound.aio, breaker(source, "primary"))
                 if source_config.replicas:
                     self._routers[name] = AsyncRouter(source, endpoint, bound.aio)
+        if self.slow is not None:
+            self.slow.watch(e.source for e in self._all())
         if self.metrics is not None:
             self.metrics.watch(e.source for e in self._all())
+            if config.metrics.otel:
+                from dbplex.metrics.otel import record_into_otel
+
+                record_into_otel(self)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -193,6 +217,10 @@ class AsyncHub:
         replicas = [replica for router in self._routers.values() for replica in router.replicas]
         return [*self._endpoints.values(), *replicas]
 
+    def slow_operations(self) -> list[SlowEntry]:
+        """The latest slow operations of this hub's sources, oldest first, as :meth:`dbplex.Hub.slow_operations`."""
+        return self.slow.entries() if self.slow is not None else []
+
     def pool_stats(self) -> dict[str, PoolStats]:
         """Stats of every pool opened so far, by name: the source's own, a replica's as ``source/replicaN``."""
         return {e.name: e.pool.stats() for e in self._all() if e.pool is not None}
@@ -219,6 +247,8 @@ class AsyncHub:
         """Close every pool (awaiting their closes). Further use opens them again."""
         if self.metrics is not None and self.plugins.manager.is_registered(self.metrics):
             self.plugins.manager.unregister(self.metrics)  # later hubs bind without it
+        if self.slow is not None and self.plugins.manager.is_registered(self.slow):
+            self.plugins.manager.unregister(self.slow)
         await asyncio.gather(*(router.aclose() for router in self._routers.values()))
         await asyncio.gather(*(endpoint.aclose() for endpoint in self._all()))
 

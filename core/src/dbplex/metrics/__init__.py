@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dbplex.aio.hub import AsyncHub
     from dbplex.hub import Hub
 
 
-def prometheus_app(hub: Hub) -> Any:
+def prometheus_app(hub: Hub | AsyncHub) -> Any:
     """A WSGI application serving ``hub``'s metrics in the Prometheus text format (any path).
 
     Needs the ``dbplex[prometheus]`` extra; mount it in an application or serve it as is.
@@ -26,7 +27,7 @@ def prometheus_app(hub: Hub) -> Any:
     return wsgi_app(hub)
 
 
-def prometheus_asgi_app(hub: Hub) -> Any:
+def prometheus_asgi_app(hub: Hub | AsyncHub) -> Any:
     """An ASGI application serving ``hub``'s metrics in the Prometheus text format (any path).
 
     Needs the ``dbplex[prometheus]`` extra; mount it in an ASGI framework (Starlette, FastAPI, ...).

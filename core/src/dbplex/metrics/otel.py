@@ -21,13 +21,14 @@ from dbplex.metrics import server
 from dbplex.metrics.recorder import BUCKETS, Attributes
 
 if TYPE_CHECKING:
+    from dbplex.aio.hub import AsyncHub
     from dbplex.cache import CacheStats
     from dbplex.hub import Hub
 
 log = logging.getLogger(__name__)
 
 
-def record_into_otel(hub: Hub, provider: Any = None) -> bool:
+def record_into_otel(hub: Hub | AsyncHub, provider: Any = None) -> bool:
     """Have ``hub``'s metrics recorded by ``provider`` (default: the global MeterProvider);
     False when the API is missing."""
     if hub.metrics is None or importlib.util.find_spec("opentelemetry") is None:
@@ -150,7 +151,7 @@ def as_dict(attrs: Attributes) -> dict[str, str]:
 
 
 def pools(
-    hub: Hub, read: Callable[[Any], Iterable[tuple[float, dict[str, str]]]]
+    hub: Hub | AsyncHub, read: Callable[[Any], Iterable[tuple[float, dict[str, str]]]]
 ) -> list[tuple[float, dict[str, str]]]:
     """``read`` applied to the stats of every open pool of ``hub``, with each pool's attributes."""
     assert hub.metrics is not None
@@ -162,7 +163,7 @@ def pools(
     return out
 
 
-def _pool_times(meter: Any, hub: Hub) -> None:
+def _pool_times(meter: Any, hub: Hub | AsyncHub) -> None:
     """The ``db.client.connection.*_time`` histograms, recorded as the hub's pools time them."""
     descriptions = {
         "wait": "Time to obtain a connection from the pool.",
@@ -197,7 +198,7 @@ def _pool_times(meter: Any, hub: Hub) -> None:
     weakref.finalize(hub, pool.observers.remove, observer)  # a dropped hub's pools no longer time anything
 
 
-def _servers(meter: Any, hub: Hub) -> None:
+def _servers(meter: Any, hub: Hub | AsyncHub) -> None:
     """An observable instrument per server resource, read when the SDK collects."""
     from opentelemetry.metrics import CallbackOptions, Observation
 

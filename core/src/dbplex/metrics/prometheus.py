@@ -29,6 +29,7 @@ from dbplex.metrics.recorder import BUCKETS, Attributes
 from dbplex.pool import BUCKET_BOUNDS_MS, Timing
 
 if TYPE_CHECKING:
+    from dbplex.aio.hub import AsyncHub
     from dbplex.hub import Hub
 
 POOL_LABELS = ["db_client_connection_pool_name", "db_system_name", "db_namespace"]
@@ -55,7 +56,7 @@ def _timing(family: HistogramMetricFamily, labels: list[str], timing: Timing) ->
 class HubCollector(Collector):
     """Every metric of one hub, read when Prometheus scrapes."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub | AsyncHub) -> None:
         if hub.metrics is None:
             raise ConfigError("metrics are off: set `[metrics] enabled = true` in the configuration")
         self.hub = hub
@@ -164,23 +165,37 @@ class HubCollector(Collector):
             yield family
 
 
-def registry(hub: Hub) -> CollectorRegistry:
+def registry(hub: Hub | AsyncHub) -> CollectorRegistry:
     """A registry of its own holding ``hub``'s collector (not the process-wide default one)."""
     made = CollectorRegistry(auto_describe=False)
     made.register(HubCollector(hub))
     return made
 
 
-def exposition(hub: Hub) -> str:
+def exposition(hub: Hub | AsyncHub) -> str:
     """``hub``'s metrics in the Prometheus text format."""
     return generate_latest(registry(hub)).decode()
 
 
-def wsgi_app(hub: Hub) -> Any:
+def wsgi_app(hub: Hub | AsyncHub) -> Any:
     """A WSGI application answering every path with ``hub``'s metrics."""
     return make_wsgi_app(registry(hub))
 
 
-def asgi_app(hub: Hub) -> Any:
-    """An ASGI application answering every HTTP path with ``hub``'s metrics."""
-    return make_asgi_app(registry(hub))
+def asgi_app(hub: Hub | AsyncHub) -> Any:
+    """An ASGI application answering every HTTP path with ``hub``'s metrics; for an async hub it
+    first awaits the servers' checks when they are due (see :mod:`dbplex.metrics.server`)."""
+    from dbplex.aio.hub import AsyncHub
+
+    app = make_asgi_app(registry(hub))
+    readings = server.readings(hub)
+    if readings is None or not isinstance(hub, AsyncHub):
+        return app
+    checked = hub
+
+    async def refreshed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await readings.refresh(checked)
+        await app(scope, receive, send)
+
+    return refreshed

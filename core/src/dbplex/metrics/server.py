@@ -5,10 +5,16 @@ A scrape reads the cached checks when they are fresh enough; otherwise the first
 ``hub.health()`` (each source bounded by its connect timeout, checked concurrently) while any
 other caller waits for that one reading rather than starting its own, so a scrape storm costs
 the servers one round of checks per interval.
+
+An :class:`~dbplex.aio.hub.AsyncHub`'s checks are awaited on its loop, which a collector
+(called synchronously, by the Prometheus client or an OpenTelemetry reader's thread) cannot do:
+:func:`dbplex.metrics.prometheus_asgi_app` awaits :meth:`ServerReadings.refresh` before it
+answers, and every exporter of that hub reads the checks it took (none before the first scrape).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import weakref
@@ -19,6 +25,8 @@ from dbplex.health import Health, Resources
 from dbplex.metrics.recorder import Attributes
 
 if TYPE_CHECKING:
+    from dbplex.aio.hub import AsyncHub
+    from dbplex.health import Report
     from dbplex.hub import Hub
 
 
@@ -33,23 +41,47 @@ class ServerReadings:
         self._lock = threading.Lock()
         self._read_at = float("-inf")
         self._checks: list[Health] = []
+        #: an async hub's reading under way, which concurrent scrapes await rather than start their own.
+        self._reading: asyncio.Future[Report] | None = None
 
-    def read(self, hub: Hub) -> list[Health]:
+    def read(self, hub: Hub | AsyncHub) -> list[Health]:
         """Every endpoint's latest health check, primaries and replicas alike (a replica's
-        ``source`` is its pool's name, ``SOURCE/replicaN``)."""
+        ``source`` is its pool's name, ``SOURCE/replicaN``); an async hub's as :meth:`refresh` left them."""
+        from dbplex.hub import Hub
+
+        if not isinstance(hub, Hub):
+            return self._checks
         with self._lock:  # held while reading: concurrent scrapes wait for this reading
-            if time.monotonic() - self._read_at >= self._interval:
-                report = hub.health()
-                self._checks = [c for check in report.sources for c in (check, *check.replicas)]
-                self._read_at = time.monotonic()
+            if self._stale():
+                self._store(hub.health())
             return self._checks
 
+    async def refresh(self, hub: AsyncHub) -> None:
+        """Check ``hub``'s servers if the checks are older than the interval. A scrape cancelled
+        meanwhile does not cancel the reading, which the next scrape then awaits."""
+        if not self._stale():
+            return
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(hub.health())
+        reading = self._reading
+        report = await asyncio.shield(reading)
+        if self._reading is reading:  # the first of the callers that awaited it stores it
+            self._reading = None
+            self._store(report)
 
-_readings: weakref.WeakKeyDictionary[Hub, ServerReadings] = weakref.WeakKeyDictionary()
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at >= self._interval
+
+    def _store(self, report: Report) -> None:
+        self._checks = [c for check in report.sources for c in (check, *check.replicas)]
+        self._read_at = time.monotonic()
+
+
+_readings: weakref.WeakKeyDictionary[Hub | AsyncHub, ServerReadings] = weakref.WeakKeyDictionary()
 _made = threading.Lock()
 
 
-def readings(hub: Hub) -> ServerReadings | None:
+def readings(hub: Hub | AsyncHub) -> ServerReadings | None:
     """The readings every exporter of ``hub`` shares; None with ``[metrics] resources = false``."""
     config = hub.config.metrics
     if not config.resources:
@@ -169,7 +201,7 @@ INSTRUMENTS = (
 
 
 def observe(
-    hub: Hub, attributes: Callable[[str], Attributes | None]
+    hub: Hub | AsyncHub, attributes: Callable[[str], Attributes | None]
 ) -> Iterator[tuple[Instrument, list[tuple[Attributes, str, float]]]]:
     """Each instrument with its values from the latest readings: the pool's attributes (found by
     ``attributes`` from the pool's name), the instrument's own attribute value, the value."""

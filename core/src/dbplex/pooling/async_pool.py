@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 from dbplex import secrets
 from dbplex.backends import Source
 from dbplex.errors import ConfigError, SourceUnavailable
-from dbplex.pool import PoolCounters, PoolStats
+from dbplex.pool import PoolCounters, PoolStats, notify, observers, task_checkout_wait
 from dbplex.pooling import housekeeper
 from dbplex.pooling.connector import AsyncConnector, Disposition
 from dbplex.pooling.jitter import Backoff
@@ -62,6 +62,8 @@ class AsyncConnectorPool(Generic[C]):
     def __init__(self, source: Source, connector: AsyncConnector[C]) -> None:
         self.source = source
         self.connector = connector
+        #: whether checkouts record their wait for the slow-operation log (see dbplex.pool.task_checkout_wait).
+        self.publish_wait = source.config.slow.threshold_ms is not None
         config = source.config.pool
         self._timeout = config.timeout
         self._max_waiting = config.max_waiting
@@ -273,10 +275,14 @@ class AsyncConnectorPool(Generic[C]):
         if self.leaks is not None:
             self.leaks.returned(slot)
         now = monotonic()
+        waited_ms, used_ms = slot.waited * 1000, (now - slot.taken_at) * 1000
+        if observers:  # OpenTelemetry's pool histograms (dbplex.metrics.otel)
+            notify(self.source, "wait", waited_ms)
+            notify(self.source, "use", used_ms)
         counters = self._counters
         counters.acquired += 1
-        counters.wait.add(slot.waited * 1000)
-        counters.use.add((now - slot.taken_at) * 1000)
+        counters.wait.add(waited_ms)
+        counters.use.add(used_ms)
         self._used -= 1
         if (
             keep
@@ -544,6 +550,8 @@ class _Checkout(Generic[C]):
             slot = await pool._acquire(started)
         slot.taken_at = now = monotonic()
         slot.waited = now - started
+        if pool.publish_wait:
+            task_checkout_wait.set((pool.source, slot.waited))
         if pool.leaks is not None:
             pool.leaks.taken(slot)
         self._slot = slot

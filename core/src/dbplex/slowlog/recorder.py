@@ -1,4 +1,5 @@
-"""The client side of slow operations: a ``dbplex_query`` wrapper, a log record and a ring.
+"""The client side of slow operations: ``dbplex_query`` and ``dbplex_async_query`` wrappers, a log
+record and a ring.
 
 The hub registers a :class:`SlowPlugin` only when one of its sources has a ``slow.threshold_ms``,
 and watches only that hub's endpoints (by identity), as :class:`~dbplex.metrics.recorder.MetricsPlugin`
@@ -7,6 +8,9 @@ source's threshold is rendered (redacted unless ``slow.redact = false``), logged
 ``dbplex.slow`` at WARNING with the entry's fields in the record's ``extra`` (``slow_entry``), and
 kept in a ring of the :data:`KEEP` latest. Its pool wait is that of the checkout it ran on, as
 the pool recorded it (:data:`dbplex.pool.checkout_wait`); None where the pool records none.
+An async hub (:func:`dbplex.open_async`) registers one too: an async op is timed from the await
+to its answer, a cancellation counting as a failure (``CancelledError``), as the metrics do; its
+pool wait is the running task's latest checkout's (:data:`dbplex.pool.task_checkout_wait`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 from dbplex.backends import Source
 from dbplex.hookspecs import hookimpl
-from dbplex.pool import checkout_wait
+from dbplex.pool import checkout_wait, task_checkout_wait
 from dbplex.slowlog import redact
 from dbplex.slowlog.model import SlowEntry
 
@@ -81,12 +85,38 @@ class SlowPlugin:
 
         return call
 
-    def finished(self, source: Source, op: Any, seconds: float, error: str | None) -> None:
-        """Record one operation of ``source`` that took ``seconds``, if it is watched and slow."""
+    @hookimpl(wrapper=True)
+    def dbplex_async_query(self, source: Source, conn: Any, op: Any) -> Generator[None, Any, Any]:
+        running = yield
+        return None if running is None or id(source) not in self._watched else self._timed(source, op, running)
+
+    def compose_dbplex_async_query(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        """:meth:`dbplex_async_query` as a closure around ``inner``, as :meth:`compose_dbplex_query`."""
+        watched, timed = self._watched, self._timed
+
+        def call(*, source: Source, conn: Any, op: Any) -> Any:
+            running = inner(source=source, conn=conn, op=op)
+            return running if running is None or id(source) not in watched else timed(source, op, running)
+
+        return call
+
+    async def _timed(self, source: Source, op: Any, running: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await running
+        except BaseException as exc:
+            self.finished(source, op, time.perf_counter() - started, type(exc).__name__, in_task=True)
+            raise
+        self.finished(source, op, time.perf_counter() - started, None, in_task=True)
+        return result
+
+    def finished(self, source: Source, op: Any, seconds: float, error: str | None, *, in_task: bool = False) -> None:
+        """Record one operation of ``source`` that took ``seconds``, if it is watched and slow;
+        ``in_task``: an async op, whose checkout is the running task's, not the thread's."""
         watched = self._watched.get(id(source))
         if watched is None or seconds < watched[0]:
             return
-        latest = checkout_wait.latest
+        latest = task_checkout_wait.get() if in_task else checkout_wait.latest
         wait = latest[1] if latest is not None and latest[0] is source else None
         entry = SlowEntry(
             source=source.name.split("/", 1)[0],
