@@ -110,11 +110,12 @@ class FollowReport(msgspec.Struct, kw_only=True):
     #: the feed position this run followed from, and the last one stored in the checkpoint.
     started_after: str
     position: str
-    #: changes applied, and what they did to the target: records written and deleted, and
-    #: changed rows left alone (older than ``--since``, or gone from the source without ``delete``).
+    #: changes applied (at least once: those of a batch replayed after a kill count again).
     changes: int = 0
+    #: records put in the target, and deleted from it (``delete``).
     written: int = 0
     deleted: int = 0
+    #: changed keys left alone: older than ``--since``, or gone from the source without ``delete``.
     skipped: int = 0
 
 
