@@ -21,6 +21,7 @@ import pytest
 import dbplex
 from dbplex.errors import ConfigError
 from dbplex.ops import Delete, Get, Put, Update
+from dbplex.sync import mapping
 from dbplex.sync.engine import CHECKPOINTS, Sync
 from dbplex.sync.mapping import SyncMap
 from tests.sync.conftest import Setup
@@ -238,3 +239,18 @@ def test_a_source_without_a_change_feed_exits_2(setup: Setup) -> None:
 def test_count_and_timeout_need_follow(setup: Setup) -> None:
     result = sync(setup, "docs", "--count", "3")
     assert result.exit_code == 2 and "add --follow" in result.output, result.output
+
+
+@pytest.mark.parametrize("under_follow", [True, False])
+def test_an_interrupted_copy_is_resumed_only_when_a_follower_made_it(setup: Setup, under_follow: bool) -> None:
+    setup.fill(300)
+    setup.record_changes()
+    sync_of = Sync(setup.hub, f"pg.{setup.games}", f"cache.{setup.copy}", mapping.load(str(setup.map)))
+    with setup.hub.watch("pg", setup.games, timeout=0.1) as watch:
+        position = watch.position if under_follow else None
+    interrupted = {"run_id": "r", "mapping": sync_of.digest, "last_key": 100, "read": 100, "written": 100}
+    setup.hub.execute("cache", Put(CHECKPOINTS, sync_of.id, {**interrupted, "position": position}))
+    done = report_of(sync(setup, "cache", "--follow", "--timeout", "0.1"))
+    # a plain sync's copy may be older than any position taken now: it is made again, whole
+    assert (done["copy"]["resumed"], done["copy"]["read"]) == ((True, 200) if under_follow else (False, 300))
+    assert done["started_after"] == (position or done["started_after"])
