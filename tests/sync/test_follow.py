@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import dbplex
+from dbplex.cli.main import cli
 from dbplex.errors import ConfigError
 from dbplex.ops import Delete, Get, Put, Update
 from dbplex.sync import mapping
@@ -205,10 +207,10 @@ def test_from_redis_into_mongodb_with_the_python_api(dbplex_servers: Any) -> Non
         with hub.connection("docs") as db:
             db.drop_collection(f"{name}_copy")
         hub.execute("docs", Delete(CHECKPOINTS, f"cache.{name}->docs.{name}_copy"))
-        for suffix in ("changes", "keys", "ttl"):
-            hub.execute("cache", Command(["DEL", f"{name}:{suffix}"]))
         for key in range(10):
             hub.execute("cache", Delete(name, f"k{key}"))
+        for suffix in ("changes", "keys", "ttl"):  # after the deletes, which append to the stream
+            hub.execute("cache", Command(["DEL", f"{name}:{suffix}"]))
         hub.close()
 
 
@@ -225,10 +227,6 @@ def test_a_table_whose_changes_are_not_recorded_is_refused_before_copying(setup:
 def test_a_source_without_a_change_feed_exits_2(setup: Setup) -> None:
     setup.map.write_text('fields = ["status"]\n')
     args = ["--config", str(setup.config), "sync", f"docs.{setup.copy}", f"cache.{setup.copy}"]
-    from click.testing import CliRunner
-
-    from dbplex.cli.main import cli
-
     result = CliRunner().invoke(cli, [*args, "--map", str(setup.map), "--follow", "--timeout", "0.1"])
     if result.exit_code == 0:
         pytest.skip("this MongoDB is a replica set: it has a change feed")
