@@ -59,6 +59,10 @@ class Setup:
             )
             conn.commit()
 
+    def record_changes(self) -> None:
+        """Record the changes of the games table (``dbplex watch --install``), for ``--follow``."""
+        self.hub.change_feed("pg").install(self.games)
+
     def sql(self, statement: str, *params: Any) -> None:
         with self.hub.connection("pg") as conn:
             conn.execute(statement.format(games=self.games), params)
@@ -83,6 +87,8 @@ def setup(dbplex_servers: Any, tmp_path: Path) -> Iterator[Setup]:
     finally:
         with hub.connection("pg") as conn:
             conn.execute(f"DROP TABLE IF EXISTS {found.games}")
+            if conn.execute("SELECT to_regclass('dbplex_changes')").fetchone()[0] is not None:
+                conn.execute("DELETE FROM dbplex_changes WHERE table_name = %s", [found.games])
             conn.commit()
         with hub.connection("docs") as db:
             db[found.copy].drop()

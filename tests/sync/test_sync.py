@@ -43,8 +43,9 @@ def target_records(setup: Setup, target: str) -> dict[str, dict[str, Any]]:
         names = [n.decode() for n in client.scan_iter(match=f"{setup.copy}:r:*", count=1000)]
     for name in names:
         key = name.split(":r:", 1)[1]
-        row = setup.hub.execute("cache", Get(table=setup.copy, key=key)).one()
-        found[key] = row["values"]
+        row = setup.hub.execute("cache", Get(table=setup.copy, key=key)).first()
+        if row is not None:  # not deleted since the scan (by a follower)
+            found[key] = row["values"]
     return found
 
 

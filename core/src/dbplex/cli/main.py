@@ -227,6 +227,11 @@ def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, s
 @click.option(
     "--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per batch and checkpoint."
 )
+@click.option("--follow", is_flag=True, help="After the copy, apply the source's changes until Ctrl-C (change feed).")
+@click.option("--count", type=click.IntRange(1), metavar="N", help="Stop following after N changes (--follow).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop following after SECONDS."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def sync(
@@ -237,12 +242,19 @@ def sync(
     since: str | None,
     delete: bool,
     batch: int,
+    follow: bool,
+    count: int | None,
+    timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs."""
+    """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs.
+
+    With --follow, the copy is not checked: the source's changes are applied after it (a deletion
+    only with --delete) until Ctrl-C or SIGTERM, which exit 0.
+    """
     from dbplex.cli.sync import run
 
-    run(ctx, source, target, map_file, since, delete, batch, as_json)
+    run(ctx, source, target, map_file, since, delete, batch, as_json, follow, count, timeout)
 
 
 @cli.command()

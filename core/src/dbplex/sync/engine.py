@@ -10,20 +10,32 @@ record in the target's ``dbplex_sync`` table holding the last key, the counts, t
 the mapping's hash. A run killed at any point has therefore written at least everything up to
 the checkpoint's key; a rerun resumes after it and rewrites at most one batch, which the puts
 make harmless. A finished run marks the checkpoint done.
+
+:meth:`Sync.follow` (``--follow``) then keeps the target current from the source's change feed
+(:mod:`dbplex.changes`). Its start position is taken before the copy begins and stored in the
+checkpoint, so a write made during the copy is applied after it. Each batch of changes is applied
+by reading the changed keys' rows from the source again (:meth:`Checker.rows`) and putting them
+through the same mapping as the copy (a key the source no longer has is deleted with ``delete``),
+and only then is the batch's last position stored: a follower killed at any point resumes from
+the stored position and replays at most one batch, which the puts make harmless. Reading the row
+rather than using the change's values makes a replayed or reordered change converge on the
+source's current row, written exactly as the copy writes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from dbplex.changes.watch import WAIT_STEP
 from dbplex.check import canonical, engine
 from dbplex.check.backend import Row
 from dbplex.check.report import CheckResult
@@ -34,6 +46,7 @@ from dbplex.sync.mapping import SyncMap
 from dbplex.values import INT_MAX, INT_MIN
 
 if TYPE_CHECKING:
+    from dbplex.changes import Change, ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.hub import Hub
 
@@ -58,6 +71,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     read: int = 0
     written: int = 0
     done: bool = False
+    #: the change feed position ``--follow`` applied up to (taken before its copy began).
+    position: str | None = None
 
 
 class SyncReport(msgspec.Struct, kw_only=True):
@@ -81,7 +96,27 @@ class SyncReport(msgspec.Struct, kw_only=True):
     #: seconds spent copying (deletes included) and checking the mirror.
     copy_seconds: float
     mirror_seconds: float
-    mirror: CheckResult
+    #: None when not checked: the copy of ``--follow``, whose source keeps changing.
+    mirror: CheckResult | None
+
+
+class FollowReport(msgspec.Struct, kw_only=True):
+    """What ``dbplex sync --follow`` reports when it stops (``--json``)."""
+
+    source: str
+    target: str
+    #: the initial copy; None when this run resumed following after a finished copy.
+    copy: SyncReport | None
+    #: the feed position this run followed from, and the last one stored in the checkpoint.
+    started_after: str
+    position: str
+    #: changes applied (at least once: those of a batch replayed after a kill count again).
+    changes: int = 0
+    #: records put in the target, and deleted from it (``delete``).
+    written: int = 0
+    deleted: int = 0
+    #: changed keys left alone: older than ``--since``, or gone from the source without ``delete``.
+    skipped: int = 0
 
 
 class Sync:
@@ -106,6 +141,11 @@ class Sync:
         self.hub = hub
         self.mapping = mapping
         self.since = since
+        watermark = mapping.watermark
+        #: the source fields read: the mapped ones, and the watermark ``--since`` compares.
+        self.fields = [*mapping.renames]
+        if watermark is not None and watermark not in mapping.renames:
+            self.fields.append(watermark)
         self.id = f"{self.src}->{self.dst}"
         #: the checkpoint's mapping tag: a checkpoint of another mapping or ``--since`` is not resumed.
         self.digest = f"{mapping.digest()}:{since or ''}"
@@ -129,18 +169,25 @@ class Sync:
     # -- the run ---------------------------------------------------------------------------------
 
     def run(
-        self, batch: int = 1000, delete: bool = False, progress: Progress | None = None, sample: int = 10
+        self,
+        batch: int = 1000,
+        delete: bool = False,
+        progress: Progress | None = None,
+        sample: int = 10,
+        *,
+        position: str | None = None,
     ) -> SyncReport:
-        """Copy, checkpointing each batch; remove extra target records when ``delete``; check the mirror."""
+        """Copy, checkpointing each batch; remove extra target records when ``delete``; check the
+        mirror — unless ``position`` is given (:meth:`follow`): it is stored in the checkpoint and
+        the mirror is left unchecked, the source changing meanwhile."""
         source = self.hub.checker(self.src.source)
-        renames = self.mapping.renames
-        fields = list(renames)
-        watermark = self.mapping.watermark
-        read_fields = fields if watermark is None or watermark in renames else [*fields, watermark]
         point = self.checkpoint()
         resumed = point is not None and not point.done and point.mapping == self.digest and source.ordered
+        # a follower resumes only a copy made since its position: rows copied before are stale
+        resumed = resumed and point is not None and position in (None, point.position)
         if point is None or not resumed:
             point = Checkpoint(run_id=uuid.uuid4().hex, mapping=self.digest)
+        point.position = position if position is not None else point.position
         after = point.last_key if resumed else None
         started = time.perf_counter()
         report = SyncReport(
@@ -157,19 +204,13 @@ class Sync:
             total_written=point.written,
             copy_seconds=0.0,
             mirror_seconds=0.0,
-            mirror=CheckResult(name="mirror", kind="mirror", status="pass"),
+            mirror=None,
         )
         with ThreadPoolExecutor(WRITERS, thread_name_prefix="dbplex-sync") as writers:
-            since, at = self.since, read_fields.index(watermark) if watermark else -1
-            for rows in self._stream(source, read_fields, batch, after):
-                puts = []
-                for key, values in rows:
-                    if since is not None and not _at_least(values[at], since):
-                        report.skipped += 1
-                        continue
-                    record = {renames[f]: _uniform(v) for f, v in zip(read_fields, values, strict=True) if f in renames}
-                    puts.append(Put(table=self.dst.table, key=canonical.text(key), values=record))
-                list(writers.map(lambda op: self.hub.execute(self.dst.source, op), puts))
+            for rows in self._stream(source, batch, after):
+                puts = self._puts(rows)
+                self._write(writers, puts)
+                report.skipped += len(rows) - len(puts)
                 report.read += len(rows)
                 report.written += len(puts)
                 point.read += len(rows)
@@ -184,12 +225,15 @@ class Sync:
         self._save(point)
         report.total_written = point.written
         report.copy_seconds = round(time.perf_counter() - started, 3)
+        if position is not None:
+            report.ok = True
+            return report
         started = time.perf_counter()
         rule = Mirror(
             source=str(self.src),
             target=str(self.dst),
             key=self.mapping.key,
-            fields=renames,
+            fields=self.mapping.renames,
             key_type="str",  # uniform record keys are strings, whatever the source's key type
             description=f"sync {self.id}",
         )
@@ -198,13 +242,109 @@ class Sync:
         report.ok = report.mirror.status == "pass"
         return report
 
-    def _stream(self, source: Checker, fields: list[str], batch: int, after: Any) -> Iterator[list[Row]]:
+    def _stream(self, source: Checker, batch: int, after: Any) -> Iterator[list[Row]]:
         """The source's rows in batches, those with a key above ``after`` when resuming."""
-        for rows in source.batches(self.src.table, self.mapping.key, fields, batch, after):
+        for rows in source.batches(self.src.table, self.mapping.key, self.fields, batch, after):
             if after is not None:
                 rows = [row for row in rows if row[0] != after]
             if rows:
                 yield rows
+
+    def _puts(self, rows: list[Row]) -> list[Put]:
+        """The target's records for source ``rows``, less those older than ``--since``."""
+        renames, fields = self.mapping.renames, self.fields
+        at = fields.index(self.mapping.watermark) if self.mapping.watermark else -1
+        puts = []
+        for key, values in rows:
+            if self.since is not None and not _at_least(values[at], self.since):
+                continue
+            record = {renames[f]: _uniform(v) for f, v in zip(fields, values, strict=True) if f in renames}
+            puts.append(Put(table=self.dst.table, key=canonical.text(key), values=record))
+        return puts
+
+    def _write(self, writers: ThreadPoolExecutor, ops: Sequence[Put | Delete]) -> int:
+        """Run ``ops`` on the target, overlapping their round trips; how many affected a record."""
+        return sum(bool(r.affected) for r in writers.map(lambda op: self.hub.execute(self.dst.source, op), ops))
+
+    # -- following the change feed ---------------------------------------------------------------
+
+    def follow(
+        self,
+        batch: int = 1000,
+        delete: bool = False,
+        progress: Progress | None = None,
+        *,
+        count: int | None = None,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> FollowReport:
+        """Copy (unless a finished copy's checkpoint holds a feed position), then apply the source's
+        changes until ``stop`` is set, ``count`` changes were applied or ``timeout`` seconds passed.
+
+        Raises :class:`~dbplex.errors.ConfigError` when the source table's changes are not
+        recorded (``dbplex watch --install``), :class:`~dbplex.errors.UnsupportedError` when its
+        backend or server has no change feed — both before anything is copied.
+        """
+        point = self.checkpoint()
+        stored = point.position if point is not None and point.mapping == self.digest else None
+        feed = self.hub.change_feed(self.src.source)
+        try:
+            position = feed.start([self.src.table], stored)  # before the copy: its writes are read after
+            copy = None
+            if point is None or not point.done or stored is None:
+                copy = self.run(batch, delete, progress, position=position)
+            report = FollowReport(
+                source=str(self.src), target=str(self.dst), copy=copy, started_after=position, position=position
+            )
+            self._follow(feed, report, batch, delete, count, timeout, stop or threading.Event())
+        finally:
+            feed.close()
+        return report
+
+    def _follow(
+        self,
+        feed: ChangeFeed,
+        report: FollowReport,
+        batch: int,
+        delete: bool,
+        count: int | None,
+        timeout: float | None,
+        stop: threading.Event,
+    ) -> None:
+        source = self.hub.checker(self.src.source)
+        point = self.checkpoint() or Checkpoint(run_id=uuid.uuid4().hex, mapping=self.digest, done=True)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with ThreadPoolExecutor(WRITERS, thread_name_prefix="dbplex-sync") as writers:
+            while not stop.is_set() and (count is None or report.changes < count):
+                wait = WAIT_STEP if deadline is None else min(WAIT_STEP, deadline - time.monotonic())
+                if wait <= 0:
+                    return
+                changes = feed.read([self.src.table], report.position, wait)
+                if count is not None:
+                    changes = changes[: count - report.changes]
+                for at in range(0, len(changes), batch):
+                    self._apply(source, writers, changes[at : at + batch], delete, report)
+                    point.position = report.position
+                    self._save(point)
+                    if stop.is_set():
+                        return
+
+    def _apply(
+        self, source: Checker, writers: ThreadPoolExecutor, changes: list[Change], delete: bool, report: FollowReport
+    ) -> None:
+        """Apply ``changes``: put the changed keys' current rows, delete (with ``delete``) the gone ones."""
+        keys = list(dict.fromkeys(change.key for change in changes))
+        rows = source.rows(self.src.table, self.mapping.key, self.fields, keys)
+        puts = self._puts(rows)
+        present = {canonical.text(key) for key, _ in rows}
+        gone = [key for key in keys if key not in present]
+        self._write(writers, puts)
+        if delete:
+            report.deleted += self._write(writers, [Delete(table=self.dst.table, key=key) for key in gone])
+        report.written += len(puts)
+        report.skipped += len(keys) - len(puts) - (len(gone) if delete else 0)
+        report.changes += len(changes)
+        report.position = changes[-1].position
 
     def _delete(self, source: Checker, writers: ThreadPoolExecutor) -> int:
         """Remove the target's records whose key the source lacks, a batch of keys at a time."""
@@ -213,9 +353,8 @@ class Sync:
         for rows in target.batches(self.dst.table, None, [], 1000):
             keys = [canonical.text(key) for key, _ in rows]
             present = source.existing(self.src.table, self.mapping.key, keys)
-            gone = [Delete(table=self.dst.table, key=key) for key in keys if key not in present]
-            removed += sum(
-                bool(r.affected) for r in writers.map(lambda op: self.hub.execute(self.dst.source, op), gone)
+            removed += self._write(
+                writers, [Delete(table=self.dst.table, key=key) for key in keys if key not in present]
             )
         return removed
 
