@@ -27,6 +27,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from dbplex import hookspecs
@@ -229,6 +230,15 @@ class BackendHooks:
 
     def __repr__(self) -> str:
         return f"<dbplex backend plugin {self.__name__}>"
+
+
+def distribution_version(name: str) -> str:
+    """The installed version of distribution ``name``, for ``Backend(version=...)``;
+    ``0+unknown`` when it runs from a source tree without being installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
 
 
 def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:

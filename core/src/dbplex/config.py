@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -340,16 +340,23 @@ def field_path(error: msgspec.ValidationError, prefix: str = "") -> str:
     return text.replace("`$.", "`").replace("`$`", "the top level")
 
 
-def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
-    """Validate sources one by one, so that errors name the source (msgspec shows dict keys as ``[...]``)."""
+def _named_tables(raw: Any, origin: str, section: str, noun: str) -> Iterator[tuple[str, Any]]:
+    """The ``[SECTION.NAME]`` tables in ``raw``, one by one, each NAME checked: validating them one
+    by one lets errors name the table (msgspec shows dict keys as ``[...]``)."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: `sources` must be a table of [sources.NAME] tables")
-    converted = {}
+        raise ConfigError(f"{origin}: `{section}` must be a table of [{section}.NAME] tables")
     for name, value in raw.items():
         if not _SOURCE_NAME.fullmatch(name):
             raise ConfigError(
-                f"{origin}: source name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
+                f"{origin}: {noun} name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
             )
+        yield name, value
+
+
+def _convert_sources(raw: Any, origin: str) -> dict[str, SourceConfig]:
+    """Validate sources one by one, so that errors name the source (msgspec shows dict keys as ``[...]``)."""
+    converted = {}
+    for name, value in _named_tables(raw, origin, "sources", "source"):
         try:
             converted[name] = msgspec.convert(value, SourceConfig)
         except msgspec.ValidationError as exc:
@@ -362,14 +369,8 @@ def convert_partitions(
 ) -> dict[str, PartitionSpec]:
     """Validate ``[partitions.NAME]`` tables one by one, so that errors name the spec; with
     ``sources``, each spec's ``source`` must be one of them."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: `partitions` must be a table of [partitions.NAME] tables")
     converted = {}
-    for name, value in raw.items():
-        if not _SOURCE_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{origin}: partition spec name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
-            )
+    for name, value in _named_tables(raw, origin, "partitions", "partition spec"):
         if not isinstance(value, dict):
             raise ConfigError(f"{origin}: `partitions.{name}` must be a table")
         try:
@@ -440,14 +441,8 @@ _RULE_TYPES: dict[str, type[Any]] = {
 def convert_checks(raw: Any, origin: str, sources: dict[str, SourceConfig] | None = None) -> dict[str, Rule]:
     """Validate ``[checks.NAME]`` tables one by one, so that errors name the rule; with
     ``sources``, every place a rule reads must be on one of them."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: `checks` must be a table of [checks.NAME] tables")
     converted: dict[str, Rule] = {}
-    for name, value in raw.items():
-        if not _SOURCE_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{origin}: check name {name!r} must start with a letter or _ and contain only letters, digits, _ and -"
-            )
+    for name, value in _named_tables(raw, origin, "checks", "check"):
         if not isinstance(value, dict):
             raise ConfigError(f"{origin}: `checks.{name}` must be a table")
         kind = _RULE_TYPES.get(value.get("kind"))  # type: ignore[arg-type]
@@ -508,24 +503,38 @@ def from_dict(data: dict[str, Any], path: str | None = None) -> Config:
     return msgspec.structs.replace(config, path=path)
 
 
+def read_toml(file: Path, missing: str, contents: str) -> dict[str, Any]:
+    """``file`` parsed, or a :class:`ConfigError` naming it: ``missing`` when it does not exist,
+    else that its ``contents`` cannot be read or that it is not TOML."""
+    try:
+        data: dict[str, Any] = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: {missing}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read {contents}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return data
+
+
+def _read_tables(file: Path, section: str, kind: str, contents: str) -> Any:
+    """The ``[SECTION.NAME]`` tables of a file that holds nothing else (a spec or rules file
+    given on the command line), as parsed: ``kind`` names the file, ``contents`` what it holds."""
+    data = read_toml(file, f"{kind} not found", contents)
+    other = sorted(set(data) - {section})
+    if other:
+        raise ConfigError(f"{file}: a {kind} holds only [{section}.NAME] tables, found {other}")
+    return data.get(section, {})
+
+
 def load_partitions(
     path: str | os.PathLike[str], sources: dict[str, SourceConfig] | None = None
 ) -> dict[str, PartitionSpec]:
     """The ``[partitions.NAME]`` tables of a spec file (``dbplex partition --spec FILE``), with
     ``${ENV}`` expanded; with ``sources``, each spec's source must be one of them."""
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: partition spec file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read partition specs: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    other = sorted(set(data) - {"partitions"})
-    if other:
-        raise ConfigError(f"{file}: a partition spec file holds only [partitions.NAME] tables, found {other}")
-    specs = _interpolate(data.get("partitions", {}), str(file), mi.type_info(dict[str, PartitionSpec]))
+    tables = _read_tables(file, "partitions", "partition spec file", "partition specs")
+    specs = _interpolate(tables, str(file), mi.type_info(dict[str, PartitionSpec]))
     return convert_partitions(specs, str(file), sources)
 
 
@@ -533,18 +542,7 @@ def load_checks(path: str | os.PathLike[str], sources: dict[str, SourceConfig] |
     """The ``[checks.NAME]`` tables of a rules file (``dbplex check --checks FILE``), with
     ``${ENV}`` expanded; with ``sources``, every place a rule reads must be on one of them."""
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: checks file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read checks: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    other = sorted(set(data) - {"checks"})
-    if other:
-        raise ConfigError(f"{file}: a checks file holds only [checks.NAME] tables, found {other}")
-    return convert_checks(data.get("checks", {}), str(file), sources)
+    return convert_checks(_read_tables(file, "checks", "checks file", "checks"), str(file), sources)
 
 
 def find(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -559,20 +557,11 @@ def find(explicit: str | os.PathLike[str] | None = None) -> Path:
 def load(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate a configuration file, raising :class:`ConfigError` on any problem."""
     file = find(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{file}: configuration file not found (pass --config FILE, set {ENV_VAR}, "
-            f"or create {DEFAULT_FILE}; `dbplex sandbox up` writes one)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read configuration: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    return from_dict(data, str(file))
+    missing = (
+        f"configuration file not found (pass --config FILE, set {ENV_VAR}, "
+        f"or create {DEFAULT_FILE}; `dbplex sandbox up` writes one)"
+    )
+    return from_dict(read_toml(file, missing, "configuration"), str(file))
 
 
 def resolve(config: Config | Mapping[str, Any] | str | os.PathLike[str] | None) -> Config:

@@ -1,9 +1,11 @@
-"""``dbplex analyze --write-migrations DIR``: each proposed index as a versioned migration file.
+"""``dbplex analyze --write-migrations DIR`` and ``dbplex schema diff --write-migration DIR``:
+each proposed migration as a versioned migration file.
 
-The analyzer renders the file (:meth:`~dbplex.analyze.Analyzer.index_migration`); this module
-numbers it after the highest version already in ``DIR/<source>/`` (the migration engine's own
-naming rules, :mod:`dbplex.migrate.naming`) and writes every file or none. An index a pending
-file of the folder already proposes (same description) is skipped, so a second run before
+A plugin renders the file (its analyzer's :meth:`~dbplex.analyze.Analyzer.index_migration`, or
+its describer's migration aligning ``schema diff``'s B); this module numbers it after the highest
+version already in ``DIR/<source>/`` (the migration engine's own naming rules,
+:mod:`dbplex.migrate.naming`) and writes every file or none. A migration a pending file of the
+folder already proposes (same description) is skipped, so a second run before
 ``dbplex migrate up`` does not propose it twice.
 """
 
@@ -33,7 +35,7 @@ class Planned:
     source: str
     path: Path
     text: str
-    #: the file of the folder that already proposes this index; nothing is written then.
+    #: the file of the folder that already proposes this migration; nothing is written then.
     existing: Path | None = None
 
 
@@ -52,8 +54,8 @@ def plan(directory: Path, proposals: dict[str, list[MigrationFile]]) -> list[Pla
         for file in files:
             if not _DESCRIPTION.fullmatch(file.description) or file.suffix not in MIGRATION_FORMATS:
                 raise DbplexError(
-                    f"source {source!r}: the analyzer proposed a migration named {file.description!r}.{file.suffix}, "
-                    "which is not a migration file name (a bug in its plugin)"
+                    f"source {source!r}: its plugin proposed a migration named {file.description!r}.{file.suffix}, "
+                    "which is not a migration file name (a bug in the plugin)"
                 )
             if file.description in described:
                 planned.append(Planned(source, described[file.description], file.text, described[file.description]))

@@ -113,9 +113,22 @@ def _workload_options(command: F) -> F:
 
 
 class _Common:
-    """What every workload-running command resolves from the options."""
+    """What every workload-running command resolves from :func:`_workload_options`."""
 
-    def __init__(self, ctx: click.Context, sources: str | None, workload: str, properties: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        ctx: click.Context,
+        *,
+        sources: str | None,
+        workload: str,
+        properties: tuple[str, ...],
+        processes: int,
+        target_rate: float | None,
+        rounds: int,
+        load: bool,
+        out: Path | None,
+        csv_path: Path | None,
+    ) -> None:
         from dbplex import config as config_mod
         from dbplex.bench import workload as workload_mod
 
@@ -123,16 +136,25 @@ class _Common:
         spec_properties = ctx.meta.get(SPEC_PROPERTIES, ())
         self.resolved = workload_mod.load(workload, _overrides((*spec_properties, *properties)))
         self.sources = [s.strip() for s in sources.split(",") if s.strip()] if sources else list(self.config.sources)
+        client = self.resolved.client
+        self.processes = processes
+        #: --target, else the workload's own target; None: closed loop.
+        self.target_rate = target_rate or client.target or None
+        self.max_seconds = client.maxexecutiontime or None
+        self.rounds = rounds
+        self.load = load
+        self.out = out
+        self.csv_path = csv_path
 
 
-def _finish(result: Any, out: Path | None, csv_path: Path | None, kind: str) -> None:
+def _finish(result: Any, common: _Common, kind: str) -> None:
     """Write the result (complete or not), and exit 130 after Ctrl-C, 1 if it stopped early."""
     from dbplex.bench import results, summary
 
-    written = results.save(result, out or _default_out(kind))
+    written = results.save(result, common.out or _default_out(kind))
     click.echo(f"result: {written}", err=True)
-    if csv_path is not None:
-        click.echo(f"csv:    {summary.write_csv(result, csv_path)}", err=True)
+    if common.csv_path is not None:
+        click.echo(f"csv:    {summary.write_csv(result, common.csv_path)}", err=True)
     if not result.complete:
         sys.exit(130 if (result.incomplete_reason or "").startswith("interrupted") else 1)
 
@@ -173,27 +195,19 @@ def bench() -> None:
 @click.pass_context
 def run(
     ctx: click.Context,
-    sources: str | None,
-    workload: str,
-    properties: tuple[str, ...],
-    processes: int,
-    target_rate: float | None,
-    rounds: int,
-    load: bool,
-    out: Path | None,
-    csv_path: Path | None,
+    /,
     threads: int | None,
     pool_size: int | None,
     baseline: bool,
     asynchronous: bool,
+    **workload_options: Any,
 ) -> None:
     """Load, warm up and run a workload on each source, through dbplex and its raw driver."""
     with reported():
         from dbplex.bench import display, runner
 
-        common = _Common(ctx, sources, workload, properties)
-        client = common.resolved.client
-        threads = threads or client.threadcount
+        common = _Common(ctx, **workload_options)
+        threads = threads or common.resolved.client.threadcount
         with display.RichDisplay() as shown:
             result = runner.run(
                 common.config,
@@ -201,17 +215,17 @@ def run(
                 common.sources,
                 threads=threads,
                 pool_size=pool_size or threads,
-                load=load,
+                load=common.load,
                 display=shown,
-                processes=processes,
-                target_rate=target_rate or client.target or None,
-                rounds=rounds,
+                processes=common.processes,
+                target_rate=common.target_rate,
+                rounds=common.rounds,
                 with_baseline=baseline,
-                max_seconds=client.maxexecutiontime or None,
+                max_seconds=common.max_seconds,
                 asynchronous=asynchronous,
             )
         display.summary_table(result, make_console())
-        _finish(result, out, csv_path, "run")
+        _finish(result, common, "run")
 
 
 #: keys of a sweep spec file and the option each one sets.
@@ -308,29 +322,21 @@ def _read_spec(ctx: click.Context, _param: click.Parameter, path: Path | None) -
 @click.pass_context
 def sweep(
     ctx: click.Context,
-    sources: str | None,
-    workload: str,
-    properties: tuple[str, ...],
-    processes: int,
-    target_rate: float | None,
-    rounds: int,
-    load: bool,
-    out: Path | None,
-    csv_path: Path | None,
+    /,
     pool_sizes: str,
     thread_counts: str,
     tolerance: str,
     server_cores: int | None,
     spindles: int,
     baseline: bool,
+    **workload_options: Any,
 ) -> None:
     """Throughput and p99 against pool size for each thread count; detect the knee, recommend a pool size."""
     with reported():
         from dbplex.bench import compare, display
         from dbplex.bench import sweep as sweep_mod
 
-        common = _Common(ctx, sources, workload, properties)
-        client = common.resolved.client
+        common = _Common(ctx, **workload_options)
         with display.RichDisplay() as shown:
             result = sweep_mod.run(
                 common.config,
@@ -341,12 +347,12 @@ def sweep(
                 tolerance=compare.parse_threshold(tolerance) / 100,
                 server_cores=server_cores or os.cpu_count() or 1,
                 spindles=spindles,
-                rounds=rounds,
-                load=load,
+                rounds=common.rounds,
+                load=common.load,
                 with_baseline=baseline,
-                processes=processes,
-                target_rate=target_rate or client.target or None,
-                max_seconds=client.maxexecutiontime or None,
+                processes=common.processes,
+                target_rate=common.target_rate,
+                max_seconds=common.max_seconds,
                 display=shown,
             )
         console = make_console()
@@ -355,7 +361,7 @@ def sweep(
             display.summary_table(result, console)
         elif not result.complete:
             console.print(f"INCOMPLETE: {result.incomplete_reason}", style="bold red", markup=False)
-        _finish(result, out, csv_path, "sweep")
+        _finish(result, common, "sweep")
 
 
 @bench.command()

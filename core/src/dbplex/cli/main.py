@@ -234,19 +234,7 @@ def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, s
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def sync(
-    ctx: click.Context,
-    source: str,
-    target: str,
-    map_file: str,
-    since: str | None,
-    delete: bool,
-    batch: int,
-    follow: bool,
-    count: int | None,
-    timeout: float | None,
-    as_json: bool,
-) -> None:
+def sync(ctx: click.Context, /, **options: Any) -> None:
     """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs.
 
     With --follow, the copy is not checked: the source's changes are applied after it (a deletion
@@ -254,7 +242,7 @@ def sync(
     """
     from dbplex.cli.sync import run
 
-    run(ctx, source, target, map_file, since, delete, batch, as_json, follow, count, timeout)
+    run(ctx, **options)
 
 
 @cli.command()
@@ -266,20 +254,11 @@ def sync(
 @click.option("--install", is_flag=True, help="Start recording the table's changes (once), then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 @click.pass_context
-def watch(
-    ctx: click.Context,
-    target: str,
-    tables: tuple[str, ...],
-    after: str | None,
-    count: int | None,
-    timeout: float | None,
-    install: bool,
-    as_json: bool,
-) -> None:
+def watch(ctx: click.Context, /, **options: Any) -> None:
     """Print each insert, update and delete of a source's tables as it happens, until Ctrl-C."""
     from dbplex.cli.changefeed import run
 
-    run(ctx, target, tables, after=after, count=count, timeout=timeout, install=install, as_json=as_json)
+    run(ctx, **options)
 
 
 def main() -> None:

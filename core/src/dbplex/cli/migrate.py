@@ -160,9 +160,14 @@ def _run(
     sources: tuple[str, ...],
     as_json: bool,
     to: str | None,
+    dry_run: bool,
     lock_wait: float | None,
     lock_ttl: float | None,
 ) -> None:
+    """``up`` or ``down``: run the steps, or with ``--dry-run`` only plan them."""
+    if dry_run:
+        _plan(ctx, direction, directory, sources, as_json, to, True)
+        return
     from dbplex.cli import migrate_render
     from dbplex.migrate import MigrationFailed
 
@@ -186,55 +191,29 @@ def _run(
     migrate_render.run(report, time.monotonic() - started, to)
 
 
-@migrate.command()
-@_common
-@_to
-@_dry_run
-@_locking
-@click.pass_context
-def up(
-    ctx: click.Context,
-    directory: Path | None,
-    sources: tuple[str, ...],
-    as_json: bool,
-    to: str | None,
-    dry_run: bool,
-    lock_wait: float | None,
-    lock_ttl: float | None,
-) -> None:
-    """Apply pending migrations (after validating the history)."""
-    if dry_run:
-        _plan(ctx, "up", directory, sources, as_json, to, True)
-    else:
-        _run(ctx, "up", directory, sources, as_json, to, lock_wait, lock_ttl)
+def _applying(
+    direction: Direction, to: Callable[[Callable[..., None]], Callable[..., None]], doc: str
+) -> click.Command:
+    """The ``up`` or ``down`` command: the same options (but for what ``--to`` means), one runner."""
+
+    def command(ctx: click.Context, /, **options: Any) -> None:
+        _run(ctx, direction, **options)
+
+    command.__doc__ = doc
+    return migrate.command(direction)(_common(to(_dry_run(_locking(click.pass_context(command))))))
 
 
-@migrate.command()
-@_common
-@click.option(
-    "--to",
-    "to",
-    metavar="VERSION",
-    help="Revert every migration above this version (V0: all). Default: only the latest.",
+up = _applying("up", _to, "Apply pending migrations (after validating the history).")
+down = _applying(
+    "down",
+    click.option(
+        "--to",
+        "to",
+        metavar="VERSION",
+        help="Revert every migration above this version (V0: all). Default: only the latest.",
+    ),
+    "Revert migrations with their down part, latest first.",
 )
-@_dry_run
-@_locking
-@click.pass_context
-def down(
-    ctx: click.Context,
-    directory: Path | None,
-    sources: tuple[str, ...],
-    as_json: bool,
-    to: str | None,
-    dry_run: bool,
-    lock_wait: float | None,
-    lock_ttl: float | None,
-) -> None:
-    """Revert migrations with their down part, latest first."""
-    if dry_run:
-        _plan(ctx, "down", directory, sources, as_json, to, True)
-    else:
-        _run(ctx, "down", directory, sources, as_json, to, lock_wait, lock_ttl)
 
 
 @migrate.command()

@@ -19,7 +19,7 @@ def python_commands(prepared: Prepared, migrator: Migrator, hub: Hub) -> list[st
     """What a Python step would send, recorded by running it against a dry-run context."""
     step = prepared.step
     migration = step.migration
-    body = migration.up if step.direction == "up" else migration.down
+    body = step.body
     if body is None or isinstance(body, str):
         return []
     ctx = MigrationContext(migration, migrator, hub, dry_run=True)

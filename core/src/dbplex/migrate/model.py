@@ -75,3 +75,20 @@ class Step:
     @property
     def label(self) -> str:
         return f"{self.migration.source}:{self.migration.name}"
+
+    @property
+    def body(self) -> Body | None:
+        """What this step runs: the migration's ``up`` or its ``down``."""
+        return self.migration.up if self.direction == "up" else self.migration.down
+
+    @property
+    def done(self) -> Literal["success", "rolled_back"]:
+        """The history status of this step once it has run."""
+        return "success" if self.direction == "up" else "rolled_back"
+
+    def call(self, ctx: MigrationContext) -> None:
+        """Run a Python step: its ``up`` or ``down`` function with ``ctx`` (backends that run no
+        SQL read Python migrations only)."""
+        body = self.body
+        assert callable(body), f"{self.label}: {self.direction} is not a Python function"
+        body(ctx)

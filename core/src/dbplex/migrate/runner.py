@@ -109,7 +109,7 @@ class Runner:
 
         def success() -> HistoryRow:
             if not finished:
-                finished.append(ended("success" if step.direction == "up" else "rolled_back"))
+                finished.append(ended(step.done))
             return finished[0]
 
         def note(text: str) -> None:
@@ -136,26 +136,14 @@ class Runner:
                 )
             if not isinstance(exc, Exception):
                 raise
-            self.notify(
-                Event(
-                    kind="step_done",
-                    source=migration.source,
-                    ref=ref,
-                    index=index,
-                    total=total,
-                    status="failed",
-                    message=error,
-                )
-            )
-            return StepResult(
-                ref=ref,
-                file=str(migration.path),
-                direction=step.direction,
-                status="failed",
-                duration_ms=failed.duration_ms,
-                error=error,
-            )
-        done = success()
+            return self._done(prepared, failed, error, index, total)
+        return self._done(prepared, success(), migration.name, index, total)
+
+    def _done(self, prepared: Prepared, row: HistoryRow, message: str, index: int, total: int) -> StepResult:
+        """Announce that a step ended, as its final history ``row`` says, and report it; a failed
+        step's line shows its error instead of a duration."""
+        step, migration = prepared.step, prepared.step.migration
+        ref = str(migration.ref)
         self.notify(
             Event(
                 kind="step_done",
@@ -163,15 +151,16 @@ class Runner:
                 ref=ref,
                 index=index,
                 total=total,
-                status=done.status,
-                duration_ms=done.duration_ms,
-                message=migration.name,
+                status=row.status,
+                duration_ms=None if row.status == "failed" else row.duration_ms,
+                message=message,
             )
         )
         return StepResult(
             ref=ref,
             file=str(migration.path),
             direction=step.direction,
-            status=done.status,
-            duration_ms=done.duration_ms,
+            status=row.status,
+            duration_ms=row.duration_ms,
+            error=row.error,
         )

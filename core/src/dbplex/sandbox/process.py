@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dbplex.sandbox.errors import SandboxError
 
@@ -41,11 +41,11 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def _identity(user: pwd.struct_passwd | None) -> tuple[int | None, int | None, list[int] | None]:
-    """uid, gid and supplementary groups to switch to (no supplementary groups: drop root's)."""
-    if user is None:
-        return None, None, None
-    return user.pw_uid, user.pw_gid, []
+def _child(out: BinaryIO, cwd: Path, user: pwd.struct_passwd | None) -> dict[str, Any]:
+    """What a preparation step and a server both get: no stdin, output appended to the log, and
+    ``user``'s uid, gid and no supplementary groups (dropping root's)."""
+    identity = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    return {"stdin": subprocess.DEVNULL, "stdout": out, "stderr": subprocess.STDOUT, "cwd": cwd, **identity}
 
 
 def open_log(log: Path) -> BinaryIO:
@@ -58,20 +58,9 @@ def open_log(log: Path) -> BinaryIO:
 
 def run(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None, timeout: float) -> int:
     """Run a preparation step (such as ``initdb``) to completion, its output appended to ``log``."""
-    uid, gid, groups = _identity(user)
     with open_log(log) as out:
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                timeout=timeout,
-                user=uid,
-                group=gid,
-                extra_groups=groups,
-            )
+            done = subprocess.run(argv, timeout=timeout, **_child(out, cwd, user))
         except subprocess.TimeoutExpired:
             raise SandboxError(f"{Path(argv[0]).name} did not finish within {timeout:g}s; see {log}") from None
         except OSError as exc:
@@ -81,20 +70,9 @@ def run(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None
 
 def spawn(argv: list[str], *, log: Path, cwd: Path, user: pwd.struct_passwd | None = None) -> tuple[int, int | None]:
     """Start a long-running server in a new session; return its pid and start time."""
-    uid, gid, groups = _identity(user)
     with open_log(log) as out:
         try:
-            child = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                start_new_session=True,
-                user=uid,
-                group=gid,
-                extra_groups=groups,
-            )
+            child: subprocess.Popen[bytes] = subprocess.Popen(argv, start_new_session=True, **_child(out, cwd, user))
         except OSError as exc:
             raise SandboxError(f"cannot start {argv[0]}: {exc.strerror}") from None
     _children[child.pid] = child

@@ -77,23 +77,19 @@ class MongoMigrator:
     # -- steps ------------------------------------------------------------------------------------
 
     def prepare(self, step: Step) -> Prepared:
-        done = "success" if step.direction == "up" else "rolled_back"
         return Prepared(
             step=step,
             mode="autocommit",
             prologue=["// history: a `running` row is written first"],
-            epilogue=[f"// history: the row becomes `{done}` when the step returns"],
+            epilogue=[f"// history: the row becomes `{step.done}` when the step returns"],
             notes=["each command applies on its own: write steps that can run again (the schema helpers do)"],
         )
 
     def execute(self, prepared: Prepared, ctx: MigrationContext, success: Callable[[], HistoryRow]) -> None:
-        migration = prepared.step.migration
-        body = migration.up if prepared.step.direction == "up" else migration.down
-        assert callable(body), "MongoDB runs Python migrations only"
         try:
-            body(ctx)
+            prepared.step.call(ctx)
         except errors.DRIVER_ERRORS as exc:
-            raise errors.translate(self.source, exc, f"running {migration.name}") from exc
+            raise errors.translate(self.source, exc, f"running {prepared.step.migration.name}") from exc
 
     def run_command(self, command: Any) -> Any:
         document = _command(command)

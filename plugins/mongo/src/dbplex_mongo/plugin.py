@@ -6,28 +6,19 @@ the work on first use, so loading the plugin (``dbplex --help``) imports no pymo
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from dbplex import Backend
-from dbplex.backend_plugin import backend_plugin
+from dbplex.backend_plugin import backend_plugin, distribution_version
 from dbplex_mongo.ops import OPS
 from dbplex_mongo.options import MongoOptions
 
 CAPABILITIES = frozenset({"transactions", "aggregate", "files", "change_streams"})
 
 
-def _version() -> str:
-    try:
-        return version("dbplex-mongo")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
 plugin = backend_plugin(
     Backend(
         name="mongo",
         schemes=("mongodb", "mongodb+srv"),
-        version=_version(),
+        version=distribution_version("dbplex-mongo"),
         capabilities=CAPABILITIES,
         ops=OPS,
         options=MongoOptions,

@@ -145,7 +145,7 @@ class PgMigrator:
         settings = {
             name: _duration(migration.path, name, options.get(name, default)) for name, default in DEFAULTS.items()
         }
-        body = migration.up if step.direction == "up" else migration.down
+        body = step.body
         statements = split(body) if isinstance(body, str) else None
         prepared = Prepared(
             step=step,
@@ -164,13 +164,13 @@ class PgMigrator:
                 "BEGIN;",
                 *(f"SET LOCAL {k} = '{v}';" for k, v in settings.items()),
             ]
-            prepared.epilogue = [f"-- history: the row becomes `{_done(step)}` in this transaction", "COMMIT;"]
+            prepared.epilogue = [f"-- history: the row becomes `{step.done}` in this transaction", "COMMIT;"]
         else:
             prepared.prologue = [
                 "-- history: a `running` row is committed first",
                 *(f"SET {k} = '{v}';" for k, v in settings.items()),
             ]
-            prepared.epilogue = [*(f"RESET {k};" for k in settings), f"-- history: the row becomes `{_done(step)}`"]
+            prepared.epilogue = [*(f"RESET {k};" for k in settings), f"-- history: the row becomes `{step.done}`"]
         return prepared
 
     def execute(self, prepared: Prepared, ctx: MigrationContext, success: Callable[[], HistoryRow]) -> None:
@@ -201,11 +201,8 @@ class PgMigrator:
     def _body(self, prepared: Prepared, ctx: MigrationContext) -> None:
         statements: list[Statement] | None = prepared.payload
         if statements is None:
-            migration = prepared.step.migration
-            body = migration.up if prepared.step.direction == "up" else migration.down
-            assert callable(body)
             try:
-                body(ctx)
+                prepared.step.call(ctx)
             except psycopg.Error as exc:
                 raise query_failure(self.source.name, self.connection, exc) from exc
             return
@@ -290,7 +287,3 @@ def _notes(statements: list[Statement], transactional: bool) -> list[str]:
     if len(statements) > 1:
         notes.append("autocommit: each statement commits on its own; after a failure the earlier ones stay applied")
     return notes
-
-
-def _done(step: Step) -> str:
-    return "success" if step.direction == "up" else "rolled_back"

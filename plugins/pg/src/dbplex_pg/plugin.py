@@ -6,26 +6,16 @@ modules are imported (and checked) when a PostgreSQL source is first opened.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from dbplex import Backend
-from dbplex.backend_plugin import backend_plugin
+from dbplex.backend_plugin import backend_plugin, distribution_version
 from dbplex_pg.ops import SQL
 from dbplex_pg.options import PgOptions
-
-
-def _version() -> str:
-    try:
-        return version("dbplex-pg")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
 
 plugin = backend_plugin(
     Backend(
         name="pg",
         schemes=("postgresql", "postgres"),
-        version=_version(),
+        version=distribution_version("dbplex-pg"),
         capabilities=frozenset({"transactions", "sql", "fulltext"}),
         ops=(SQL,),  # Statement holds a Python object, so it has no JSON form to decode
         options=PgOptions,

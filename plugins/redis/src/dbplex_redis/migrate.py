@@ -83,23 +83,19 @@ class RedisMigrator:
     # -- steps ------------------------------------------------------------------------------------
 
     def prepare(self, step: Step) -> Prepared:
-        done = "success" if step.direction == "up" else "rolled_back"
         return Prepared(
             step=step,
             mode="autocommit",
             prologue=[f"# history: HSET {self.history_key} <rank> <row>: a `running` row first"],
-            epilogue=[f"# history: the row becomes `{done}` when the step returns"],
+            epilogue=[f"# history: the row becomes `{step.done}` when the step returns"],
             notes=["each command applies on its own: write steps that can run again"],
         )
 
     def execute(self, prepared: Prepared, ctx: MigrationContext, success: Callable[[], HistoryRow]) -> None:
-        migration = prepared.step.migration
-        body = migration.up if prepared.step.direction == "up" else migration.down
-        assert callable(body), "Redis runs Python migrations only"
         try:
-            body(ctx)
+            prepared.step.call(ctx)
         except _ERRORS as exc:
-            raise translate(self.source, self.connection, exc, f"running {migration.name}") from exc
+            raise translate(self.source, self.connection, exc, f"running {prepared.step.migration.name}") from exc
 
     def run_command(self, command: Any) -> Any:
         args = _command(command)

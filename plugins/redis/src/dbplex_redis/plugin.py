@@ -9,26 +9,16 @@ Redis source is first opened.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-from dbplex.backend_plugin import backend_plugin
+from dbplex.backend_plugin import backend_plugin, distribution_version
 from dbplex.backends import Backend
 from dbplex_redis.ops import OPS
 from dbplex_redis.options import RedisClusterOptions, RedisOptions
-
-
-def _version() -> str:
-    try:
-        return version("dbplex-redis")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
 
 plugin = backend_plugin(
     Backend(
         name="redis",
         schemes=("redis", "rediss", "unix"),
-        version=_version(),
+        version=distribution_version("dbplex-redis"),
         # No "transactions": MULTI/EXEC cannot hand reads back to the ops inside it.
         capabilities=frozenset({"ttl", "pubsub", "pipelines"}),
         ops=OPS,
@@ -58,7 +48,7 @@ cluster_plugin = backend_plugin(
     Backend(
         name="redis_cluster",
         schemes=("redis+cluster", "rediss+cluster"),
-        version=_version(),
+        version=distribution_version("dbplex-redis"),
         # No "pubsub": the Publish op works, subscribe() does not (yet) follow a cluster's nodes.
         capabilities=frozenset({"ttl", "pipelines"}),
         ops=OPS,
