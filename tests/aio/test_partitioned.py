@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -34,27 +35,50 @@ QUERIES: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture
-def partitioned(dbplex_servers: Servers, unique_table: str) -> Iterator[tuple[dict[str, Any], PartitionSpec]]:
-    """A daily-partitioned PostgreSQL table holding ROWS, and its configuration."""
+@contextmanager
+def loaded(servers: Servers, backend: str, target: str) -> Iterator[tuple[dict[str, Any], PartitionSpec]]:
+    """A daily-partitioned target of ``backend`` holding ROWS, and a configuration with every server."""
     spec = PartitionSpec(
-        source="pg",
-        target=unique_table,
+        source=backend,
+        target=target,
         strategy="range",
         key="at",
         interval="1 day",
         premake=2,
         since=FIRST.date().isoformat(),
     )
-    config = {"sources": {"pg": {"url": dbplex_servers.url("pg")}, "r": {"url": dbplex_servers.url("redis")}}}
-    with psycopg.connect(dbplex_servers.url("pg"), autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {unique_table} ({PG_COLUMNS}) PARTITION BY RANGE (at)")
+    config = {"sources": {name: {"url": servers.url(name)} for name in ("pg", "redis", "mongo")}}
+    with psycopg.connect(servers.url("pg"), autocommit=True) as conn:
+        if backend == "pg":
+            conn.execute(f"CREATE TABLE {target} ({PG_COLUMNS}) PARTITION BY RANGE (at)")
         with dbplex.open(config) as hub:
             games = hub.partitioned(spec)
             games.apply()
             assert games.insert([dict(r) for r in ROWS]) == len(ROWS)
-        yield config, spec
-        conn.execute(f"DROP TABLE {unique_table}")
+            try:
+                yield config, spec
+            finally:
+                if backend == "pg":
+                    conn.execute(f"DROP TABLE {target}")
+                else:
+                    with hub.connection("redis") as client:
+                        client.delete(*client.keys(f"*{target}*"))
+
+
+@pytest.fixture
+def partitioned(dbplex_servers: Servers, unique_table: str) -> Iterator[tuple[dict[str, Any], PartitionSpec]]:
+    """A daily-partitioned PostgreSQL table holding ROWS, and its configuration."""
+    with loaded(dbplex_servers, "pg", unique_table) as found:
+        yield found
+
+
+@pytest.fixture(params=["pg", "redis"])
+def any_backend(
+    request: pytest.FixtureRequest, dbplex_servers: Servers, unique_table: str
+) -> Iterator[tuple[dict[str, Any], PartitionSpec]]:
+    """ROWS partitioned by day on each backend with an async partition reader."""
+    with loaded(dbplex_servers, request.param, unique_table) as found:
+        yield found
 
 
 def sync_results(config: dict[str, Any], spec: PartitionSpec) -> list[ScatterResult | Exception]:
@@ -71,9 +95,9 @@ def outcome(call: Any) -> ScatterResult | Exception:
 
 
 def test_every_query_equals_the_sync_hubs_rows_scanned_and_pruned(
-    partitioned: tuple[dict[str, Any], PartitionSpec],
+    any_backend: tuple[dict[str, Any], PartitionSpec],
 ) -> None:
-    config, spec = partitioned
+    config, spec = any_backend
     expected = sync_results(config, spec)
 
     async def main() -> tuple[list[ScatterResult], list[ScatterResult]]:
@@ -104,9 +128,9 @@ def test_the_same_errors_and_lookups_as_the_sync_hub(partitioned: tuple[dict[str
             assert str(async_limit.value) == str(sync_limit.value)
             with pytest.raises(dbplex.ConfigError, match=r"unknown partition spec 'nope' \(configured: none"):
                 hub.partitioned("nope")
-            on_redis = PartitionSpec(source="r", target="k", strategy="range", key="at", interval="1 day")
-            with pytest.raises(dbplex.UnsupportedError, match=r"source 'r'.*no dbplex_async_partition hook"):
-                hub.partitioned(on_redis)
+            on_mongo = PartitionSpec(source="mongo", target="k", strategy="range", key="at", interval="1 day")
+            with pytest.raises(dbplex.UnsupportedError, match=r"source 'mongo'.*no dbplex_async_partition hook"):
+                hub.partitioned(on_mongo)
 
     asyncio.run(main())
 
