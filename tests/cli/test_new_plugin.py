@@ -22,9 +22,11 @@ from dbplex import Backend
 from dbplex.analyze import Analyzer
 from dbplex.backend_plugin import backend_plugin
 from dbplex.bench.baseline import Baseline
+from dbplex.changes.feed import AsyncChangeFeed
 from dbplex.cli.main import cli
 from dbplex.migrate import Migrator
 from dbplex.partition import Partitioner
+from dbplex.partition.backend import AsyncPartitionReader
 from dbplex.pooling import Connector
 from dbplex.scaffold import dbplex_requirement
 from dbplex.slowlog import SlowLog
@@ -103,6 +105,8 @@ CONTRACTS = [
     ("connector.py", "MydbConnector", Connector),
     ("optional.py", "MydbMigrator", Migrator),
     ("optional.py", "MydbPartitioner", Partitioner),
+    ("optional.py", "MydbAsyncPartitionReader", AsyncPartitionReader),
+    ("optional.py", "MydbAsyncChangeFeed", AsyncChangeFeed),
     ("optional.py", "MydbAnalyzer", Analyzer),
     ("optional.py", "MydbSlowLog", SlowLog),
     ("optional.py", "MydbBaseline", Baseline),
@@ -125,7 +129,7 @@ def test_each_contract_stub_states_every_member_of_its_protocol(
 ) -> None:
     tree = ast.parse((generated / "src" / "dbplex_mydb" / file).read_text())
     stub = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
-    methods = {node.name for node in stub.body if isinstance(node, ast.FunctionDef)}
+    methods = {node.name for node in stub.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     attributes = {
         node.target.id for node in stub.body if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
     }
@@ -142,13 +146,23 @@ def test_every_stub_is_a_target_its_hook_accepts_and_raises_naming_what_to_write
         health="dbplex_mydb.health:check",
         migrate="dbplex_mydb.optional:MydbMigrator",
         partition="dbplex_mydb.optional:MydbPartitioner",
+        async_partition="dbplex_mydb.optional:MydbAsyncPartitionReader",
+        async_watch="dbplex_mydb.optional:MydbAsyncChangeFeed",
         analyze="dbplex_mydb.optional:MydbAnalyzer",
         slowlog="dbplex_mydb.optional:MydbSlowLog",
         bench_baseline="dbplex_mydb.optional:MydbBaseline",
     )
     hooks.resolve_targets()  # a PluginError names any target whose parameters do not fit
     plugin = (generated / "src" / "dbplex_mydb" / "plugin.py").read_text()
-    for line in ("migrate=", "partition=", "analyze=", "slowlog=", "bench_baseline="):
+    for line in (
+        "migrate=",
+        "partition=",
+        "async_partition=",
+        "async_watch=",
+        "analyze=",
+        "slowlog=",
+        "bench_baseline=",
+    ):
         assert f"#   {line}" in plugin  # offered, not declared: their sections stay skipped until written
     from dbplex_mydb.optional import MydbBaseline
 

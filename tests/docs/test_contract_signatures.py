@@ -27,33 +27,37 @@ CONTRACTS = {
     "Partitioner": CORE / "partition" / "backend.py",
     "Listing": CORE / "partition" / "backend.py",
     "HashRouting": CORE / "partition" / "backend.py",
+    "AsyncPartitionReader": CORE / "partition" / "backend.py",
     "Baseline": CORE / "bench" / "baseline.py",
     "Analyzer": CORE / "analyze" / "model.py",
     "SlowLog": CORE / "slowlog" / "model.py",
     "Checker": CORE / "check" / "backend.py",
     "Describer": CORE / "schema" / "model.py",
     "ChangeFeed": CORE / "changes" / "feed.py",
+    "AsyncChangeFeed": CORE / "changes" / "feed.py",
 }
 
 HOOKS = "hooks"
 
 
-def _signature(function: ast.FunctionDef, method: bool) -> str:
-    """``name(params) -> returns`` as ``ast.unparse`` spells it, without ``self``."""
+def _signature(function: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> str:
+    """``name(params) -> returns`` as ``ast.unparse`` spells it, without ``self``; ``async`` first
+    for a coroutine function."""
     args = function.args
     if method and args.posonlyargs:
         args.posonlyargs = args.posonlyargs[1:]
     elif method and args.args:
         args.args = args.args[1:]
     returns = f" -> {ast.unparse(function.returns)}" if function.returns is not None else ""
-    return f"{function.name}({ast.unparse(args)}){returns}"
+    coroutine = "async " if isinstance(function, ast.AsyncFunctionDef) else ""
+    return f"{coroutine}{function.name}({ast.unparse(args)}){returns}"
 
 
 def _public_methods(cls: ast.ClassDef) -> dict[str, str]:
     return {
         node.name: _signature(node, method=True)
         for node in cls.body
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")
     }
 
 
@@ -84,11 +88,11 @@ def documented_signatures() -> dict[str, dict[str, str]]:
             heading = re.match(r"class (\w+)\(", code)
             if heading:
                 owner = heading.group(1)
-            elif code.strip().startswith("def ") and not code.endswith(":"):
+            elif code.strip().startswith(("def ", "async def ")) and not code.endswith(":"):
                 if not code.startswith(" "):
                     owner = HOOKS
                 function = ast.parse(code.strip() + ": ...").body[0]
-                assert isinstance(function, ast.FunctionDef)
+                assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
                 found.setdefault(owner, {})[function.name] = _signature(function, method=owner != HOOKS)
     return found
 

@@ -58,6 +58,8 @@ HOOKS = (
     "async_query",
     "async_health",
     "async_bench_baseline",
+    "async_partition",
+    "async_watch",
 )
 
 #: each hook specification's parameters.
@@ -156,6 +158,8 @@ def _hooks(name: str, target: _Target) -> dict[str, Callable[..., Any]]:
         "async_bench_baseline": lambda source, pool_size: (
             target.call(source, pool_size) if source.backend == name else None
         ),
+        "async_partition": lambda source: target.call(source) if source.backend == name else None,
+        "async_watch": lambda source: target.call(source) if source.backend == name else None,
     }
 
 
@@ -249,7 +253,7 @@ def backend_plugin(backend: Backend, **targets: str) -> BackendHooks:
     ``migrate``, ``partition``, ``analyze``, ``check``, ``watch`` and ``slowlog``: ``(source, pool, admin)``; ...); a class is checked through
     its constructor. The asyncio twins (``async_connect``, ``async_pool``, ``async_query``,
     ``async_health``, ``async_bench_baseline``) take the same arguments as their sync hooks; ``async_query`` and
-    ``async_health`` targets are coroutine functions.
+    ``async_health`` targets are coroutine functions; ``async_partition`` and ``async_watch`` take ``(source)``.
     """
     unknown = set(targets) - set(HOOKS)
     if unknown:

@@ -36,11 +36,11 @@ if TYPE_CHECKING:
     from dbplex.analyze.model import Analyzer
     from dbplex.bench.aio_baseline import AsyncBaseline
     from dbplex.bench.baseline import Baseline
-    from dbplex.changes.feed import ChangeFeed
+    from dbplex.changes.feed import AsyncChangeFeed, ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
-    from dbplex.partition.backend import Partitioner
+    from dbplex.partition.backend import AsyncPartitionReader, Partitioner
     from dbplex.pool import Pool, PoolStats
     from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
@@ -106,6 +106,12 @@ class AsyncBaselineHook(Protocol):
     def __call__(self, *, source: Source, pool_size: int) -> AsyncBaseline | None: ...
 
 
+class AsyncCapabilityHook(Protocol[_Capability]):
+    """An async hub's reader factory (``dbplex_async_partition``, ``dbplex_async_watch``): its object or None."""
+
+    def __call__(self, *, source: Source) -> _Capability | None: ...
+
+
 class AsyncBound:
     """A backend's asyncio hooks (``dbplex_async_*``), bound once: what the async hub calls.
 
@@ -113,7 +119,7 @@ class AsyncBound:
     ``dbplex_async_query``; the async hub refuses a source whose backend has none.
     """
 
-    __slots__ = ("_baseline", "_connect", "_health", "_pool", "run")
+    __slots__ = ("_baseline", "_connect", "_health", "_partition", "_pool", "_watch", "run")
 
     def __init__(
         self,
@@ -123,6 +129,8 @@ class AsyncBound:
         query: AsyncQueryHook,
         health: AsyncHealthHook,
         bench_baseline: AsyncBaselineHook,
+        partition: AsyncCapabilityHook[AsyncPartitionReader],
+        watch: AsyncCapabilityHook[AsyncChangeFeed],
     ) -> None:
         #: the query hook itself: returns the awaitable of a Result, or None when no plugin answers.
         self.run = query
@@ -130,6 +138,8 @@ class AsyncBound:
         self._pool = pool
         self._health = health
         self._baseline = bench_baseline
+        self._partition = partition
+        self._watch = watch
 
     def pool(self, source: Source) -> AsyncPool:
         """A new (unopened) asyncio pool: ``dbplex_async_pool`` given ``dbplex_async_connect``'s connector."""
@@ -149,6 +159,25 @@ class AsyncBound:
         """The raw async-driver baseline ``dbplex bench run --async`` compares against (unopened),
         or None when there is none."""
         return self._baseline(source=source, pool_size=pool_size)
+
+    def partition_reader(self, source: Source) -> AsyncPartitionReader:
+        """The backend's async partition reader (``dbplex_async_partition``)."""
+        return _made(self._partition, source, "asyncio partitioned queries", "dbplex_async_partition")
+
+    def change_feed(self, source: Source) -> AsyncChangeFeed:
+        """The backend's async change feed (``dbplex_async_watch``)."""
+        return _made(self._watch, source, "asyncio change feed", "dbplex_async_watch")
+
+
+def _made(hook: AsyncCapabilityHook[_T], source: Source, what: str, name: str) -> _T:
+    """What ``hook`` makes for ``source``; an :class:`UnsupportedError` naming the hook when no plugin answers."""
+    made = hook(source=source)
+    if made is None:
+        raise UnsupportedError(
+            f"source {source.name!r}: backend {source.backend!r} has no {what} "
+            f"(its plugin implements no {name} hook); use dbplex.open() for it"
+        )
+    return made
 
 
 class BoundBackend:

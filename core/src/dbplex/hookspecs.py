@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from dbplex.backends import Backend, Source
     from dbplex.bench.aio_baseline import AsyncBaseline
     from dbplex.bench.baseline import Baseline
-    from dbplex.changes.feed import ChangeFeed
+    from dbplex.changes.feed import AsyncChangeFeed, ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.health import Health
     from dbplex.migrate.backend import Migrator
     from dbplex.ops import Op
-    from dbplex.partition.backend import Partitioner
+    from dbplex.partition.backend import AsyncPartitionReader, Partitioner
     from dbplex.pool import Pool
     from dbplex.pooling.connector import AsyncConnector, Connector
     from dbplex.result import Result
@@ -284,4 +284,24 @@ def dbplex_async_bench_baseline(source: Source, pool_size: int) -> AsyncBaseline
 
     :param source: the configured source.
     :param pool_size: connections the baseline's pool keeps (the same as dbplex's pool in the run).
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_partition(source: Source) -> AsyncPartitionReader:
+    """Return the :class:`~dbplex.partition.backend.AsyncPartitionReader` through which
+    ``await async_hub.partitioned(name).query(...)`` lists and reads ``source``'s partitions, on
+    connections the async hub lends it. Made once per async hub, no I/O here.
+
+    :param source: the configured source.
+    """
+
+
+@hookspec(firstresult=True)
+def dbplex_async_watch(source: Source) -> AsyncChangeFeed:
+    """Return the :class:`~dbplex.changes.feed.AsyncChangeFeed` through which
+    ``async for change in async_hub.watch(...)`` reads ``source``'s changes, on connections the
+    async hub lends it: the same positions and changes as ``dbplex_watch``'s feed. No I/O here.
+
+    :param source: the configured source.
     """

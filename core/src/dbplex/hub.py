@@ -14,6 +14,7 @@ from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
 from dbplex.backends import Backend, Source
 from dbplex.binding import BoundBackend, Endpoint, derived, unanswered
+from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
@@ -88,7 +89,7 @@ class Transaction:
         return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
-class Hub:
+class Hub(Watching["Watch"]):
     """Every configured source behind one object.
 
     Pools open lazily, on a source's first use, so one unreachable source does not stop the
@@ -264,34 +265,18 @@ class Hub:
         bound = self._get(source)
         return bound.bound.change_feed(bound.source, bound.primary, bound.admin)
 
-    def watch(
-        self,
-        source: str,
-        tables: str | list[str],
-        *,
-        after: str | None = None,
-        timeout: float | None = None,
-        count: int | None = None,
-    ) -> Watch:
-        """The changes of ``tables`` in ``source`` after position ``after`` (from now when None):
-        a blocking iterator of :class:`~dbplex.changes.Change`, at least once; use it in a
-        ``with`` block or ``close()`` it. ``timeout`` and ``count`` end the iteration."""
+    def _watch(self, source: str, tables: list[str], after: str | None, limits: Limits) -> Watch:
         from dbplex.changes import Watch
 
-        names = [tables] if isinstance(tables, str) else list(tables)
-        return Watch(self.change_feed(source), names, after=after, timeout=timeout, count=count)
+        timeout, count = limits
+        return Watch(self.change_feed(source), tables, after=after, timeout=timeout, count=count)
 
     def partitioned(self, spec: str | PartitionSpec) -> Partitioned:
         """A partitioned table, collection or key family: a ``[partitions.NAME]`` of the
         configuration, or a :class:`~dbplex.partition.PartitionSpec` built in code."""
-        from dbplex.partition.api import Partitioned
+        from dbplex.partition.api import Partitioned, configured
 
-        if isinstance(spec, str):
-            try:
-                spec = self.config.partitions[spec]
-            except KeyError:
-                known = ", ".join(sorted(self.config.partitions)) or "none configured"
-                raise ConfigError(f"unknown partition spec {spec!r} (configured: {known})") from None
+        spec = configured(self.config, spec)
         return Partitioned(spec, self.partitioner(spec.source))
 
     # -- observation ----------------------------------------------------------------------------

@@ -177,6 +177,8 @@ class Plugins:
                 query=bound("dbplex_async_query"),
                 health=bound("dbplex_async_health"),
                 bench_baseline=bound("dbplex_async_bench_baseline"),
+                partition=bound("dbplex_async_partition"),
+                watch=bound("dbplex_async_watch"),
             )
         return BoundBackend(
             self.backends[backend_name],

@@ -20,6 +20,7 @@ from dbplex.aio.pool import AsyncPool
 from dbplex.aio.router import AsyncRouter
 from dbplex.backends import Backend, Source
 from dbplex.binding import failed, unanswered
+from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
@@ -30,7 +31,11 @@ from dbplex.result import Result
 from dbplex.routing.router import breaker
 
 if TYPE_CHECKING:
+    from dbplex.aio.partitioned import AsyncPartitioned
+    from dbplex.aio.watch import AsyncWatch
     from dbplex.metrics.recorder import MetricsPlugin
+    from dbplex.partition.backend import AsyncPartitionReader
+    from dbplex.partition.spec import PartitionSpec
     from dbplex.slowlog.model import SlowEntry
     from dbplex.slowlog.recorder import SlowPlugin
 
@@ -51,7 +56,7 @@ class AsyncTransaction:
         return await running
 
 
-class AsyncHub:
+class AsyncHub(Watching["AsyncWatch"]):
     """Every configured source behind one object, for asyncio applications.
 
     Use it as ``async with dbplex.open_async(...) as hub``, or call :meth:`aclose`. Pools open
@@ -76,6 +81,8 @@ class AsyncHub:
         self._routers: dict[str, AsyncRouter] = {}
         #: why a source cannot be used asynchronously, by name (its backend has no async executor, ...).
         self._refused: dict[str, UnsupportedError] = {}
+        #: partition readers by source, made on first use (see :meth:`partitioned`).
+        self._readers: dict[str, AsyncPartitionReader] = {}
         #: the operation metrics of this hub's sources (the sync hub's recorder, in the same
         #: series); None when ``[metrics]`` is off.
         self.metrics: MetricsPlugin | None = None
@@ -180,6 +187,33 @@ class AsyncHub:
         router = self._routers.get(source)
         if router is not None:
             router.wrote()
+
+    # -- partitions -----------------------------------------------------------------------------
+
+    def partitioned(self, spec: str | PartitionSpec) -> AsyncPartitioned:
+        """A partitioned target to query: a ``[partitions.NAME]`` of the configuration, or a
+        :class:`~dbplex.partition.PartitionSpec`, as :meth:`dbplex.Hub.partitioned` takes.
+
+        Raises :class:`~dbplex.errors.UnsupportedError` when the source's backend has no
+        ``dbplex_async_partition`` hook (query it through :func:`dbplex.open`).
+        """
+        from dbplex.aio.partitioned import AsyncPartitioned
+        from dbplex.partition.api import configured
+
+        spec = configured(self.config, spec)
+        endpoint = self._get(spec.source)
+        reader = self._readers.get(spec.source)
+        if reader is None:
+            reader = self._readers[spec.source] = endpoint.aio.partition_reader(endpoint.source)
+        return AsyncPartitioned(spec, reader, endpoint)
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def _watch(self, source: str, tables: list[str], after: str | None, limits: Limits) -> AsyncWatch:
+        from dbplex.aio.watch import AsyncWatch
+
+        endpoint = self._get(source)
+        return AsyncWatch(endpoint.aio.change_feed(endpoint.source), endpoint, tables, after, limits)
 
     # -- observation ----------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from dbplex.errors import ConfigError
+
 Op = Literal["insert", "update", "delete"]
 
 
@@ -45,3 +47,30 @@ class ChangeFeed(Protocol):
 
     def close(self) -> None:
         """Give back what the feed holds (a listening session); the pools stay the hub's."""
+
+
+class AsyncChangeFeed(Protocol):
+    """What a plugin's ``dbplex_async_watch(source)`` hook returns: one source's change feed under
+    asyncio (``async for change in async_hub.watch(...)``).
+
+    The answers of :meth:`ChangeFeed.start` and :meth:`ChangeFeed.read`, awaited, on a connection
+    the async hub lends each call (``conn``: what ``AsyncPool.connection()`` yields) and takes back
+    after it, so that a cancelled consumer leaves none in use. Recording (``install``) stays on
+    the sync hub and ``dbplex watch --install``.
+    """
+
+    async def start(self, conn: Any, tables: Sequence[str], after: str | None) -> str:
+        """As :meth:`ChangeFeed.start`, with the same errors."""
+        ...
+
+    async def read(self, conn: Any, tables: Sequence[str], after: str, wait: float) -> list[Change]:
+        """As :meth:`ChangeFeed.read`: waits on ``conn`` up to ``wait`` seconds for the first change."""
+        ...
+
+
+def not_recorded(source: str, missing: Sequence[str]) -> ConfigError:
+    """The error of :meth:`ChangeFeed.start` for tables whose changes are not recorded, naming the install step."""
+    return ConfigError(
+        f"source {source!r}: the changes of {', '.join(map(repr, missing))} are not recorded; "
+        f"run `dbplex watch --install {source}.{missing[0]}` first"
+    )

@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from dbplex.changes.feed import Change, ChangeFeed
+from dbplex.changes.watching import Limits
 
 #: the longest single wait on the server, so that :meth:`Watch.close` takes effect soon.
 WAIT_STEP = 0.5
+
+
+class Progress:
+    """Where a watch is and when it ends (``timeout`` seconds from :meth:`begin`, or ``count``
+    changes): the bookkeeping both hubs' watches share, without I/O."""
+
+    def __init__(self, position: str, limits: Limits) -> None:
+        #: the position of the last change delivered (or where the watch started).
+        self.position = position
+        self._timeout, self._left = limits
+        self._deadline: float | None = None
+
+    def begin(self) -> None:
+        """Start the clock of ``timeout``."""
+        self._deadline = None if self._timeout is None else time.monotonic() + self._timeout
+
+    def wait(self) -> float:
+        """How long the next read may wait on the server; 0 or less when the watch is over."""
+        if self._left is not None and self._left <= 0:
+            return 0.0
+        return WAIT_STEP if self._deadline is None else min(WAIT_STEP, self._deadline - time.monotonic())
+
+    def deliver(self, changes: Iterable[Change]) -> Iterator[Change]:
+        """Each of ``changes``, the position moved to it first, until ``count`` is reached."""
+        for change in changes:
+            if self._left is not None:
+                if self._left <= 0:
+                    return
+                self._left -= 1
+            self.position = change.position
+            yield change
 
 
 class Watch:
@@ -32,37 +64,37 @@ class Watch:
     ) -> None:
         self._feed = feed
         self._tables = list(tables)
-        self._timeout = timeout
-        self._count = count
         self._stopped = threading.Event()
         self._iterating = False
         try:
-            self.position = feed.start(self._tables, after)
+            self._progress = Progress(feed.start(self._tables, after), (timeout, count))
         except BaseException:
             feed.close()
             raise
 
+    @property
+    def position(self) -> str:
+        return self._progress.position
+
     def __iter__(self) -> Iterator[Change]:
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        self._progress.begin()
         self._iterating = True
         try:
-            yield from self._changes(deadline)
+            yield from self._changes()
         finally:
             self._iterating = False
             if self._stopped.is_set():
                 self._feed.close()
 
-    def _changes(self, deadline: float | None) -> Iterator[Change]:
-        delivered = 0
-        while not self._stopped.is_set() and (self._count is None or delivered < self._count):
-            wait = WAIT_STEP if deadline is None else min(WAIT_STEP, deadline - time.monotonic())
+    def _changes(self) -> Iterator[Change]:
+        progress = self._progress
+        while not self._stopped.is_set():
+            wait = progress.wait()
             if wait <= 0:
                 return
-            for change in self._feed.read(self._tables, self.position, wait):
-                self.position = change.position
+            for change in progress.deliver(self._feed.read(self._tables, progress.position, wait)):
                 yield change
-                delivered += 1
-                if self._stopped.is_set() or (self._count is not None and delivered >= self._count):
+                if self._stopped.is_set():
                     return
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from dbplex.errors import OpError
+from dbplex.config import Config
+from dbplex.errors import ConfigError, OpError
 from dbplex.migrate.locking import LockSettings
 from dbplex.partition import maintain, scatter
 from dbplex.partition.backend import Partitioner, insert_at, inspect_at, partitions_for_query
@@ -67,6 +68,17 @@ def orders(items: Iterable[OrderLike]) -> list[Order]:
         else:
             raise OpError(f"an order is 'field', '-field' or ('field', 'asc'|'desc'), got {item!r}")
     return found
+
+
+def configured(config: Config, spec: str | PartitionSpec) -> PartitionSpec:
+    """``spec`` itself, or the ``[partitions.NAME]`` of ``config`` it names (both hubs' lookup)."""
+    if not isinstance(spec, str):
+        return spec
+    try:
+        return config.partitions[spec]
+    except KeyError:
+        known = ", ".join(sorted(config.partitions)) or "none configured"
+        raise ConfigError(f"unknown partition spec {spec!r} (configured: {known})") from None
 
 
 class Partitioned:

@@ -89,6 +89,29 @@ class Listing(Protocol):
         ...
 
 
+class AsyncPartitionReader(Protocol):
+    """What a plugin's ``dbplex_async_partition(source)`` hook returns: the reads of a
+    cross-partition query on the async hub (``await async_hub.partitioned(name).query(...)``).
+
+    The core plans and merges as for the sync hub (:func:`dbplex.partition.scatter.plan`) and lends
+    each call a connection of the source's asyncio pool (``conn``: what ``AsyncPool.connection()``
+    yields), so that a cancelled query gives every one back. The reader answers what
+    :meth:`Listing.listing` and :meth:`Partitioner.fetch` answer, with the same rows and errors; a
+    ``remainder`` method (:class:`HashRouting`) prunes hash partitions. Maintenance stays on the sync hub.
+    """
+
+    async def listing(self, conn: Any, spec: PartitionSpec) -> Inventory:
+        """As :meth:`Listing.listing`: the partitions of ``spec`` from the catalog alone."""
+        ...
+
+    async def fetch(
+        self, conn: Any, spec: PartitionSpec, partition: Partition, query: PartitionQuery
+    ) -> list[dict[str, Any]]:
+        """As :meth:`Partitioner.fetch`; awaited concurrently, one connection each, for the
+        partitions of one query."""
+        ...
+
+
 class HashRouting(Protocol):
     """Optional for a partitioner: which hash partition a key value lands in, so that a query
     pinning the key with ``==`` / ``in`` reads only those (the scatter looks for this method)."""

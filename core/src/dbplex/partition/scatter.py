@@ -11,7 +11,9 @@ Pruning reads the conditions on the spec's key (``==``, ``in``, ``<``, ``<=``, `
   (``Inventory.default_exclusive``: PostgreSQL refuses a row in the default partition that another
   partition takes) and the key's allowed values lie inside the attached range and list partitions.
 
-Each candidate runs the query pushed down (``limit + offset`` rows, no offset), in threads.
+Each candidate runs the query pushed down (``limit + offset`` rows, no offset), in threads
+(:func:`query`) or concurrently on the async hub's loop; :func:`plan` and :meth:`Scatter.result`
+are what both share, without I/O.
 The sorted streams are merged with :func:`heapq.merge` by the global order, then ``offset`` and
 ``limit`` apply: the result equals the same query on one unpartitioned table.
 
@@ -319,30 +321,59 @@ def merge(streams: Sequence[Sequence[dict[str, Any]]], query: PartitionQuery) ->
     return list(itertools.islice(merged, query.offset, stop))
 
 
-def query(
-    partitioner: Partitioner, spec: PartitionSpec, inventory: Inventory, request: PartitionQuery
-) -> ScatterResult:
-    """Run ``request`` over every partition of ``spec`` that can match, merged in global order."""
+@dataclass
+class Scatter:
+    """What one cross-partition query reads, planned without I/O: the sync hub fetches
+    :attr:`reads` in threads, the async hub concurrently on its loop; both finish with :meth:`result`."""
+
+    request: PartitionQuery
+    #: the query each partition runs (limit + offset rows, the order fields added to ``fields``).
+    pushed: PartitionQuery
+    keep: list[Partition]
+    drop: list[Partition]
+
+    @property
+    def reads(self) -> list[Partition]:
+        """The partitions to fetch: none when nothing can match or ``limit`` is 0."""
+        return [] if self.request.limit == 0 else self.keep
+
+    def result(self, streams: Sequence[Sequence[dict[str, Any]]]) -> ScatterResult:
+        """The merged page from each partition's rows (in the order of :attr:`reads`)."""
+        wanted = self.request.fields
+        rows = merge(streams, self.request)
+        if wanted is not None and len(self.pushed.fields or ()) != len(wanted):
+            rows = [{k: v for k, v in row.items() if k in wanted} for row in rows]
+        return ScatterResult(rows=rows, scanned=[p.name for p in self.keep], pruned=[p.name for p in self.drop])
+
+
+def plan(spec: PartitionSpec, inventory: Inventory, request: PartitionQuery, partitioner: Any = None) -> Scatter:
+    """Check ``request``, choose the partitions of ``inventory`` that can match, push the query down.
+
+    ``partitioner`` is only asked for a hash remainder (see :class:`~dbplex.partition.backend.HashRouting`).
+    """
     request = normalize(spec, request)
     _check(request)
     attached = [e.partition for e in inventory.partitions if e.state == "attached"]
     keep, drop = candidates(spec, attached, request, partitioner, default_exclusive=inventory.default_exclusive)
     pushed = request.pushed_down()
-    wanted_fields = request.fields
-    if wanted_fields is not None:
-        extra = [o.field for o in request.order_by if o.field not in wanted_fields]
-        pushed = msgspec.structs.replace(pushed, fields=[*wanted_fields, *extra])
-    if request.limit == 0 or not keep:
-        streams: list[list[dict[str, Any]]] = []
-    elif len(keep) == 1:
-        streams = [partitioner.fetch(spec, keep[0], pushed)]
+    if request.fields is not None:
+        extra = [o.field for o in request.order_by if o.field not in request.fields]
+        pushed = msgspec.structs.replace(pushed, fields=[*request.fields, *extra])
+    return Scatter(request=request, pushed=pushed, keep=keep, drop=drop)
+
+
+def query(
+    partitioner: Partitioner, spec: PartitionSpec, inventory: Inventory, request: PartitionQuery
+) -> ScatterResult:
+    """Run ``request`` over every partition of ``spec`` that can match, merged in global order."""
+    planned = plan(spec, inventory, request, partitioner)
+    reads = planned.reads
+    if len(reads) <= 1:
+        streams = [partitioner.fetch(spec, p, planned.pushed) for p in reads]
     else:
-        with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(keep)), thread_name_prefix="dbplex-scatter") as pool:
-            streams = list(pool.map(lambda p: partitioner.fetch(spec, p, pushed), keep))
-    rows = merge(streams, request)
-    if wanted_fields is not None and len(pushed.fields or ()) != len(wanted_fields):
-        rows = [{k: v for k, v in row.items() if k in wanted_fields} for row in rows]
-    return ScatterResult(rows=rows, scanned=[p.name for p in keep], pruned=[p.name for p in drop])
+        with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(reads)), thread_name_prefix="dbplex-scatter") as pool:
+            streams = list(pool.map(lambda p: partitioner.fetch(spec, p, planned.pushed), reads))
+    return planned.result(streams)
 
 
 def _check(request: PartitionQuery) -> None:

@@ -83,10 +83,11 @@ def _contracts(names: PluginNames) -> dict[str, str]:
     from dbplex.analyze import Analyzer
     from dbplex.backend_plugin import HOOK_ARGUMENTS
     from dbplex.bench.baseline import Baseline
-    from dbplex.changes.feed import ChangeFeed
+    from dbplex.changes.feed import AsyncChangeFeed, ChangeFeed
     from dbplex.check.backend import Checker
     from dbplex.migrate import Migrator
     from dbplex.partition import Partitioner
+    from dbplex.partition.backend import AsyncPartitionReader
     from dbplex.pooling import Connector
     from dbplex.scaffold.contracts import Imports, stub_class
     from dbplex.schema.model import Describer
@@ -120,6 +121,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
             },
         ),
         (Partitioner, "partition", {}),
+        (AsyncPartitionReader, "async_partition", {}),
         (Analyzer, "analyze", {}),
         (SlowLog, "slowlog", {}),
         (
@@ -132,6 +134,7 @@ def _contracts(names: PluginNames) -> dict[str, str]:
         ),
         (Describer, "describe", {}),
         (ChangeFeed, "watch", {}),
+        (AsyncChangeFeed, "async_watch", {}),
         (
             Baseline,
             "bench_baseline",

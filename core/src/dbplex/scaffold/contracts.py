@@ -169,9 +169,10 @@ def stub_class(
         if not callable(function):
             continue
         decorator = "    @property\n" if isinstance(member, property) else ""
+        coroutine = "async " if inspect.iscoroutinefunction(function) else ""
         message = f"{class_name}.{name} in {where}, not written yet: {_first_sentence(function.__doc__)}"
         lines.append(
-            f"\n{decorator}    def {name}{_signature(function, namespace, renames, imports)}:\n"
+            f"\n{decorator}    {coroutine}def {name}{_signature(function, namespace, renames, imports)}:\n"
             f"{_docstring(function.__doc__, '        ')}"
             f"{_raise(message)}"
         )

@@ -186,14 +186,9 @@ class PgPartitioner:
         facts = _Facts(
             default=default,
             columns=catalog.writable_columns(conn, parent.oid),
-            tables={c.partition.name: c.table for c in children if c.table != c.partition.name},
+            tables=catalog.renamed(children),
         )
-        inventory = Inventory(
-            partitions=catalog.existing(children),
-            # PostgreSQL refuses a row in the default partition that a real partition takes
-            default_exclusive=True,
-            details={"table": f"{parent.schema}.{spec.target}", "key type": parent.key_type},
-        )
+        inventory = catalog.inventory(spec, parent, children)
         for table in catalog.unattached(conn, parent.oid, f"{spec.target}_"):
             part = from_name(spec, table)
             if part is not None and part.name == table:

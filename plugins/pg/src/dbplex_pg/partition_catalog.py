@@ -15,14 +15,14 @@ from typing import Any
 
 import psycopg
 
-from dbplex.partition import Existing, Partition, PartitionSpec
+from dbplex.partition import Existing, Inventory, Partition, PartitionSpec
 from dbplex.partition.model import Bound
 
 STRATEGIES = {"r": "range", "l": "list", "h": "hash"}
 TIME_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 
-_PARENT = """
+PARENT = """
 SELECT c.oid, c.relkind, n.nspname, pt.partstrat,
        (SELECT array_agg(a.attname ORDER BY k.ord)
           FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -34,7 +34,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 WHERE c.oid = to_regclass(quote_ident(%(table)s))
 """
-_CHILDREN = """
+CHILDREN = """
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending, c.reltuples
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = %s
@@ -72,7 +72,7 @@ _STANDALONE = """
 SELECT NOT c.relispartition FROM pg_class c WHERE c.oid = to_regclass(quote_ident(%s)) AND c.relkind IN ('r', 'p')
 """
 #: the parent's columns that the database orders as text: (name, type name, type category).
-_TEXT_COLUMNS = """
+TEXT_COLUMNS = """
 SELECT a.attname, t.typname, t.typcategory FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attnum > 0 AND NOT a.attisdropped
   AND t.typcategory IN ('S', 'E')
@@ -113,7 +113,15 @@ class Child:
 
 
 def parent(conn: psycopg.Connection[Any], spec: PartitionSpec) -> Parent | None:
-    row = conn.execute(_PARENT, {"table": spec.target, "key": spec.key}).fetchone()
+    return parent_of(conn.execute(PARENT, parent_params(spec)).fetchone())
+
+
+def parent_params(spec: PartitionSpec) -> dict[str, str]:
+    return {"table": spec.target, "key": spec.key}
+
+
+def parent_of(row: Any) -> Parent | None:
+    """The :class:`Parent` a row of :data:`PARENT` describes (None: no such table)."""
     if row is None:
         return None
     oid, kind, schema, strategy, keys, key_type = row
@@ -147,10 +155,30 @@ def problem(spec: PartitionSpec, found: Parent | None) -> str | None:
 
 
 def children(conn: psycopg.Connection[Any], spec: PartitionSpec, oid: int) -> list[Child]:
+    return children_of(spec, conn.execute(CHILDREN, [oid]).fetchall())
+
+
+def children_of(spec: PartitionSpec, rows: list[Any]) -> list[Child]:
+    """The partitions the rows of :data:`CHILDREN` describe."""
     return [
         Child(table, describe(spec, table, expression), bool(pending), None if tuples < 0 else round(tuples))
-        for table, expression, pending, tuples in conn.execute(_CHILDREN, [oid]).fetchall()
+        for table, expression, pending, tuples in rows
     ]
+
+
+def inventory(spec: PartitionSpec, found: Parent, children_: list[Child]) -> Inventory:
+    """What the catalog alone says of a partitioned table: its partitions and their states."""
+    return Inventory(
+        partitions=existing(children_),
+        # PostgreSQL refuses a row in the default partition that a real partition takes
+        default_exclusive=True,
+        details={"table": f"{found.schema}.{spec.target}", "key type": found.key_type},
+    )
+
+
+def renamed(children_: list[Child]) -> dict[str, str]:
+    """Partition name -> table, for the partitions whose table is named otherwise."""
+    return {c.partition.name: c.table for c in children_ if c.table != c.partition.name}
 
 
 def describe(spec: PartitionSpec, table: str, expression: str) -> Partition:
@@ -268,7 +296,9 @@ def text_order(conn: psycopg.Connection[Any], table: str) -> dict[str, str]:
     """Columns of ``table`` that PostgreSQL orders by a collation (or an enum's own order), each with
     how to order them by code point as the core does: ``collate`` (``col COLLATE "C"``) or ``cast``
     (``col::text COLLATE "C"``: citext, enums, domains)."""
-    return {
-        name: "collate" if type_name in _PLAIN_TEXT else "cast"
-        for name, type_name, _category in conn.execute(_TEXT_COLUMNS, [table]).fetchall()
-    }
+    return text_order_of(conn.execute(TEXT_COLUMNS, [table]).fetchall())
+
+
+def text_order_of(rows: list[Any]) -> dict[str, str]:
+    """:func:`text_order` from the rows of :data:`TEXT_COLUMNS`."""
+    return {name: "collate" if type_name in _PLAIN_TEXT else "cast" for name, type_name, _category in rows}

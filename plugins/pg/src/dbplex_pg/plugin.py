@@ -37,4 +37,6 @@ plugin = backend_plugin(
     async_query="dbplex_pg.aio_execute:run",
     async_health="dbplex_pg.aio_execute:check",
     async_bench_baseline="dbplex_pg.aio_baseline:AsyncPgBaseline",
+    async_partition="dbplex_pg.aio_partition:AsyncPgPartitionReader",
+    async_watch="dbplex_pg.aio_watch:AsyncPgChangeFeed",
 )

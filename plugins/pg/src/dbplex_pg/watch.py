@@ -24,12 +24,15 @@ from psycopg import sql
 
 from dbplex.backends import Source
 from dbplex.changes import Change
+from dbplex.changes.feed import not_recorded
+from dbplex.changes.steps import Steps, drive
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 from dbplex_pg.connection import options
 from dbplex_pg.translate import TABLE_CREATION_LOCK, decode_record, table_sql
 
 CHANNEL = "dbplex_changes"
+LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
 #: rows read per query: a long backlog comes in batches.
 BATCH = 1000
 
@@ -56,10 +59,70 @@ BEGIN
 END
 $body$;
 """
+_INSTALLED = (
+    "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE t.tgname = 'dbplex_capture' AND n.nspname = %s AND c.relname = ANY(%s)"
+)
+#: the oldest transaction still running: every one before it has ended.
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+#: a statement and its parameters, as :class:`ChangeSteps` ask them.
+Request = tuple[Any, list[Any]]
 _TRIGGER = """
 CREATE OR REPLACE TRIGGER dbplex_capture AFTER INSERT OR UPDATE OR DELETE ON {table}
 FOR EACH ROW EXECUTE FUNCTION {capture}({key}, {data})
 """
+
+
+class ChangeSteps:
+    """Starting and reading the change log as steps (statements out, rows in), without I/O: what
+    both the sync feed and :class:`dbplex_pg.aio_watch.AsyncPgChangeFeed` run."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.schema = options(source).schema
+        self.log = sql.Identifier(self.schema, "dbplex_changes")
+
+    def starting(self, tables: Sequence[str], after: str | None) -> Steps[Request, str]:
+        """The position to read from (``ChangeFeed.start``): the tables' triggers checked, then
+        ``after`` or the current horizon."""
+        rows = yield (_INSTALLED, [self.schema, list(tables)])
+        installed = {r[0] for r in rows}
+        missing = [t for t in tables if t not in installed]
+        if missing:
+            raise not_recorded(self.source.name, missing)
+        if after is not None:
+            _parse(after)
+            return after
+        horizon = (yield (_HORIZON, []))[0][0]
+        return f"{horizon}-{horizon}-0"
+
+    def reading(self, tables: Sequence[str], after: str) -> Steps[Request, list[Change]]:
+        """The changes after ``after`` as steps (statements out, rows in), without waiting."""
+        lo, hi, last = _parse(after)
+        query = sql.SQL(
+            "SELECT id, table_name, key, op, data::text FROM {log} "
+            "WHERE tx >= %s::text::xid8 AND tx < %s::text::xid8 AND id > %s AND table_name = ANY(%s) ORDER BY id LIMIT %s"
+        ).format(log=self.log)
+        rows = yield (query, [str(lo), str(hi), last, list(tables), BATCH])
+        while not rows:  # this range is done: the next one ends at the current horizon
+            horizon = int((yield (_HORIZON, []))[0][0])
+            if horizon <= hi:
+                return []
+            # a range with nothing in it moves on without a change to carry the position
+            lo, hi = hi, horizon
+            rows = yield (query, [str(lo), str(hi), 0, list(tables), BATCH])
+        return [
+            Change(
+                source=self.source.name,
+                table=table,
+                key=key,
+                op=op,
+                values={} if data is None else decode_record(data.encode()),
+                position=f"{lo}-{hi}-{id_}",
+            )
+            for id_, table, key, op, data in rows
+        ]
 
 
 class PgChangeFeed:
@@ -69,8 +132,9 @@ class PgChangeFeed:
         self.source = source
         self.pool = pool
         self.admin = admin
-        self.schema = options(source).schema
-        self._log = sql.Identifier(self.schema, "dbplex_changes")
+        self.steps = ChangeSteps(source)
+        self.schema = self.steps.schema
+        self._log = self.steps.log
         self._listening: ExitStack | None = None
         self._listener: Any = None
 
@@ -122,26 +186,7 @@ class PgChangeFeed:
 
     def start(self, tables: Sequence[str], after: str | None) -> str:
         with self.pool.connection() as conn:
-            installed = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE t.tgname = 'dbplex_capture' AND n.nspname = %s AND c.relname = ANY(%s)",
-                    [self.schema, list(tables)],
-                ).fetchall()
-            }
-            missing = [t for t in tables if t not in installed]
-            if missing:
-                raise ConfigError(
-                    f"source {self.source.name!r}: the changes of {', '.join(map(repr, missing))} are not recorded; "
-                    f"run `dbplex watch --install {self.source.name}.{missing[0]}` first"
-                )
-            if after is not None:
-                _parse(after)
-                return after
-            horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
-            return f"{horizon}-{horizon}-0"
+            return drive(self.steps.starting(tables, after), lambda request: conn.execute(*request).fetchall())
 
     def read(self, tables: Sequence[str], after: str, wait: float) -> list[Change]:
         found = self._read(tables, after)
@@ -151,32 +196,8 @@ class PgChangeFeed:
         return self._read(tables, after)
 
     def _read(self, tables: Sequence[str], after: str) -> list[Change]:
-        lo, hi, last = _parse(after)
-        query = sql.SQL(
-            "SELECT id, table_name, key, op, data::text FROM {log} "
-            "WHERE tx >= %s::text::xid8 AND tx < %s::text::xid8 AND id > %s AND table_name = ANY(%s) ORDER BY id LIMIT %s"
-        ).format(log=self._log)
         with self.pool.connection() as conn:
-            rows = conn.execute(query, [str(lo), str(hi), last, list(tables), BATCH]).fetchall()
-            if not rows:  # this range is done: the next one ends at the current horizon
-                horizon = int(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
-                if horizon <= hi:
-                    return []
-                lo, hi = hi, horizon
-                rows = conn.execute(query, [str(lo), str(hi), 0, list(tables), BATCH]).fetchall()
-                if not rows:  # nothing in it: move on without a change to carry the position
-                    return self._read(tables, f"{hi}-{hi}-0")
-        return [
-            Change(
-                source=self.source.name,
-                table=table,
-                key=key,
-                op=op,
-                values={} if data is None else decode_record(data.encode()),
-                position=f"{lo}-{hi}-{id_}",
-            )
-            for id_, table, key, op, data in rows
-        ]
+            return drive(self.steps.reading(tables, after), lambda request: conn.execute(*request).fetchall())
 
     def _wait(self, wait: float) -> None:
         """Until a NOTIFY on the channel or ``wait`` seconds, on the listening session."""
@@ -184,7 +205,7 @@ class PgChangeFeed:
             stack = ExitStack()
             self._listener = stack.enter_context(self.admin.connection())
             self._listening = stack
-            self._listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            self._listener.execute(LISTEN)
         for _ in self._listener.notifies(timeout=wait, stop_after=1):
             pass
 

@@ -186,9 +186,8 @@ class RedisPartitioner:
         """The registry's partitions, for queries: one ``ZRANGE``, no ``SCAN``, no per-bucket reads.
         An empty or lost registry lists nothing until ``maintain`` registers the buckets again
         (``inspect`` finds them by ``SCAN`` and proposes that)."""
-        inventory = Inventory(partitions=[Existing(p) for p in self._registered(spec)])
-        inventory.details["registry"] = keys.registry(spec, self.prefix)
-        return inventory
+        name = keys.registry(spec, self.prefix)
+        return listed(spec, name, self._run(f"reading {name}", lambda client: list(client.zrange(name, 0, -1)), name))
 
     def render(self, spec: PartitionSpec, action: Action) -> Action:
         commands = self._commands(spec, action)
@@ -223,11 +222,7 @@ class RedisPartitioner:
         name = keys.bucket(spec, partition, self.prefix)
         low, high = keys.score_range(spec, query.where)
         members = self._run(f"reading {name}", lambda client: client.zrangebyscore(name, low, high), name)
-        rows = [row for row in map(keys.decode, members) if matches(row, query.where)]
-        rows = merge([rows], query)
-        if query.fields is not None:
-            rows = [{f: row[f] for f in query.fields if f in row} for row in rows]
-        return rows
+        return bucket_rows(members, query)
 
     def remainder(self, spec: PartitionSpec, value: Any) -> int | None:
         """The hash bucket of a key value, for pruning; None when ``colocate`` (not the key) picks it."""
@@ -253,7 +248,7 @@ class RedisPartitioner:
         """The partitions the registry lists, in registry order."""
         name = keys.registry(spec, self.prefix)
         found = self._run(f"reading {name}", lambda client: list(client.zrange(name, 0, -1)), name)
-        return _partitions(spec, {_text(m) for m in found})
+        return registered(spec, found)
 
     def _scan(self, spec: PartitionSpec) -> list[Any]:
         """The keys of the family: ``SCAN`` of the server, or of every master of a cluster."""
@@ -355,6 +350,28 @@ def _cluster_error(source: Source, cluster: ClusterClient, exc: BaseException, d
     if isinstance(exc, redis.exceptions.ResponseError):
         return QueryError(f"source {source.name!r}: {doing}: {reason}")
     return OpError(f"source {source.name!r}: {doing}: {reason}")
+
+
+def listed(spec: PartitionSpec, registry: str, members: Iterable[Any]) -> Inventory:
+    """The inventory a query needs from the members of the registry ``registry`` (``ZRANGE``)."""
+    inventory = Inventory(partitions=[Existing(p) for p in registered(spec, members)])
+    inventory.details["registry"] = registry
+    return inventory
+
+
+def registered(spec: PartitionSpec, members: Iterable[Any]) -> list[Partition]:
+    """The partitions the registry's members name, in registry order."""
+    return _partitions(spec, {_text(m) for m in members})
+
+
+def bucket_rows(members: Iterable[Any], query: PartitionQuery) -> list[dict[str, Any]]:
+    """One bucket's members (``ZRANGEBYSCORE`` of the key's score range) as the query's rows:
+    filtered, ordered and limited here, as the core orders them."""
+    rows = [row for row in map(keys.decode, members) if matches(row, query.where)]
+    rows = merge([rows], query)
+    if query.fields is not None:
+        rows = [{f: row[f] for f in query.fields if f in row} for row in rows]
+    return rows
 
 
 def _partitions(spec: PartitionSpec, labels: Iterable[str]) -> list[Partition]:

@@ -42,6 +42,8 @@ plugin = backend_plugin(
     async_query="dbplex_redis.aio_execute:execute",
     async_health="dbplex_redis.aio_execute:check",
     async_bench_baseline="dbplex_redis.aio_baseline:AsyncRedisBaseline",
+    async_watch="dbplex_redis.aio_watch:AsyncRedisChangeFeed",
+    async_partition="dbplex_redis.aio_partition:AsyncRedisPartitionReader",
 )
 
 cluster_plugin = backend_plugin(

@@ -18,52 +18,51 @@ from typing import Any
 
 from dbplex.backends import Source
 from dbplex.changes import Change
+from dbplex.changes.feed import not_recorded
+from dbplex.changes.steps import Steps, drive
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 from dbplex_redis.translate import KEYS, values
 
 #: entries read per stream and call.
 BATCH = 1000
+#: a Redis command and its arguments, as :class:`ChangeSteps` asks them.
+Command = tuple[Any, ...]
 
 
-class RedisChangeFeed:
-    """Reads the tables' change streams through ``pool`` (``XREAD BLOCK`` up to the wait asked)."""
+class ChangeSteps:
+    """Starting and reading the change streams as steps (commands out, replies in), without I/O:
+    what both the sync feed and :class:`dbplex_redis.aio_watch.AsyncRedisChangeFeed` run."""
 
-    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
+    def __init__(self, source: Source) -> None:
         self.source = source
-        self.pool = pool
         self.keys = KEYS[source.options.prefix]
 
-    def install(self, table: str) -> None:
-        stream = self.keys.changes(table)
-        with self.pool.connection() as client:  # an empty stream: a group made and dropped leaves one
-            if not client.exists(stream):
-                client.xgroup_create(stream, "dbplex-install", id="$", mkstream=True)
-                client.xgroup_destroy(stream, "dbplex-install")
-
-    def start(self, tables: Sequence[str], after: str | None) -> str:
-        with self.pool.connection() as client:
-            missing = [t for t in tables if not client.exists(self.keys.changes(t))]
-            if missing:
-                raise ConfigError(
-                    f"source {self.source.name!r}: the changes of {', '.join(map(repr, missing))} are not recorded; "
-                    f"run `dbplex watch --install {self.source.name}.{missing[0]}` first"
-                )
-            if after is not None:
-                ids = _parse(after)
-            else:
-                ids = {}
-                for table in tables:
-                    last = client.xrevrange(self.keys.changes(table), count=1)
-                    ids[table] = last[0][0].decode() if last else "0-0"
+    def starting(self, tables: Sequence[str], after: str | None) -> Steps[Command, str]:
+        """The position to read from (``ChangeFeed.start``): the streams checked, then ``after``
+        or each stream's last entry."""
+        missing = []
+        for table in tables:
+            if not (yield ("EXISTS", self.keys.changes(table))):
+                missing.append(table)
+        if missing:
+            raise not_recorded(self.source.name, missing)
+        if after is not None:
+            ids = _parse(after)
+        else:
+            ids = {}
+            for table in tables:
+                last = yield ("XREVRANGE", self.keys.changes(table), "+", "-", "COUNT", 1)
+                ids[table] = last[0][0].decode() if last else "0-0"
         return _format({t: ids.get(t, "0-0") for t in tables})
 
-    def read(self, tables: Sequence[str], after: str, wait: float) -> list[Change]:
+    def reading(self, tables: Sequence[str], after: str, wait: float) -> Steps[Command, list[Change]]:
+        """The changes after ``after``, waiting up to ``wait`` seconds for the first (``XREAD BLOCK``)."""
         ids = _parse(after)
-        streams = {self.keys.changes(t): ids.get(t, "0-0") for t in tables}
-        table_of = {self.keys.changes(t): t for t in tables}
-        with self.pool.connection() as client:
-            reply = client.xread(streams, count=BATCH, block=max(1, int(wait * 1000)))
+        keys = [self.keys.changes(t) for t in tables]
+        block = max(1, int(wait * 1000))
+        reply = yield ("XREAD", "COUNT", BATCH, "BLOCK", block, "STREAMS", *keys, *(ids.get(t, "0-0") for t in tables))
+        table_of = dict(zip(keys, tables, strict=True))
         entries: list[tuple[tuple[int, int], str, str, Any]] = []
         for stream, found in _streams(reply):
             table = table_of[stream.decode()]
@@ -84,6 +83,31 @@ class RedisChangeFeed:
         op, _, key = head.partition(":")
         record = values([part for pair in pairs if pair[0] != b"" for part in pair], None, key) or {}
         return Change(source=self.source.name, table=table, key=key, op=op, values=record, position=position)  # type: ignore[arg-type]
+
+
+class RedisChangeFeed:
+    """Reads the tables' change streams through ``pool`` (``XREAD BLOCK`` up to the wait asked)."""
+
+    def __init__(self, source: Source, pool: Pool, admin: Pool) -> None:
+        self.source = source
+        self.pool = pool
+        self.steps = ChangeSteps(source)
+        self.keys = self.steps.keys
+
+    def install(self, table: str) -> None:
+        stream = self.keys.changes(table)
+        with self.pool.connection() as client:  # an empty stream: a group made and dropped leaves one
+            if not client.exists(stream):
+                client.xgroup_create(stream, "dbplex-install", id="$", mkstream=True)
+                client.xgroup_destroy(stream, "dbplex-install")
+
+    def start(self, tables: Sequence[str], after: str | None) -> str:
+        with self.pool.connection() as client:
+            return drive(self.steps.starting(tables, after), lambda command: client.execute_command(*command))
+
+    def read(self, tables: Sequence[str], after: str, wait: float) -> list[Change]:
+        with self.pool.connection() as client:
+            return drive(self.steps.reading(tables, after, wait), lambda command: client.execute_command(*command))
 
     def close(self) -> None:
         """Nothing held between reads."""
