@@ -50,6 +50,14 @@ class TestConformance(ConformanceSuite):
         columns = "id bigint NOT NULL, at timestamptz NOT NULL, grp integer, name text"
         hub.execute("s", SQL(f"CREATE TABLE {spec.target} ({columns}) PARTITION BY RANGE ({spec.key})"))
 
+    def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
+        hub.execute("s", SQL(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text, n integer)'))
+        columns = [[r[c] for r in rows] for c in ("id", "name", "n")]
+        hub.execute(
+            "s", SQL(f'INSERT INTO "{table}" SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[])', columns)
+        )
+        return table
+
     def check_sql(self, hub: dbplex.Hub, table: str) -> None:
         import sqlalchemy as sa
 
