@@ -99,6 +99,8 @@ class CheckerSection(QualityBase):
             rows = [row for batch in checker.batches(table, None, FIELDS, 4, lo, hi) for row in batch]
             assert _texts(rows) == _expected([r for r in planted_rows() if lo <= r["id"] < hi])
             assert segment.checksum == canonical.checksum(canonical.digest(k, v) for k, v in rows)
+        (whole,) = checker.segments(table, None, FIELDS, [11, None])  # a last edge of None bounds nothing
+        assert whole.count == ROWS - 10
 
     def test_segments_are_equal_for_equal_rows_and_differ_where_a_row_changed(
         self, hub: dbplex.Hub, checked: tuple[Checker, str], unique_table: str
@@ -159,18 +161,18 @@ class ChangeFeedSection(SuiteBase):
             got.extend(found)
         return got
 
-    @staticmethod
-    def _write(hub: dbplex.Hub, table: str) -> None:
+    def _written(self, hub: dbplex.Hub, feed: ChangeFeed, table: str) -> tuple[str, list[Change]]:
+        """The position before an insert, update and delete of ``k1``, and the changes read after it."""
+        start = feed.start([table], None)
         hub.execute(SOURCE, Put(table, "k1", {"name": "first", "n": 1}))
         hub.execute(SOURCE, Update(table, "k1", {"n": 2}))
         hub.execute(SOURCE, Delete(table, "k1"))
+        return start, self._read(feed, table, start, 3)
 
     def test_changes_after_a_position_come_in_order_with_their_positions(
         self, hub: dbplex.Hub, feed: ChangeFeed, unique_table: str
     ) -> None:
-        start = feed.start([unique_table], None)
-        self._write(hub, unique_table)
-        got = self._read(feed, unique_table, start, 3)
+        start, got = self._written(hub, feed, unique_table)
         assert [(c.op, c.key, c.values) for c in got] == [
             ("insert", "k1", {"name": "first", "n": 1}),
             ("update", "k1", {"name": "first", "n": 2}),
@@ -183,9 +185,7 @@ class ChangeFeedSection(SuiteBase):
     def test_resuming_after_a_delivered_position_delivers_the_rest_again(
         self, hub: dbplex.Hub, feed: ChangeFeed, unique_table: str
     ) -> None:
-        start = feed.start([unique_table], None)
-        self._write(hub, unique_table)
-        first = self._read(feed, unique_table, start, 3)
+        _, first = self._written(hub, feed, unique_table)
         assert feed.start([unique_table], first[0].position) == first[0].position
         resumed = hub.change_feed(SOURCE)  # a new feed, as after a restart
         try:
