@@ -51,10 +51,11 @@ class TestConformance(ConformanceSuite):
         hub.execute("s", SQL(f"CREATE TABLE {spec.target} ({columns}) PARTITION BY RANGE ({spec.key})"))
 
     def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
-        hub.execute("s", SQL(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text, n integer)'))
+        key = "text" if rows and isinstance(rows[0]["id"], str) else "bigint"
+        hub.execute("s", SQL(f'CREATE TABLE "{table}" (id {key} PRIMARY KEY, name text, n integer)'))
         columns = [[r[c] for r in rows] for c in ("id", "name", "n")]
         hub.execute(
-            "s", SQL(f'INSERT INTO "{table}" SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[])', columns)
+            "s", SQL(f'INSERT INTO "{table}" SELECT * FROM unnest(%s::{key}[], %s::text[], %s::int[])', columns)
         )
         return table
 

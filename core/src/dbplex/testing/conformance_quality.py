@@ -50,10 +50,11 @@ class QualityBase(SuiteBase):
     """What only the backend's test class knows: how to write rows in the backend's own layout."""
 
     def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
-        """Write ``rows`` (``{"id": int, "name": str, "n": int}``) into a new table named after
-        ``table``, in the layout the checker and describer read (PostgreSQL columns with ``id``
-        the primary key, MongoDB documents with ``_id``, Redis hashes ``<table>:<id>``); return
-        its name as they take it (``<table>:*`` for a key family)."""
+        """Write ``rows`` (``{"id": int, "name": str, "n": int}``; ``id`` is text in
+        :meth:`CheckerSection.test_text_keys_are_ordered_by_code_point`) into a new table named
+        after ``table``, in the layout the checker and describer read (PostgreSQL columns with
+        ``id`` the primary key, MongoDB documents with ``_id``, Redis hashes ``<table>:<id>``);
+        return its name as they take it (``<table>:*`` for a key family)."""
         raise NotImplementedError(
             f"{type(self).__name__}.plant(hub, table, rows): write the rows in your backend's own layout, keyed by "
             "id, and return the table's name as your checker reads it; required with dbplex_check or dbplex_describe"
@@ -116,6 +117,25 @@ class CheckerSection(QualityBase):
         theirs = checker.segments(changed, None, FIELDS, edges)
         assert [a == b for a, b in zip(ours, theirs, strict=True)] == [True, True, False, True]
         assert theirs[2].count == ours[2].count
+
+    def test_text_keys_are_ordered_by_code_point(self, hub: dbplex.Hub, unique_table: str) -> None:
+        """A mirror keyed by text cuts ranges at keys and expects every side to put the same
+        keys between two edges: code-point order, whatever the server's collation."""
+        self.require(hub, "check")
+        checker = hub.checker(SOURCE)
+        if not checker.ordered:
+            pytest.skip("the checker is unordered: it has no key ranges (mirrors look its keys up)")
+        keys = ["Zoë", "apple", "Äpfel", "zebra", "ß", "日本", "a b", "A", "a", "B"]
+        table = self.plant(hub, unique_table, [{"id": k, "name": k, "n": len(k)} for k in keys])
+        ordered = sorted(keys)
+        streamed = [canonical.text(k) for batch in checker.batches(table, None, [], 3) for k, _ in batch]
+        assert streamed == ordered
+        assert checker.bounds(table, None) == (ordered[0], ordered[-1])
+        edges = ["A", "a", "zebra", "ß", None]
+        counts = [sum(lo <= k < hi for k in keys) for lo, hi in pairwise(["A", "a", "zebra", "ß", "\U0010ffff"])]
+        assert [s.count for s in checker.segments(table, None, [], edges)] == counts
+        inner = [canonical.text(k) for batch in checker.batches(table, None, [], 3, "a", "ß") for k, _ in batch]
+        assert inner == [k for k in ordered if "a" <= k < "ß"]
 
 
 class DescriberSection(QualityBase):
