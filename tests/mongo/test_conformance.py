@@ -17,6 +17,7 @@ import pytest
 from pymongo import CursorType
 
 import dbplex
+from dbplex.check.backend import Checker
 from dbplex.partition import PartitionSpec
 from dbplex.testing.conformance import ConformanceSuite, RecordsSection
 from dbplex.testing.conformance_pool import OpenSource
@@ -88,9 +89,21 @@ class TestConformance(KnownNxBugs, ConformanceSuite):
         return super().partition_spec(target, **{"options": {"layout": "collections"}, **fields})
 
     def server_lacks(self, hub: dbplex.Hub, capability: str) -> str | None:
-        if capability in ("transactions", "change_streams") and not _replicated(hub):
+        if capability in ("transactions", "change_streams", "watch") and not _replicated(hub):
             return "MongoDB has it only on a replica set or sharded cluster; the test server is a standalone"
         return None
+
+    def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
+        if rows:
+            with hub.connection("s") as db:
+                db[table].insert_many([{"_id": r["id"], "name": r["name"], "n": r["n"]} for r in rows])
+        return table
+
+    def test_batches_stream_every_row_once_in_bounded_batches(
+        self, checked: tuple[Checker, str], nx_bug: Callable[[str], None]
+    ) -> None:
+        nx_bug("an unfiltered find sorted by an integer _id returns it in text order (1, 10, 11, ..., 2)")
+        super().test_batches_stream_every_row_once_in_bounded_batches(checked)
 
     def check_aggregate(self, hub: dbplex.Hub, table: str) -> None:
         with hub.connection("s") as db:

@@ -50,6 +50,15 @@ class TestConformance(ConformanceSuite):
         columns = "id bigint NOT NULL, at timestamptz NOT NULL, grp integer, name text"
         hub.execute("s", SQL(f"CREATE TABLE {spec.target} ({columns}) PARTITION BY RANGE ({spec.key})"))
 
+    def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
+        key = "text" if rows and isinstance(rows[0]["id"], str) else "bigint"
+        hub.execute("s", SQL(f'CREATE TABLE "{table}" (id {key} PRIMARY KEY, name text, n integer)'))
+        columns = [[r[c] for r in rows] for c in ("id", "name", "n")]
+        hub.execute(
+            "s", SQL(f'INSERT INTO "{table}" SELECT * FROM unnest(%s::{key}[], %s::text[], %s::int[])', columns)
+        )
+        return table
+
     def check_sql(self, hub: dbplex.Hub, table: str) -> None:
         import sqlalchemy as sa
 

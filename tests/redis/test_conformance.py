@@ -61,6 +61,12 @@ class TestConformance(ConformanceSuite):
                 if doomed:
                     admin.delete(*doomed)
 
+    def plant(self, hub: dbplex.Hub, table: str, rows: list[dict[str, Any]]) -> str:
+        commands = [["HSET", f"{table}:{r['id']}", "name", r["name"], "n", r["n"]] for r in rows]
+        if commands:
+            hub.execute("s", Pipeline(commands))
+        return f"{table}:*"
+
     def check_ttl(self, hub: dbplex.Hub, table: str) -> None:
         expiring_keys(hub, table)
 

@@ -58,7 +58,8 @@ class Checker(Protocol):
         self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
     ) -> Iterator[list[Row]]:
         """Every row of ``table`` in batches of at most ``batch`` rows, in key order when
-        :attr:`ordered`; with ``lo``/``hi`` (ordered checkers only), rows with ``lo <= key < hi``.
+        :attr:`ordered`; with ``lo``/``hi`` (ordered checkers only), rows with ``lo <= key < hi``
+        (text by code point, as :meth:`bounds` orders it).
         Never holds more than a batch in memory."""
         ...
 
@@ -76,13 +77,17 @@ class Checker(Protocol):
         ...
 
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
-        """The smallest and largest key of ``table`` (None when empty); ordered checkers only."""
+        """The smallest and largest key of ``table`` (None when empty); ordered checkers only.
+        Text keys are ordered by code point (PostgreSQL ``COLLATE "C"``); core bisects only when
+        both ends are integers, or both text, on both sides."""
         ...
 
     def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
         """Count and checksum of each range ``edges[i] <= key < edges[i + 1]`` (so one fewer than
-        ``edges``), in one request where the server allows: computed as close to the data as it
-        can, each equal to :func:`dbplex.check.canonical.checksum` of the range's row digests."""
+        ``edges``; a last edge of None bounds nothing), in one request where the server allows:
+        computed as close to the data as it can, each equal to
+        :func:`dbplex.check.canonical.checksum` of the range's row digests. Edges are integers
+        or text, ordered as :meth:`bounds` orders keys."""
         ...
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:

@@ -1,13 +1,20 @@
 """Mirror consistency: do two places hold the same records?
 
-Two ordered sides with integer keys are compared by **bisection**: the key range is cut into
-:data:`FANOUT` segments, each side's server returns every segment's count and checksum in one
-request (``Checker.segments``), equal segments are done, and a differing one is cut again until it holds at most :data:`LEAF` rows,
-when both sides' rows of it are read and diffed by key. Reading a segment's checksum costs the
-server a read of its rows (counted), so with few differences each side is read about once for the
-checksums and once more for the small differing segments. Otherwise (a Redis key family, string
-keys) the check **looks up**: it streams the source, fetches the same keys from the target in
-batches and compares digests, then streams the target's keys and asks the source which exist.
+Two ordered sides are compared by **bisection** when both hold integer keys (``key_type =
+"int"``) or both hold text keys (``key_type = "str"``): the key range is cut into segments,
+each side's server returns every segment's count and checksum in one request
+(``Checker.segments``), equal segments are done, and a differing one is cut again until it holds
+at most :data:`LEAF` rows, when both sides' rows of it are read and diffed by key. Integer ranges
+are cut evenly into :data:`FANOUT` by value; text keys, which cannot be cut by value, are cut at
+every n-th key of the side holding more rows in the range (its keys streamed, at most
+2 × :data:`FANOUT` of them kept), so each piece holds at most a FANOUT-th of that side's rows.
+Text is ordered by code point on every side (PostgreSQL ``COLLATE "C"``, MongoDB's binary string
+order, Python's ``str``). Reading a segment's checksum costs the server a read of its rows
+(counted), so with few differences each side is read about once for the checksums and once more
+for the small differing segments (text keys: once more for their cut points, keys only).
+Otherwise (a Redis key family, keys of mixed types) the check **looks up**: it streams the
+source, fetches the same keys from the target in batches and compares digests, then streams the
+target's keys and asks the source which exist.
 
 A copy whose records are **nested** in lists (``cache:schedules:*``, each key a schedule holding
 its games) cannot be looked up by record key, so its records are streamed once into a map of
@@ -26,6 +33,7 @@ from dbplex.check import canonical
 from dbplex.check.backend import Checker
 from dbplex.check.report import CheckResult
 from dbplex.check.rules import Address, Mirror
+from dbplex.errors import ConfigError
 
 #: segments a key range is cut into at each level of the bisection.
 FANOUT = 16
@@ -59,9 +67,9 @@ def compare(rule: Mirror, source: Side, target: Side, result: CheckResult, sampl
     if rule.nested is not None:
         result.method = "nested"
         _nested(source, target, rule.nested, result, sample)
-    elif rule.key_type == "int" and source.checker.ordered and target.checker.ordered:
+    elif (ends := _ends(rule, source, target)) is not None:
         result.method = "bisection"
-        _bisect(source, target, result, sample)
+        _bisect(source, target, result, sample, ends)
     else:
         result.method = "lookup"
         _lookup(source, target, result, sample)
@@ -76,30 +84,59 @@ def _order(key: str) -> tuple[int, int | str]:
         return (1, key)
 
 
-def _bisect(source: Side, target: Side, result: CheckResult, sample: int) -> None:
-    ends = (source.checker.bounds(source.table, source.key), target.checker.bounds(target.table, target.key))
-    bounds = [b for b in ends if b]
+#: a key range: its first key, and the key past its end (None: no end).
+Range = tuple[Any, Any]
+
+
+def _ends(rule: Mirror, source: Side, target: Side) -> Range | None:
+    """The range covering both sides' keys when they can be bisected, else None (look up).
+
+    Integer keys are refused unless both sides hold integers only; text keys are bisected when
+    both sides hold text only, and looked up otherwise (integers compared by their text)."""
+    if not (source.checker.ordered and target.checker.ordered):
+        return None
+    sides = [(side, side.checker.bounds(side.table, side.key)) for side in (source, target)]
+    found = [key for _, bounds in sides if bounds for key in bounds]
+    if rule.key_type == "int":
+        for side, bounds in sides:
+            for key in bounds or ():
+                if isinstance(key, bool) or not isinstance(key, int):
+                    raise ConfigError(
+                        f"source {side.place.source!r}: {side.table}.{side.key or 'key'} holds "
+                        f'{canonical.text(key)!r}, not an integer: a mirror over it needs key_type = "str"'
+                    )
+        return (min(found), max(found) + 1) if found else (0, 1)
+    if all(isinstance(key, str) for key in found):
+        return (min(found), None) if found else ("", None)
+    return None
+
+
+def _bisect(source: Side, target: Side, result: CheckResult, sample: int, ends: Range) -> None:
     rows = {str(source.place): 0, str(target.place): 0}
-    if bounds:
-        pending = [(min(int(b[0]) for b in bounds), max(int(b[1]) for b in bounds) + 1)]
-        first = True
-        while pending:
-            lo, hi = pending.pop()
-            edges = _edges(lo, hi)
-            ours = source.checker.segments(source.table, source.key, source.fields, edges)
-            theirs = target.checker.segments(target.table, target.key, target.fields, edges)
-            if first:  # the first level covers every key once: it counts both sides
-                rows[str(source.place)] = sum(s.count for s in ours)
-                rows[str(target.place)] = sum(s.count for s in theirs)
-                first = False
-            for (start, end), mine, other in zip(pairwise(edges), ours, theirs, strict=True):
-                if mine == other:
-                    continue
-                if max(mine.count, other.count) <= LEAF or end - start <= FANOUT:
-                    _diff(dict(source.digests(start, end)), dict(target.digests(start, end)), result, sample)
-                else:
-                    pending.append((start, end))
-            pending.sort(reverse=True)  # key order, so the samples are the first keys
+    textual = isinstance(ends[0], str)
+    # (start, end, each side's rows in it when a level counted them)
+    pending: list[tuple[Any, Any, tuple[int, int] | None]] = [(*ends, None)]
+    first = True
+    while pending:
+        start, end, counts = pending.pop()
+        if textual:
+            edges = _cuts(source if counts is None or counts[0] >= counts[1] else target, start, end)
+        else:
+            edges = _edges(start, end)
+        ours = source.checker.segments(source.table, source.key, source.fields, edges)
+        theirs = target.checker.segments(target.table, target.key, target.fields, edges)
+        if first:  # the first level covers every key once: it counts both sides
+            rows[str(source.place)] = sum(s.count for s in ours)
+            rows[str(target.place)] = sum(s.count for s in theirs)
+            first = False
+        for (lo, hi), mine, other in zip(pairwise(edges), ours, theirs, strict=True):
+            if mine == other:
+                continue
+            if max(mine.count, other.count) <= LEAF or (not textual and hi - lo <= FANOUT):
+                _diff(dict(source.digests(lo, hi)), dict(target.digests(lo, hi)), result, sample)
+            else:
+                pending.append((lo, hi, (mine.count, other.count)))
+        pending.sort(key=lambda p: p[0], reverse=True)  # key order, so the samples are the first keys
     result.rows = rows
 
 
@@ -107,6 +144,21 @@ def _edges(lo: int, hi: int) -> list[int]:
     """``[lo, hi)`` cut into up to FANOUT contiguous ranges: their FANOUT + 1 edges at most."""
     step = max(1, -(-(hi - lo) // FANOUT))
     return [*range(lo, hi, step), hi]
+
+
+def _cuts(side: Side, lo: str, hi: str | None) -> list[Any]:
+    """``[lo, hi)`` cut at every n-th key ``side`` holds in it, n doubling whenever more than
+    2 × FANOUT cut points are kept, so memory stays bounded whatever the range holds."""
+    kept: list[str] = []
+    step, seen = 1, 0
+    for batch in side.checker.batches(side.table, side.key, [], BATCH, lo, hi):
+        for key, _ in batch:
+            seen += 1
+            if seen % step == 0 and key != lo:
+                kept.append(key)
+                if len(kept) > 2 * FANOUT:
+                    kept, step = kept[1::2], step * 2
+    return [lo, *kept, hi]
 
 
 def _diff(ours: dict[str, int], theirs: dict[str, int], result: CheckResult, sample: int, extra: bool = True) -> None:

@@ -157,8 +157,9 @@ class Mirror(_Rule, frozen=True, kw_only=True, tag="mirror"):
     target_key: str | None = None
     #: original field -> copy field, the values compared; empty compares keys alone.
     fields: dict[str, str] = {}
-    #: ``int`` keys are bisected by range when both sides are ordered; ``str`` keys are compared
-    #: by streaming the original and looking its keys up in the copy.
+    #: when both sides are ordered, ``int`` keys are bisected by value ranges and ``str`` keys by
+    #: ranges of their text cut at every n-th key (both sides holding text only; otherwise the
+    #: original is streamed and its keys looked up in the copy).
     key_type: Literal["int", "str"] = "int"
     #: the copy's field holding a list of records rather than one record (a cached schedule's
     #: ``games``): each element is a record of the original, keyed by its ``target_key`` field.

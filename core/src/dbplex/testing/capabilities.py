@@ -5,7 +5,7 @@ A backend declares two kinds of capability:
 - **flags** in :attr:`Backend.capabilities <dbplex.backends.Backend.capabilities>`, from
   :data:`dbplex.backends.CAPABILITIES` (``transactions``, ``ttl``, ...);
 - **optional hooks** its plugin implements, named here by :data:`HOOK_CAPABILITIES`
-  (``migrate``, ``partition``, ``bench_baseline``).
+  (``migrate``, ``partition``, ``bench_baseline``, ``check``, ``describe``, ``watch``).
 
 The conformance suite tests every declared one and fails when it does not work; an undeclared
 one is skipped with a reason. docs/plugins.md says what each requires.
@@ -21,6 +21,9 @@ HOOK_CAPABILITIES = {
     "migrate": "dbplex_migrate",
     "partition": "dbplex_partition",
     "bench_baseline": "dbplex_bench_baseline",
+    "check": "dbplex_check",
+    "describe": "dbplex_describe",
+    "watch": "dbplex_watch",
 }
 
 #: everything the suite can certify, in one sorted list.

@@ -16,6 +16,8 @@ It is made of sections, one module each, all run through dbplex's public surface
 - migrations, partitioning, the bench baseline (:mod:`.conformance_migrate`,
   :mod:`.conformance_partition`, :mod:`.conformance_baseline`), for a backend whose plugin
   implements that hook;
+- data quality: the checker, the describer and the change feed (:mod:`.conformance_quality`),
+  for a backend whose plugin implements ``dbplex_check``, ``dbplex_describe``, ``dbplex_watch``;
 - capabilities (:mod:`.conformance_capabilities`): every declared one works.
 
 A section for something the backend does not declare is skipped with that reason; once
@@ -44,6 +46,7 @@ from dbplex.testing.conformance_capabilities import CapabilitySection
 from dbplex.testing.conformance_migrate import MigrateSection
 from dbplex.testing.conformance_partition import PartitionSection
 from dbplex.testing.conformance_pool import PoolSection, with_port
+from dbplex.testing.conformance_quality import ChangeFeedSection, CheckerSection, DescriberSection
 from dbplex.values import INT_MAX, INT_MIN, MAX_DEPTH, MAX_KEY_BYTES
 
 __all__ = [
@@ -271,7 +274,15 @@ class RecordsSection(SuiteBase):
 
 
 class ConformanceSuite(
-    RecordsSection, PoolSection, MigrateSection, PartitionSection, BaselineSection, CapabilitySection
+    RecordsSection,
+    PoolSection,
+    MigrateSection,
+    PartitionSection,
+    BaselineSection,
+    CheckerSection,
+    DescriberSection,
+    ChangeFeedSection,
+    CapabilitySection,
 ):
     """Every section. Subclass, set :attr:`backend`, implement
     :meth:`~dbplex.testing.conformance_base.SuiteBase.kill_connections`; override ``source_url``

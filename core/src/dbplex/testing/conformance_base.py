@@ -66,6 +66,11 @@ class SuiteBase:
 
     # -- what only the backend's test class knows ------------------------------------------------
 
+    def server_lacks(self, hub: dbplex.Hub, capability: str) -> str | None:
+        """Why the test server lacks ``capability`` although the backend implements it, or None
+        (the default: a declared capability is always checked)."""
+        return None
+
     def tagged_url(self, url: str, tag: str) -> str:
         """``url`` whose sessions the server shows under ``tag`` (PostgreSQL ``application_name``,
         Redis ``client_name``, MongoDB ``appname``), so that :meth:`kill_connections` ends

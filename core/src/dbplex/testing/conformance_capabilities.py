@@ -5,7 +5,7 @@ check and fails when the check fails, or when there is no check: ``transactions`
 optional hooks are checked here, every other flag (``ttl``, ``sql``, ``pubsub``, ...) by a
 ``check_<flag>(hub, table)`` method the backend's test class writes with its own ops, since the
 uniform ops do not reach those features. A server that lacks a feature the backend implements
-(a standalone MongoDB has no transactions) is named by :meth:`CapabilitySection.server_lacks`,
+(a standalone MongoDB has no transactions) is named by :meth:`~dbplex.testing.conformance_base.SuiteBase.server_lacks`,
 with the reason, and only then is the check skipped.
 """
 
@@ -24,11 +24,6 @@ from dbplex.testing.conformance_base import SOURCE, SuiteBase
 
 class CapabilitySection(SuiteBase):
     """What each declared capability requires (see docs/plugins.md, *Capabilities*)."""
-
-    def server_lacks(self, hub: dbplex.Hub, capability: str) -> str | None:
-        """Why the test server lacks ``capability`` although the backend implements it, or None
-        (the default: a declared capability is always checked)."""
-        return None
 
     @pytest.mark.parametrize("capability", ALL)
     def test_a_declared_capability_works(self, hub: dbplex.Hub, unique_table: str, capability: str) -> None:
@@ -66,6 +61,22 @@ class CapabilitySection(SuiteBase):
     def check_partition(self, hub: dbplex.Hub, table: str) -> None:
         """``dbplex_partition`` returns a partitioner (the partition section tests what it does)."""
         assert hub.partitioner(SOURCE) is not None
+
+    def check_check(self, hub: dbplex.Hub, table: str) -> None:
+        """``dbplex_check`` returns a checker with a read counter (the checker section tests what it does)."""
+        assert hub.checker(SOURCE).reads == 0
+
+    def check_describe(self, hub: dbplex.Hub, table: str) -> None:
+        """``dbplex_describe`` returns a describer (the describer section tests what it does)."""
+        assert hub.describer(SOURCE) is not None
+
+    def check_watch(self, hub: dbplex.Hub, table: str) -> None:
+        """``dbplex_watch`` returns a change feed that installs (the change feed section tests the rest)."""
+        feed = hub.change_feed(SOURCE)
+        try:
+            feed.install(table)
+        finally:
+            feed.close()
 
     def check_bench_baseline(self, hub: dbplex.Hub, table: str) -> None:
         """``dbplex_bench_baseline`` returns a Baseline (the baseline section tests what it does)."""

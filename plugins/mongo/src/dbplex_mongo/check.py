@@ -24,7 +24,6 @@ from dbplex.backends import Source
 from dbplex.check import canonical
 from dbplex.check.backend import Outcome, Row, Segment
 from dbplex.check.rules import Duplicate, Freshness, Missing, Rule
-from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 
 ID = "_id"
@@ -112,6 +111,8 @@ class MongoChecker:
         return rows
 
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
+        """The lowest and highest number when the highest key is a number; else the lowest
+        number or string and the highest key (core then decides: a mixed range is not bisected)."""
         path = key or ID
         with self.pool.connection() as db:
             collection = db[table]
@@ -119,13 +120,15 @@ class MongoChecker:
             ends = [
                 next(iter(collection.find({path: NUMBERS}, {path: 1}).sort(path, d).limit(1)), None) for d in (1, -1)
             ]
+            if top is not None and ends[0] is None:
+                ends[0] = next(
+                    iter(collection.find({path: {"$type": "string"}}, {path: 1}).sort(path, 1).limit(1)), None
+                )
+                self.reads += 1
         self.reads += 3
         highest = None if top is None else _get(top, path)
         if highest is not None and (isinstance(highest, bool) or not isinstance(highest, int)):
-            raise ConfigError(
-                f"source {self.source.name!r}: {table}.{path} holds {canonical.text(highest)!r}, not an integer: "
-                'a mirror over it needs key_type = "str"'
-            )
+            return None if ends[0] is None else (_get(ends[0], path), highest)
         if ends[0] is None or ends[1] is None:
             return None
         return _get(ends[0], path), _get(ends[1], path)
@@ -133,9 +136,10 @@ class MongoChecker:
     def segments(self, table: str, key: str | None, fields: Sequence[str], edges: Sequence[Any]) -> list[Segment]:
         """One streamed pass over the whole range, each document hashed into its own segment."""
         counts, sums = [0] * (len(edges) - 1), [0] * (len(edges) - 1)
+        inner = edges[1:-1]
         for batch in self.batches(table, key, fields, 1000, edges[0], edges[-1]):
             for k, values in batch:
-                index = bisect_right(edges, k) - 1
+                index = bisect_right(inner, k)
                 counts[index] += 1
                 sums[index] += canonical.digest(k, values)
         return [Segment(count, total) for count, total in zip(counts, sums, strict=True)]

@@ -106,6 +106,11 @@ class PgChecker:
 
     # -- the Checker protocol -------------------------------------------------------------------
 
+    def _ordered(self, table: str, column: str) -> sql.Composable:
+        """``column`` as keys are ordered: text by code point (``COLLATE "C"``), as every side orders it."""
+        ident = sql.Identifier(column)
+        return sql.SQL('{} COLLATE "C"').format(ident) if self.column(table, column) in _TEXTS else ident
+
     def batches(
         self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
     ) -> Iterator[list[Row]]:
@@ -113,22 +118,22 @@ class PgChecker:
         for field in fields:
             self.column(table, field)
         select = sql.SQL(", ").join(sql.Identifier(c) for c in (column, *fields))
-        ident = sql.Identifier(column)
+        ordered = self._ordered(table, column)
         after: Any = None
         while True:
-            where = [sql.SQL("{} > %s").format(ident)] if after is not None else []
+            where = [sql.SQL("{} > %s").format(ordered)] if after is not None else []
             params: list[Any] = [after] if after is not None else []
             if lo is not None and after is None:
-                where.append(sql.SQL("{} >= %s").format(ident))
+                where.append(sql.SQL("{} >= %s").format(ordered))
                 params.append(lo)
             if hi is not None:
-                where.append(sql.SQL("{} < %s").format(ident))
+                where.append(sql.SQL("{} < %s").format(ordered))
                 params.append(hi)
             query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
                 select,
                 sql.Identifier(table),
                 sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
-                ident,
+                ordered,
             )
             with self.pool.connection() as conn:
                 rows = conn.execute(query, [*params, batch]).fetchall()
@@ -170,13 +175,9 @@ class PgChecker:
 
     def bounds(self, table: str, key: str | None) -> tuple[Any, Any] | None:
         column = self.key(table, key)
-        if self.column(table, column) not in _INTEGERS:
-            raise ConfigError(
-                f"source {self.source.name!r}: {table}.{column} is not an integer column: "
-                'a mirror over it needs key_type = "str"'
-            )
-        ident = sql.Identifier(column)
-        query = sql.SQL("SELECT min({0}), max({0}) FROM {1}").format(ident, sql.Identifier(table))
+        query = sql.SQL("SELECT min({0}), max({0}) FROM {1}").format(
+            self._ordered(table, column), sql.Identifier(table)
+        )
         with self.pool.connection() as conn:
             low, high = conn.execute(query).fetchone() or (None, None)
         self.reads += 2
@@ -186,15 +187,17 @@ class PgChecker:
         column = self.key(table, key)
         parts = [canonical_sql(c, self.column(table, c)) for c in (column, *fields)]
         row_text = sql.SQL("concat_ws(chr(31), {})").format(sql.SQL(", ").join(parts))
-        ident = sql.Identifier(column)
+        ordered = self._ordered(table, column)
+        array = sql.SQL("text" if self.column(table, column) in _TEXTS else "bigint")
         inner = list(edges[1:-1])
         # width_bucket gives the number of inner edges <= key: the range's index
-        bucket = sql.SQL("width_bucket({}, %s::bigint[])").format(ident) if inner else sql.SQL("0")
+        bucket = sql.SQL("width_bucket({}, %s::{}[])").format(ordered, array) if inner else sql.SQL("0")
+        upper = sql.SQL(" AND {} < %s").format(ordered) if edges[-1] is not None else sql.SQL("")
         query = sql.SQL(
             "SELECT {0} AS b, count(*), sum(('x' || substr(md5({1}), 1, 15))::bit(60)::bigint) "
-            "FROM {2} WHERE {3} >= %s AND {3} < %s GROUP BY 1"
-        ).format(bucket, row_text, sql.Identifier(table), ident)
-        params = [inner, edges[0], edges[-1]] if inner else [edges[0], edges[-1]]
+            "FROM {2} WHERE {3} >= %s{4} GROUP BY 1"
+        ).format(bucket, row_text, sql.Identifier(table), ordered, upper)
+        params = [*([inner] if inner else []), edges[0], *([edges[-1]] if edges[-1] is not None else [])]
         with self.pool.connection() as conn:
             found = {b: (int(count), int(total)) for b, count, total in conn.execute(query, params).fetchall()}
         segments = [Segment(*found.get(i, (0, 0))) for i in range(len(edges) - 1)]

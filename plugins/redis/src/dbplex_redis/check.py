@@ -123,10 +123,11 @@ class RedisChecker:
             with self.pool.connection() as client:
                 cursor, found = client.scan(cursor, match=family.match.encode(), count=batch)
             names.extend(found)
-            if len(names) >= batch or (cursor == 0 and names):
-                chunk = self._rows(family, names, fields)
-                self.reads += len(names)
-                names = []
+            # SCAN's COUNT is a hint: one reply can hold more keys than a batch
+            while len(names) >= batch or (cursor == 0 and names):
+                taken, names = names[:batch], names[batch:]
+                chunk = self._rows(family, taken, fields)
+                self.reads += len(taken)
                 if chunk:
                     yield chunk
             if cursor == 0:
