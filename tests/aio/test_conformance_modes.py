@@ -21,6 +21,9 @@ from tests.mongo import test_conformance as mongo_conformance
 from tests.mongo.test_conformance import KnownNxBugs
 from tests.pg import test_conformance as pg_conformance  # a module: its test class is not collected again here
 from tests.redis import test_conformance as redis_conformance
+from tests.redis.test_cluster import ClusterSuite, seed_url
+
+__all__ = ["seed_url"]  # the cluster's fixture
 
 
 class TestPgBothModes(BothModes, RecordsSection):
@@ -29,6 +32,10 @@ class TestPgBothModes(BothModes, RecordsSection):
 
 class TestRedisBothModes(BothModes, RecordsSection):
     backend = "redis"
+
+
+class TestRedisClusterBothModes(BothModes, ClusterSuite):
+    """The records section on a Redis Cluster (``ClusterSuite``: the sandbox's three masters)."""
 
 
 class TestMongoBothModes(BothModes, KnownNxBugs):
