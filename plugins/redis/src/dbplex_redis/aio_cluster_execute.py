@@ -51,20 +51,22 @@ async def _call(conn: Any, *args: Any) -> Any:
 
 
 async def _table(pool: AsyncRedisClusterPool) -> dict[str, follow.Spec]:
-    """The cluster's command table, asked of the first master that answers, once per source."""
-    table: dict[str, follow.Spec] | None = pool.command_table
-    if table is not None:
-        return table
+    """The cluster's command table, read once per source."""
+    if pool.command_table is None:
+        pool.command_table = await _read_table(pool)
+    table: dict[str, follow.Spec] = pool.command_table
+    return table
+
+
+async def _read_table(pool: AsyncRedisClusterPool) -> dict[str, follow.Spec]:
+    """``COMMAND``, asked of the first master that answers."""
     last: BaseException | None = None
     for node in pool.slot_map.masters:
         try:
             async with (await pool.pool_of(node)).connection() as client:
-                table = follow.command_table(await _call(connection_of(client), "COMMAND"))
+                return follow.command_table(await _call(connection_of(client), "COMMAND"))
         except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
             last = exc
-            continue
-        pool.command_table = table
-        return table
     raise table_unreadable(pool.source, last)
 
 
@@ -197,6 +199,14 @@ async def execute(source: Source, conn: AsyncClusterClient, op: Op) -> Result:
     return await on_slot(pool, source, slot_number, op, handler, asking=type(op) is not Scan)
 
 
+def _unanswered(source: Source, where: str, timeout: float, exc: BaseException) -> SourceUnavailable:
+    """A master that did not answer the health commands in time (the replies may still come: the
+    pool discards the connection), or whose connection failed."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return RedisSourceUnavailable(f"source {source.name!r}: {where} did not answer within {timeout:g}s")
+    return connection_lost(source.name, where, exc)
+
+
 async def _node(source: Source, pool: AsyncRedisClusterPool, node: Node, slots: int) -> dict[str, Any]:
     """As :func:`dbplex_redis.cluster_health._node`: the replies awaited at most ``connect_timeout``."""
     timeout = source.config.connect_timeout
@@ -205,12 +215,8 @@ async def _node(source: Source, pool: AsyncRedisClusterPool, node: Node, slots: 
             where = address(client.connection_pool.connection_kwargs)
             try:
                 asked = await asyncio.wait_for(_pipelined(source, connection_of(client), NODE_COMMANDS, False), timeout)
-            except asyncio.TimeoutError:  # the replies may still come: the pool discards the connection
-                raise RedisSourceUnavailable(
-                    f"source {source.name!r}: {where} did not answer within {timeout:g}s"
-                ) from None
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                raise connection_lost(source.name, where, exc) from None
+            except (asyncio.TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                raise _unanswered(source, where, timeout, exc) from None
     except SourceUnavailable as exc:
         return node_entry(source, node, slots, exc)
     return node_entry(source, node, slots, asked)

@@ -27,9 +27,8 @@ from dbplex.errors import DbplexError, SourceUnavailable
 from dbplex.pooling.async_pool import AsyncConnectorPool
 from dbplex_redis.aio_connector import AsyncRedisConnector, connection_of
 from dbplex_redis.cluster_map import Node, SlotMap, parse_slots
-from dbplex_redis.cluster_nodes import ClusterNodes
+from dbplex_redis.cluster_nodes import ClusterNodes, ClusterView
 from dbplex_redis.cluster_pool import no_transactions
-from dbplex_redis.cluster_slots import slot
 
 
 class AsyncRedisClusterPool(ClusterNodes[AsyncConnectorPool[redis.asyncio.Redis]]):
@@ -92,11 +91,8 @@ class AsyncRedisClusterPool(ClusterNodes[AsyncConnectorPool[redis.asyncio.Redis]
                     conn = connection_of(client)
                     await conn.send_command("CLUSTER", "SLOTS")
                     return parse_slots(await conn.read_response(), node)
-            except redis.exceptions.ResponseError as exc:
-                self._map_refused(exc)
-                last = exc
             except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
-                last = exc
+                last = self._map_failed(exc)
         self._no_map(last)
         return None
 
@@ -127,7 +123,7 @@ class AsyncRedisClusterPool(ClusterNodes[AsyncConnectorPool[redis.asyncio.Redis]
         return f"AsyncRedisClusterPool(source={self.source.name!r}, url={self.source.redacted_url!r})"
 
 
-class AsyncClusterClient:
+class AsyncClusterClient(ClusterView):
     """What ``hub.connection()`` yields for a cluster source under asyncio: the slot map and the nodes' pools.
 
     >>> async with hub.connection("sessions") as cluster:                 # doctest: +SKIP
@@ -135,17 +131,7 @@ class AsyncClusterClient:
     ...         await node.hgetall("{user42}:cart")
     """
 
-    def __init__(self, pool: AsyncRedisClusterPool) -> None:
-        #: the source's pool (its slot map and the masters' pools).
-        self.pool = pool
-
-    def node_for(self, key: Any) -> str:
-        """``host:port`` of the master serving ``key``'s slot."""
-        return self.pool.node_of(slot(key)).name
-
-    def masters(self) -> list[str]:
-        """``host:port`` of every master, in the order of their first slot."""
-        return [node.name for node in self.pool.slot_map.masters]
+    pool: AsyncRedisClusterPool
 
     @contextlib.asynccontextmanager
     async def client(self, key: Any = None, *, node: str | None = None) -> AsyncIterator[redis.asyncio.Redis]:

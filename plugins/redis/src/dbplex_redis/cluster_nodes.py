@@ -123,12 +123,15 @@ class ClusterNodes(Generic[P]):
         """Whom ``CLUSTER SLOTS`` is asked of, in turn: the masters known, then the seeds."""
         return list(dict.fromkeys([*self.slot_map.masters, *self.seeds]))
 
-    def _map_refused(self, exc: redis.exceptions.ResponseError) -> None:
-        """ConfigError when ``CLUSTER SLOTS`` was refused because the node is no cluster node."""
-        if "cluster support disabled" in str(exc) or "not enabled" in str(exc):
+    def _map_failed(self, exc: BaseException) -> BaseException:
+        """Why a node did not give the map (the next is asked); ConfigError when ``CLUSTER SLOTS``
+        was refused because the node is no cluster node."""
+        refused = isinstance(exc, redis.exceptions.ResponseError)
+        if refused and ("cluster support disabled" in str(exc) or "not enabled" in str(exc)):
             raise ConfigError(
                 f"{self._where()}: the seed is a Redis server without cluster mode; use a redis:// URL for it"
             ) from None
+        return exc
 
     def _no_map(self, last: BaseException | None) -> None:
         """No node answered ``CLUSTER SLOTS``: raised while opening, else logged (the map stays)."""
@@ -161,3 +164,19 @@ class ClusterNodes(Generic[P]):
             _add(total, pool.stats())
         total.min, total.max = self._min * len(pools), self._max * len(pools)
         return total
+
+
+class ClusterView:
+    """What ``hub.connection()`` yields for a cluster source shares: which master serves a key, and the masters."""
+
+    def __init__(self, pool: ClusterNodes[Any]) -> None:
+        #: the source's pool (its slot map and the masters' pools).
+        self.pool = pool
+
+    def node_for(self, key: Any) -> str:
+        """``host:port`` of the master serving ``key``'s slot."""
+        return self.pool.node_of(slot(key)).name
+
+    def masters(self) -> list[str]:
+        """``host:port`` of every master, in the order of their first slot."""
+        return [node.name for node in self.pool.slot_map.masters]

@@ -29,8 +29,7 @@ from dbplex.errors import DbplexError, SourceUnavailable, UnsupportedError
 from dbplex.pool import PoolStats
 from dbplex.pooling import ConnectorPool
 from dbplex_redis.cluster_map import Node, SlotMap, parse_slots
-from dbplex_redis.cluster_nodes import ClusterNodes
-from dbplex_redis.cluster_slots import slot
+from dbplex_redis.cluster_nodes import ClusterNodes, ClusterView
 from dbplex_redis.connector import RedisConnector, connection_of
 
 
@@ -114,11 +113,8 @@ class RedisClusterPool(ClusterNodes[ConnectorPool[redis.Redis]]):
                     conn = connection_of(client)
                     conn.send_command("CLUSTER", "SLOTS")
                     return parse_slots(conn.read_response(), node)
-            except redis.exceptions.ResponseError as exc:
-                self._map_refused(exc)
-                last = exc
             except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
-                last = exc
+                last = self._map_failed(exc)
         self._no_map(last)
         return None
 
@@ -156,7 +152,7 @@ class RedisClusterPool(ClusterNodes[ConnectorPool[redis.Redis]]):
         return f"RedisClusterPool(source={self.source.name!r}, url={self.source.redacted_url!r})"
 
 
-class ClusterClient:
+class ClusterClient(ClusterView):
     """What ``hub.connection()`` yields for a cluster source: the slot map and the nodes' pools.
 
     >>> with hub.connection("sessions") as cluster:                       # doctest: +SKIP
@@ -164,17 +160,7 @@ class ClusterClient:
     ...         node.hgetall("{user42}:cart")
     """
 
-    def __init__(self, pool: RedisClusterPool) -> None:
-        #: the source's pool (its slot map and the masters' pools).
-        self.pool = pool
-
-    def node_for(self, key: Any) -> str:
-        """``host:port`` of the master serving ``key``'s slot."""
-        return self.pool.node_of(slot(key)).name
-
-    def masters(self) -> list[str]:
-        """``host:port`` of every master, in the order of their first slot."""
-        return [node.name for node in self.pool.slot_map.masters]
+    pool: RedisClusterPool
 
     @contextlib.contextmanager
     def client(self, key: Any = None, *, node: str | None = None) -> Iterator[redis.Redis]:
