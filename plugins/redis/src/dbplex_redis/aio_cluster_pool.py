@@ -51,19 +51,15 @@ class AsyncRedisClusterPool(ClusterNodes[AsyncConnectorPool[redis.asyncio.Redis]
 
     async def pool_of(self, node: Node) -> AsyncConnectorPool[redis.asyncio.Redis]:
         """The pool of ``node``, made (and its first connection opened) when first needed."""
-        if self._closed:
-            raise self._closed_error()
-        pool = self._pools.get(node)
-        if pool is not None:
-            return pool
-        connector = AsyncRedisConnector(self.source, {**self.kwargs, "host": node.host, "port": node.port})
-        made = AsyncConnectorPool(self.source, connector)
-        await made.open()
-        pool = self._pools.setdefault(node, made) if not self._closed else None
-        if pool is not made:
-            await made.aclose()  # another task made it first, or the source closed meanwhile
+        pool = self._known(node)
         if pool is None:
-            raise self._closed_error()
+            made = AsyncConnectorPool(self.source, AsyncRedisConnector(self.source, self._node_args(node)))
+            await made.open()
+            try:
+                pool = self._kept(node, made)
+            finally:
+                if pool is not made:
+                    await made.aclose()  # another task made it first, or the source closed meanwhile
         return pool
 
     async def refresh(self, force: bool = False) -> None:

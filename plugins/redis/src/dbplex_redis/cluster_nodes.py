@@ -94,6 +94,22 @@ class ClusterNodes(Generic[P]):
     def _closed_error(self) -> RedisSourceUnavailable:
         return RedisSourceUnavailable(f"source {self.source.name!r}: its pool is closed")
 
+    def _known(self, node: Node) -> P | None:
+        """The pool of ``node`` if made already; SourceUnavailable once the source is closed."""
+        if self._closed:
+            raise self._closed_error()
+        return self._pools.get(node)
+
+    def _node_args(self, node: Node) -> dict[str, Any]:
+        return {**self.kwargs, "host": node.host, "port": node.port}
+
+    def _kept(self, node: Node, made: P) -> P:
+        """The pool ``node`` keeps: ``made``, or one made meanwhile; SourceUnavailable if the source
+        closed meanwhile (the caller closes ``made`` unless it is kept)."""
+        if self._closed:
+            raise self._closed_error()
+        return self._pools.setdefault(node, made)
+
     def node_of(self, slot_number: int) -> Node:
         """The master serving ``slot_number``; SourceUnavailable when the map names none."""
         return owner(self.slot_map, self.source.name, slot_number)

@@ -60,19 +60,15 @@ class RedisClusterPool(ClusterNodes[ConnectorPool[redis.Redis]]):
     def pool_of(self, node: Node) -> ConnectorPool[redis.Redis]:
         """The pool of ``node``, made (and its first connection opened) when first needed."""
         with self._lock:
-            if self._closed:
-                raise self._closed_error()
-            pool = self._pools.get(node)
-        if pool is not None:
-            return pool
-        connector = RedisConnector(self.source, {**self.kwargs, "host": node.host, "port": node.port})
-        made = ConnectorPool(self.source, connector)
-        with self._lock:
-            pool = self._pools.setdefault(node, made) if not self._closed else None
-        if pool is not made:
-            made.close()  # another thread made it first, or the source closed meanwhile
+            pool = self._known(node)
         if pool is None:
-            raise self._closed_error()
+            made = ConnectorPool(self.source, RedisConnector(self.source, self._node_args(node)))
+            try:
+                with self._lock:
+                    pool = self._kept(node, made)
+            finally:
+                if pool is not made:
+                    made.close()  # another thread made it first, or the source closed meanwhile
         return pool
 
     # -- the slot map ----------------------------------------------------------------------------
