@@ -10,7 +10,7 @@ split by node.
 Following the cluster:
 
 - ``MOVED`` (the slot map changed; also inside a transaction, where the server aborts it at
-  EXEC) refreshes the slot map and retries, up to :data:`MAX_TRIES` tries in all, the later
+  EXEC) refreshes the slot map and retries, up to :data:`~dbplex_redis.cluster_follow.MAX_TRIES` tries in all, the later
   ones after a short capped pause (:func:`~dbplex_redis.cluster_follow.pause`) so that a migration can finish.
 - ``ASK`` (the slot is being migrated and the key is on the target already, or new): ops of one
   command per checkout (``redis.command``, ``Get``, ``Put``, ``Update``, ``Delete``,
