@@ -8,7 +8,7 @@ errors, pool stats and health on every in-repo backend.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -21,6 +21,10 @@ from tests.mongo import test_conformance as mongo_conformance
 from tests.mongo.test_conformance import KnownNxBugs
 from tests.pg import test_conformance as pg_conformance  # a module: its test class is not collected again here
 from tests.redis import test_conformance as redis_conformance
+from tests.redis.test_cluster import ClusterSuite, seed_url
+from tests.redis.test_cluster import TestConformance as ClusterConformance
+
+__all__ = ["seed_url"]  # the cluster's fixture
 
 
 class TestPgBothModes(BothModes, RecordsSection):
@@ -44,10 +48,8 @@ class TestPgPoolBothModes(BothModes, PoolSection):
     kill_connections = pg_conformance.TestConformance.kill_connections
 
 
-class TestRedisPoolBothModes(BothModes, PoolSection):
-    backend = "redis"
-    tagged_url = redis_conformance.TestConformance.tagged_url
-    kill_connections = redis_conformance.TestConformance.kill_connections
+class RedisIdleSocket(PoolSection):
+    """The pool section's killed-connection test, expected to fail under asyncio on Redis (listed as not built)."""
 
     def test_a_connection_killed_by_the_server_is_replaced_not_handed_out(
         self, request: pytest.FixtureRequest, open_source: Any, source_url: str, unique_table: str
@@ -58,6 +60,12 @@ class TestRedisPoolBothModes(BothModes, PoolSection):
             "a connection the server closed fails",
         )
         super().test_a_connection_killed_by_the_server_is_replaced_not_handed_out(open_source, source_url, unique_table)
+
+
+class TestRedisPoolBothModes(BothModes, RedisIdleSocket):
+    backend = "redis"
+    tagged_url = redis_conformance.TestConformance.tagged_url
+    kill_connections = redis_conformance.TestConformance.kill_connections
 
 
 def not_built_under_asyncio(request: pytest.FixtureRequest, what: str) -> None:
@@ -110,3 +118,26 @@ class TestMongoPoolBothModes(BothModes, PoolSection):
     ) -> None:
         not_built_under_asyncio(request, "resizing the AsyncMongoClient pool")
         super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
+
+
+class TestRedisClusterBothModes(BothModes, ClusterSuite):
+    """The records section on a Redis Cluster (``ClusterSuite``: the sandbox's three masters)."""
+
+
+class TestRedisClusterPoolBothModes(BothModes, ClusterSuite, RedisIdleSocket):
+    """The pool section on a cluster: each master's asyncio pool, added up as the sync pools are."""
+
+    tagged_url = ClusterConformance.tagged_url
+    kill_connections = ClusterConformance.kill_connections
+
+    @contextmanager
+    def hold(self, hub: Any, table: str, count: int) -> Iterator[None]:
+        """Connections of the master serving ``table``, checked out through the cluster client."""
+        if not isinstance(hub, BlockingHub):
+            with ClusterConformance.hold(self, hub, table, count):
+                yield
+            return
+        with hub.connection("s") as cluster, ExitStack() as stack:
+            for _ in range(count):
+                stack.enter_context(hub._entered(cluster.client(table)))
+            yield

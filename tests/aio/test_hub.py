@@ -56,8 +56,8 @@ def test_plugins_lists_the_modes_of_each_backend() -> None:
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     modes = {b["name"]: b["modes"] for p in json.loads(result.output)["plugins"] for b in p["backends"]}
-    assert modes["pg"] == modes["redis"] == modes["mongo"] == ["sync", "async"]
-    assert modes["sqlite"] == modes["redis_cluster"] == ["sync"]
+    assert modes["pg"] == modes["redis"] == modes["redis_cluster"] == modes["mongo"] == ["sync", "async"]
+    assert modes["sqlite"] == ["sync"]
 
 
 def test_backend_plugin_refuses_an_async_connector_and_an_async_pool_together() -> None:

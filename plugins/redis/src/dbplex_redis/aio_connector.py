@@ -43,11 +43,12 @@ def connection_of(client: redis.asyncio.Redis) -> Any:
 
 
 class AsyncRedisConnector:
-    """The :class:`~dbplex.pooling.connector.AsyncConnector` of one Redis server (``dbplex_async_connect``)."""
+    """The :class:`~dbplex.pooling.connector.AsyncConnector` of one Redis server (``dbplex_async_connect``;
+    a cluster node's with the ``kwargs`` of :func:`~dbplex_redis.cluster_nodes.node_kwargs`)."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, kwargs: dict[str, Any] | None = None) -> None:
         self.source = source
-        self.kwargs = sync.client_kwargs(source, asyncio=True)
+        self.kwargs = kwargs if kwargs is not None else sync.client_kwargs(source, asyncio=True)
         self.where = address(self.kwargs)
 
     async def open(self) -> redis.asyncio.Redis:

@@ -13,25 +13,36 @@ from typing import Any
 from dbplex.backends import Source
 from dbplex.errors import SourceUnavailable
 from dbplex.health import Health, Status
-from dbplex.pool import Pool
+from dbplex.pool import Pool, PoolStats
 from dbplex_redis.cluster_map import Node
 from dbplex_redis.cluster_pool import RedisClusterPool
 from dbplex_redis.errors import RedisSourceUnavailable
 from dbplex_redis.health import ask
 from dbplex_redis.translate import parse_info
 
+#: what each master is asked, in one round trip: its version and its view of the cluster.
+NODE_COMMANDS: list[tuple[Any, ...]] = [("INFO", "server"), ("CLUSTER", "INFO")]
 
-def _node(source: Source, pool: RedisClusterPool, node: Node, slots: int) -> dict[str, Any]:
+
+def node_entry(source: Source, node: Node, slots: int, asked: list[Any] | SourceUnavailable) -> dict[str, Any]:
+    """A master's line in ``details["nodes"]``, from its replies to :data:`NODE_COMMANDS` (or why it did not answer)."""
     entry: dict[str, Any] = {"node": node.name, "role": "primary", "slots": slots}
-    try:
-        with pool.pool_of(node).connection() as client:
-            info, cluster = ask(source, client, [("INFO", "server"), ("CLUSTER", "INFO")])
-    except SourceUnavailable as exc:
-        return {**entry, "state": "down", "error": str(exc).removeprefix(f"source {source.name!r}: ")}
+    if isinstance(asked, SourceUnavailable):
+        return {**entry, "state": "down", "error": str(asked).removeprefix(f"source {source.name!r}: ")}
+    info, cluster = asked
     if not isinstance(info, Exception):
         entry["version"] = parse_info(info).get("redis_version")
     state = "?" if isinstance(cluster, Exception) else parse_info(cluster).get("cluster_state", "?")
     return {**entry, "state": "up", "cluster_state": state}
+
+
+def _node(source: Source, pool: RedisClusterPool, node: Node, slots: int) -> dict[str, Any]:
+    try:
+        with pool.pool_of(node).connection() as client:
+            asked: list[Any] | SourceUnavailable = ask(source, client, NODE_COMMANDS)
+    except SourceUnavailable as exc:
+        asked = exc
+    return node_entry(source, node, slots, asked)
 
 
 def check(source: Source, pool: Pool) -> Health:
@@ -39,7 +50,11 @@ def check(source: Source, pool: Pool) -> Health:
         cluster = client.pool
     cluster.refresh()
     slots = cluster.slot_map.slot_counts()
-    nodes = [_node(source, cluster, node, count) for node, count in slots.items()]
+    return summary(source, pool.stats(), [_node(source, cluster, node, count) for node, count in slots.items()])
+
+
+def summary(source: Source, stats: PoolStats, nodes: list[dict[str, Any]]) -> Health:
+    """UP, DEGRADED or (raised) DOWN from every master's entry."""
     if not nodes:
         raise RedisSourceUnavailable(f"source {source.name!r}: the slot map names no master now")
     down = [n for n in nodes if n["state"] == "down"]
@@ -55,7 +70,7 @@ def check(source: Source, pool: Pool) -> Health:
         backend=source.backend,
         status=Status.DEGRADED if problems else Status.UP,
         server_version=version,
-        pool=pool.stats(),
+        pool=stats,
         error="; ".join(problems) or None,
         details={"mode": "cluster", "nodes": nodes},
     )

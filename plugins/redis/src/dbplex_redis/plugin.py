@@ -64,4 +64,7 @@ cluster_plugin = backend_plugin(
     health="dbplex_redis.cluster_health:check",
     partition="dbplex_redis.partition:RedisPartitioner",
     analyze="dbplex_redis.analyze:RedisAnalyzer",
+    async_pool="dbplex_redis.aio_cluster_pool:AsyncRedisClusterPool",
+    async_query="dbplex_redis.aio_cluster_execute:execute",
+    async_health="dbplex_redis.aio_cluster_execute:check",
 )
