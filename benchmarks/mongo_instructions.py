@@ -21,7 +21,11 @@ what pymongo spends building and publishing its pool events once anyone listens)
 ``raw-monitor`` (the same with dbplex-mongo's listener: the events plus dbplex's counting),
 ``dbplex`` (``hub.execute(source, Get(table, key))``, pool of one connection),
 ``dbplex-nostats`` (the same with ``options.pool_statistics = false``: no listener) and
-``dbplex-leaks`` (the same with ``pool.leak_threshold`` set). Needs ``valgrind`` on the PATH.
+``dbplex-leaks`` (the same with ``pool.leak_threshold`` set). The asyncio twins, each read awaited
+on one event loop: ``raw-async`` (``await collection.find_one(...)`` on an ``AsyncMongoClient``),
+``raw-async-options`` (with dbplex-mongo's timeouts), ``dbplex-async`` (``await
+hub.execute(source, Get(table, key))`` on ``dbplex.open_async``) and ``dbplex-async-nostats``
+(with ``pool_statistics = false``). Needs ``valgrind`` on the PATH.
 
 ``--cpu ROUNDS`` measures the other way, without valgrind: every variant open in this one
 process, ROUNDS rounds of ``--large`` reads each, variants alternating within a round, process
@@ -33,6 +37,7 @@ CPU time per read (median and best over rounds):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -48,7 +53,19 @@ TABLE = "bench_instructions"
 KEY = "k"
 VALUES = {f"field{i}": "x" * 100 for i in range(10)}
 WARM = 200
-VARIANTS = ("raw", "raw-options", "raw-events", "raw-monitor", "dbplex", "dbplex-nostats", "dbplex-leaks")
+VARIANTS = (
+    "raw",
+    "raw-options",
+    "raw-events",
+    "raw-monitor",
+    "dbplex",
+    "dbplex-nostats",
+    "dbplex-leaks",
+    "raw-async",
+    "raw-async-options",
+    "dbplex-async",
+    "dbplex-async-nostats",
+)
 
 
 def quiet_url(url: str) -> str:
@@ -80,7 +97,7 @@ def listeners(variant: str) -> list[object]:
 def raw_options(variant: str, url: str) -> dict[str, object]:
     """The ``MongoClient`` options of a ``raw`` variant: ``raw-options`` takes the ones dbplex-mongo
     gives a source's client by default (its timeouts), the others none."""
-    if variant != "raw-options":
+    if not variant.endswith("-options"):
         return {}
     import dbplex
     from dbplex_mongo.client import client_options
@@ -89,9 +106,59 @@ def raw_options(variant: str, url: str) -> dict[str, object]:
         return client_options(hub.sources["m"])
 
 
+def config(variant: str, url: str) -> dict[str, object]:
+    """The hub configuration of a ``dbplex`` variant: one source, a pool of one connection."""
+    pool = {"min_size": 1, "max_size": 1, "leak_threshold": 60 if variant == "dbplex-leaks" else 0}
+    options = {"pool_statistics": not variant.endswith("-nostats")}
+    return {"sources": {"m": {"url": url, "pool": pool, "options": options}}}
+
+
+@contextmanager
+def async_reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
+    """An asyncio variant set up and warmed up on a loop of its own: what it yields makes that many
+    reads, awaited one after the other (one ``run_until_complete`` per batch, a constant cost)."""
+    loop = asyncio.new_event_loop()
+    try:
+        if variant.startswith("raw"):
+            from pymongo import AsyncMongoClient
+
+            options = {**raw_options(variant, url), "maxPoolSize": 1, "minPoolSize": 1}
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url, **options)
+            collection = client.get_default_database("dbplex")[TABLE]
+            loop.run_until_complete(collection.replace_one({"_id": KEY}, {"_id": KEY, **VALUES}, upsert=True))
+
+            async def raw(count: int) -> None:
+                for _ in range(count):
+                    await collection.find_one({"_id": KEY})
+
+            loop.run_until_complete(raw(WARM))
+            yield lambda count: loop.run_until_complete(raw(count))
+            loop.run_until_complete(client.close())
+            return
+        import dbplex
+        from dbplex import Get, Put
+
+        hub = dbplex.open_async(config(variant, url))
+        loop.run_until_complete(hub.execute("m", Put(TABLE, KEY, VALUES)))
+
+        async def get(count: int) -> None:
+            for _ in range(count):
+                await hub.execute("m", Get(TABLE, KEY))
+
+        loop.run_until_complete(get(WARM))
+        yield lambda count: loop.run_until_complete(get(count))
+        loop.run_until_complete(hub.aclose())
+    finally:
+        loop.close()
+
+
 @contextmanager
 def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
     """A variant set up and warmed up: what it yields makes that many reads."""
+    if "-async" in variant:
+        with async_reader(variant, url) as read:
+            yield read
+        return
     if variant.startswith("raw"):
         from pymongo import MongoClient
 
@@ -112,9 +179,7 @@ def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
     import dbplex
     from dbplex import Get, Put
 
-    pool = {"min_size": 1, "max_size": 1, "leak_threshold": 60 if variant == "dbplex-leaks" else 0}
-    options = {"pool_statistics": variant != "dbplex-nostats"}
-    with dbplex.open({"sources": {"m": {"url": url, "pool": pool, "options": options}}}) as hub:
+    with dbplex.open(config(variant, url)) as hub:
         hub.execute("m", Put(TABLE, KEY, VALUES))
 
         def get(count: int) -> None:
@@ -189,10 +254,16 @@ def main() -> None:
             small = instructions(variant, url, args.small, Path(tmp), args.main_thread)
             large = instructions(variant, url, args.large, Path(tmp), args.main_thread)
             per_read[variant] = (large - small) / (args.large - args.small)
-    base = per_read.get("raw")
     for variant, count in per_read.items():
-        over = "" if base is None or variant == "raw" else f"  {count / base - 1:+.1%} over raw"
-        print(f"{variant:13} {count:>10,.0f} instructions per read{over}")
+        raw = base_of(variant)
+        base = per_read.get(raw)
+        over = "" if base is None or variant == raw else f"  {count / base - 1:+.1%} over {raw}"
+        print(f"{variant:20} {count:>10,.0f} instructions per read{over}")
+
+
+def base_of(variant: str) -> str:
+    """What a variant is compared with: bare ``find_one``, sync or async."""
+    return "raw-async" if "-async" in variant else "raw"
 
 
 def report(times: dict[str, list[float]]) -> None:

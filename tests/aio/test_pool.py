@@ -19,9 +19,10 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from pymongo import monitoring
 
 import dbplex
-from dbplex import Get, Op, Put
+from dbplex import ConfigError, Get, Op, Put
 from dbplex_pg import SQL
 from dbplex_redis import Command
 
@@ -258,6 +259,30 @@ def test_mongodb_counts_each_waiting_task_as_pending(dbplex_servers: Any) -> Non
             await asyncio.gather(*tasks)
             stats = hub.pool_stats()["s"]
             assert stats.pending == 0 and stats.used == 0 and stats.acquired >= 11
+
+    asyncio.run(main())
+
+
+def test_mongodb_without_pool_statistics_registers_no_listener(dbplex_servers: Any) -> None:
+    """``options.pool_statistics = false`` under asyncio as in sync mode: no pool events, ops as
+    usual, the stats keep only what the plugin sees itself; settings that need the events refuse it."""
+    url = dbplex_servers.url("mongo")
+
+    async def main() -> None:
+        source = {"url": url, "options": {"pool_statistics": False}, "pool": {"min_size": 0, "max_size": 1}}
+        async with dbplex.open_async({"sources": {"s": source}}) as hub:
+            await hub.execute("s", Put("t_nostats", "k", {"i": 1}))
+            assert (await hub.execute("s", Get("t_nostats", "k"))).one()["values"] == {"i": 1}
+            async with hub.connection("s") as db:
+                assert not [
+                    x for x in db.client.options.event_listeners if isinstance(x, monitoring.ConnectionPoolListener)
+                ]
+            stats = hub.pool_stats()["s"]
+            assert (stats.min, stats.max, stats.acquired, stats.created, stats.size) == (0, 1, 0, 0, 0)
+        refused = {**source, "pool": {"leak_threshold": 5}}
+        async with dbplex.open_async({"sources": {"s": refused}}) as hub:
+            with pytest.raises(ConfigError, match=r"source 's': pool\.leak_threshold needs pymongo's pool events"):
+                await hub.execute("s", Get("t_nostats", "k"))
 
     asyncio.run(main())
 

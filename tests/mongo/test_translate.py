@@ -12,8 +12,10 @@ from pymongo.results import BulkWriteResult
 from dbplex.backends import Source
 from dbplex.config import PoolConfig, SourceConfig
 from dbplex_mongo import translate as tr
+from dbplex_mongo.answers import found_record
 from dbplex_mongo.client import client_options
 from dbplex_mongo.ops import BulkDelete, BulkInsert, BulkReplace, BulkUpdate, CreateIndex, Find, Watch
+from dbplex_mongo.plans import FindRecord
 from dbplex_mongo.server import server_info
 
 
@@ -26,7 +28,9 @@ def test_records_are_documents_keyed_by_id() -> None:
 
 
 def test_the_whole_document_is_the_record_minus_its_id() -> None:
-    assert tr.record_row("k", {"_id": "k", "a": 1}) == {"key": "k", "values": {"a": 1}}
+    found = FindRecord("t", {"_id": "k"}, None, "k")
+    assert found_record(found, {"_id": "k", "a": 1}).rows == [{"key": "k", "values": {"a": 1}}]
+    assert found_record(found, None).rows == []
     assert tr.scan_row({"_id": "k2", "b": None}) == {"key": "k2", "values": {"b": None}}
 
 

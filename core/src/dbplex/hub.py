@@ -182,6 +182,9 @@ class Hub(Watching["Watch"]):
         cache = self.cache
         if cache is not None and source in cache.sources:
             return cache.execute(source, op, read)
+        bound = self._bound.get(source) or self._get(source)
+        if bound.router is None:  # no replicas: the primary, without another call (the hot path)
+            return bound.primary.run(op)
         return self.execute_uncached(source, op, read=read)
 
     def execute_uncached(self, source: str, op: Op, *, read: bool | None = None) -> Result:

@@ -10,8 +10,9 @@ from pymongo import AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from dbplex.backends import Source
-from dbplex_mongo.baseline import Doc, _projection
+from dbplex_mongo.baseline import Doc, _projection, client_options
 from dbplex_mongo.client import database_of
+from dbplex_mongo.conn import Collections
 
 
 class AsyncMongoBaseline:
@@ -19,25 +20,14 @@ class AsyncMongoBaseline:
 
     def __init__(self, source: Source, pool_size: int) -> None:
         self.label = f"pymongo {pymongo.version} (asyncio)"
-        timeout_ms = round(source.config.connect_timeout * 1000)
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
-            source.url,
-            maxPoolSize=pool_size,
-            minPoolSize=pool_size,
-            waitQueueTimeoutMS=round(source.config.pool.timeout * 1000),
-            connectTimeoutMS=timeout_ms,
-            serverSelectionTimeoutMS=timeout_ms,
-        )
-        self._database = database_of(source, self._client)
-        self._collections: dict[str, AsyncCollection[Doc]] = {}
+        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(source.url, **client_options(source, pool_size))
+        self._collections = Collections(database_of(source, self._client))
 
     async def open(self) -> None:
         await self._client.admin.command("ping")
 
     def _collection(self, table: str) -> AsyncCollection[Doc]:
-        collection = self._collections.get(table)
-        if collection is None:
-            collection = self._collections[table] = self._database[table]
+        collection: AsyncCollection[Doc] = self._collections[table]
         return collection
 
     async def get(self, table: str, key: str, fields: list[str] | None) -> Doc | None:

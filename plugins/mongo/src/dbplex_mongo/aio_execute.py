@@ -8,10 +8,9 @@ there is one. Not here yet: GridFS and change streams (``UnsupportedError`` nami
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, get_type_hints
+from typing import Any
 
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.results import BulkWriteResult, DeleteResult, UpdateResult
 
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
@@ -19,10 +18,9 @@ from dbplex.errors import UnsupportedError
 from dbplex.health import Health
 from dbplex.ops import Op
 from dbplex.result import Result
-from dbplex_mongo import translate as tr
-from dbplex_mongo.codec import plain_ints
-from dbplex_mongo.conn import MongoConn, resolve
-from dbplex_mongo.errors import DRIVER_ERRORS, describe, translate
+from dbplex_mongo.answers import Calls, routes
+from dbplex_mongo.conn import Doc, MongoConn, resolve
+from dbplex_mongo.errors import DRIVER_ERRORS, op_failure, translate
 from dbplex_mongo.health import shape
 from dbplex_mongo.plans import (
     PLANNERS,
@@ -33,86 +31,74 @@ from dbplex_mongo.plans import (
     FindDocuments,
     FindRecord,
     FindRecords,
-    Plan,
     ReplaceRecord,
     UpdateRecord,
 )
 
-Conn = MongoConn
-Executor = Callable[[Conn, Any], Awaitable[Result]]
+_CALLS = Calls()
 
 
-async def _find_record(conn: Conn, plan: FindRecord) -> Result:
-    doc = await conn.collection(plan.collection).find_one(plan.filter, plan.projection, session=conn.session)  # type: ignore[misc]
-    return Result() if doc is None else Result([tr.record_row(plan.key, doc)])
+@_CALLS.on(FindRecord)
+async def _find_record(conn: MongoConn, plan: FindRecord) -> Doc | None:
+    collection: Any = conn.collections[plan.collection]
+    session = conn.session
+    if plan.projection is None and session is None:
+        return await collection.find_one(plan.filter)  # type: ignore[no-any-return]
+    return await collection.find_one(plan.filter, plan.projection, session=session)  # type: ignore[no-any-return]
 
 
-async def _replace_record(conn: Conn, plan: ReplaceRecord) -> Result:
-    await conn.collection(plan.collection).replace_one(  # type: ignore[misc]
-        plan.filter, plan.replacement, upsert=True, session=conn.session
-    )
-    return Result(affected=1)
+@_CALLS.on(ReplaceRecord)
+async def _replace_record(conn: MongoConn, plan: ReplaceRecord) -> UpdateResult:
+    collection: Any = conn.collections[plan.collection]
+    return await collection.replace_one(plan.filter, plan.replacement, upsert=True, session=conn.session)  # type: ignore[no-any-return]
 
 
-async def _update_record(conn: Conn, plan: UpdateRecord) -> Result:
-    result = await conn.collection(plan.collection).update_one(plan.filter, plan.update, session=conn.session)  # type: ignore[misc]
-    return Result(affected=result.matched_count)
+@_CALLS.on(UpdateRecord)
+async def _update_record(conn: MongoConn, plan: UpdateRecord) -> UpdateResult:
+    collection: Any = conn.collections[plan.collection]
+    return await collection.update_one(plan.filter, plan.update, session=conn.session)  # type: ignore[no-any-return]
 
 
-async def _delete_record(conn: Conn, plan: DeleteRecord) -> Result:
-    result = await conn.collection(plan.collection).delete_one(plan.filter, session=conn.session)  # type: ignore[misc]
-    return Result(affected=result.deleted_count)
+@_CALLS.on(DeleteRecord)
+async def _delete_record(conn: MongoConn, plan: DeleteRecord) -> DeleteResult:
+    collection: Any = conn.collections[plan.collection]
+    return await collection.delete_one(plan.filter, session=conn.session)  # type: ignore[no-any-return]
 
 
-async def _find_records(conn: Conn, plan: FindRecords) -> Result:
-    cursor: Any = conn.collection(plan.collection).find(
-        plan.filter, plan.projection, sort=plan.sort, limit=plan.limit, session=conn.session
-    )
-    return Result([tr.scan_row(doc) async for doc in cursor])
+@_CALLS.on(FindRecords)
+async def _find_records(conn: MongoConn, plan: FindRecords) -> list[Doc]:
+    collection: Any = conn.collections[plan.collection]
+    cursor = collection.find(plan.filter, plan.projection, sort=plan.sort, limit=plan.limit, session=conn.session)
+    return [doc async for doc in cursor]
 
 
-async def _find_documents(conn: Conn, plan: FindDocuments) -> Result:
-    cursor: Any = conn.collection(plan.collection).find(**plan.arguments, session=conn.session)
-    return Result([plain_ints(doc) async for doc in cursor])
+@_CALLS.on(FindDocuments)
+async def _find_documents(conn: MongoConn, plan: FindDocuments) -> list[Doc]:
+    collection: Any = conn.collections[plan.collection]
+    return [doc async for doc in collection.find(**plan.arguments, session=conn.session)]
 
 
-async def _aggregate(conn: Conn, plan: AggregateDocuments) -> Result:
-    cursor: Any = await conn.collection(plan.collection).aggregate(plan.pipeline, session=conn.session)  # type: ignore[misc]
-    return Result([plain_ints(doc) async for doc in cursor])
+@_CALLS.on(AggregateDocuments)
+async def _aggregate(conn: MongoConn, plan: AggregateDocuments) -> list[Doc]:
+    collection: Any = conn.collections[plan.collection]
+    return [doc async for doc in await collection.aggregate(plan.pipeline, session=conn.session)]
 
 
-async def _bulk_write(conn: Conn, plan: BulkWrite) -> Result:
-    result = await conn.collection(plan.collection).bulk_write(
-        plan.requests, ordered=plan.ordered, session=conn.session
-    )  # type: ignore[misc]
-    row, affected = tr.bulk_row(result)
-    return Result([row], affected)
+@_CALLS.on(BulkWrite)
+async def _bulk_write(conn: MongoConn, plan: BulkWrite) -> BulkWriteResult:
+    collection: Any = conn.collections[plan.collection]
+    return await collection.bulk_write(plan.requests, ordered=plan.ordered, session=conn.session)  # type: ignore[no-any-return]
 
 
-async def _create_index(conn: Conn, plan: CreateIndexCall) -> Result:
-    name = await conn.collection(plan.collection).create_index(plan.keys, session=conn.session, **plan.options)  # type: ignore[misc]
-    return Result([{"name": name}])
+@_CALLS.on(CreateIndexCall)
+async def _create_index(conn: MongoConn, plan: CreateIndexCall) -> str:
+    collection: Any = conn.collections[plan.collection]
+    return await collection.create_index(plan.keys, session=conn.session, **plan.options)  # type: ignore[no-any-return]
 
 
-_EXECUTORS: dict[type[Any], Executor] = {
-    FindRecord: _find_record,
-    ReplaceRecord: _replace_record,
-    UpdateRecord: _update_record,
-    DeleteRecord: _delete_record,
-    FindRecords: _find_records,
-    FindDocuments: _find_documents,
-    AggregateDocuments: _aggregate,
-    BulkWrite: _bulk_write,
-    CreateIndexCall: _create_index,
-}
-
-#: each op's planner (the sync executor's) and the async executor of the plan it returns; ops
-#: whose plans have no async executor yet (GridFS, change streams) are absent.
-_ROUTES: dict[type[Op], tuple[Callable[[Any], Plan], Executor]] = {
-    op_type: (planner, _EXECUTORS[plan_type])
-    for op_type, planner in PLANNERS.items()
-    if (plan_type := get_type_hints(planner)["return"]) in _EXECUTORS
-}
+#: each op's planner (the sync executor's), its async call and its shaper; ops whose plans have
+#: no async call yet (GridFS, change streams) are absent.
+_ROUTES = routes(_CALLS)
 
 
 async def run(source: Source, conn: Any, op: Op) -> Result:
@@ -125,13 +111,12 @@ async def run(source: Source, conn: Any, op: Op) -> Result:
             f"source {source.name!r}: backend 'mongo' does not run {type(op).__name__} ops"
             + (" under asyncio yet; use dbplex.open() for them" if known else "")
         )
-    planner, executor = route
+    planner, call, shape_answer = route
+    plan = planner(op)
     try:
-        return await executor(mongo, planner(op))
+        return shape_answer(plan, await call(mongo, plan))
     except DRIVER_ERRORS as exc:
-        if mongo.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
-            mongo.monitor.count("errors")  # the driver's pool never saw this attempt
-        raise translate(source, exc, describe(op), mongo.monitor) from exc
+        raise op_failure(source, mongo.monitor, op, exc) from exc
 
 
 async def check(source: Source, pool: AsyncPool) -> Health:

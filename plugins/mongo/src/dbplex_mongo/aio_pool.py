@@ -32,7 +32,7 @@ from dbplex_mongo.conn import MongoConn
 from dbplex_mongo.errors import DRIVER_ERRORS, translate
 from dbplex_mongo.monitor import PoolMonitor
 from dbplex_mongo.options import options_of
-from dbplex_mongo.pool import BACKEND
+from dbplex_mongo.pool import BACKEND, statistics_needed
 from dbplex_mongo.server import ServerInfo, address_of, require_replication, server_info
 
 
@@ -65,6 +65,23 @@ def _task() -> int:
     return id(asyncio.current_task())
 
 
+class _Checkout:
+    """What ``connection()`` returns: the client's database, nothing to undo on exit (pymongo
+    checks a socket out per command). A class of its own, not an ``asynccontextmanager``, whose
+    generator and wrapper cost several Python calls per op."""
+
+    __slots__ = ("database",)
+
+    def __init__(self, database: Any) -> None:
+        self.database = database
+
+    async def __aenter__(self) -> Any:
+        return self.database
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class AsyncMongoPool:
     """A source's ``AsyncMongoClient``. ``connection()`` yields its ``AsyncDatabase``;
     ``transaction()`` yields a :class:`~dbplex_mongo.conn.MongoConn` bound to a session."""
@@ -72,13 +89,17 @@ class AsyncMongoPool:
     def __init__(self, source: Source) -> None:
         self.source = source
         config = source.config.pool
-        self.monitor = PoolMonitor(config.min_size, config.max_size)
+        statistics = options_of(source).pool_statistics
+        if not statistics and (config.leak_threshold or config.max_waiting):
+            raise statistics_needed(source)
+        self.monitor = PoolMonitor(config.min_size, config.max_size, source, statistics)
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
         self.client: AsyncMongoClient[dict[str, Any]] | None = None
         self.conn: MongoConn | None = None
         self.probe: AsyncServerProbe | None = None
+        self._checkout: _Checkout | None = None
 
     async def open(self) -> None:
         """Build the client (pymongo connects in the background: no I/O awaited here)."""
@@ -90,15 +111,17 @@ class AsyncMongoPool:
         self.probe = AsyncServerProbe(client, self.source.name)
         self.conn = MongoConn(database, self.probe, self.monitor, options_of(self.source).gridfs_bucket)  # type: ignore[arg-type]
         conn_mod.attach(self.conn)
+        self._checkout = _Checkout(database)
         self.client = client
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """The client's ``AsyncDatabase``; operations on it must happen inside the block."""
-        conn = self._conn()
+    def connection(self) -> _Checkout:
+        """The client's ``AsyncDatabase`` (``async with``); operations on it must happen inside the block."""
+        checkout = self._checkout
+        if checkout is None:
+            raise self._unopened()
         if self.max_waiting and self.monitor.waiting() >= self.max_waiting:
             raise full_error(self.source.name, self.max_waiting, self.monitor)
-        yield conn.database
+        return checkout
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MongoConn]:
@@ -124,14 +147,18 @@ class AsyncMongoPool:
 
     def _conn(self) -> MongoConn:
         if self.conn is None:
-            raise RuntimeError(f"source {self.source.name!r}: the asyncio pool was used before open()")
+            raise self._unopened()
         return self.conn
+
+    def _unopened(self) -> RuntimeError:
+        return RuntimeError(f"source {self.source.name!r}: the asyncio pool was used before open()")
 
     def stats(self) -> PoolStats:
         return self.monitor.stats(self.source.name, BACKEND)
 
     async def aclose(self) -> None:
         client, self.client = self.client, None
+        self._checkout = None
         if self.conn is not None:
             conn_mod.detach(self.conn)
         if client is not None:

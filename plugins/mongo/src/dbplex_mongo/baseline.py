@@ -17,6 +17,7 @@ from pymongo.collection import Collection
 
 from dbplex.backends import Source
 from dbplex_mongo.client import database_of
+from dbplex_mongo.conn import Collections
 
 Doc = dict[str, Any]
 
@@ -25,32 +26,34 @@ def _projection(fields: list[str] | None) -> dict[str, bool] | None:
     return None if fields is None else dict.fromkeys(fields, True)
 
 
+def client_options(source: Source, pool_size: int) -> dict[str, Any]:
+    """The options of a baseline's client, sync or asyncio: a pool of ``pool_size`` connections
+    with the source's wait deadline and connect timeout."""
+    timeout_ms = round(source.config.connect_timeout * 1000)
+    return {
+        "maxPoolSize": pool_size,
+        "minPoolSize": pool_size,
+        "waitQueueTimeoutMS": round(source.config.pool.timeout * 1000),
+        "connectTimeoutMS": timeout_ms,
+        "serverSelectionTimeoutMS": timeout_ms,
+    }
+
+
 class MongoBaseline:
     """Satisfies :class:`dbplex.bench.baseline.Baseline` with pymongo alone."""
 
     def __init__(self, source: Source, pool_size: int) -> None:
         self.label = f"pymongo {pymongo.version}"
-        timeout_ms = round(source.config.connect_timeout * 1000)
-        self._client: MongoClient[Doc] = MongoClient(
-            source.url,
-            maxPoolSize=pool_size,
-            minPoolSize=pool_size,
-            waitQueueTimeoutMS=round(source.config.pool.timeout * 1000),
-            connectTimeoutMS=timeout_ms,
-            serverSelectionTimeoutMS=timeout_ms,
-        )
+        self._client: MongoClient[Doc] = MongoClient(source.url, **client_options(source, pool_size))
         try:
             self._client.admin.command("ping")
         except Exception:
             self._client.close()
             raise
-        self._database = database_of(source, self._client)
-        self._collections: dict[str, Collection[Doc]] = {}
+        self._collections = Collections(database_of(source, self._client))
 
     def _collection(self, table: str) -> Collection[Doc]:
-        collection = self._collections.get(table)
-        if collection is None:
-            collection = self._collections[table] = self._database[table]
+        collection: Collection[Doc] = self._collections[table]
         return collection
 
     def get(self, table: str, key: str, fields: list[str] | None) -> Doc | None:

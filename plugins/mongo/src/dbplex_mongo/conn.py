@@ -24,6 +24,21 @@ from dbplex_mongo.server import ServerProbe
 Doc = dict[str, Any]
 
 
+class Collections(dict[str, Any]):
+    """A database's collection handles by name, each built on its first lookup: the hot path
+    finds a handle with one subscript in C, no Python call."""
+
+    __slots__ = ("database",)
+
+    def __init__(self, database: Any) -> None:
+        super().__init__()
+        self.database = database
+
+    def __missing__(self, name: str) -> Any:
+        collection = self[name] = self.database[name]
+        return collection
+
+
 class MongoConn:
     """A database for ops, optionally inside a session (``tx.conn`` of a dbplex transaction).
 
@@ -31,7 +46,7 @@ class MongoConn:
     ``tx.conn.database.orders.insert_one(doc, session=tx.conn.session)``.
     """
 
-    __slots__ = ("_collections", "database", "gridfs_bucket", "monitor", "server", "session")
+    __slots__ = ("collections", "database", "gridfs_bucket", "monitor", "server", "session")
 
     def __init__(
         self,
@@ -49,15 +64,13 @@ class MongoConn:
         self.monitor = monitor
         #: the bucket of GridFS ops that name none (the source's ``gridfs_bucket`` option).
         self.gridfs_bucket = gridfs_bucket
-        self._collections: dict[str, Collection[Doc]] = {}
+        #: collection handles by name (``Collection``, or ``AsyncCollection`` under asyncio).
+        self.collections = Collections(database)
 
     def collection(self, name: str) -> Collection[Doc]:
         """The handle of collection ``name``, built once."""
-        try:
-            return self._collections[name]
-        except KeyError:
-            collection = self._collections[name] = self.database[name]
-            return collection
+        found: Collection[Doc] = self.collections[name]
+        return found
 
     def in_session(self, session: ClientSession) -> MongoConn:
         """This connection's twin bound to ``session`` (sharing its collection handles)."""

@@ -95,3 +95,11 @@ def _bulk_failure(details: Mapping[str, Any]) -> str:
         f"request {first.get('index')} rejected by the server (code {first.get('code')}): "
         f"{scrub(str(first.get('errmsg', '')))}{more} ({applied} writes applied)"
     )
+
+
+def op_failure(source: Source, monitor: PoolMonitor | None, op: Op, exc: BaseException) -> DbplexError:
+    """What running ``op`` raises for the driver's ``exc``: a server selection that timed out is
+    counted as an error first (the driver's pool never saw that attempt)."""
+    if monitor is not None and isinstance(exc, pe.ServerSelectionTimeoutError):
+        monitor.count("errors")
+    return translate(source, exc, describe(op), monitor)

@@ -7,23 +7,22 @@ the connection's session when it has one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import Any
 
 from gridfs import GridFSBucket, GridOut
 from gridfs.errors import NoFile
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.results import BulkWriteResult, DeleteResult, UpdateResult
 
 from dbplex.backends import Source
 from dbplex.errors import UnsupportedError
 from dbplex.ops import Op
 from dbplex.result import Result
 from dbplex_mongo import translate as tr
+from dbplex_mongo.answers import SHAPES, Calls, routes
 from dbplex_mongo.codec import plain_ints
-from dbplex_mongo.conn import MongoConn, resolve
-from dbplex_mongo.errors import DRIVER_ERRORS, describe, translate
+from dbplex_mongo.conn import Doc, MongoConn, resolve
+from dbplex_mongo.errors import DRIVER_ERRORS, op_failure
 from dbplex_mongo.plans import (
-    PLANNERS,
     AggregateDocuments,
     BulkWrite,
     CreateIndexCall,
@@ -46,77 +45,89 @@ def run(source: Source, conn: Any, op: Op) -> Result:
     route = _ROUTES.get(type(op))
     if route is None:
         raise UnsupportedError(f"source {source.name!r}: backend 'mongo' does not run {type(op).__name__} ops")
-    planner, executor = route
+    planner, call, shape = route
+    plan = planner(op)
     try:
-        return executor(mongo, planner(op))
+        return shape(plan, call(mongo, plan))
     except DRIVER_ERRORS as exc:
-        if mongo.monitor is not None and isinstance(exc, ServerSelectionTimeoutError):
-            mongo.monitor.count("errors")  # the driver's pool never saw this attempt
-        raise translate(source, exc, describe(op), mongo.monitor) from exc
+        raise op_failure(source, mongo.monitor, op, exc) from exc
 
 
 def execute(conn: MongoConn, plan: Plan) -> Result:
     """Make the call ``plan`` describes on ``conn`` and shape its answer."""
-    return _EXECUTORS[type(plan)](conn, plan)
+    return SHAPES[type(plan)](plan, _CALLS[type(plan)](conn, plan))
+
+
+_CALLS = Calls()
 
 
 # -- uniform record ops (the hot path) -----------------------------------------------------------
 
 
-def _find_record(conn: MongoConn, plan: FindRecord) -> Result:
-    doc = conn.collection(plan.collection).find_one(plan.filter, plan.projection, session=conn.session)
-    return Result() if doc is None else Result([tr.record_row(plan.key, doc)])
+@_CALLS.on(FindRecord)
+def _find_record(conn: MongoConn, plan: FindRecord) -> Doc | None:
+    collection = conn.collections[plan.collection]
+    session = conn.session
+    if plan.projection is None and session is None:
+        return collection.find_one(plan.filter)  # type: ignore[no-any-return]
+    return collection.find_one(plan.filter, plan.projection, session=session)  # type: ignore[no-any-return]
 
 
-def _replace_record(conn: MongoConn, plan: ReplaceRecord) -> Result:
-    conn.collection(plan.collection).replace_one(plan.filter, plan.replacement, upsert=True, session=conn.session)
-    return Result(affected=1)
+@_CALLS.on(ReplaceRecord)
+def _replace_record(conn: MongoConn, plan: ReplaceRecord) -> UpdateResult:
+    return conn.collections[plan.collection].replace_one(  # type: ignore[no-any-return]
+        plan.filter, plan.replacement, upsert=True, session=conn.session
+    )
 
 
-def _update_record(conn: MongoConn, plan: UpdateRecord) -> Result:
-    result = conn.collection(plan.collection).update_one(plan.filter, plan.update, session=conn.session)
-    return Result(affected=result.matched_count)
+@_CALLS.on(UpdateRecord)
+def _update_record(conn: MongoConn, plan: UpdateRecord) -> UpdateResult:
+    return conn.collections[plan.collection].update_one(plan.filter, plan.update, session=conn.session)  # type: ignore[no-any-return]
 
 
-def _delete_record(conn: MongoConn, plan: DeleteRecord) -> Result:
-    return Result(affected=conn.collection(plan.collection).delete_one(plan.filter, session=conn.session).deleted_count)
+@_CALLS.on(DeleteRecord)
+def _delete_record(conn: MongoConn, plan: DeleteRecord) -> DeleteResult:
+    return conn.collections[plan.collection].delete_one(plan.filter, session=conn.session)  # type: ignore[no-any-return]
 
 
-def _find_records(conn: MongoConn, plan: FindRecords) -> Result:
-    cursor = conn.collection(plan.collection).find(
+@_CALLS.on(FindRecords)
+def _find_records(conn: MongoConn, plan: FindRecords) -> list[Doc]:
+    cursor = conn.collections[plan.collection].find(
         plan.filter, plan.projection, sort=plan.sort, limit=plan.limit, session=conn.session
     )
-    return Result([tr.scan_row(doc) for doc in cursor])
+    return list(cursor)
 
 
 # -- own ops -------------------------------------------------------------------------------------
 
 
-def _find_documents(conn: MongoConn, plan: FindDocuments) -> Result:
-    cursor = conn.collection(plan.collection).find(**plan.arguments, session=conn.session)
-    return Result([plain_ints(doc) for doc in cursor])
+@_CALLS.on(FindDocuments)
+def _find_documents(conn: MongoConn, plan: FindDocuments) -> list[Doc]:
+    return list(conn.collections[plan.collection].find(**plan.arguments, session=conn.session))
 
 
-def _aggregate(conn: MongoConn, plan: AggregateDocuments) -> Result:
-    cursor = conn.collection(plan.collection).aggregate(plan.pipeline, session=conn.session)
-    return Result([plain_ints(doc) for doc in cursor])
+@_CALLS.on(AggregateDocuments)
+def _aggregate(conn: MongoConn, plan: AggregateDocuments) -> list[Doc]:
+    return list(conn.collections[plan.collection].aggregate(plan.pipeline, session=conn.session))
 
 
-def _bulk_write(conn: MongoConn, plan: BulkWrite) -> Result:
-    result = conn.collection(plan.collection).bulk_write(plan.requests, ordered=plan.ordered, session=conn.session)
-    row, affected = tr.bulk_row(result)
-    return Result([row], affected)
+@_CALLS.on(BulkWrite)
+def _bulk_write(conn: MongoConn, plan: BulkWrite) -> BulkWriteResult:
+    return conn.collections[plan.collection].bulk_write(  # type: ignore[no-any-return]
+        plan.requests, ordered=plan.ordered, session=conn.session
+    )
 
 
-def _create_index(conn: MongoConn, plan: CreateIndexCall) -> Result:
-    name = conn.collection(plan.collection).create_index(plan.keys, session=conn.session, **plan.options)
-    return Result([{"name": name}])
+@_CALLS.on(CreateIndexCall)
+def _create_index(conn: MongoConn, plan: CreateIndexCall) -> str:
+    return conn.collections[plan.collection].create_index(plan.keys, session=conn.session, **plan.options)  # type: ignore[no-any-return]
 
 
 def _bucket(conn: MongoConn, name: str | None) -> GridFSBucket:
     return GridFSBucket(conn.database, bucket_name=name or conn.gridfs_bucket)
 
 
+@_CALLS.on(UploadFile)
 def _upload(conn: MongoConn, plan: UploadFile) -> Result:
     file_id = _bucket(conn, plan.bucket).upload_from_stream(
         plan.filename, plan.data, chunk_size_bytes=plan.chunk_size, metadata=plan.metadata, session=conn.session
@@ -124,6 +135,7 @@ def _upload(conn: MongoConn, plan: UploadFile) -> Result:
     return Result([{"file_id": file_id, "filename": plan.filename, "length": len(plan.data)}], affected=1)
 
 
+@_CALLS.on(DownloadFile)
 def _download(conn: MongoConn, plan: DownloadFile) -> Result:
     bucket = _bucket(conn, plan.bucket)
     stream: GridOut
@@ -138,9 +150,10 @@ def _download(conn: MongoConn, plan: DownloadFile) -> Result:
         return Result([tr.file_row(stream, stream.read())])
 
 
+@_CALLS.on(WatchChanges)
 def _watch(conn: MongoConn, plan: WatchChanges) -> Result:
     conn.server.require_replication("change streams")
-    target = conn.collection(plan.collection) if plan.collection else conn.database
+    target = conn.collections[plan.collection] if plan.collection else conn.database
     deadline = time.monotonic() + plan.max_wait
     events: list[dict[str, Any]] = []
     with target.watch(**plan.arguments, session=conn.session) as stream:
@@ -151,23 +164,4 @@ def _watch(conn: MongoConn, plan: WatchChanges) -> Result:
     return Result(events)
 
 
-_EXECUTORS: dict[type[Any], Callable[[MongoConn, Any], Result]] = {
-    FindRecord: _find_record,
-    ReplaceRecord: _replace_record,
-    UpdateRecord: _update_record,
-    DeleteRecord: _delete_record,
-    FindRecords: _find_records,
-    FindDocuments: _find_documents,
-    AggregateDocuments: _aggregate,
-    BulkWrite: _bulk_write,
-    CreateIndexCall: _create_index,
-    UploadFile: _upload,
-    DownloadFile: _download,
-    WatchChanges: _watch,
-}
-
-#: each op's planner and the executor of the plan it returns (its return annotation), so that
-#: running an op costs one lookup.
-_ROUTES: dict[type[Op], tuple[Callable[[Any], Plan], Callable[[MongoConn, Any], Result]]] = {
-    op_type: (planner, _EXECUTORS[get_type_hints(planner)["return"]]) for op_type, planner in PLANNERS.items()
-}
+_ROUTES = routes(_CALLS)

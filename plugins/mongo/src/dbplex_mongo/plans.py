@@ -144,7 +144,9 @@ Plan = (
 
 def plan_get(op: Get) -> FindRecord:
     fields = op.fields
-    return FindRecord(op.table, tr.key_filter(op.key), None if fields is None else tr.projection(fields), op.key)
+    key = op.key
+    # the key filter written out (tr.key_filter's): a Get is planned per read
+    return FindRecord(op.table, {"_id": key}, None if fields is None else tr.projection(fields), key)
 
 
 def plan_put(op: Put) -> ReplaceRecord:

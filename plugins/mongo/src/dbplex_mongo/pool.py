@@ -49,6 +49,15 @@ BACKEND = "mongo"
 Doc = dict[str, Any]
 
 
+def statistics_needed(source: Source) -> ConfigError:
+    """The error of a source whose pool settings need pymongo's events, turned off by ``pool_statistics``."""
+    setting = "leak_threshold" if source.config.pool.leak_threshold else "max_waiting"
+    return ConfigError(
+        f"source {source.name!r}: pool.{setting} needs pymongo's pool events, which "
+        f"options.pool_statistics = false turns off: set one of the two back"
+    )
+
+
 class _Client:
     """One MongoClient of the pool and the dbplex checkouts made on it.
 
@@ -113,11 +122,7 @@ class MongoPool:
         config = source.config.pool
         statistics = options_of(source).pool_statistics
         if not statistics and (config.leak_threshold or config.max_waiting):
-            setting = "leak_threshold" if config.leak_threshold else "max_waiting"
-            raise ConfigError(
-                f"source {source.name!r}: pool.{setting} needs pymongo's pool events, which "
-                f"options.pool_statistics = false turns off: set one of the two back"
-            )
+            raise statistics_needed(source)
         self.monitor = PoolMonitor(config.min_size, config.max_size, source, statistics)
         #: publish each checkout's wait for the slow-operation log, only where a threshold is set
         self.monitor.publish_wait = source.config.slow.threshold_ms is not None

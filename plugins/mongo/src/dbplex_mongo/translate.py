@@ -63,12 +63,6 @@ def set_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {"$set": values}
 
 
-def record_row(key: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """A found document as a record row (the driver's fresh dict is reused, minus ``_id``)."""
-    del doc["_id"]
-    return {"key": key, "values": plain_ints(doc)}
-
-
 def scan_row(doc: dict[str, Any]) -> dict[str, Any]:
     return {"key": doc.pop("_id"), "values": plain_ints(doc)}
 
