@@ -206,21 +206,17 @@ class AsyncConnectorPool(PoolCore[C, "asyncio.Future[Granted[C]]"]):
                     keep, lost = False, True
                 elif disposition is Disposition.DRAIN and self._drain_all():
                     keep = False
+        cancelled: asyncio.CancelledError | None = None
         if keep:
             try:
                 keep = await self.connector.reset(conn, exc is not None)
                 lost = not keep
-            except asyncio.CancelledError:
-                self._give_up(slot, False, True)
-                raise
+            except asyncio.CancelledError as error:  # the bookkeeping below, then the cancellation
+                keep, lost, cancelled = False, True, error
             except Exception as error:  # a connector that cannot tell: the connection is not trusted again
                 log.debug("source %r: a returned connection could not be reset: %r", self.source.name, error)
                 keep, lost = False, True
-        self._give_up(slot, keep, lost)
-
-    def _give_up(self, slot: Slot[C], keep: bool, lost: bool) -> None:
-        """A return, with no ``await``: :meth:`~.core.PoolCore._returned`, and a close in a task."""
-        if self.leaks is not None:
+        if self.leaks is not None:  # from here on no ``await``
             self.leaks.returned(slot)
         now = monotonic()
         if observers:  # OpenTelemetry's pool histograms (dbplex.metrics.otel)
@@ -230,6 +226,8 @@ class AsyncConnectorPool(PoolCore[C, "asyncio.Future[Granted[C]]"]):
         if closing is not None:
             self._close_soon(closing)
             self._wakeup.set()  # to keep min_size
+        if cancelled is not None:
+            raise cancelled
 
     def _discard_taken(self, slot: Slot[C], lost: bool) -> None:
         """Close a connection a checkout took but cannot use (past its lifetime, or broken)."""
