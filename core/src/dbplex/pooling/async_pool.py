@@ -1,9 +1,8 @@
 """dbplex's connection pool for asyncio: :class:`~.pool.ConnectorPool`'s twin over an :class:`AsyncConnector`.
 
 The same settings, the same :class:`~dbplex.pool.PoolStats` meaning and the same errors as the
-thread pool; its slots, grants, stats, backoff, lifetimes and messages are the ones of
-:mod:`.slots`, :mod:`.jitter` and :mod:`.waiters`. What differs is how callers wait and who
-does maintenance:
+thread pool, because both drive the same sans-I/O :class:`~.core.PoolCore`: every decision and
+every count is made there once. What differs is how callers wait and who does maintenance:
 
 - **One event loop, no lock.** Every method runs on the loop that opened the pool, so the
   bookkeeping between two ``await`` s is atomic without a lock.
@@ -32,21 +31,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections import deque
 from time import monotonic
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from dbplex import secrets
 from dbplex.backends import Source
-from dbplex.errors import ConfigError, SourceUnavailable
+from dbplex.errors import SourceUnavailable
 from dbplex.pool import PoolCounters, PoolStats, notify, observers, task_checkout_wait
-from dbplex.pooling import housekeeper
 from dbplex.pooling.connector import AsyncConnector, Disposition
-from dbplex.pooling.jitter import Backoff
-from dbplex.pooling.leaks import LeakDetector
-from dbplex.pooling.slots import Grant, Slot, closed_error, down_error, new_slot, snapshot, timed_out
-from dbplex.pooling.waiters import full_error
+from dbplex.pooling.core import PoolCore
+from dbplex.pooling.slots import Grant, Slot
 
 C = TypeVar("C")
 
@@ -55,36 +50,20 @@ log = secrets.logger("dbplex.pool")
 Granted = Slot[C] | Grant
 
 
-class AsyncConnectorPool(Generic[C]):
+class AsyncConnectorPool(PoolCore[C, "asyncio.Future[Granted[C]]"]):
     """The asyncio pool of one source, over its backend's async connector; satisfies
-    :class:`dbplex.aio.AsyncPool`. Call :meth:`open` (on the loop it will serve) before use."""
+    :class:`dbplex.aio.AsyncPool`. Call :meth:`open` (on the loop it will serve) before use.
+
+    The decisions are :class:`~.core.PoolCore`'s, each taken between two ``await`` s; what is
+    here is the futures, the timers, the tasks and the connector's calls.
+    """
 
     def __init__(self, source: Source, connector: AsyncConnector[C]) -> None:
-        self.source = source
+        self._configure(source)
         self.connector = connector
         #: whether checkouts record their wait for the slow-operation log (see dbplex.pool.task_checkout_wait).
         self.publish_wait = source.config.slow.threshold_ms is not None
-        config = source.config.pool
-        self._timeout = config.timeout
-        self._max_waiting = config.max_waiting
-        self._max_idle = config.max_idle
-        self._lifetime = (config.max_lifetime, config.lifetime_jitter)
-        self._keepalive = config.keepalive
-        self._reconnect = (config.reconnect_min, config.reconnect_max)
-        self._min, self._max = config.min_size, config.max_size
-        self._interval = housekeeper.interval(
-            config.keepalive, config.leak_threshold, config.max_idle, config.max_lifetime / 2
-        )
-        self._generation = 0
-        self._closed = False
-        self._counters = PoolCounters()
-        self._idle: deque[Slot[C]] = deque()  # least recently returned on the left
-        self._waiters: deque[asyncio.Future[Granted[C]]] = deque()
-        self._used = self._pinging = self._opening = 0
-        self._backoff = Backoff(*self._reconnect)
-        self._last_drain = float("-inf")
-        #: None unless ``pool.leak_threshold`` is set: the checkout path tests this one attribute.
-        self.leaks = LeakDetector(source.name, config.leak_threshold, self._counters) if config.leak_threshold else None
+        self._reset(PoolCounters())
         self._wakeup = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         #: closes no caller waits for (after a cancellation, a drain, maintenance).
@@ -106,8 +85,14 @@ class AsyncConnectorPool(Generic[C]):
             except BaseException:
                 self._opening -= 1
                 raise
-            self._idle.append(self._slot(conn, started))
+            self._idle.append(self._opened(conn, started))
         self._keeper = asyncio.get_running_loop().create_task(self._housekeep(), name=f"dbplex-pool:{self.source.name}")
+
+    def _hand(self, waiter: asyncio.Future[Granted[C]], granted: Granted[C]) -> bool:
+        if waiter.done():  # timed out or cancelled
+            return False
+        waiter.set_result(granted)
+        return True
 
     # -- the AsyncPool protocol ----------------------------------------------------------------
 
@@ -120,39 +105,23 @@ class AsyncConnectorPool(Generic[C]):
         return _Transaction(self)
 
     def stats(self) -> PoolStats:
-        idle = len(self._idle) + self._pinging
-        bounds = (self._min, self._max)
-        return snapshot(
-            self.source.name, self.source.backend, self._counters, idle, self._used, len(self._waiters), bounds
-        )
+        return self._stats()
 
     def resize(self, min_size: int, max_size: int) -> None:
         """New bounds: room to grow at once (``min_size`` filled by maintenance); idle connections
         above ``max_size`` closed now, checked-out ones as they come back."""
-        if not 0 <= min_size <= max_size or max_size < 1:
-            raise ConfigError(
-                f"source {self.source.name!r}: resize needs 0 <= min_size <= max_size and max_size >= 1 "
-                f"(got {min_size}, {max_size})"
-            )
-        self._min, self._max = min_size, max_size
-        while self._idle and self._total() > max_size:
-            self._counters.recycled += 1
-            self._close_soon(self._idle.popleft().conn)
-        self._grant()
+        self._close_all(self._resize(min_size, max_size))
         self._wakeup.set()
 
     async def aclose(self) -> None:
         """Close idle connections now and checked-out ones when they come back; fail waiters."""
-        self._closed = True
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()
-        self._wake_all(Grant.CLOSED)
-        while self._idle:
-            self._close_soon(self._idle.popleft().conn)
+        self._close_all(self._shut())
         if keeper is not None:
             await asyncio.gather(keeper, return_exceptions=True)  # its cancellation, to the end
-        while self._openings or self._closing:  # an open finishing now is closed (``_adopt``)
+        while self._openings or self._closing:  # an open finishing now is closed (``_adopted``)
             await asyncio.gather(*self._openings, *self._closing, return_exceptions=True)
 
     @property
@@ -168,25 +137,13 @@ class AsyncConnectorPool(Generic[C]):
         """A connection: an idle one, one opened now while there is room, or one handed over in turn."""
         deadline = started + self._timeout
         while True:
-            grant: Granted[C]
-            if self._closed:
-                grant = Grant.CLOSED
-            elif self._idle:
-                grant = self._idle.pop()
-                self._used += 1
-            elif self._backoff.down_since is None and self._total() < self._max:
-                self._opening += 1
-                grant = Grant.OPEN
-            elif self._backoff.down_since is not None and not self._total():
-                grant = Grant.DOWN
-            elif self._max_waiting and len(self._waiters) >= self._max_waiting:
-                raise full_error(self.source.name, self._max_waiting, self._counters)
-            else:
+            grant = self._take()
+            if grant is None:
                 grant = await self._wait(deadline)
             if isinstance(grant, Slot):
                 if grant.expires_at > monotonic() and self.connector.usable(grant.conn):
                     return grant
-                self._retire_taken(grant, lost=grant.expires_at > monotonic())
+                self._discard_taken(grant, lost=grant.expires_at > monotonic())
             elif grant is Grant.OPEN:
                 opening = monotonic()
                 try:
@@ -196,40 +153,31 @@ class AsyncConnectorPool(Generic[C]):
                         raise
                     continue  # connections remain: wait for one of them
                 self._used += 1
-                return self._slot(conn, opening)
-            elif grant is Grant.DOWN:
-                raise down_error(self.source.name, self._backoff, self._reconnect[1])
+                return self._opened(conn, opening)
             else:
-                raise closed_error(self.source.name)
+                raise self._refusal(grant)
 
     async def _wait(self, deadline: float) -> Granted[C]:
         """Queue for a return, a reservation or an error; time out at ``deadline``."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Granted[C]] = loop.create_future()
         self._waiters.append(waiter)
-        timer = loop.call_later(max(deadline - monotonic(), 0.0), self._expire, waiter)
+        timer = loop.call_later(max(deadline - monotonic(), 0.0), self._expire_soon, waiter)
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._give_back(waiter.result())  # granted, then cancelled before it could run: pass it on
             else:
-                self._forget(waiter)
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
             raise
         finally:
             timer.cancel()
 
-    def _expire(self, waiter: asyncio.Future[Granted[C]]) -> None:
-        if waiter.done():
-            return
-        self._forget(waiter)
-        self._counters.timeouts += 1
-        reason = self._backoff.reason
-        waiter.set_exception(timed_out(self.source.name, self._timeout, self._used, self._max, reason, self.leaks))
-
-    def _forget(self, waiter: asyncio.Future[Granted[C]]) -> None:
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
+    def _expire_soon(self, waiter: asyncio.Future[Granted[C]]) -> None:
+        if not waiter.done():
+            waiter.set_exception(self._timeout_error(self._expire(waiter)))
 
     def _give_back(self, grant: Granted[C]) -> None:
         """What a cancelled waiter had been handed: a connection goes to the next caller (or idle), room is freed."""
@@ -256,79 +204,44 @@ class AsyncConnectorPool(Generic[C]):
                     disposition = Disposition.DISCARD
                 if disposition is Disposition.DISCARD:
                     keep, lost = False, True
-                elif disposition is Disposition.DRAIN and self._drain():
+                elif disposition is Disposition.DRAIN and self._drain_all():
                     keep = False
+        cancelled: asyncio.CancelledError | None = None
         if keep:
             try:
                 keep = await self.connector.reset(conn, exc is not None)
                 lost = not keep
-            except asyncio.CancelledError:
-                self._returned(slot, False, True)
-                raise
+            except asyncio.CancelledError as error:  # the bookkeeping below, then the cancellation
+                keep, lost, cancelled = False, True, error
             except Exception as error:  # a connector that cannot tell: the connection is not trusted again
                 log.debug("source %r: a returned connection could not be reset: %r", self.source.name, error)
                 keep, lost = False, True
-        self._returned(slot, keep, lost)
-
-    def _returned(self, slot: Slot[C], keep: bool, lost: bool) -> None:
-        """The bookkeeping of a return, with no ``await``: back to a waiter or idle, or closed."""
-        if self.leaks is not None:
+        if self.leaks is not None:  # from here on no ``await``
             self.leaks.returned(slot)
         now = monotonic()
-        waited_ms, used_ms = slot.waited * 1000, (now - slot.taken_at) * 1000
         if observers:  # OpenTelemetry's pool histograms (dbplex.metrics.otel)
-            notify(self.source, "wait", waited_ms)
-            notify(self.source, "use", used_ms)
-        counters = self._counters
-        counters.acquired += 1
-        counters.wait.add(waited_ms)
-        counters.use.add(used_ms)
-        self._used -= 1
-        if (
-            keep
-            and now < slot.expires_at
-            and slot.generation == self._generation
-            and not self._closed
-            and self._total() < self._max
-        ):
-            slot.idle_since = slot.checked_at = now
-            self._put_back(slot)
-            idle = self._idle  # reap one idle too long while here; maintenance does it when quiet
-            if idle and now - idle[0].idle_since >= self._max_idle and self._total() > self._min:
-                counters.recycled += 1
-                self._close_soon(idle.popleft().conn)
-            return
-        if lost:
-            counters.lost += 1
-        else:
-            counters.recycled += 1
-        self._close_soon(slot.conn)
-        self._grant()
-        self._wakeup.set()  # to keep min_size
+            notify(self.source, "wait", slot.waited * 1000)
+            notify(self.source, "use", (now - slot.taken_at) * 1000)
+        closing = self._returned(slot, keep, lost, now)
+        if closing is not None:
+            self._close_soon(closing)
+            self._wakeup.set()  # to keep min_size
+        if cancelled is not None:
+            raise cancelled
 
-    def _retire_taken(self, slot: Slot[C], lost: bool) -> None:
+    def _discard_taken(self, slot: Slot[C], lost: bool) -> None:
         """Close a connection a checkout took but cannot use (past its lifetime, or broken)."""
-        self._used -= 1
-        if lost:
-            self._counters.lost += 1
-        else:
-            self._counters.recycled += 1
+        self._retire(slot, lost)
         self._close_soon(slot.conn)
-        self._grant()
         self._wakeup.set()
 
-    def _drain(self) -> bool:
-        """Close every connection (idle now, the others as they return): the server changed role.
-        At most once per ``reconnect_min``."""
-        now = monotonic()
-        if now - self._last_drain < self._reconnect[0]:
+    def _drain_all(self) -> bool:
+        """Close every connection (idle now, the others as they return): the server changed role
+        (:meth:`~.core.PoolCore._drain`)."""
+        retired = self._drain(monotonic())
+        if retired is None:
             return False
-        self._last_drain = now
-        self._generation += 1
-        while self._idle:
-            self._counters.recycled += 1
-            self._close_soon(self._idle.popleft().conn)
-        self._grant()
+        self._close_all(retired)
         log.warning("source %r: the server no longer accepts writes; reconnecting every connection", self.source.name)
         self._wakeup.set()
         return True
@@ -336,8 +249,7 @@ class AsyncConnectorPool(Generic[C]):
     # -- opening and closing ---------------------------------------------------------------------
 
     async def _open(self) -> C:
-        """Open a connection for room already reserved in ``_opening``; on failure give the room
-        back, mark the source down and, when no connection is left, fail every waiter now."""
+        """Open a connection for room already reserved in ``_opening`` (see :meth:`~.core.PoolCore._open_failed`)."""
         try:
             conn = await self.connector.open()
         except asyncio.CancelledError:
@@ -345,19 +257,11 @@ class AsyncConnectorPool(Generic[C]):
             self._grant()
             raise
         except Exception as exc:
-            was_up = self._backoff.down_since is None
-            self._backoff.failed(str(exc))
-            self._opening -= 1
-            self._counters.errors += 1
-            if not self._total():
-                self._wake_all(Grant.DOWN)
-            if was_up:
+            if self._open_failed(str(exc)):
                 log.warning("source %r: cannot connect, retrying in the background: %s", self.source.name, exc)
                 self._wakeup.set()
             raise
-        if self._backoff.down_since is not None:
-            log.info("source %r: connected again", self.source.name)
-            self._backoff.succeeded()
+        self._connected()
         return conn
 
     async def _shielded_open(self, started: float) -> C:
@@ -370,25 +274,21 @@ class AsyncConnectorPool(Generic[C]):
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:
-            opening.add_done_callback(functools.partial(self._adopt, started))
+            opening.add_done_callback(functools.partial(self._adopted, started))
             raise
 
-    def _adopt(self, started: float, opening: asyncio.Task[C]) -> None:
+    def _adopted(self, started: float, opening: asyncio.Task[C]) -> None:
         """A connection opened for a caller that was cancelled meanwhile (a failed open has
         already been counted by :meth:`_open`)."""
         if opening.cancelled() or opening.exception() is not None:
             return
-        slot = self._slot(opening.result(), started)
-        if self._closed:
-            self._counters.recycled += 1
-            self._close_soon(slot.conn)
-            return
-        self._put_back(slot)
-        self._grant()
+        conn = opening.result()
+        if not self._adopt(conn, started):
+            self._close_soon(conn)
 
-    def _slot(self, conn: C, started: float) -> Slot[C]:
-        self._opening -= 1
-        return new_slot(self.source, conn, started, self._counters, *self._lifetime, self._generation)
+    def _close_all(self, slots: list[Slot[C]]) -> None:
+        for slot in slots:
+            self._close_soon(slot.conn)
 
     def _close_soon(self, conn: C) -> None:
         """Close ``conn`` in a task of the pool's (awaited by :meth:`aclose`), so that no caller waits for it."""
@@ -401,44 +301,6 @@ class AsyncConnectorPool(Generic[C]):
             await self.connector.close(conn)
         except Exception as exc:
             log.debug("source %r: closing a connection failed: %r", self.source.name, exc)
-
-    # -- bookkeeping (no await in any of these) --------------------------------------------------
-
-    def _total(self) -> int:
-        """Connections open or being opened: what ``max_size`` bounds."""
-        return len(self._idle) + self._used + self._pinging + self._opening
-
-    def _put_back(self, slot: Slot[C], oldest: bool = False) -> None:
-        """A usable connection: to the first waiter still waiting, else to the idle queue."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._used += 1
-                waiter.set_result(slot)
-                return
-        if oldest:
-            self._idle.appendleft(slot)
-        else:
-            self._idle.append(slot)
-
-    def _grant(self) -> None:
-        """Room freed below ``max_size``: let waiters open connections in it (while up); once the
-        server is down and no connection is left, fail them."""
-        if self._backoff.down_since is not None:
-            if not self._total():
-                self._wake_all(Grant.DOWN)
-            return
-        while self._waiters and self._total() < self._max:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._opening += 1
-                waiter.set_result(Grant.OPEN)
-
-    def _wake_all(self, grant: Grant) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(grant)
 
     # -- maintenance -----------------------------------------------------------------------------
 
@@ -459,30 +321,18 @@ class AsyncConnectorPool(Generic[C]):
         """One round; returns how soon a reconnect attempt is due, if one is."""
         if self.leaks is not None:
             self.leaks.sweep()
-        self._retire_idle()
+        self._close_all(self._stale(monotonic()))
         if self._keepalive:
             await self._ping_idle()
         return await self._fill()
 
-    def _retire_idle(self) -> None:
-        now = monotonic()
-        for slot in [s for s in self._idle if s.expires_at <= now]:
-            self._idle.remove(slot)
-            self._counters.recycled += 1
-            self._close_soon(slot.conn)
-        while self._idle and self._total() > self._min and now - self._idle[0].idle_since >= self._max_idle:
-            self._counters.recycled += 1
-            self._close_soon(self._idle.popleft().conn)
-
     async def _ping_idle(self) -> None:
-        """Keepalive: ping each connection idle for ``keepalive`` seconds, one at a time."""
+        """Keepalive (:meth:`~.core.PoolCore._to_ping`)."""
         horizon = monotonic() - self._keepalive
         for _ in range(len(self._idle)):
-            slot = next((s for s in self._idle if s.checked_at <= horizon), None)
+            slot = self._to_ping(horizon)
             if slot is None:
                 return
-            self._idle.remove(slot)
-            self._pinging += 1
             try:
                 alive = self.connector.usable(slot.conn)
                 if alive:
@@ -490,42 +340,27 @@ class AsyncConnectorPool(Generic[C]):
             except Exception as exc:
                 log.debug("source %r: keepalive ping failed: %s", self.source.name, exc)
                 alive = False
-            finally:
-                self._pinging -= 1
-            if alive and not self._closed and slot.generation == self._generation:
-                slot.checked_at = monotonic()
-                self._put_back(slot, oldest=True)
-                continue
-            if alive:
-                self._counters.recycled += 1
-            else:
-                self._counters.lost += 1
-            self._close_soon(slot.conn)
-            self._grant()
+            except BaseException:  # cancelled (aclose): the ping's bookkeeping, then the close
+                if self._pinged(slot, False):
+                    self._close_soon(slot.conn)
+                raise
+            if self._pinged(slot, alive):
+                self._close_soon(slot.conn)
 
     async def _fill(self) -> float | None:
-        """Open connections up to ``min_size`` (and, while down, one whenever there is room),
-        paced by the backoff; returns when the next attempt is due."""
+        """Open connections while :meth:`~.core.PoolCore._fill_due` asks; returns when the next attempt is due."""
         while True:
-            down = self._backoff.down_since is not None
-            total = self._total()
-            if self._closed or (total >= self._min and not (down and total < self._max)):
-                return None
-            due = self._backoff.wait_left()
-            if due > 0:
+            due = self._fill_due()
+            if due != 0.0:
                 return due
-            self._opening += 1
             started = monotonic()
             try:
                 conn = await self._shielded_open(started)
             except Exception:
                 return self._backoff.wait_left()
-            slot = self._slot(conn, started)
-            if self.closed:  # meanwhile (a property: the test above does not decide this one)
+            if not self._adopt(conn, started):
                 self._close_soon(conn)
                 return None
-            self._put_back(slot)
-            self._grant()
 
 
 class _Checkout(Generic[C]):
@@ -544,7 +379,7 @@ class _Checkout(Generic[C]):
             slot = pool._idle.pop()
             pool._used += 1
             if slot.expires_at <= started or not pool.connector.usable(slot.conn):
-                pool._retire_taken(slot, lost=slot.expires_at > started)
+                pool._discard_taken(slot, lost=slot.expires_at > started)
                 slot = None
         if slot is None:
             slot = await pool._acquire(started)

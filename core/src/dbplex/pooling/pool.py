@@ -23,6 +23,9 @@ their jittered lifetime, close those idle longer than ``max_idle`` above ``min_s
 those idle for ``keepalive`` seconds (one at a time, so at most one idle connection is out of
 reach of callers at any moment), report leaks, and open connections up to ``min_size``.
 
+**One core.** Every decision above is :class:`~.core.PoolCore`'s, shared with the asyncio pool
+(:mod:`.async_pool`); this module adds the lock, the waiters' locks, the thread and the I/O.
+
 **Counters** (see :class:`~dbplex.pool.PoolStats`): ``acquired`` counts checkouts, those still
 held included; the ``wait`` and ``use`` timings of a checkout are recorded when it comes back,
 in the same lock acquisition as the return.
@@ -31,7 +34,6 @@ in the same lock acquisition as the return.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
@@ -40,16 +42,13 @@ from typing import Generic, TypeVar
 
 from dbplex import secrets
 from dbplex.backends import Source
-from dbplex.errors import ConfigError, SourceUnavailable
+from dbplex.errors import SourceUnavailable
 from dbplex.pool import PoolCounters, PoolStats, checkout_wait, notify, observers
 from dbplex.pooling import fork, housekeeper
 from dbplex.pooling.connector import Connector, Disposition
-from dbplex.pooling.jitter import Backoff
-from dbplex.pooling.leaks import LeakDetector
+from dbplex.pooling.core import PoolCore
 from dbplex.pooling.slots import Grant as _Grant
 from dbplex.pooling.slots import Slot as _Slot
-from dbplex.pooling.slots import closed_error, down_error, new_slot, snapshot, timed_out
-from dbplex.pooling.waiters import full_error
 
 C = TypeVar("C")
 
@@ -67,26 +66,19 @@ class _Waiter(Generic[C]):
         self.granted: _Slot[C] | _Grant | None = None
 
 
-class ConnectorPool(Generic[C]):
-    """The pool of one source, over its backend's connector; satisfies :class:`dbplex.Pool`."""
+class ConnectorPool(PoolCore[C, _Waiter[C]]):
+    """The pool of one source, over its backend's connector; satisfies :class:`dbplex.Pool`.
+
+    The decisions are :class:`~.core.PoolCore`'s, each taken under the pool's lock; what is here
+    is the lock, the waiters' locks, the maintenance thread and the connector's calls.
+    """
 
     def __init__(self, source: Source, connector: Connector[C]) -> None:
-        self.source = source
+        self._configure(source)
         self.connector = connector
-        config = source.config.pool
-        self._timeout = config.timeout
-        self._max_waiting = config.max_waiting
-        self._max_idle = config.max_idle
-        self._max_lifetime = config.max_lifetime
-        self._lifetime_jitter = config.lifetime_jitter
-        self._keepalive = config.keepalive
-        self._reconnect = (config.reconnect_min, config.reconnect_max)
-        self._min, self._max = config.min_size, config.max_size
         #: publish each checkout's wait for the slow-operation log (a thread-local store, ~0.1 µs),
         #: only where a threshold is set: other sources' checkouts pay one attribute read.
         self.publish_wait = source.config.slow.threshold_ms is not None
-        self._generation = self._fork_floor = 0
-        self._closed = False
         self._reset_state()
         if self._min:  # one connection now: an unreachable server or a rejected login fails here, with its reason
             started = monotonic()
@@ -98,32 +90,26 @@ class ConnectorPool(Generic[C]):
         fork.register(self)
 
     def _reset_state(self) -> None:
-        """Fresh locks, queues, gauges and counters (at start, and in a forked child)."""
+        """A fresh lock, and the core's state counted under it (at start, and in a forked child)."""
         self._lock = threading.Lock()
-        self._counters = PoolCounters(self._lock)  # guarded by the pool's lock: one acquisition per checkout
-        self._idle: deque[_Slot[C]] = deque()  # least recently returned on the left
-        self._waiters: deque[_Waiter[C]] = deque()
-        self._used = 0  # checked out by callers
-        self._pinging = 0  # out of the idle queue for a keepalive ping
-        self._opening = 0  # being opened (room reserved below max_size)
-        self._backoff = Backoff(*self._reconnect)
-        self._last_drain = float("-inf")
-        threshold = self.source.config.pool.leak_threshold
-        #: None unless ``pool.leak_threshold`` is set: the checkout path tests this one attribute.
-        self.leaks = LeakDetector(self.source.name, threshold, self._counters) if threshold else None
+        self._reset(PoolCounters(self._lock))  # guarded by the pool's lock: one acquisition per checkout
+
+    def _hand(self, waiter: _Waiter[C], granted: _Slot[C] | _Grant) -> bool:
+        waiter.granted = granted
+        waiter.lock.release()
+        return True
 
     def _wake(self) -> None:
         """Ask for a maintenance round now, starting the thread if there is none yet (after a fork,
         a pool the child never uses starts none)."""
         keeper = self._housekeeper
         if keeper is None:
-            every = housekeeper.interval(
-                self._keepalive, self.source.config.pool.leak_threshold, self._max_idle, self._max_lifetime / 2
-            )
             with self._lock:
                 keeper = self._housekeeper
                 if keeper is None:
-                    keeper = self._housekeeper = housekeeper.Housekeeper(self.source.name, every, self._maintain)
+                    keeper = self._housekeeper = housekeeper.Housekeeper(
+                        self.source.name, self._interval, self._maintain
+                    )
         keeper.wake()
 
     # -- the Pool protocol ---------------------------------------------------------------------
@@ -140,27 +126,13 @@ class ConnectorPool(Generic[C]):
 
     def stats(self) -> PoolStats:
         with self._lock:
-            idle = len(self._idle) + self._pinging
-            bounds = (self._min, self._max)
-            return snapshot(
-                self.source.name, self.source.backend, self._counters, idle, self._used, len(self._waiters), bounds
-            )
+            return self._stats()
 
     def resize(self, min_size: int, max_size: int) -> None:
         """New bounds: room to grow at once (and ``min_size`` filled in the background); idle
         connections above ``max_size`` closed now, checked-out ones as they come back."""
-        if not 0 <= min_size <= max_size or max_size < 1:
-            raise ConfigError(
-                f"source {self.source.name!r}: resize needs 0 <= min_size <= max_size and max_size >= 1 "
-                f"(got {min_size}, {max_size})"
-            )
         with self._lock:
-            self._min, self._max = min_size, max_size
-            retired = []
-            while self._idle and self._total() > max_size:
-                retired.append(self._idle.popleft())
-            self._counters.recycled += len(retired)
-            self._grant()
+            retired = self._resize(min_size, max_size)
         self._close_all(retired)
         self._wake()
 
@@ -169,10 +141,7 @@ class ConnectorPool(Generic[C]):
         if self._housekeeper is not None:
             self._housekeeper.stop()
         with self._lock:
-            self._closed = True
-            retired = list(self._idle)
-            self._idle.clear()
-            self._wake_all(_Grant.CLOSED)
+            retired = self._shut()
         self._close_all(retired)
 
     def after_fork(self) -> None:
@@ -194,36 +163,20 @@ class ConnectorPool(Generic[C]):
         if self._housekeeper is None and not self._closed:
             self._wake()  # the first use in a forked child
         if slot is not None:  # taken from the idle queue, but too old or broken
-            self._retire_taken(slot, lost=slot.expires_at > started)
+            self._discard_taken(slot, lost=slot.expires_at > started)
         deadline = started + self._timeout
         while True:
-            grant: _Slot[C] | _Grant | None = None
-            waiter: _Waiter[C] | None = None
-            full = False
             with self._lock:
-                if self._closed:
-                    grant = _Grant.CLOSED
-                elif self._idle:
-                    grant = self._idle.pop()
-                    self._used += 1
-                elif self._backoff.down_since is None and self._total() < self._max:
-                    self._opening += 1
-                    grant = _Grant.OPEN
-                elif self._backoff.down_since is not None and not self._total():
-                    grant = _Grant.DOWN
-                elif self._max_waiting and len(self._waiters) >= self._max_waiting:
-                    full = True
-                else:
-                    waiter = _Waiter()
+                grant = self._take()
+                if grant is None:  # queue, and wait outside the lock
+                    waiter: _Waiter[C] = _Waiter()
                     self._waiters.append(waiter)
-            if full:
-                raise full_error(self.source.name, self._max_waiting, self._counters)
-            if waiter is not None:
+            if grant is None:
                 grant = self._wait(waiter, deadline)
             if isinstance(grant, _Slot):
                 if grant.expires_at > monotonic() and self.connector.usable(grant.conn):
                     return grant
-                self._retire_taken(grant, lost=grant.expires_at > monotonic())
+                self._discard_taken(grant, lost=grant.expires_at > monotonic())
             elif grant is _Grant.OPEN:
                 opening = monotonic()
                 try:
@@ -237,10 +190,8 @@ class ConnectorPool(Generic[C]):
                 with self._lock:
                     self._used += 1
                     return self._opened(conn, opening)
-            elif grant is _Grant.DOWN:
-                raise self._down_error()
             else:
-                raise closed_error(self.source.name)
+                raise self._refusal(grant)
 
     def _wait(self, waiter: _Waiter[C], deadline: float) -> _Slot[C] | _Grant:
         """Block until a return, a reservation or an error is handed to ``waiter``, or time out."""
@@ -248,98 +199,29 @@ class ConnectorPool(Generic[C]):
             with self._lock:
                 granted = waiter.granted
                 if granted is None:
-                    self._waiters.remove(waiter)
-                    self._counters.timeouts += 1
-                    used, limit, reason = self._used, self._max, self._backoff.reason
+                    used = self._expire(waiter)
             if granted is None:
-                raise timed_out(self.source.name, self._timeout, used, limit, reason, self.leaks)
+                raise self._timeout_error(used)
             return granted
         assert waiter.granted is not None  # set before the lock is released
         return waiter.granted
 
-    def _down_error(self) -> SourceUnavailable:
-        return down_error(self.source.name, self._backoff, self._reconnect[1])
-
     # -- return ----------------------------------------------------------------------------------
 
-    def _release(self, slot: _Slot[C], exc: BaseException | None) -> None:
-        conn = slot.conn
-        keep, lost = True, False
-        try:
-            if exc is not None:
-                disposition = self.connector.classify(conn, exc)
-                if disposition is Disposition.DISCARD:
-                    keep, lost = False, True
-                elif disposition is Disposition.DRAIN and self._drain():
-                    keep = False  # with every other connection of the old generation
-            if keep and not self.connector.reset(conn, exc is not None):
-                keep, lost = False, True
-        except Exception as error:  # a connector that cannot tell: the connection is not trusted again
-            log.debug("source %r: a returned connection could not be reset: %r", self.source.name, error)
-            keep, lost = False, True
-        if self.leaks is not None:
-            self.leaks.returned(slot)
-        now = monotonic()
-        waited_ms, used_ms = slot.waited * 1000, (now - slot.taken_at) * 1000
-        if observers and slot.generation >= self._fork_floor:
-            notify(self.source, "wait", waited_ms)
-            notify(self.source, "use", used_ms)
-        with self._lock:
-            if slot.generation < self._fork_floor:
-                return  # the parent's: never closed here, and no longer counted
-            counters = self._counters
-            counters.acquired += 1
-            counters.wait.add(waited_ms)
-            counters.use.add(used_ms)
-            self._used -= 1
-            if (
-                keep
-                and now < slot.expires_at
-                and slot.generation == self._generation
-                and not self._closed
-                and self._total() < self._max
-            ):
-                slot.idle_since = slot.checked_at = now
-                self._put_back(slot)
-                idle = self._idle  # reap one idle too long while here; the housekeeper does it when quiet
-                if not idle or now - idle[0].idle_since < self._max_idle or self._total() <= self._min:
-                    return
-                conn = idle.popleft().conn
-                counters.recycled += 1
-            else:
-                if lost:
-                    counters.lost += 1
-                else:
-                    counters.recycled += 1
-                self._grant()
-        self.connector.close(conn)
-        self._wake()  # to keep min_size
-
-    def _retire_taken(self, slot: _Slot[C], lost: bool) -> None:
+    def _discard_taken(self, slot: _Slot[C], lost: bool) -> None:
         """Close a connection a checkout took but cannot use (past its lifetime, or broken)."""
         with self._lock:
-            self._used -= 1
-            if lost:
-                self._counters.lost += 1
-            else:
-                self._counters.recycled += 1
+            self._retire(slot, lost)
         self.connector.close(slot.conn)
         self._wake()
 
-    def _drain(self) -> bool:
+    def _drain_all(self) -> bool:
         """Close every connection (idle ones now, the others as they come back): the server changed
-        role. At most once per ``reconnect_min``, so a server that stays a replica causes no storm
-        (False: not this time, and the connection that asked is kept)."""
-        now = monotonic()
+        role (:meth:`~.core.PoolCore._drain`; False: not this time, and the connection that asked is kept)."""
         with self._lock:
-            if now - self._last_drain < self._reconnect[0]:
-                return False
-            self._last_drain = now
-            self._generation += 1
-            retired = list(self._idle)
-            self._idle.clear()
-            self._counters.recycled += len(retired)
-            self._grant()
+            retired = self._drain(monotonic())
+        if retired is None:
+            return False
         log.warning("source %r: the server no longer accepts writes; reconnecting every connection", self.source.name)
         self._close_all(retired)
         self._wake()
@@ -348,72 +230,18 @@ class ConnectorPool(Generic[C]):
     # -- opening ---------------------------------------------------------------------------------
 
     def _open(self) -> C:
-        """Open a connection for room already reserved in ``_opening``; on failure give the room
-        back, mark the source down and, when no connection is left, fail every waiter now."""
+        """Open a connection for room already reserved in ``_opening`` (see :meth:`~.core.PoolCore._open_failed`)."""
         try:
             conn = self.connector.open()
         except Exception as exc:
-            was_up = self._backoff.down_since is None
-            self._backoff.failed(str(exc))
             with self._lock:
-                self._opening -= 1
-                self._counters.errors += 1
-                if not self._total():
-                    self._wake_all(_Grant.DOWN)
+                was_up = self._open_failed(str(exc))
             if was_up:
                 log.warning("source %r: cannot connect, retrying in the background: %s", self.source.name, exc)
                 self._wake()
             raise
-        if self._backoff.down_since is not None:
-            log.info("source %r: connected again", self.source.name)
-            self._backoff.succeeded()
+        self._connected()
         return conn
-
-    def _opened(self, conn: C, started: float) -> _Slot[C]:
-        """Under the lock (or before the pool is shared): count a connection whose opening began
-        at ``started`` and give it its slot."""
-        self._opening -= 1
-        return new_slot(
-            self.source, conn, started, self._counters, self._max_lifetime, self._lifetime_jitter, self._generation
-        )
-
-    # -- under the lock --------------------------------------------------------------------------
-
-    def _total(self) -> int:
-        """Connections open or being opened: what ``max_size`` bounds."""
-        return len(self._idle) + self._used + self._pinging + self._opening
-
-    def _put_back(self, slot: _Slot[C], oldest: bool = False) -> None:
-        """A usable connection: to the first waiter, else to the idle queue."""
-        if self._waiters:
-            waiter = self._waiters.popleft()
-            self._used += 1
-            waiter.granted = slot
-            waiter.lock.release()
-        elif oldest:
-            self._idle.appendleft(slot)
-        else:
-            self._idle.append(slot)
-
-    def _grant(self) -> None:
-        """A connection was closed: let waiters open connections in the room there is now. While
-        the server is down the maintenance thread reconnects and hands its connections over, and
-        once no connection is left, waiters fail at once."""
-        if self._backoff.down_since is not None:
-            if not self._total():
-                self._wake_all(_Grant.DOWN)
-            return
-        while self._waiters and self._total() < self._max:
-            waiter = self._waiters.popleft()
-            self._opening += 1
-            waiter.granted = _Grant.OPEN
-            waiter.lock.release()
-
-    def _wake_all(self, grant: _Grant) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            waiter.granted = grant
-            waiter.lock.release()
 
     # -- maintenance -----------------------------------------------------------------------------
 
@@ -421,37 +249,23 @@ class ConnectorPool(Generic[C]):
         """One round of the housekeeper; returns how soon a reconnect attempt is due, if one is."""
         if self.leaks is not None:
             self.leaks.sweep()
-        self._retire_idle()
+        with self._lock:
+            retired = self._stale(monotonic())
+        self._close_all(retired)
         if self._keepalive:
             self._ping_idle()
         return self._fill()
 
-    def _retire_idle(self) -> None:
-        """Close idle connections past their lifetime, and those idle longer than ``max_idle``
-        while more than ``min_size`` are open."""
-        now = monotonic()
-        with self._lock:
-            retired = [slot for slot in self._idle if slot.expires_at <= now]
-            for slot in retired:
-                self._idle.remove(slot)
-            while self._idle and self._total() > self._min and now - self._idle[0].idle_since >= self._max_idle:
-                retired.append(self._idle.popleft())
-            self._counters.recycled += len(retired)
-        self._close_all(retired)
-
     def _ping_idle(self) -> None:
-        """Keepalive: ping each connection idle for ``keepalive`` seconds, one at a time, replacing
-        one that fails; callers can take every other idle connection meanwhile."""
+        """Keepalive (:meth:`~.core.PoolCore._to_ping`), the ping outside the lock."""
         horizon = monotonic() - self._keepalive
         with self._lock:
             rounds = len(self._idle)
         for _ in range(rounds):
             with self._lock:
-                slot = next((s for s in self._idle if s.checked_at <= horizon), None)
-                if slot is None:
-                    return
-                self._idle.remove(slot)
-                self._pinging += 1
+                slot = self._to_ping(horizon)
+            if slot is None:
+                return
             try:
                 alive = self.connector.usable(slot.conn)
                 if alive:
@@ -460,46 +274,25 @@ class ConnectorPool(Generic[C]):
                 log.debug("source %r: keepalive ping failed: %s", self.source.name, exc)
                 alive = False
             with self._lock:
-                self._pinging -= 1
-                if alive and not self._closed and slot.generation == self._generation:
-                    slot.checked_at = monotonic()
-                    self._put_back(slot, oldest=True)
-                    continue
-                if alive:
-                    self._counters.recycled += 1  # drained or closed meanwhile
-                else:
-                    self._counters.lost += 1
-                self._grant()
-            self.connector.close(slot.conn)
+                dead = self._pinged(slot, alive)
+            if dead:
+                self.connector.close(slot.conn)
 
     def _fill(self) -> float | None:
-        """Open connections up to ``min_size`` (and, while the server is down, keep trying for one
-        whenever there is room), paced by the backoff; returns when the next attempt is due."""
+        """Open connections while :meth:`~.core.PoolCore._fill_due` asks; returns when the next attempt is due."""
         while True:
             with self._lock:
-                down = self._backoff.down_since is not None
-                total = self._total()
-                closed = self._closed  # a local: the test after the unlocked connect must read it afresh
-                if closed or (total >= self._min and not (down and total < self._max)):
-                    return None
-                due = self._backoff.wait_left()
-                if due > 0:
-                    return due
-                self._opening += 1
+                due = self._fill_due()
+            if due != 0.0:
+                return due
             started = monotonic()
             try:
                 conn = self._open()
             except Exception:
                 return self._backoff.wait_left()
             with self._lock:
-                slot = self._opened(conn, started)
-                if self._closed:
-                    retired = True
-                else:
-                    retired = False
-                    self._put_back(slot)
-                    self._grant()
-            if retired:
+                kept = self._adopt(conn, started)
+            if not kept:
                 self.connector.close(conn)
                 return None
 
@@ -540,4 +333,31 @@ class _Checkout(Generic[C]):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._pool._release(self._slot, exc)
+        """The return: the connector's verdict, then :meth:`~.core.PoolCore._returned` under the
+        lock (written here, not in a method of the pool's: one call less per checkout)."""
+        pool, slot = self._pool, self._slot
+        conn = slot.conn
+        keep, lost = True, False
+        try:
+            if exc is not None:
+                disposition = pool.connector.classify(conn, exc)
+                if disposition is Disposition.DISCARD:
+                    keep, lost = False, True
+                elif disposition is Disposition.DRAIN and pool._drain_all():
+                    keep = False  # with every other connection of the old generation
+            if keep and not pool.connector.reset(conn, exc is not None):
+                keep, lost = False, True
+        except Exception as error:  # a connector that cannot tell: the connection is not trusted again
+            log.debug("source %r: a returned connection could not be reset: %r", pool.source.name, error)
+            keep, lost = False, True
+        if pool.leaks is not None:
+            pool.leaks.returned(slot)
+        now = monotonic()
+        if observers and slot.generation >= pool._fork_floor:
+            notify(pool.source, "wait", slot.waited * 1000)
+            notify(pool.source, "use", (now - slot.taken_at) * 1000)
+        with pool._lock:
+            closing = pool._returned(slot, keep, lost, now)
+        if closing is not None:
+            pool.connector.close(closing)
+            pool._wake()  # to keep min_size

@@ -1,9 +1,5 @@
-"""What the thread pool and the asyncio pool share: a connection's slot, what a waiter can be
+"""The pieces of the pool's core (:mod:`.core`): a connection's slot, what a waiter can be
 granted, and how the pool's state reads as :class:`~dbplex.pool.PoolStats` and as errors.
-
-Both pools (:mod:`.pool`, :mod:`.async_pool`) keep the same bookkeeping (idle deque, ``used``,
-``opening``, ``pinging``, generations); only how a caller waits differs (a lock of its own, an
-asyncio future). Everything that does not wait lives here, once.
 """
 
 from __future__ import annotations
@@ -52,11 +48,13 @@ def new_slot(
 
 
 class Grant(enum.Enum):
-    """What a waiting caller can be woken with, besides a connection."""
+    """What a waiting caller can be woken with, besides a connection (and FULL, which only a
+    caller about to queue gets)."""
 
     OPEN = "open"  # room below max_size was reserved for you: open a connection yourself
     DOWN = "down"  # the server is down and no connection is left: fail now
     CLOSED = "closed"  # the pool was closed
+    FULL = "full"  # the wait queue is at pool.max_waiting: fail now rather than queue
 
 
 def snapshot(
