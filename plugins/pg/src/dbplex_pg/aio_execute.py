@@ -33,7 +33,6 @@ from dbplex_pg.plans import (
     RECORD_PLANNERS,
     FetchRecord,
     FetchRecords,
-    Plan,
     RecordPlan,
     RunSQL,
     WriteRecord,
@@ -94,7 +93,7 @@ _RECORD_ROUTES: dict[
 ] = {op_type: (planner, _EXECUTORS[get_type_hints(planner)["return"]]) for op_type, planner in RECORD_PLANNERS.items()}
 
 
-async def _execute(conn: Conn, plan: Plan) -> Result:
+async def _execute(conn: Conn, plan: Any) -> Result:
     return await _EXECUTORS[type(plan)](conn, plan)
 
 
