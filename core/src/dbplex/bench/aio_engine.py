@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from contextlib import asynccontextmanager
 from time import perf_counter_ns
 from typing import Any, TypeVar
@@ -22,13 +22,12 @@ from dbplex.aio.hub import AsyncHub, open_async
 from dbplex.bench import poolwait
 from dbplex.bench.aio_baseline import AsyncBaseline
 from dbplex.bench.aio_client import AsyncDbplexClient
-from dbplex.bench.engine import Outcome, PhaseSpec, cpu_seconds, outcome
+from dbplex.bench.engine import Meter, Outcome, PhaseSpec, outcome
 from dbplex.bench.generators import InsertCounter
-from dbplex.bench.histogram import HIGHEST_US
 from dbplex.bench.recorder import Recorder
-from dbplex.bench.stream import INSERT, METHODS, OpStream, insert_counter, load_keys, stream_rng
+from dbplex.bench.stream import OpStream, insert_counter, load_keys, stream_rng
 from dbplex.bench.targets import pooled
-from dbplex.bench.worker import Tally, split
+from dbplex.bench.worker import Call, Tally, split
 from dbplex.bench.workload import Workload
 from dbplex.config import Config
 from dbplex.errors import UnsupportedError
@@ -61,52 +60,21 @@ class AsyncWorker(Tally):
         super().__init__(recorder, stop)
         self.client = client
 
-    async def load(self, table: str, keys: list[str], stream: OpStream, batch: int) -> None:
-        rec = self.recorder.op("insert" if batch == 1 else "insert-batch")
-        for i in range(0, len(keys), batch):
-            if self.stop.is_set():
-                return
-            chunk = keys[i : i + batch]
-            records = [(key, stream.values.record()) for key in chunk]
+    async def _run(self, calls: Iterator[Call]) -> None:
+        for rec, units, call, args in calls:
             started = perf_counter_ns()
             try:
-                if batch == 1:
-                    await self.client.put(table, chunk[0], records[0][1])
-                else:
-                    await self.client.put_many(table, records)
+                await call(*args)
             except Exception as exc:
                 self._failed(rec, exc)
             else:
-                us = (perf_counter_ns() - started) // 1000
-                rec.latency.record_value(us if us < HIGHEST_US else HIGHEST_US)
-                rec.count += 1
-                self.recorder.units += len(chunk)
-                self._errors_in_a_row = 0
-            self.done += len(chunk)
+                self._succeeded(rec, started, units)
+
+    async def load(self, table: str, keys: list[str], stream: OpStream, batch: int) -> None:
+        await self._run(self._loads(self.client, table, keys, stream, batch))
 
     async def closed_loop(self, stream: OpStream, count: int, counter: InsertCounter) -> None:
-        methods = tuple(getattr(self.client, m) for m in METHODS)
-        recs: list[Any] = [None] * len(METHODS)
-        stop, recorder = self.stop, self.recorder
-        for _ in range(count):
-            if stop.is_set():
-                return
-            kind, args, inserted = stream.next()
-            rec = recs[kind] or self._rec(recs, kind)
-            started = perf_counter_ns()
-            try:
-                await methods[kind](*args)
-            except Exception as exc:
-                self._failed(rec, exc)
-            else:
-                us = (perf_counter_ns() - started) // 1000
-                rec.latency.record_value(us if us < HIGHEST_US else HIGHEST_US)
-                rec.count += 1
-                recorder.units += 1
-                self._errors_in_a_row = 0
-            if kind == INSERT:
-                counter.acknowledge(inserted)
-            self.done += 1
+        await self._run(self._ops(self.client, stream, count, counter))
 
 
 async def run_phase(
@@ -135,8 +103,7 @@ async def run_phase(
 
     loop = asyncio.get_running_loop()
     timer = loop.call_later(spec.max_seconds, stop.set) if spec.max_seconds and spec.phase != "load" else None
-    cpu_before = cpu_seconds()
-    waits_before = pool_wait() if pool_wait is not None else None
+    meter = Meter(pool_wait)
     started_ns = perf_counter_ns()
     tasks = [loop.create_task(body(t)) for t in range(spec.threads)]
     interrupted = False
@@ -155,15 +122,10 @@ async def run_phase(
         if timer is not None:
             timer.cancel()
     ended_ns = perf_counter_ns()
-    cpu_after = cpu_seconds()
-    waits_after = pool_wait() if pool_wait is not None else None
+    cpu, waited = meter.read()
     for task in tasks:
         if not task.cancelled() and task.exception() is not None and not interrupted:
             raise task.exception()  # type: ignore[misc]  # a bug, not a failed operation
-    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-    waited = (
-        poolwait.between(waits_before, waits_after) if waits_before is not None and waits_after is not None else None
-    )
     return outcome(spec, workers, (ended_ns - started_ns) / 1e9, cpu, waited, interrupted=interrupted, open_loop=False)
 
 

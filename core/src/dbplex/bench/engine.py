@@ -73,6 +73,25 @@ def saturation_warning(cpu_pct: float | None, processes: int, cpus: int) -> str 
     return None
 
 
+class Meter:
+    """The process's CPU time and the pool's wait counters, read before a phase's workers start
+    and after they end, so the timed loops pay nothing for them (threads and ``--async`` alike)."""
+
+    def __init__(self, pool_wait: Callable[[], poolwait.Snapshot] | None) -> None:
+        self._pool_wait = pool_wait
+        self._cpu = cpu_seconds()
+        self._waits = pool_wait() if pool_wait is not None else None
+
+    def read(self) -> tuple[float | None, PoolWait | None]:
+        """The CPU seconds used and the pool's waits since the meter was made (None where unknown)."""
+        cpu = cpu_seconds()
+        waits = self._pool_wait() if self._pool_wait is not None else None
+        return (
+            cpu - self._cpu if cpu is not None and self._cpu is not None else None,
+            poolwait.between(self._waits, waits) if self._waits is not None and waits is not None else None,
+        )
+
+
 def run_phase(
     spec: PhaseSpec,
     workload: Workload,
@@ -133,8 +152,7 @@ def run_phase(
         thread.start()
     if start is not None:
         start()
-    cpu_before = cpu_seconds()
-    waits_before = pool_wait() if pool_wait is not None else None
+    meter = Meter(pool_wait)
     timer: threading.Timer | None = None
     interrupted = False
     try:
@@ -153,15 +171,10 @@ def run_phase(
         if timer is not None:
             timer.cancel()
     ended_ns = perf_counter_ns()
-    cpu_after = cpu_seconds()
-    waits_after = pool_wait() if pool_wait is not None else None
+    cpu, waited = meter.read()
     if failures and not interrupted:
         raise failures[0]
     duration = (ended_ns - started_ns[0]) / 1e9 if started_ns[0] else 0.0
-    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-    waited = (
-        poolwait.between(waits_before, waits_after) if waits_before is not None and waits_after is not None else None
-    )
     return outcome(spec, workers, duration, cpu, waited, interrupted=interrupted, open_loop=open_loop)
 
 

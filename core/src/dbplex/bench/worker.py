@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from time import perf_counter_ns
+from typing import Any
 
 from dbplex.bench.baseline import Baseline
 from dbplex.bench.generators import InsertCounter
 from dbplex.bench.histogram import HIGHEST_US
 from dbplex.bench.recorder import OpRecorder, Recorder
 from dbplex.bench.stream import INSERT, METHODS, OP_NAMES, OpStream
+
+#: one timed call: where it is recorded, the records it writes, the client's method and its arguments.
+Call = tuple[OpRecorder, int, Callable[..., Any], tuple[Any, ...]]
 
 #: a worker whose operations all fail this many times in a row stops the phase: the source is down.
 MAX_ERRORS_IN_A_ROW = 1000
@@ -45,6 +50,47 @@ class Tally:
         rec = recs[kind] = self.recorder.op(OP_NAMES[kind])
         return rec
 
+    def _succeeded(self, rec: OpRecorder, started: int, units: int) -> None:
+        """Record a call that started at ``started`` (ns) and wrote ``units`` records."""
+        us = (perf_counter_ns() - started) // 1000
+        rec.latency.record_value(us if us < HIGHEST_US else HIGHEST_US)
+        self._counted(rec, units)
+
+    def _counted(self, rec: OpRecorder, units: int) -> None:
+        rec.count += 1
+        self.recorder.units += units
+        self._errors_in_a_row = 0
+
+    def _loads(self, client: Any, table: str, keys: list[str], stream: OpStream, batch: int) -> Iterator[Call]:
+        """A load's timed calls, ``batch`` keys each, their records made before the clock starts;
+        shared by the threaded and the ``--async`` loops, which only make the calls."""
+        rec = self.recorder.op("insert" if batch == 1 else "insert-batch")
+        for i in range(0, len(keys), batch):
+            if self.stop.is_set():
+                return
+            chunk = keys[i : i + batch]
+            records = [(key, stream.values.record()) for key in chunk]
+            if batch == 1:
+                yield rec, 1, client.put, (table, chunk[0], records[0][1])
+            else:
+                yield rec, len(chunk), client.put_many, (table, records)
+            self.done += len(chunk)
+
+    def _ops(self, client: Any, stream: OpStream, count: int, counter: InsertCounter) -> Iterator[Call]:
+        """``count`` operations of ``stream`` as timed calls; an insert is acknowledged to
+        ``counter`` once its call returned (whatever the outcome). Shared as :meth:`_loads` is."""
+        methods = tuple(getattr(client, m) for m in METHODS)
+        recs: list[OpRecorder | None] = [None] * len(METHODS)
+        stop = self.stop
+        for _ in range(count):
+            if stop.is_set():
+                return
+            kind, args, inserted = stream.next()
+            yield recs[kind] or self._rec(recs, kind), 1, methods[kind], args
+            if kind == INSERT:
+                counter.acknowledge(inserted)
+            self.done += 1
+
 
 class Worker(Tally):
     """Runs operations on one client and records them; ``done`` is read by the progress display."""
@@ -53,56 +99,23 @@ class Worker(Tally):
         super().__init__(recorder, stop)
         self.client = client
 
-    def load(self, table: str, keys: list[str], stream: OpStream, batch: int) -> None:
-        """Write ``keys`` with full records, ``batch`` per round trip."""
-        name = "insert" if batch == 1 else "insert-batch"
-        rec = self.recorder.op(name)
-        histogram = rec.latency
-        for i in range(0, len(keys), batch):
-            if self.stop.is_set():
-                return
-            chunk = keys[i : i + batch]
-            records = [(key, stream.values.record()) for key in chunk]
+    def _run(self, calls: Iterator[Call]) -> None:
+        for rec, units, call, args in calls:
             started = perf_counter_ns()
             try:
-                if batch == 1:
-                    self.client.put(table, chunk[0], records[0][1])
-                else:
-                    self.client.put_many(table, records)
+                call(*args)
             except Exception as exc:
                 self._failed(rec, exc)
             else:
-                us = (perf_counter_ns() - started) // 1000
-                histogram.record_value(us if us < HIGHEST_US else HIGHEST_US)
-                rec.count += 1
-                self.recorder.units += len(chunk)
-                self._errors_in_a_row = 0
-            self.done += len(chunk)
+                self._succeeded(rec, started, units)
+
+    def load(self, table: str, keys: list[str], stream: OpStream, batch: int) -> None:
+        """Write ``keys`` with full records, ``batch`` per round trip."""
+        self._run(self._loads(self.client, table, keys, stream, batch))
 
     def closed_loop(self, stream: OpStream, count: int, counter: InsertCounter) -> None:
         """``count`` operations back to back: the throughput the source sustains."""
-        methods = tuple(getattr(self.client, m) for m in METHODS)
-        recs: list[OpRecorder | None] = [None] * len(METHODS)
-        stop, recorder = self.stop, self.recorder
-        for _ in range(count):
-            if stop.is_set():
-                return
-            kind, args, inserted = stream.next()
-            rec = recs[kind] or self._rec(recs, kind)
-            started = perf_counter_ns()
-            try:
-                methods[kind](*args)
-            except Exception as exc:
-                self._failed(rec, exc)
-            else:
-                us = (perf_counter_ns() - started) // 1000
-                rec.latency.record_value(us if us < HIGHEST_US else HIGHEST_US)
-                rec.count += 1
-                recorder.units += 1
-                self._errors_in_a_row = 0
-            if kind == INSERT:
-                counter.acknowledge(inserted)
-            self.done += 1
+        self._run(self._ops(self.client, stream, count, counter))
 
     def open_loop(
         self, stream: OpStream, count: int, counter: InsertCounter, first_ns: int, interval_ns: float
@@ -112,16 +125,10 @@ class Worker(Tally):
         Latency runs from when an operation was due, not from when it could start, so a slow
         response that delays the next ones is charged to all of them (no coordinated omission).
         """
-        methods = tuple(getattr(self.client, m) for m in METHODS)
-        recs: list[OpRecorder | None] = [None] * len(METHODS)
-        stop, recorder = self.stop, self.recorder
+        recorder = self.recorder
         lag_histogram = recorder.lag
         assert lag_histogram is not None
-        for i in range(count):
-            if stop.is_set():
-                return
-            kind, args, inserted = stream.next()
-            rec = recs[kind] or self._rec(recs, kind)
+        for i, (rec, units, call, args) in enumerate(self._ops(self.client, stream, count, counter)):
             due = first_ns + int(i * interval_ns)
             now = perf_counter_ns()
             if now < due:
@@ -132,7 +139,7 @@ class Worker(Tally):
             if lag > interval_ns:
                 recorder.late += 1
             try:
-                methods[kind](*args)
+                call(*args)
             except Exception as exc:
                 self._failed(rec, exc)
             else:
@@ -140,12 +147,7 @@ class Worker(Tally):
                 rec.latency.record_value(min((ended - due) // 1000, HIGHEST_US))
                 assert rec.service is not None
                 rec.service.record_value(min((ended - now) // 1000, HIGHEST_US))
-                rec.count += 1
-                recorder.units += 1
-                self._errors_in_a_row = 0
-            if kind == INSERT:
-                counter.acknowledge(inserted)
-            self.done += 1
+                self._counted(rec, units)
 
 
 def split(total: int, parts: int) -> list[int]:

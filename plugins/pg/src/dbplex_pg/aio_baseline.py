@@ -3,49 +3,30 @@ doing the record ops by hand, with the same SQL as the threaded baseline (:mod:`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from dbplex.backends import Source
-from dbplex.errors import ConfigError
-from dbplex_pg.baseline import _fields, _Queries, _queries
-from dbplex_pg.connection import connect_timeout, options
+from dbplex_pg.baseline import Tables, _fields, psycopg_pool_module
+
+if TYPE_CHECKING:
+    import psycopg_pool
 
 
-class AsyncPgBaseline:
+class AsyncPgBaseline(Tables):
     """Satisfies :class:`dbplex.bench.aio_baseline.AsyncBaseline` with psycopg alone."""
 
     def __init__(self, source: Source, pool_size: int) -> None:
-        try:
-            import psycopg_pool  # only the baseline uses it: the dbplex-pg[bench] extra
-        except ImportError:
-            raise ConfigError(
-                "the PostgreSQL baseline of dbplex bench runs on psycopg_pool: pip install 'dbplex-pg[bench]'"
-            ) from None
-        self.label = f"psycopg {psycopg.__version__} + psycopg_pool {psycopg_pool.__version__} (asyncio)"
+        super().__init__(source, pool_size, " (asyncio)")
         self._source = source
-        self._schema = options(source).schema
-        self._queries: dict[str, _Queries] = {}
-        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] = psycopg_pool.AsyncConnectionPool(
-            source.url,
-            min_size=pool_size,
-            max_size=pool_size,
-            timeout=source.config.pool.timeout,
-            kwargs={"autocommit": True, "connect_timeout": connect_timeout(source)},
-            name=f"bench-async-baseline:{source.name}",
-            open=False,
+        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] = (
+            psycopg_pool_module().AsyncConnectionPool(source.url, **self._pool_kwargs)
         )
 
     async def open(self) -> None:
         await self._pool.open(wait=True, timeout=self._source.config.connect_timeout)
-
-    def _sql(self, table: str) -> _Queries:
-        queries = self._queries.get(table)
-        if queries is None:
-            queries = self._queries[table] = _queries(self._schema, table)
-        return queries
 
     async def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:

@@ -2,8 +2,9 @@
 and ``dbplex_async_health`` hooks.
 
 The twin of :mod:`dbplex_pg.execute`: the same planners and statements, the same table cache
-(a table becomes known when seen to exist or created, outside a transaction only), the same
-rows and errors; only the driver calls are awaited.
+(a table becomes known when seen to exist or created, outside a transaction only: the steps of
+:func:`dbplex_pg.execute.first_use`, which both executors drive), the same rows and errors; only
+the driver calls are awaited.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any, get_type_hints
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from dbplex.aio.pool import AsyncPool
@@ -23,8 +23,10 @@ from dbplex.errors import UnsupportedError
 from dbplex.health import Health
 from dbplex.ops import Op
 from dbplex.result import Result
+from dbplex.steps import adrive
 from dbplex_pg.connection import AsyncPgConnection
 from dbplex_pg.errors import query_failure
+from dbplex_pg.execute import first_use, forget
 from dbplex_pg.health import ROLE_LAG_AND_RESOURCES, shape
 from dbplex_pg.plans import (
     QUERY_PLANNERS,
@@ -35,9 +37,8 @@ from dbplex_pg.plans import (
     RunSQL,
     WriteRecord,
 )
-from dbplex_pg.translate import TABLE_CREATION_LOCK, TABLE_EXISTS, TableSql, affected, table_sql
+from dbplex_pg.translate import TABLE_CREATION_LOCK, TABLE_EXISTS, TableSql, affected
 
-_IDLE = TransactionStatus.IDLE
 Conn = AsyncPgConnection
 
 
@@ -92,28 +93,30 @@ _RECORD_ROUTES: dict[
 ] = {op_type: (planner, _EXECUTORS[get_type_hints(planner)["return"]]) for op_type, planner in RECORD_PLANNERS.items()}
 
 
-async def _first_use(conn: Conn, op: Any, planner: Callable[[Any, TableSql], RecordPlan]) -> Result:
-    """As :func:`dbplex_pg.execute._first_use`: a read of a missing table finds nothing, a Put
-    creates it (creators taking turns on an advisory lock), an Update or Delete changes nothing."""
-    statements = table_sql(conn.state.schema, op.table, conn)
-    plan = planner(op, statements)
-    cursor = conn.records
-    if isinstance(plan, WriteRecord) and plan.create:
-        if conn.info.transaction_status != _IDLE:  # the caller's transaction: the lock lasts as long
-            await cursor.execute(TABLE_CREATION_LOCK)
-            await cursor.execute(statements.create)
-        else:
-            async with conn.transaction():
-                await cursor.execute(TABLE_CREATION_LOCK)
-                await cursor.execute(statements.create)
-    else:
-        await cursor.execute(TABLE_EXISTS, (statements.regclass,))
-        row = await cursor.fetchone()
-        if not (row and row[0]):
-            return Result(None, 0) if isinstance(plan, WriteRecord) else Result()
-    if conn.info.transaction_status == _IDLE:
-        conn.state.tables[op.table] = statements
+async def _execute(conn: Conn, plan: Any) -> Result:
     return await _EXECUTORS[type(plan)](conn, plan)
+
+
+async def _exists(conn: Conn, statements: TableSql) -> bool:
+    cursor = conn.records
+    await cursor.execute(TABLE_EXISTS, (statements.regclass,))
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _create(conn: Conn, statements: TableSql) -> None:
+    cursor = conn.records
+    await cursor.execute(TABLE_CREATION_LOCK)
+    await cursor.execute(statements.create)
+
+
+async def _create_alone(conn: Conn, statements: TableSql) -> None:
+    async with conn.transaction():
+        await _create(conn, statements)
+
+
+#: this executor's answer to each kind of :func:`dbplex_pg.execute.first_use` step.
+_SENDS: tuple[Callable[[Conn, Any], Awaitable[Any]], ...] = (_exists, _create, _create_alone, _execute)
 
 
 async def run(source: Source, conn: Conn, op: Op) -> Result:
@@ -132,11 +135,10 @@ async def run(source: Source, conn: Conn, op: Op) -> Result:
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
-            return await _first_use(conn, op, record_planner)
+            return await adrive(first_use(conn, op, record_planner), _SENDS, conn)
         return await executor(conn, record_planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
-        forgotten = conn.state.tables.pop(table, None)
-        if forgotten is not None and conn.info.transaction_status == _IDLE:
+        if forget(conn, table):
             return await run(source, conn, op)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc  # type: ignore[arg-type]
     except psycopg.Error as exc:

@@ -9,7 +9,7 @@ Tables are not created here: the benchmark loads them through dbplex first.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -18,6 +18,9 @@ from psycopg.types.json import Jsonb
 from dbplex.backends import Source
 from dbplex.errors import ConfigError
 from dbplex_pg.connection import connect_timeout, options
+
+if TYPE_CHECKING:
+    import psycopg_pool
 
 
 class _Queries(NamedTuple):
@@ -43,35 +46,53 @@ def _fields(data: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return data if fields is None else {name: data[name] for name in fields if name in data}
 
 
-class PgBaseline:
-    """Satisfies :class:`dbplex.bench.baseline.Baseline` with psycopg alone."""
+def psycopg_pool_module() -> Any:
+    """psycopg_pool, which only the baselines use (the dbplex-pg[bench] extra, not a dependency
+    of dbplex-pg); ConfigError saying how to install it when it is missing."""
+    try:
+        import psycopg_pool
+    except ImportError:
+        raise ConfigError(
+            "the PostgreSQL baseline of dbplex bench runs on psycopg_pool: pip install 'dbplex-pg[bench]'"
+        ) from None
+    return psycopg_pool
 
-    def __init__(self, source: Source, pool_size: int) -> None:
-        try:
-            import psycopg_pool  # only the baseline uses it: an extra, not a dependency of dbplex-pg
-        except ImportError:
-            raise ConfigError(
-                "the PostgreSQL baseline of dbplex bench runs on psycopg_pool: pip install 'dbplex-pg[bench]'"
-            ) from None
-        self.label = f"psycopg {psycopg.__version__} + psycopg_pool {psycopg_pool.__version__}"
+
+class Tables:
+    """What the threaded and the asyncio baseline share: their label, their pool's settings and
+    the SQL of each table, composed on first use."""
+
+    def __init__(self, source: Source, pool_size: int, surface: str = "") -> None:
+        pools = psycopg_pool_module()
+        self.label = f"psycopg {psycopg.__version__} + psycopg_pool {pools.__version__}{surface}"
         self._schema = options(source).schema
         self._queries: dict[str, _Queries] = {}
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
-            source.url,
-            min_size=pool_size,
-            max_size=pool_size,
-            timeout=source.config.pool.timeout,
-            kwargs={"autocommit": True, "connect_timeout": connect_timeout(source)},
-            name=f"bench-baseline:{source.name}",
-            open=False,
-        )
-        self._pool.open(wait=True, timeout=source.config.connect_timeout)
+        #: the arguments of psycopg_pool's ``ConnectionPool`` or ``AsyncConnectionPool``, but the URL.
+        self._pool_kwargs: dict[str, Any] = {
+            "min_size": pool_size,
+            "max_size": pool_size,
+            "timeout": source.config.pool.timeout,
+            "kwargs": {"autocommit": True, "connect_timeout": connect_timeout(source)},
+            "name": f"bench-baseline:{source.name}{surface}",
+            "open": False,
+        }
 
     def _sql(self, table: str) -> _Queries:
         queries = self._queries.get(table)
         if queries is None:
             queries = self._queries[table] = _queries(self._schema, table)
         return queries
+
+
+class PgBaseline(Tables):
+    """Satisfies :class:`dbplex.bench.baseline.Baseline` with psycopg alone."""
+
+    def __init__(self, source: Source, pool_size: int) -> None:
+        super().__init__(source, pool_size)
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool_module().ConnectionPool(
+            source.url, **self._pool_kwargs
+        )
+        self._pool.open(wait=True, timeout=source.config.connect_timeout)
 
     def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
         with self._pool.connection() as conn:

@@ -6,7 +6,9 @@ the table in the pool's set of known tables. A table joins that set the first ti
 to exist (reads) or is created (writes), but only outside a transaction, since a transaction
 that created it may still roll back. Reads of a missing table return no rows; writes create
 it. A known table dropped behind our back is forgotten and, outside a transaction, the op
-runs again.
+runs again. A first use is a step generator (:func:`first_use`) that this module and
+:mod:`dbplex_pg.aio_execute` drive with their own I/O; the hot path, a known table, is one plan
+and one statement, no generator.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dbplex.codec import select
 from dbplex.errors import UnsupportedError
 from dbplex.ops import Op
 from dbplex.result import Result
+from dbplex.steps import Steps, drive
 from dbplex_pg import deadline
-from dbplex_pg.connection import PgConnection
+from dbplex_pg.connection import AsyncPgConnection, PgConnection
 from dbplex_pg.errors import query_failure
 from dbplex_pg.plans import (
     QUERY_PLANNERS,
@@ -107,9 +110,29 @@ _RECORD_ROUTES: dict[type[Op], tuple[Callable[[Any, TableSql], RecordPlan], Call
 # -- record tables -------------------------------------------------------------------------------
 
 
-def _remember(conn: PgConnection, table: str, statements: TableSql) -> None:
-    if conn.info.transaction_status == _IDLE:
-        conn.state.tables[table] = statements
+#: what a table's first use asks its executor to do (sans-I/O, see :mod:`dbplex.steps`): say
+#: whether the table exists, create it in the caller's transaction or in one of its own, run a plan.
+EXISTS, CREATE, CREATE_ALONE, RUN = range(4)
+
+
+def first_use(
+    conn: PgConnection | AsyncPgConnection, op: Any, planner: Callable[[Any, TableSql], RecordPlan]
+) -> Steps[Result]:
+    """The steps of a record op on a table not yet known to exist: a read of a missing table
+    finds nothing, a Put creates it, an Update or Delete of a missing table changes nothing.
+    Concurrent ``CREATE TABLE IF NOT EXISTS`` of one table can fail with duplicate-key errors, so
+    creators take turns on a transaction-scoped advisory lock (in the caller's transaction, if
+    any: the lock lasts as long). Both executors drive these steps."""
+    statements = table_sql(conn.state.schema, op.table, conn)
+    plan = planner(op, statements)
+    if isinstance(plan, WriteRecord) and plan.create:
+        yield (CREATE_ALONE if conn.info.transaction_status == _IDLE else CREATE), statements
+    elif not (yield EXISTS, statements):
+        return Result(None, 0) if isinstance(plan, WriteRecord) else Result()
+    if conn.info.transaction_status == _IDLE:  # a transaction that created it may roll back
+        conn.state.tables[op.table] = statements
+    result: Result = yield RUN, plan
+    return result
 
 
 def _exists(conn: PgConnection, statements: TableSql) -> bool:
@@ -120,32 +143,21 @@ def _exists(conn: PgConnection, statements: TableSql) -> bool:
 
 
 def _create(conn: PgConnection, statements: TableSql) -> None:
-    """Create the table. Concurrent ``CREATE TABLE IF NOT EXISTS`` of one table can fail with
-    duplicate-key errors; a transaction-scoped advisory lock makes creators take turns."""
     cursor = conn.records
-    if conn.info.transaction_status != _IDLE:  # the caller's transaction: the lock lasts as long
-        cursor.execute(TABLE_CREATION_LOCK)
-        cursor.execute(statements.create)
-        return
+    cursor.execute(TABLE_CREATION_LOCK)
+    cursor.execute(statements.create)
+
+
+def _create_alone(conn: PgConnection, statements: TableSql) -> None:
     with conn.transaction():
-        cursor.execute(TABLE_CREATION_LOCK)
-        cursor.execute(statements.create)
-
-
-def _first_use(conn: PgConnection, op: Any, planner: Callable[[Any, TableSql], RecordPlan]) -> Result:
-    """Run a record op on a table not yet known to exist: a read of a missing table finds
-    nothing, a Put creates it, an Update or Delete of a missing table changes nothing."""
-    statements = table_sql(conn.state.schema, op.table, conn)
-    plan = planner(op, statements)
-    if isinstance(plan, WriteRecord) and plan.create:
         _create(conn, statements)
-    elif not _exists(conn, statements):
-        return Result(None, 0) if isinstance(plan, WriteRecord) else Result()
-    _remember(conn, op.table, statements)
-    return _EXECUTORS[type(plan)](conn, plan)
 
 
-def _forget(conn: PgConnection, table: str) -> bool:
+#: this executor's answer to each kind of :func:`first_use` step.
+_SENDS: tuple[Callable[[PgConnection, Any], Any], ...] = (_exists, _create, _create_alone, execute)
+
+
+def forget(conn: PgConnection | AsyncPgConnection, table: str) -> bool:
     """Forget a known table the server says is gone; True when the op may run again."""
     forgotten = conn.state.tables.pop(table, None)
     return forgotten is not None and conn.info.transaction_status == _IDLE
@@ -172,10 +184,10 @@ def run(source: Source, conn: PgConnection, op: Op) -> Result:
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
-            return _first_use(conn, op, planner)
+            return drive(first_use(conn, op, planner), _SENDS, conn)
         return executor(conn, planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
-        if _forget(conn, table):
+        if forget(conn, table):
             return run(source, conn, op)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc
     except psycopg.Error as exc:

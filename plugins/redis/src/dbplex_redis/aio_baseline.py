@@ -9,30 +9,15 @@ import redis
 import redis.asyncio
 
 from dbplex.backends import Source
-from dbplex_redis.baseline import _pairs, _record, _unpack
-from dbplex_redis.options import RedisOptions
-from dbplex_redis.translate import DELETE, KEYS, MARKER, PUT, UPDATE, ttl_ms
+from dbplex_redis.baseline import Requests, _record, _scanned, _selected
+from dbplex_redis.translate import MARKER, from_key
 
 
-class AsyncRedisBaseline:
+class AsyncRedisBaseline(Requests):
     """Satisfies :class:`dbplex.bench.aio_baseline.AsyncBaseline` with redis-py's asyncio client alone."""
 
     def __init__(self, source: Source, pool_size: int) -> None:
-        self.label = f"redis-py {redis.__version__} (asyncio)"
-        options: RedisOptions = source.options
-        self._keys = KEYS[options.prefix]
-        self._ttl = ttl_ms(options.ttl)
-        self._pool = redis.asyncio.BlockingConnectionPool.from_url(
-            source.url,
-            max_connections=pool_size,
-            timeout=source.config.pool.timeout,
-            socket_connect_timeout=source.config.connect_timeout,
-            protocol=3,
-        )
-        self._client = redis.asyncio.Redis(connection_pool=self._pool)
-        self._put = self._client.register_script(PUT.text)
-        self._update = self._client.register_script(UPDATE.text)
-        self._delete = self._client.register_script(DELETE.text)
+        super().__init__(source, pool_size, redis.asyncio, " (asyncio)")
 
     async def open(self) -> None:
         await self._client.ping()
@@ -40,48 +25,27 @@ class AsyncRedisBaseline:
     async def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
         record = self._keys.record(table, key)
         if fields is None:
-            whole: Any = await self._client.hgetall(record)
-            return _record(whole)
-        reply: Any = await self._client.hmget(record, [MARKER, *fields])
-        marker, *found = reply
-        if marker is None:
-            return None
-        return {name: _unpack(data) for name, data in zip(fields, found, strict=True) if data is not None}
+            return _record(await self._client.hgetall(record))
+        return _selected(fields, await self._client.hmget(record, [MARKER, *fields]))
 
     async def put(self, table: str, key: str, values: dict[str, Any]) -> None:
-        args = [key, self._ttl, self._keys.records(table), MARKER, MARKER, *_pairs(values)]
-        await self._put(keys=self._keys.of_write(table, key), args=args)
+        await self._put(keys=self._keys.of_write(table, key), args=self._put_args(table, key, values))
 
     async def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        prefix = self._keys.records(table)
         for key, values in records:
-            args = [key, self._ttl, prefix, MARKER, MARKER, *_pairs(values)]
-            await self._put(keys=self._keys.of_write(table, key), args=args, client=pipe)
+            await self._put(keys=self._keys.of_write(table, key), args=self._put_args(table, key, values), client=pipe)
         await pipe.execute()
 
     async def update(self, table: str, key: str, values: dict[str, Any]) -> Any:
-        args = [key, self._ttl, self._keys.records(table), *_pairs(values)]
-        return await self._update(keys=self._keys.of_write(table, key), args=args)
+        return await self._update(keys=self._keys.of_write(table, key), args=self._update_args(table, values, key))
 
     async def delete(self, table: str, key: str) -> Any:
         return await self._delete(keys=self._keys.of_write(table, key), args=[key])
 
     async def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> list[Any]:
-        lower = f"[{start_key}" if start_key else "-"
-        members: Any = await self._client.zrangebylex(self._keys.index(table), lower, "+", start=0, num=limit)
-        pipe = self._client.pipeline(transaction=False)
-        prefix = self._keys.records(table)
-        for member in members:
-            record = prefix + member.decode()
-            if fields is None:
-                pipe.hgetall(record)
-            else:
-                pipe.hmget(record, [MARKER, *fields])
-        replies = await pipe.execute()
-        if fields is None:
-            return [_record(reply) for reply in replies]
-        return [[_unpack(data) for data in reply[1:] if data is not None] for reply in replies]
+        members = await self._client.zrangebylex(self._keys.index(table), from_key(start_key), "+", start=0, num=limit)
+        return _scanned(fields, await self._reads(table, members, fields).execute())
 
     async def read_modify_write(
         self, table: str, key: str, fields: list[str] | None, values: dict[str, Any]

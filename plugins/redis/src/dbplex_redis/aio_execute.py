@@ -3,7 +3,9 @@
 
 The twin of :mod:`dbplex_redis.execute`: the same commands from :mod:`dbplex_redis.translate`,
 the same reply decoding, the same rows and errors (:func:`~dbplex_redis.execute.failure`); only
-the sends and reads are awaited. A Scan costs two round trips, every other op one.
+the sends and reads are awaited. What takes more than one round trip (a Scan) is a step generator
+of :mod:`dbplex_redis.translate` both executors drive, so its decisions are written once. A Scan
+costs two round trips, every other op one.
 """
 
 # redis-py's connection class is not annotated.
@@ -20,22 +22,22 @@ import redis.exceptions
 
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
-from dbplex.errors import QueryError, UnsupportedError
+from dbplex.errors import UnsupportedError
 from dbplex.health import Health
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
-from dbplex.secrets import scrub
+from dbplex.steps import adrive
 from dbplex_redis import translate
 from dbplex_redis.aio_connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
-from dbplex_redis.execute import failure, pipeline_result
+from dbplex_redis.execute import aborted, executed, failure, in_transaction, pipeline_result
 from dbplex_redis.health import HEALTH_COMMANDS, shape
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
 
 
-async def _call(conn: Any, *args: Any) -> Any:
-    await conn.send_command(*args)
+async def _call(conn: Any, command: Sequence[Any]) -> Any:
+    await conn.send_command(*command)
     return await conn.read_response()
 
 
@@ -49,38 +51,26 @@ async def _replies(conn: Any, count: int) -> list[Any]:
     return read
 
 
-async def _pipelined(source: Source, conn: Any, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
-    """As :func:`dbplex_redis.execute.pipelined`: one round trip; in a transaction, a command the
-    server refuses to queue aborts it with QueryError."""
+async def _pipelined(conn: Any, commands: Sequence[Sequence[Any]], transaction: bool = False) -> list[Any]:
+    """As :func:`dbplex_redis.execute._pipelined`: one round trip, error replies in place."""
     if not transaction:
         await conn.send_packed_command(conn.pack_commands(commands))
         return await _replies(conn, len(commands))
-    await conn.send_packed_command(conn.pack_commands([("MULTI",), *commands, ("EXEC",)]))
-    queued = await _replies(conn, len(commands) + 1)
-    refused = next((reply for reply in queued if isinstance(reply, Exception)), None)
-    try:
-        executed = await conn.read_response()
-    except redis.exceptions.ResponseError as exc:
-        raise QueryError(
-            f"source {source.name!r}: redis.pipeline: {scrub(str(refused or exc))}; the transaction was aborted, "
-            "no command ran"
-        ) from None
-    if executed is None:
-        raise redis.exceptions.ResponseError("the transaction was aborted")
-    return list(executed)
+    await conn.send_packed_command(conn.pack_commands(in_transaction(commands)))
+    return executed(await _replies(conn, len(commands) + 2))
 
 
 async def _script(conn: Any, call: translate.ScriptCall) -> Any:
     script, args = call
     try:
-        return await _call(conn, "EVALSHA", script.sha, *args)
+        return await _call(conn, ("EVALSHA", script.sha, *args))
     except redis.exceptions.NoScriptError:
-        return await _call(conn, "EVAL", script.text, *args)
+        return await _call(conn, ("EVAL", script.text, *args))
 
 
 async def _get(conn: Any, keys: Keys, source: Source, op: Get) -> Result:
     command = translate.get(keys, op)
-    found = translate.values(await _call(conn, *command), op.fields, command[1])
+    found = translate.values(await _call(conn, command), op.fields, command[1])
     return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
 
 
@@ -97,43 +87,29 @@ async def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
     return Result([], await _script(conn, translate.delete(keys, op)))
 
 
+#: as :data:`dbplex_redis.execute.SENDS`, awaited.
+_SENDS: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = (_call, _pipelined, _script)
+
+
 async def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
-    """Keys from the index, then their records; index entries of expired records are dropped."""
-    rows: list[dict[str, Any]] = []
-    lower, wanted = translate.from_key(op.start_key), op.limit
-    while True:
-        members = await _call(conn, *translate.scan_keys(keys, op.table, lower, wanted))
-        if not members:
-            break
-        names, reads = translate.scan_reads(keys, op, members)
-        missing = []
-        for name, command, reply in zip(names, reads, await _pipelined(source, conn, reads, False), strict=True):
-            if isinstance(reply, Exception):
-                raise reply
-            found = translate.values(reply, op.fields, command[1])
-            if found is None:
-                missing.append(name)
-            else:
-                rows.append({"key": name, "values": found})
-        if missing:
-            await _script(conn, translate.prune(keys, op.table, missing))
-        if not missing or len(members) < wanted:
-            break
-        lower, wanted = translate.after_key(names[-1]), op.limit - len(rows)
-    return Result(rows)
+    return Result(await adrive(translate.scan(keys, op), _SENDS, conn))
 
 
 async def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:
-    reply = await _call(conn, *op.args)
+    reply = await _call(conn, op.args)
     return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
 
 
 async def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
-    return pipeline_result(source, op, await _pipelined(source, conn, op.commands, op.transaction))
+    try:
+        replies = await _pipelined(conn, op.commands, op.transaction)
+    except redis.exceptions.ResponseError as exc:  # a command the server would not queue
+        raise aborted(source, exc) from None
+    return pipeline_result(source, op, replies)
 
 
 async def _publish(conn: Any, keys: Keys, source: Source, op: Publish) -> Result:
-    return Result([], await _call(conn, "PUBLISH", op.channel, op.message))
+    return Result([], await _call(conn, ("PUBLISH", op.channel, op.message)))
 
 
 Handler = Callable[[Any, Keys, Source, Any], Awaitable[Result]]

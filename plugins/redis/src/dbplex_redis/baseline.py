@@ -17,7 +17,7 @@ import redis
 
 from dbplex.backends import Source
 from dbplex_redis.options import RedisOptions
-from dbplex_redis.translate import DELETE, KEYS, MARKER, PUT, UPDATE, ttl_ms
+from dbplex_redis.translate import DELETE, KEYS, MARKER, PUT, UPDATE, from_key, ttl_ms
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder().decode
@@ -35,66 +35,50 @@ def _record(found: dict[bytes, bytes]) -> dict[str, Any] | None:
     return {name.decode(): _unpack(data) for name, data in found.items() if name} if found else None
 
 
-class RedisBaseline:
-    """Satisfies :class:`dbplex.bench.baseline.Baseline` with redis-py alone."""
+def _selected(fields: list[str], reply: Any) -> dict[str, Any] | None:
+    """An ``HMGET`` of the marker and ``fields``: the record's fields, None when it does not exist."""
+    marker, *found = reply
+    if marker is None:
+        return None
+    return {name: _unpack(data) for name, data in zip(fields, found, strict=True) if data is not None}
 
-    def __init__(self, source: Source, pool_size: int) -> None:
-        self.label = f"redis-py {redis.__version__}"
+
+def _scanned(fields: list[str] | None, replies: list[Any]) -> list[Any]:
+    if fields is None:
+        return [_record(reply) for reply in replies]
+    return [[_unpack(data) for data in reply[1:] if data is not None] for reply in replies]
+
+
+class Requests:
+    """What the threaded and the asyncio baseline share: the label, the pool and client of
+    ``driver`` (``redis`` or ``redis.asyncio``), the scripts and every request's arguments; the
+    baselines only send them."""
+
+    def __init__(self, source: Source, pool_size: int, driver: Any, surface: str = "") -> None:
+        self.label = f"redis-py {redis.__version__}{surface}"
         options: RedisOptions = source.options
         self._keys = KEYS[options.prefix]
         self._ttl = ttl_ms(options.ttl)
-        self._pool = redis.BlockingConnectionPool.from_url(
+        self._pool = driver.BlockingConnectionPool.from_url(
             source.url,
             max_connections=pool_size,
             timeout=source.config.pool.timeout,
             socket_connect_timeout=source.config.connect_timeout,
             protocol=3,
         )
-        self._client = redis.Redis(connection_pool=self._pool)
-        try:
-            self._client.ping()
-        except Exception:
-            self._pool.disconnect()
-            raise
+        self._client = driver.Redis(connection_pool=self._pool)
         self._put = self._client.register_script(PUT.text)
         self._update = self._client.register_script(UPDATE.text)
         self._delete = self._client.register_script(DELETE.text)
 
-    def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
-        record = self._keys.record(table, key)
-        if fields is None:
-            whole: Any = self._client.hgetall(record)  # redis-py's sync and async reply types in one union
-            return _record(whole)
-        reply: Any = self._client.hmget(record, [MARKER, *fields])
-        marker, *found = reply
-        if marker is None:
-            return None
-        return {name: _unpack(data) for name, data in zip(fields, found, strict=True) if data is not None}
+    def _put_args(self, table: str, key: str, values: dict[str, Any]) -> list[Any]:
+        return [key, self._ttl, self._keys.records(table), MARKER, MARKER, *_pairs(values)]
 
-    def put(self, table: str, key: str, values: dict[str, Any]) -> None:
-        args = [key, self._ttl, self._keys.records(table), MARKER, MARKER, *_pairs(values)]
-        self._put(keys=self._keys.of_write(table, key), args=args)
+    def _update_args(self, table: str, values: dict[str, Any], key: str) -> list[Any]:
+        return [key, self._ttl, self._keys.records(table), *_pairs(values)]
 
-    def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """Every record's script in one non-transactional pipeline: one round trip."""
-        pipe = self._client.pipeline(transaction=False)
-        prefix = self._keys.records(table)
-        for key, values in records:
-            args = [key, self._ttl, prefix, MARKER, MARKER, *_pairs(values)]
-            self._put(keys=self._keys.of_write(table, key), args=args, client=pipe)
-        pipe.execute()
-
-    def update(self, table: str, key: str, values: dict[str, Any]) -> Any:
-        args = [key, self._ttl, self._keys.records(table), *_pairs(values)]
-        return self._update(keys=self._keys.of_write(table, key), args=args)
-
-    def delete(self, table: str, key: str) -> Any:
-        return self._delete(keys=self._keys.of_write(table, key), args=[key])
-
-    def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> list[Any]:
-        """The index, then every record in one pipeline: two round trips."""
-        lower = f"[{start_key}" if start_key else "-"
-        members: Any = self._client.zrangebylex(self._keys.index(table), lower, "+", start=0, num=limit)
+    def _reads(self, table: str, members: list[bytes], fields: list[str] | None) -> Any:
+        """A non-transactional pipeline reading every record of ``members``, to execute."""
         pipe = self._client.pipeline(transaction=False)
         prefix = self._keys.records(table)
         for member in members:
@@ -103,10 +87,46 @@ class RedisBaseline:
                 pipe.hgetall(record)
             else:
                 pipe.hmget(record, [MARKER, *fields])
-        replies = pipe.execute()
+        return pipe
+
+
+class RedisBaseline(Requests):
+    """Satisfies :class:`dbplex.bench.baseline.Baseline` with redis-py alone."""
+
+    def __init__(self, source: Source, pool_size: int) -> None:
+        super().__init__(source, pool_size, redis)
+        try:
+            self._client.ping()
+        except Exception:
+            self._pool.disconnect()
+            raise
+
+    def get(self, table: str, key: str, fields: list[str] | None) -> dict[str, Any] | None:
+        record = self._keys.record(table, key)
         if fields is None:
-            return [_record(reply) for reply in replies]
-        return [[_unpack(data) for data in reply[1:] if data is not None] for reply in replies]
+            return _record(self._client.hgetall(record))
+        return _selected(fields, self._client.hmget(record, [MARKER, *fields]))
+
+    def put(self, table: str, key: str, values: dict[str, Any]) -> None:
+        self._put(keys=self._keys.of_write(table, key), args=self._put_args(table, key, values))
+
+    def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Every record's script in one non-transactional pipeline: one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for key, values in records:
+            self._put(keys=self._keys.of_write(table, key), args=self._put_args(table, key, values), client=pipe)
+        pipe.execute()
+
+    def update(self, table: str, key: str, values: dict[str, Any]) -> Any:
+        return self._update(keys=self._keys.of_write(table, key), args=self._update_args(table, values, key))
+
+    def delete(self, table: str, key: str) -> Any:
+        return self._delete(keys=self._keys.of_write(table, key), args=[key])
+
+    def scan(self, table: str, start_key: str, limit: int, fields: list[str] | None) -> list[Any]:
+        """The index, then every record in one pipeline: two round trips."""
+        members = self._client.zrangebylex(self._keys.index(table), from_key(start_key), "+", start=0, num=limit)
+        return _scanned(fields, self._reads(table, members, fields).execute())
 
     def read_modify_write(
         self, table: str, key: str, fields: list[str] | None, values: dict[str, Any]

@@ -25,6 +25,7 @@ from dbplex.errors import DbplexError, OpError, QueryError, UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
+from dbplex.steps import drive
 from dbplex_redis import translate
 from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisReadOnly, address, connection_lost
@@ -59,9 +60,9 @@ def redirection(exc: BaseException) -> str | None:
     return None
 
 
-def _call(conn: Any, *args: Any) -> Any:
+def _call(conn: Any, command: Sequence[Any]) -> Any:
     """One command; its reply, or its error reply raised."""
-    conn.send_command(*args)
+    conn.send_command(*command)
     return conn.read_response()
 
 
@@ -76,38 +77,45 @@ def replies(conn: Any, count: int) -> list[Any]:
     return read
 
 
-def _pipelined(conn: Any, commands: Sequence[Sequence[Any]], transaction: bool) -> list[Any]:
-    """Several commands in one round trip; replies in order, error replies in place as exceptions.
-
-    In a transaction, a command the server refuses to queue aborts it: that refusal is raised
-    (a redirection as such, for the cluster backend to follow), and no command ran.
-    """
+def _pipelined(conn: Any, commands: Sequence[Sequence[Any]], transaction: bool = False) -> list[Any]:
+    """Several commands in one round trip; replies in order, error replies in place as exceptions
+    (in a transaction, a refusal to queue raised: :func:`executed`)."""
     if not transaction:
         conn.send_packed_command(conn.pack_commands(commands))
         return replies(conn, len(commands))
-    conn.send_packed_command(conn.pack_commands([("MULTI",), *commands, ("EXEC",)]))
-    queued = replies(conn, len(commands) + 1)  # MULTI's OK, then QUEUED or a refusal per command
-    refused = next((reply for reply in queued if isinstance(reply, Exception)), None)
-    try:
-        executed = conn.read_response()
-    except redis.exceptions.ResponseError as exc:  # EXECABORT: the refusal says why
-        raise refused or exc from None
-    if executed is None:  # (no WATCH here, but never a TypeError)
+    conn.send_packed_command(conn.pack_commands(in_transaction(commands)))
+    return executed(replies(conn, len(commands) + 2))
+
+
+def in_transaction(commands: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """``commands`` between ``MULTI`` and ``EXEC``, to send in one write."""
+    return [("MULTI",), *commands, ("EXEC",)]
+
+
+def executed(replies: list[Any]) -> list[Any]:
+    """The replies of a transaction's commands, from all its replies in order (``MULTI``'s, a
+    ``QUEUED`` or a refusal per command, ``EXEC``'s; error replies in place). A command the server
+    refused to queue aborts the transaction: that refusal is raised (a redirection as such, for
+    the cluster backend to follow), and no command ran. Shared with the asyncio executor."""
+    *queued, done = replies
+    if isinstance(done, Exception):  # EXECABORT: the refusal says why
+        raise next((reply for reply in queued if isinstance(reply, Exception)), done)
+    if done is None:  # (no WATCH here, but never a TypeError)
         raise redis.exceptions.ResponseError("the transaction was aborted")
-    return list(executed)
+    return list(done)
 
 
 def _script(conn: Any, call: translate.ScriptCall) -> Any:
     script, args = call
     try:
-        return _call(conn, "EVALSHA", script.sha, *args)
+        return _call(conn, ("EVALSHA", script.sha, *args))
     except _NoScriptError:  # first use on this server, or its script cache was flushed
-        return _call(conn, "EVAL", script.text, *args)
+        return _call(conn, ("EVAL", script.text, *args))
 
 
 def _get(conn: Any, keys: Keys, source: Source, op: Get) -> Result:
     command = translate.get(keys, op)
-    found = translate.values(_call(conn, *command), op.fields, command[1])
+    found = translate.values(_call(conn, command), op.fields, command[1])
     return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
 
 
@@ -124,34 +132,16 @@ def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
     return Result([], _script(conn, translate.delete(keys, op)))
 
 
+#: how this executor answers each kind of :func:`dbplex_redis.translate.scan` step.
+SENDS: tuple[Callable[[Any, Any], Any], ...] = (_call, _pipelined, _script)
+
+
 def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
-    """Keys from the index, then their records; index entries of expired records are dropped."""
-    rows: list[dict[str, Any]] = []
-    lower, wanted = translate.from_key(op.start_key), op.limit
-    while True:
-        members = _call(conn, *translate.scan_keys(keys, op.table, lower, wanted))
-        if not members:
-            break
-        names, reads = translate.scan_reads(keys, op, members)
-        missing = []
-        for name, command, reply in zip(names, reads, _pipelined(conn, reads, False), strict=True):
-            if isinstance(reply, Exception):
-                raise reply
-            found = translate.values(reply, op.fields, command[1])
-            if found is None:
-                missing.append(name)
-            else:
-                rows.append({"key": name, "values": found})
-        if missing:
-            _script(conn, translate.prune(keys, op.table, missing))
-        if not missing or len(members) < wanted:
-            break
-        lower, wanted = translate.after_key(names[-1]), op.limit - len(rows)
-    return Result(rows)
+    return Result(drive(translate.scan(keys, op), SENDS, conn))
 
 
 def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:
-    reply = _call(conn, *op.args)
+    reply = _call(conn, op.args)
     return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
 
 
@@ -178,11 +168,17 @@ def pipelined(source: Source, conn: Any, commands: Sequence[Sequence[Any]], tran
     try:
         return _pipelined(conn, commands, transaction)
     except redis.exceptions.ResponseError as exc:  # a command the server would not queue
-        if redirection(exc):  # a transaction sent to a node that does not serve its slot (now): the caller's to follow
-            raise
-        raise QueryError(
-            f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
-        ) from None
+        raise aborted(source, exc) from None
+
+
+def aborted(source: Source, exc: redis.exceptions.ResponseError) -> Exception:
+    """What a transaction the server refused to queue raises: QueryError, or a redirection as it
+    is (a transaction sent to a node that does not serve its slot now: the caller's to follow)."""
+    if redirection(exc):
+        return exc
+    return QueryError(
+        f"source {source.name!r}: redis.pipeline: {scrub(str(exc))}; the transaction was aborted, no command ran"
+    )
 
 
 def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
@@ -190,7 +186,7 @@ def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
 
 
 def _publish(conn: Any, keys: Keys, source: Source, op: Publish) -> Result:
-    return Result([], _call(conn, "PUBLISH", op.channel, op.message))
+    return Result([], _call(conn, ("PUBLISH", op.channel, op.message)))
 
 
 Handler = Callable[[Any, Keys, Source, Any], Result]

@@ -29,6 +29,7 @@ import msgspec
 from dbplex.codec import pack, unpack
 from dbplex.errors import OpError, UnsupportedError
 from dbplex.ops import Delete, Get, Put, Scan, Update
+from dbplex.steps import Steps
 
 #: the reserved hash field every record has; uniform field names are never empty.
 MARKER = b""
@@ -286,6 +287,38 @@ def scan_reads(keys: Keys, op: Scan, members: Sequence[bytes]) -> tuple[list[str
     prefix = keys.records(op.table)
     fields = op.fields
     return names, [read(prefix + name, fields) for name in names]
+
+
+#: what a step of a Scan asks its executor to send (sans-I/O, see :mod:`dbplex.steps`): one
+#: command (its reply), commands in one pipeline (their replies, error replies in place) or a
+#: script call (its result).
+CALL, PIPELINE, SCRIPT = range(3)
+
+
+def scan(keys: Keys, op: Scan) -> Steps[list[dict[str, Any]]]:
+    """A Scan's round trips: keys from the index, then their records in one pipeline; index
+    entries of expired records are pruned, and the index read again for the rows they left out."""
+    rows: list[dict[str, Any]] = []
+    lower, wanted = from_key(op.start_key), op.limit
+    while True:
+        members = yield CALL, scan_keys(keys, op.table, lower, wanted)
+        if not members:
+            return rows
+        names, reads = scan_reads(keys, op, members)
+        missing = []
+        for name, command, reply in zip(names, reads, (yield PIPELINE, reads), strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            found = values(reply, op.fields, command[1])
+            if found is None:
+                missing.append(name)
+            else:
+                rows.append({"key": name, "values": found})
+        if missing:
+            yield SCRIPT, prune(keys, op.table, missing)
+        if not missing or len(members) < wanted:
+            return rows
+        lower, wanted = after_key(names[-1]), op.limit - len(rows)
 
 
 # -- raw commands ----------------------------------------------------------------------------
