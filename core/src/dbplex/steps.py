@@ -1,12 +1,12 @@
 """Drive a sans-I/O step generator with sync or asyncio I/O.
 
-An op whose control flow spans several round trips (Redis's Scan, PostgreSQL's first use of a
-table) is written once, as a generator that yields ``(kind, request)`` pairs, is sent each
-answer and returns the op's outcome. A backend's sync executor drives it with :func:`drive`, its
-asyncio executor with :func:`adrive`, each with a tuple of its own I/O functions indexed by
-``kind``, so only the driver calls differ between the two surfaces. A generator and its
-resumptions cost more than plain calls, so backends keep their one-round-trip hot paths (a
-point read, a write to a known table) as plain calls.
+Control flow that spans several round trips — PostgreSQL's first use of a table, Redis's Scan, a
+change feed's start and read — is written once, as a generator that yields requests (a statement
+and its parameters, a command, ``(kind, request)``), is sent each answer and returns the outcome.
+The sync surface runs it with :func:`drive`, the asyncio one with :func:`adrive`, each with its
+own way to answer, so the decisions exist once and only the driver calls differ. A generator and
+its resumptions cost more than plain calls, so one-round-trip hot paths (a point read, a write to
+a known table) stay plain calls.
 """
 
 from __future__ import annotations
@@ -14,31 +14,40 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-C = TypeVar("C")
+_Q = TypeVar("_Q")
+_T = TypeVar("_T")
+_C = TypeVar("_C")
 
-#: a step generator: yields ``(kind, request)``, is sent the answer, returns its outcome.
-Steps = Generator[tuple[int, Any], Any, T]
+#: a step generator: requests of type ``_Q`` out, answers in, a ``_T`` returned.
+Steps = Generator[_Q, Any, _T]
+#: a request tagged with the index of the I/O function that answers it (see :func:`by_kind`).
+Kinded = tuple[int, Any]
 
 
-def drive(steps: Steps[T], sends: Sequence[Callable[[C, Any], Any]], conn: C) -> T:
-    """Answer each request of ``steps`` with ``sends[kind](conn, request)``; its outcome. An
-    exception a send raises ends the steps and propagates."""
+def drive(steps: Steps[_Q, _T], answer: Callable[[_Q], Any]) -> _T:
+    """Run ``steps``, answering each request with ``answer(request)``; an exception ``answer``
+    raises ends the steps and propagates."""
     try:
-        kind, request = next(steps)
+        request = next(steps)
         while True:
-            kind, request = steps.send(sends[kind](conn, request))
+            request = steps.send(answer(request))
     except StopIteration as done:
-        outcome: T = done.value
-        return outcome
+        result: _T = done.value
+        return result
 
 
-async def adrive(steps: Steps[T], sends: Sequence[Callable[[C, Any], Awaitable[Any]]], conn: C) -> T:
-    """:func:`drive`, each send awaited."""
+async def adrive(steps: Steps[_Q, _T], answer: Callable[[_Q], Awaitable[Any]]) -> _T:
+    """:func:`drive`, each answer awaited."""
     try:
-        kind, request = next(steps)
+        request = next(steps)
         while True:
-            kind, request = steps.send(await sends[kind](conn, request))
+            request = steps.send(await answer(request))
     except StopIteration as done:
-        outcome: T = done.value
-        return outcome
+        result: _T = done.value
+        return result
+
+
+def by_kind(sends: Sequence[Callable[[_C, Any], Any]], conn: _C) -> Callable[[Kinded], Any]:
+    """The answer for steps yielding ``(kind, request)``: ``sends[kind](conn, request)`` (awaitable
+    when ``sends`` are coroutine functions)."""
+    return lambda step: sends[step[0]](conn, step[1])

@@ -23,7 +23,7 @@ from dbplex.errors import UnsupportedError
 from dbplex.health import Health
 from dbplex.ops import Op
 from dbplex.result import Result
-from dbplex.steps import adrive
+from dbplex.steps import adrive, by_kind
 from dbplex_pg.connection import AsyncPgConnection
 from dbplex_pg.errors import query_failure
 from dbplex_pg.execute import first_use, forget
@@ -135,7 +135,7 @@ async def run(source: Source, conn: Conn, op: Op) -> Result:
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
-            return await adrive(first_use(conn, op, record_planner), _SENDS, conn)
+            return await adrive(first_use(conn, op, record_planner), by_kind(_SENDS, conn))
         return await executor(conn, record_planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
         if forget(conn, table):

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from dbplex.changes import Change
-from dbplex.changes.steps import Steps, adrive
+from dbplex.steps import Steps, adrive
 from dbplex_pg.watch import LISTEN, ChangeSteps, Request
 
 Conn = psycopg.AsyncConnection[Any]

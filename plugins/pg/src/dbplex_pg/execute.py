@@ -26,7 +26,7 @@ from dbplex.codec import select
 from dbplex.errors import UnsupportedError
 from dbplex.ops import Op
 from dbplex.result import Result
-from dbplex.steps import Steps, drive
+from dbplex.steps import Kinded, Steps, by_kind, drive
 from dbplex_pg import deadline
 from dbplex_pg.connection import AsyncPgConnection, PgConnection
 from dbplex_pg.errors import query_failure
@@ -117,7 +117,7 @@ EXISTS, CREATE, CREATE_ALONE, RUN = range(4)
 
 def first_use(
     conn: PgConnection | AsyncPgConnection, op: Any, planner: Callable[[Any, TableSql], RecordPlan]
-) -> Steps[Result]:
+) -> Steps[Kinded, Result]:
     """The steps of a record op on a table not yet known to exist: a read of a missing table
     finds nothing, a Put creates it, an Update or Delete of a missing table changes nothing.
     Concurrent ``CREATE TABLE IF NOT EXISTS`` of one table can fail with duplicate-key errors, so
@@ -184,7 +184,7 @@ def run(source: Source, conn: PgConnection, op: Op) -> Result:
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
-            return drive(first_use(conn, op, planner), _SENDS, conn)
+            return drive(first_use(conn, op, planner), by_kind(_SENDS, conn))
         return executor(conn, planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
         if forget(conn, table):

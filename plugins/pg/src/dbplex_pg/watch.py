@@ -25,9 +25,9 @@ from psycopg import sql
 from dbplex.backends import Source
 from dbplex.changes import Change
 from dbplex.changes.feed import not_recorded
-from dbplex.changes.steps import Steps, drive
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
+from dbplex.steps import Steps, drive
 from dbplex_pg.connection import options
 from dbplex_pg.translate import TABLE_CREATION_LOCK, decode_record, table_sql
 

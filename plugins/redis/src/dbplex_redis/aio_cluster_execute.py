@@ -142,7 +142,7 @@ async def on_slot(
 
 
 async def _transaction(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Result:
-    sent = await _pipelined(source, conn, follow.transaction(op.commands), False)
+    sent = await _pipelined(conn, follow.transaction(op.commands))
     return pipeline_result(source, op, follow.executed(source.name, sent))
 
 
@@ -175,7 +175,7 @@ async def _by_node(pool: AsyncRedisClusterPool, source: Source, op: Pipeline, sl
         commands = [op.commands[n] for n in numbers]
 
         async def send(conn: Any, keys: Keys, source: Source, op: Op, commands: list[Any] = commands) -> list[Any]:
-            return await _pipelined(source, conn, commands, False)
+            return await _pipelined(conn, commands)
 
         async with (await pool.pool_of(node)).connection() as client:
             found = await _run(send, client, keys, source, op)
@@ -214,7 +214,7 @@ async def _node(source: Source, pool: AsyncRedisClusterPool, node: Node, slots: 
         async with (await pool.pool_of(node)).connection() as client:
             where = address(client.connection_pool.connection_kwargs)
             try:
-                asked = await asyncio.wait_for(_pipelined(source, connection_of(client), NODE_COMMANDS, False), timeout)
+                asked = await asyncio.wait_for(_pipelined(connection_of(client), NODE_COMMANDS), timeout)
             except (asyncio.TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 raise _unanswered(source, where, timeout, exc) from None
     except SourceUnavailable as exc:

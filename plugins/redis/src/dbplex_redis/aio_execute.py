@@ -26,7 +26,7 @@ from dbplex.errors import UnsupportedError
 from dbplex.health import Health
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
-from dbplex.steps import adrive
+from dbplex.steps import adrive, by_kind
 from dbplex_redis import translate
 from dbplex_redis.aio_connector import connection_of
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
@@ -92,7 +92,7 @@ _SENDS: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = (_call, _pipelined, _
 
 
 async def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
-    return Result(await adrive(translate.scan(keys, op), _SENDS, conn))
+    return Result(await adrive(translate.scan(keys, op), by_kind(_SENDS, conn)))
 
 
 async def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import redis.asyncio
 
 from dbplex.changes import Change
-from dbplex.changes.steps import adrive
+from dbplex.steps import adrive
 from dbplex_redis.watch import ChangeSteps
 
 Client = redis.asyncio.Redis

@@ -25,7 +25,7 @@ from dbplex.errors import DbplexError, OpError, QueryError, UnsupportedError
 from dbplex.ops import Delete, Get, Op, Put, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
-from dbplex.steps import drive
+from dbplex.steps import by_kind, drive
 from dbplex_redis import translate
 from dbplex_redis.connector import connection_of
 from dbplex_redis.errors import RedisReadOnly, address, connection_lost
@@ -137,7 +137,7 @@ SENDS: tuple[Callable[[Any, Any], Any], ...] = (_call, _pipelined, _script)
 
 
 def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
-    return Result(drive(translate.scan(keys, op), SENDS, conn))
+    return Result(drive(translate.scan(keys, op), by_kind(SENDS, conn)))
 
 
 def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:

@@ -29,7 +29,7 @@ import msgspec
 from dbplex.codec import pack, unpack
 from dbplex.errors import OpError, UnsupportedError
 from dbplex.ops import Delete, Get, Put, Scan, Update
-from dbplex.steps import Steps
+from dbplex.steps import Kinded, Steps
 
 #: the reserved hash field every record has; uniform field names are never empty.
 MARKER = b""
@@ -295,7 +295,7 @@ def scan_reads(keys: Keys, op: Scan, members: Sequence[bytes]) -> tuple[list[str
 CALL, PIPELINE, SCRIPT = range(3)
 
 
-def scan(keys: Keys, op: Scan) -> Steps[list[dict[str, Any]]]:
+def scan(keys: Keys, op: Scan) -> Steps[Kinded, list[dict[str, Any]]]:
     """A Scan's round trips: keys from the index, then their records in one pipeline; index
     entries of expired records are pruned, and the index read again for the rows they left out."""
     rows: list[dict[str, Any]] = []

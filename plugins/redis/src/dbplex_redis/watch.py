@@ -19,9 +19,9 @@ from typing import Any
 from dbplex.backends import Source
 from dbplex.changes import Change
 from dbplex.changes.feed import not_recorded
-from dbplex.changes.steps import Steps, drive
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
+from dbplex.steps import Steps, drive
 from dbplex_redis.translate import KEYS, values
 
 #: entries read per stream and call.
