@@ -107,18 +107,6 @@ class TestMongoPoolBothModes(BothModes, PoolSection):
                 for cursor in cursors:
                     hub.run(cursor.close())
 
-    def test_a_connection_past_max_lifetime_is_replaced(
-        self, request: pytest.FixtureRequest, open_source: Any, unique_table: str
-    ) -> None:
-        not_built_under_asyncio(request, "the AsyncMongoClient pool's max_lifetime replacement")
-        super().test_a_connection_past_max_lifetime_is_replaced(open_source, unique_table)
-
-    def test_resize_changes_the_bounds_while_the_pool_runs(
-        self, request: pytest.FixtureRequest, open_source: Any, unique_table: str
-    ) -> None:
-        not_built_under_asyncio(request, "resizing the AsyncMongoClient pool")
-        super().test_resize_changes_the_bounds_while_the_pool_runs(open_source, unique_table)
-
 
 class TestRedisClusterBothModes(BothModes, ClusterSuite):
     """The records section on a Redis Cluster (``ClusterSuite``: the sandbox's three masters)."""

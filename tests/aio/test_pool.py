@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import redis
 from pymongo import monitoring
+from pymongo.errors import InvalidOperation
 
 import dbplex
 from dbplex import ConfigError, Get, Op, Put
@@ -304,5 +305,86 @@ def test_a_task_cancelled_while_its_connection_opens_leaves_the_connection_to_th
             assert await settled(counted, pool_size(hub)) == (1, 1)
             assert (await hub.execute("s", Get("t", "k"))).rows == []
             assert hub.pool_stats()["s"].created == 1  # the connection opened for the cancelled task served this one
+
+    asyncio.run(main())
+
+
+def test_mongodb_resize_replaces_the_client_with_the_new_sizes(dbplex_servers: Any, unique_table: str) -> None:
+    """pymongo's sizes are fixed per client: under asyncio too a resize puts a new client in place."""
+
+    async def main() -> None:
+        async with hub_for(dbplex_servers.url("mongo"), min_size=0, max_size=2) as hub:
+            await hub.execute("s", Put(unique_table, "k", {"n": 1}))
+            await hub.resize("s", 1, 7)
+            async with hub.connection("s") as db:
+                options = db.client.options.pool_options
+            assert (options.min_pool_size, options.max_pool_size) == (1, 7)
+            stats = hub.pool_stats()["s"]
+            assert (stats.min, stats.max) == (1, 7)
+            assert (await hub.execute("s", Get(unique_table, "k"))).one()["values"] == {"n": 1}
+            with pytest.raises(ConfigError, match="resize needs 0 <= min_size <= max_size"):
+                await hub.resize("s", 3, 2)
+
+    asyncio.run(main())
+
+
+def test_mongodb_replaces_an_expired_client_and_closes_it_when_its_last_checkout_ends(
+    dbplex_servers: Any, unique_table: str
+) -> None:
+    async def main() -> None:
+        pool = {"max_lifetime": 0.5, "lifetime_jitter": 0.5}
+        async with hub_for(dbplex_servers.url("mongo"), **pool) as hub:
+            await hub.execute("s", Put(unique_table, "k", {"n": 1}))
+            async with hub.connection("s") as old:
+                first = old.client
+                await asyncio.sleep(0.6)  # past the lifetime (0.25-0.5 s): the next checkout gets a new client
+                assert (await hub.execute("s", Get(unique_table, "k"))).one()["values"] == {"n": 1}
+                async with hub.connection("s") as new:
+                    assert new.client is not first
+                assert await old[unique_table].find_one({"_id": "k"}) is not None  # it still serves its checkout
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # closed in a task on the loop once that checkout ended
+                try:
+                    await first.admin.command("ping")
+                except InvalidOperation:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the replaced client was not closed after its last checkout")
+            stats = hub.pool_stats()["s"]
+            assert stats.recycled >= 1 and stats.lost == 0  # its connection, closed on purpose with it
+
+    asyncio.run(main())
+
+
+def test_mongodb_cancelled_checkouts_across_client_replacements_leave_nothing_in_use(
+    dbplex_servers: Any, unique_table: str
+) -> None:
+    """Tasks cancelled at any point, while resizes replace the client under them, end their
+    checkouts: no connection stays in use and every replaced client gets closed."""
+
+    async def main() -> None:
+        async with hub_for(dbplex_servers.url("mongo"), min_size=0, max_size=2) as hub:
+            await hub.execute("s", Put(unique_table, "k", {"n": 1}))
+            pool: Any = await hub.pool("s")
+
+            async def reader() -> None:
+                async with hub.connection("s") as db:
+                    await db[unique_table].find_one({"_id": "k"})
+                    await hub.execute("s", Get(unique_table, "k"))
+
+            rng = random.Random(7)
+            for round_ in range(5):
+                tasks = [asyncio.create_task(reader()) for _ in range(20)]
+                for _ in range(rng.randrange(1, 30)):
+                    await asyncio.sleep(0)
+                await hub.resize("s", 0, 2 + round_ % 2)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await until(lambda: not pool.rotation.retired)
+            assert not pool.rotation.current.checkouts
+            assert hub.pool_stats()["s"].used == 0
+            assert (await hub.execute("s", Get(unique_table, "k"))).one()["values"] == {"n": 1}
 
     asyncio.run(main())

@@ -133,7 +133,7 @@ def test_connections_of_a_replaced_client_are_told_apart_from_its_successors(mon
             db[unique_table].insert_many([{"_id": i} for i in range(5)])
             cursor = db[unique_table].find(cursor_type=CursorType.EXHAUST, batch_size=1)
             assert next(cursor)["_id"] == 0  # the old client's connection stays checked out
-            pool.renew()  # as after its lifetime: the old client keeps serving this checkout
+            pool.rotation.renew()  # as after its lifetime: the old client keeps serving this checkout
             with hub.connection("docs") as new:
                 assert new.client is not db.client
                 assert new[unique_table].find_one({"_id": 1}) == {"_id": 1}  # the new client's connection 1
@@ -151,7 +151,7 @@ def test_a_replaced_client_closes_when_its_last_checkout_ends(mongo_url: str, un
         pool: Any = hub.pool("docs")
         hub.execute("docs", Put(unique_table, "k", {"v": 1}))
         with hub.connection("docs") as old:
-            pool.renew()
+            pool.rotation.renew()
             assert hub.execute("docs", Get(unique_table, "k")).rows  # served by the new client
             assert old[unique_table].find_one({"_id": "k"}) is not None  # the old one serves its checkout
         with pytest.raises(InvalidOperation):  # closed once that checkout ended
@@ -165,7 +165,7 @@ def test_a_migrator_uses_its_database_inside_one_admin_checkout_until_closed(mon
         migrator = hub.migrator("docs")
         db = migrator.connection
         admin_pool: Any = admin.open()
-        admin_pool.renew()  # as after the admin client's lifetime
+        admin_pool.rotation.renew()  # as after the admin client's lifetime
         db[unique_table].insert_one({"_id": 1})  # the migrator's checkout keeps its client open
         assert migrator.connection is db
         migrator.close()

@@ -8,8 +8,10 @@ timeouts), the same statistics from pymongo's connection-pool events
 ``MongoClient`` does), the same leak reports and ``max_waiting`` bound.
 
 Waiting checkouts (``pending``, ``max_waiting``) are told apart by task, as the sync pool tells
-them apart by thread. Not here yet: the lifetime of a client (``max_lifetime``: the sync pool
-replaces its client) and ``resize``.
+them apart by thread. ``max_lifetime`` and ``resize`` replace the client as in the sync pool,
+with the same bookkeeping (:mod:`dbplex_mongo.rotation`): a replaced client closes, in a task on
+the loop, when its last checkout ends. There is no maintenance thread: an expired client is
+replaced by the next checkout.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dbplex_mongo.errors import DRIVER_ERRORS, translate
 from dbplex_mongo.monitor import PoolMonitor
 from dbplex_mongo.options import options_of
 from dbplex_mongo.pool import BACKEND, statistics_needed
+from dbplex_mongo.rotation import Rotation, Tenure
 from dbplex_mongo.server import ServerInfo, address_of, require_replication, server_info
 
 
@@ -65,21 +68,35 @@ def _task() -> int:
     return id(asyncio.current_task())
 
 
-class _Checkout:
-    """What ``connection()`` returns: the client's database, nothing to undo on exit (pymongo
-    checks a socket out per command). A class of its own, not an ``asynccontextmanager``, whose
-    generator and wrapper cost several Python calls per op."""
+class _AsyncClient(Tenure):
+    """One ``AsyncMongoClient`` of the pool and the dbplex checkouts made on it: what
+    ``connection()`` returns. The checkout is counted when the pool hands it out and ends on
+    exit (no await in between, so a cancellation cannot leave it counted); pymongo checks a
+    socket out per command. A class of its own, not an ``asynccontextmanager``, whose generator
+    and wrapper cost several Python calls per op."""
 
-    __slots__ = ("database",)
+    __slots__ = ("client", "conn", "database", "probe")
 
-    def __init__(self, database: Any) -> None:
-        self.database = database
+    def __init__(self, rotation: Rotation[_AsyncClient], pool: AsyncMongoPool) -> None:
+        source, monitor = pool.source, pool.monitor
+        super().__init__(rotation, monitor.listener(_task), source.config.pool)
+        self.client: AsyncMongoClient[dict[str, Any]] = client_mod.open_client(
+            source, self.listener, AsyncMongoClient, maxPoolSize=monitor.max_size, minPoolSize=monitor.min_size
+        )
+        self.database = client_mod.database_of(source, self.client)
+        self.probe = AsyncServerProbe(self.client, source.name)
+        self.conn = MongoConn(self.database, self.probe, monitor, options_of(source).gridfs_bucket)  # type: ignore[arg-type]
+        conn_mod.attach(self.conn)
 
     async def __aenter__(self) -> Any:
         return self.database
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        self.end()
+
+    async def close(self) -> None:
+        conn_mod.detach(self.conn)
+        await self.client.close()
 
 
 class AsyncMongoPool:
@@ -96,59 +113,65 @@ class AsyncMongoPool:
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
-        self.client: AsyncMongoClient[dict[str, Any]] | None = None
-        self.conn: MongoConn | None = None
-        self.probe: AsyncServerProbe | None = None
-        self._checkout: _Checkout | None = None
+        self.rotation: Rotation[_AsyncClient] | None = None
+        #: closes of replaced clients under way (a task holds no reference to itself).
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         """Build the client (pymongo connects in the background: no I/O awaited here)."""
-        if self.client is not None:
-            return
-        listener = self.monitor.listener(_task)
-        client = client_mod.open_client(self.source, listener, AsyncMongoClient)
-        database = client_mod.database_of(self.source, client)
-        self.probe = AsyncServerProbe(client, self.source.name)
-        self.conn = MongoConn(database, self.probe, self.monitor, options_of(self.source).gridfs_bucket)  # type: ignore[arg-type]
-        conn_mod.attach(self.conn)
-        self._checkout = _Checkout(database)
-        self.client = client
+        if self.rotation is None:
+            self.rotation = Rotation(lambda rotation: _AsyncClient(rotation, self), self._close_client)
 
-    def connection(self) -> _Checkout:
-        """The client's ``AsyncDatabase`` (``async with``); operations on it must happen inside the block."""
-        checkout = self._checkout
-        if checkout is None:
-            raise self._unopened()
+    @property
+    def client(self) -> AsyncMongoClient[dict[str, Any]]:
+        """The current client (what new checkouts use)."""
+        return self._rotation().current.client
+
+    def connection(self) -> _AsyncClient:
+        """A checkout of the current client's ``AsyncDatabase`` (``async with``; replacing the
+        client first when its lifetime is over); operations on it must happen inside the block."""
+        rotation = self._rotation()
         if self.max_waiting and self.monitor.waiting() >= self.max_waiting:
             raise full_error(self.source.name, self.max_waiting, self.monitor)
-        return checkout
+        return rotation.checkout()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MongoConn]:
         """A multi-document transaction: commit when the block ends, abort if it raises."""
-        conn = self._conn()
-        assert self.probe is not None and self.client is not None
-        try:
-            await self.probe.require_replication("MongoDB transactions")
-            session = await _maybe(self.client.start_session())
-        except DRIVER_ERRORS as exc:
-            raise translate(self.source, exc, "starting a transaction", self.monitor) from exc
-        async with session:
-            await _maybe(session.start_transaction())
+        checkout = self.connection()
+        async with checkout:
             try:
-                yield conn.in_session(session)  # type: ignore[arg-type]
-            except BaseException:
-                await session.abort_transaction()
-                raise
-            try:
-                await session.commit_transaction()
+                await checkout.probe.require_replication("MongoDB transactions")
+                session = await _maybe(checkout.client.start_session())
             except DRIVER_ERRORS as exc:
-                raise translate(self.source, exc, "committing a transaction", self.monitor) from exc
+                raise translate(self.source, exc, "starting a transaction", self.monitor) from exc
+            async with session:
+                await _maybe(session.start_transaction())
+                try:
+                    yield checkout.conn.in_session(session)  # type: ignore[arg-type]
+                except BaseException:
+                    await session.abort_transaction()
+                    raise
+                try:
+                    await session.commit_transaction()
+                except DRIVER_ERRORS as exc:
+                    raise translate(self.source, exc, "committing a transaction", self.monitor) from exc
 
-    def _conn(self) -> MongoConn:
-        if self.conn is None:
+    def resize(self, min_size: int, max_size: int) -> None:
+        """pymongo's sizes are fixed per client: a new client takes over, the old one closes after its last checkout."""
+        self.monitor.min_size, self.monitor.max_size = min_size, max_size
+        self._rotation().renew()
+
+    def _close_client(self, client: _AsyncClient) -> None:
+        """Close a replaced client in a task on the running loop (``aclose`` waits for it)."""
+        task = asyncio.get_running_loop().create_task(client.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _rotation(self) -> Rotation[_AsyncClient]:
+        if self.rotation is None:
             raise self._unopened()
-        return self.conn
+        return self.rotation
 
     def _unopened(self) -> RuntimeError:
         return RuntimeError(f"source {self.source.name!r}: the asyncio pool was used before open()")
@@ -157,12 +180,12 @@ class AsyncMongoPool:
         return self.monitor.stats(self.source.name, BACKEND)
 
     async def aclose(self) -> None:
-        client, self.client = self.client, None
-        self._checkout = None
-        if self.conn is not None:
-            conn_mod.detach(self.conn)
-        if client is not None:
+        rotation, self.rotation = self.rotation, None
+        clients = rotation.take_all() if rotation is not None else []
+        for client in clients:
             await client.close()
+        if self._closing:
+            await asyncio.gather(*self._closing)
 
     def __repr__(self) -> str:
         return f"AsyncMongoPool(source={self.source.name!r})"

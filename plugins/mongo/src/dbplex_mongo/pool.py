@@ -20,9 +20,6 @@ before reusing it. What it lacks, dbplex adds here:
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,7 +31,6 @@ from dbplex.backends import Source
 from dbplex.errors import ConfigError
 from dbplex.pool import PoolStats
 from dbplex.pooling import housekeeper
-from dbplex.pooling.jitter import lifetime_deadline
 from dbplex.pooling.leaks import LeakDetector
 from dbplex.pooling.waiters import full_error
 from dbplex_mongo import client as client_mod
@@ -43,6 +39,7 @@ from dbplex_mongo.conn import MongoConn
 from dbplex_mongo.errors import DRIVER_ERRORS, translate
 from dbplex_mongo.monitor import PoolMonitor
 from dbplex_mongo.options import options_of
+from dbplex_mongo.rotation import Rotation, Tenure
 from dbplex_mongo.server import ServerProbe
 
 BACKEND = "mongo"
@@ -58,33 +55,18 @@ def statistics_needed(source: Source) -> ConfigError:
     )
 
 
-class _Client:
+class _Client(Tenure):
     """One MongoClient of the pool and the dbplex checkouts made on it.
 
     It is the context manager ``connection()`` returns: the checkout is counted when the pool
-    hands it out and ends on exit; the last exit of a replaced client closes it. The count is a
-    deque of tokens (``append`` and ``pop`` are atomic), so a checkout takes no lock: a client
-    is marked ``retired`` before its count is read for closing, and a checkout that finds its
-    client retired after counting itself gives its token back and takes the new client.
+    hands it out and ends on exit; the last exit of a replaced client closes it.
     """
 
-    __slots__ = (
-        "checkouts",
-        "client",
-        "closed",
-        "conn",
-        "database",
-        "expires_at",
-        "listener",
-        "pool",
-        "retired",
-        "server",
-    )
+    __slots__ = ("client", "conn", "database", "server")
 
-    def __init__(self, pool: MongoPool) -> None:
-        source, config = pool.source, pool.source.config.pool
-        self.pool = pool
-        self.listener = pool.monitor.listener()
+    def __init__(self, rotation: Rotation[_Client], pool: MongoPool) -> None:
+        source = pool.source
+        super().__init__(rotation, pool.monitor.listener(), source.config.pool)
         self.client = client_mod.open_client(
             source, self.listener, maxPoolSize=pool.monitor.max_size, minPoolSize=pool.monitor.min_size
         )
@@ -92,21 +74,12 @@ class _Client:
         self.server = ServerProbe(self.client, source.name)
         self.conn = MongoConn(self.database, self.server, pool.monitor, options_of(source).gridfs_bucket)
         conn_mod.attach(self.conn)
-        self.expires_at = lifetime_deadline(time.monotonic(), config.max_lifetime, config.lifetime_jitter)
-        #: one token per checkout handed out and not ended.
-        self.checkouts: deque[None] = deque()
-        #: set when another client took over: close once ``checkouts`` is empty.
-        self.retired = False
-        self.closed = False
 
     def __enter__(self) -> Database[Doc]:
         return self.database
 
     def __exit__(self, *exc: object) -> None:
-        checkouts = self.checkouts
-        checkouts.pop()
-        if self.retired and not checkouts:
-            self.pool.close_client(self)
+        self.end()
 
     def close(self) -> None:
         conn_mod.detach(self.conn)
@@ -129,11 +102,7 @@ class MongoPool:
         if config.leak_threshold:
             self.monitor.leak_detector = LeakDetector(source.name, config.leak_threshold, self.monitor)
         self.max_waiting = config.max_waiting
-        #: guards replacing and closing clients (checkouts take no lock).
-        self.lock = threading.Lock()
-        self._client = _Client(self)
-        #: replaced clients still serving checkouts made on them.
-        self._retired: list[_Client] = []
+        self.rotation: Rotation[_Client] = Rotation(lambda rotation: _Client(rotation, self), _Client.close)
         self._housekeeper = housekeeper.Housekeeper(
             source.name, housekeeper.interval(0.0, config.leak_threshold, config.max_lifetime), self._maintain
         )
@@ -141,49 +110,14 @@ class MongoPool:
     @property
     def client(self) -> MongoClient[Doc]:
         """The current client (what new checkouts use)."""
-        return self._client.client
-
-    def renew(self, expired: _Client | None = None) -> None:
-        """Replace the client; the old one closes when its last checkout ends.
-
-        ``expired`` is the client whose lifetime the caller saw end: one another thread already
-        replaced is not replaced again.
-        """
-        with self.lock:
-            old = self._client
-            if expired is not None and old is not expired:
-                return
-            self._client = _Client(self)
-            old.retired = True
-            if old.listener is not None:
-                old.listener.retired = True  # its connections count as recycled as they close
-            self._retired.append(old)
-        self.close_client(old)
-
-    def close_client(self, client: _Client) -> None:
-        """Close a replaced client if none of its checkouts is left (once, whoever sees it first)."""
-        with self.lock:
-            if client.closed or client.checkouts:
-                return
-            client.closed = True
-            self._retired.remove(client)
-        client.close()
+        return self.rotation.current.client
 
     def connection(self) -> _Client:
         """A checkout of the current client's database (replacing the client first when its
         lifetime is over); operations on the database must happen inside it."""
-        current = self._client
-        if time.monotonic() >= current.expires_at:
-            self.renew(current)
-            current = self._client
         if self.max_waiting and self.monitor.waiting() >= self.max_waiting:
             raise full_error(self.source.name, self.max_waiting, self.monitor)
-        current.checkouts.append(None)
-        if current.retired:  # replaced meanwhile: hand the token back and take the new client
-            current.checkouts.pop()
-            self.close_client(current)
-            return self.connection()
-        return current
+        return self.rotation.checkout()
 
     @contextmanager
     def transaction(self) -> Iterator[MongoConn]:
@@ -210,25 +144,20 @@ class MongoPool:
     def resize(self, min_size: int, max_size: int) -> None:
         """pymongo's sizes are fixed per client: a new client takes over, the old one closes after its last checkout."""
         self.monitor.min_size, self.monitor.max_size = min_size, max_size
-        self.renew()
+        self.rotation.renew()
 
     def _maintain(self) -> None:
         if self.monitor.leak_detector is not None:
             self.monitor.leak_detector.sweep()
-        current = self._client
-        if time.monotonic() >= current.expires_at:
-            self.renew(current)
+        self.rotation.expire()
 
     def stats(self) -> PoolStats:
         return self.monitor.stats(self.source.name, BACKEND)
 
     def close(self) -> None:
         self._housekeeper.stop()
-        with self.lock:
-            clients, self._retired = [self._client, *self._retired], []
-        for client in clients:
-            client.closed = True
+        for client in self.rotation.take_all():
             client.close()
 
     def __repr__(self) -> str:
-        return f"MongoPool(source={self.source.name!r}, database={self._client.database.name!r})"
+        return f"MongoPool(source={self.source.name!r}, database={self.rotation.current.database.name!r})"
