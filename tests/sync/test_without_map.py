@@ -96,3 +96,10 @@ def test_derived_map_is_every_described_field_but_the_key(setup: Setup) -> None:
     derived = mapping.derive(shape, "updated_at")
     assert derived.renames == {f: f for f in ("venue_id", "starts_at", "status", "score", "updated_at")}
     assert derived.key is None and derived.watermark == "updated_at"
+
+
+def test_a_sampled_collection_gives_the_same_map_whatever_the_order_seen(setup: Setup) -> None:
+    with setup.hub.connection("docs") as db:
+        db[setup.copy].insert_many([{"_id": 1, "z": 1, "a": 2}, {"_id": 2, "m": 3, "a": 1}])
+    derived = mapping.derive(setup.hub.describer("docs").describe(setup.copy, 1000))
+    assert list(derived.renames) == ["a", "m", "z"] and derived.key is None  # _id is the key, not copied

@@ -68,6 +68,8 @@ def derive(shape: TableShape, watermark: str | None = None) -> SyncMap:
     keyed by the table's own key. Its digest holds the field list, so a checkpoint written before
     the table changed is not resumed."""
     fields = [f.name for f in shape.fields if f.name != shape.key]
+    if shape.sampled:  # sampled in no set order: sorted, the same fields give the same digest
+        fields.sort()
     where = f"{shape.source}.{shape.table}"
     if not fields:
         raise ConfigError(f"{where}: no fields besides its key to copy; give them with --map FILE")
