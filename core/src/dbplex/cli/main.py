@@ -253,8 +253,9 @@ def sync(
 ) -> None:
     """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs.
 
-    Without --map, every field is copied under its own name. With --follow, the copy is not checked: the source's changes are applied after it (a deletion
-    only with --delete) until Ctrl-C or SIGTERM, which exit 0.
+    Without --map, every field but the key is copied under its own name. With --follow, the copy
+    is not checked: the source's changes are applied after it (a deletion only with --delete)
+    until Ctrl-C or SIGTERM, which exit 0.
     """
     from dbplex.cli.sync import run
 
