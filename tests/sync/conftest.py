@@ -1,5 +1,6 @@
 """A PostgreSQL ``games`` table of the test's own, a configuration file naming the three servers,
-and a map file; every table, collection and key the sync writes is removed afterwards."""
+and a map file; every table, collection and key the sync writes is removed afterwards (a sync
+into PostgreSQL writes the ``games`` table from a ``copy`` collection or Redis table)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,8 @@ def setup(dbplex_servers: Any, tmp_path: Path) -> Iterator[Setup]:
             conn.execute(f"DROP TABLE IF EXISTS {found.games}")
             if conn.execute("SELECT to_regclass('dbplex_changes')").fetchone()[0] is not None:
                 conn.execute("DELETE FROM dbplex_changes WHERE table_name = %s", [found.games])
+            if conn.execute("SELECT to_regclass('dbplex_sync')").fetchone()[0] is not None:  # syncs into pg
+                conn.execute("DELETE FROM dbplex_sync WHERE key LIKE %s", [f"%->pg.{found.games}"])
             conn.commit()
         with hub.connection("docs") as db:
             db[found.copy].drop()

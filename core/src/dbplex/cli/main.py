@@ -221,8 +221,11 @@ def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, s
 @cli.command()
 @click.argument("source", metavar="SOURCE.TABLE")
 @click.argument("target", metavar="TARGET.TABLE")
-@click.option("--map", "map_file", metavar="FILE", required=True, help="TOML: key, fields (renames) and watermark.")
+@click.option(
+    "--map", "map_file", metavar="FILE", help="TOML: key, fields (renames) and watermark; default every field."
+)
 @click.option("--since", metavar="VALUE", help="Copy only rows whose watermark column is >= VALUE.")
+@click.option("--watermark", metavar="COLUMN", help="The column --since compares (instead of the map's watermark).")
 @click.option("--delete", is_flag=True, help="Remove target records whose key the source lacks.")
 @click.option(
     "--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per batch and checkpoint."
@@ -237,8 +240,9 @@ def check(ctx: click.Context, names: tuple[str, ...], checks_file: str | None, s
 def sync(ctx: click.Context, /, **options: Any) -> None:
     """Copy a table into another source's records, resumably, then check the mirror. Exit 1 when it differs.
 
-    With --follow, the copy is not checked: the source's changes are applied after it (a deletion
-    only with --delete) until Ctrl-C or SIGTERM, which exit 0.
+    Without --map, every field but the key is copied under its own name. With --follow, the copy
+    is not checked: the source's changes are applied after it (a deletion only with --delete)
+    until Ctrl-C or SIGTERM, which exit 0.
     """
     from dbplex.cli.sync import run
 

@@ -29,7 +29,7 @@ def run(
     ctx: click.Context,
     source: str,
     target: str,
-    map_file: str,
+    map_file: str | None,
     since: str | None,
     delete: bool,
     batch: int,
@@ -37,8 +37,10 @@ def run(
     follow: bool = False,
     count: int | None = None,
     timeout: float | None = None,
+    watermark: str | None = None,
 ) -> None:
-    """Sync ``source`` into ``target`` and report (see :mod:`dbplex.sync.engine`)."""
+    """Sync ``source`` into ``target`` and report (see :mod:`dbplex.sync.engine`); without
+    ``map_file``, every field of the source."""
     from dbplex.cli.check import _line
     from dbplex.cli.main import emit_json, open_hub
     from dbplex.sync import mapping
@@ -47,9 +49,9 @@ def run(
     if not follow and (count is not None or timeout is not None):
         fail("--count and --timeout end --follow: add --follow")
     with reported():
-        sync_map = mapping.load(map_file)
+        sync_map = None if map_file is None else mapping.load(map_file)
         with open_hub(ctx) as hub, ExitStack() as stack:
-            sync = Sync(hub, source, target, sync_map, since)
+            sync = Sync(hub, source, target, sync_map, since, watermark=watermark)
             progress = None
             if not as_json:
                 progress = stack.enter_context(_bar(sync))

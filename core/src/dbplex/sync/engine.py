@@ -42,7 +42,7 @@ from dbplex.check.report import CheckResult
 from dbplex.check.rules import Mirror, address
 from dbplex.errors import ConfigError
 from dbplex.ops import Delete, Get, Put
-from dbplex.sync.mapping import SyncMap
+from dbplex.sync.mapping import SyncMap, derive
 from dbplex.values import INT_MAX, INT_MIN
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ log = logging.getLogger("dbplex.sync")
 CHECKPOINTS = "dbplex_sync"
 #: puts in flight at once on the target's pool.
 WRITERS = 8
+#: records sampled to find a collection's or key family's fields without a map (``schema diff``'s default).
+DESCRIBE_SAMPLE = 1000
 
 #: called after each committed batch with the rows read so far this run.
 Progress = Callable[[int], None]
@@ -123,7 +125,18 @@ class Sync:
     """One sync of ``source`` (``SOURCE.TABLE``) into ``target`` (``SOURCE.TABLE``, a table of
     uniform records), as :func:`run` performs it."""
 
-    def __init__(self, hub: Hub, source: str, target: str, mapping: SyncMap, since: str | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        source: str,
+        target: str,
+        mapping: SyncMap | None = None,
+        since: str | None = None,
+        *,
+        watermark: str | None = None,
+    ) -> None:
+        """``mapping`` None copies every field the source's describer finds (:func:`derive`);
+        ``watermark`` names the column ``--since`` compares where the map does not."""
         try:
             self.src = address(source, "SOURCE", field=False)
             self.dst = address(target, "TARGET", field=False)
@@ -136,8 +149,16 @@ class Sync:
             )
         for place in (self.src, self.dst):
             hub.backend(place.source)  # an unknown source is a ConfigError naming the configured ones
+        if mapping is None:
+            mapping = derive(hub.describer(self.src.source).describe(self.src.table, DESCRIBE_SAMPLE), watermark)
+        elif watermark is not None and mapping.watermark not in (None, watermark):
+            raise ConfigError(f"--watermark {watermark!r}: the --map file's watermark is {mapping.watermark!r}")
+        elif watermark is not None:
+            mapping = msgspec.structs.replace(mapping, watermark=watermark)
         if since is not None and mapping.watermark is None:
-            raise ConfigError('--since needs the watermark column: add `watermark = "COLUMN"` to the --map file')
+            raise ConfigError(
+                '--since needs the watermark column: add --watermark COLUMN or `watermark = "COLUMN"` to the --map file'
+            )
         self.hub = hub
         self.mapping = mapping
         self.since = since

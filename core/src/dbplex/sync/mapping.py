@@ -1,5 +1,6 @@
 """What ``dbplex sync --map FILE`` says: the source's key, the fields copied (and their names in
-the target) and the watermark column ``--since`` compares against.
+the target) and the watermark column ``--since`` compares against. Without a map, :func:`derive`
+makes one of the source's described fields.
 
 The field mapping is the mirror rule's (:class:`dbplex.check.rules.Mirror`): original field ->
 copy field, so the mirror check that ends a sync compares exactly what was copied.
@@ -15,6 +16,7 @@ from typing import Annotated
 import msgspec
 
 from dbplex.errors import ConfigError, InvalidValue
+from dbplex.schema.model import TableShape
 from dbplex.values import check_fields
 
 if sys.version_info >= (3, 11):
@@ -58,8 +60,28 @@ def load(path: str) -> SyncMap:
         found = msgspec.convert(data, SyncMap)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{file}: {exc}") from None
+    return _checked(found, str(file))
+
+
+def derive(shape: TableShape, watermark: str | None = None) -> SyncMap:
+    """The map of a sync without ``--map``: every described field but the key, under its own name,
+    keyed by the table's own key. Its digest holds the field list, so a checkpoint written before
+    the table changed is not resumed."""
+    fields = [f.name for f in shape.fields if f.name != shape.key]
+    if shape.sampled:  # sampled in no set order: sorted, the same fields give the same digest
+        fields.sort()
+    where = f"{shape.source}.{shape.table}"
+    if not fields:
+        raise ConfigError(f"{where}: no fields besides its key to copy; give them with --map FILE")
+    if watermark is not None and watermark not in fields:
+        raise ConfigError(f"--watermark {watermark!r}: {where} has no such field (it has {', '.join(fields)})")
+    return _checked(SyncMap(fields=fields, watermark=watermark), where)
+
+
+def _checked(found: SyncMap, where: str) -> SyncMap:
+    """``found``, once its target field names are known to be storable in a uniform record."""
     try:
         check_fields(found.renames.values())
     except InvalidValue as exc:
-        raise ConfigError(f"{file}: target field names: {exc}") from None
+        raise ConfigError(f"{where}: target field names: {exc}") from None
     return found

@@ -3,6 +3,11 @@
 Segments' checksums are computed in the server, every range of a bisection level in one query: each row's canonical text (the forms of
 :mod:`dbplex.check.canonical`, written in SQL per column type) is hashed with ``md5``, its first
 15 hex digits read as a 60-bit integer, and summed, so only two numbers cross the network.
+
+A table laid out as the uniform ops write it (``key text``, ``data jsonb``: what ``dbplex sync``
+copies into) is a table of uniform records, as a Redis table name without ``*`` is: a field that
+is not one of its columns is read from the ``data`` document (absent: null), decoded as the
+record ops decode it. Rules over such fields are evaluated by core over the streamed values.
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ from psycopg import sql
 
 from dbplex.backends import Source
 from dbplex.check.backend import Outcome, Row, Segment
+from dbplex.check.evaluate import fields_of
 from dbplex.check.rules import Duplicate, Freshness, Invalid, Missing, Rule
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
+from dbplex_pg.translate import decode_record
 
 _INTEGERS = {"int2", "int4", "int8"}
 #: columns whose values are their canonical text, so a lookup compares them as they are (and uses an index).
 _TEXTS = {"text", "varchar"}
 _NUMBERS = _INTEGERS | {"float4", "float8", "numeric"}
 _TIMESTAMP = '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''
+#: the columns of a table of uniform records (:mod:`dbplex_pg.translate`).
+_RECORDS = {"key": "text", "data": "jsonb"}
 
 
 def canonical_sql(column: str, type_name: str) -> sql.Composable:
@@ -94,6 +103,24 @@ class PgChecker:
             raise ConfigError(f"source {self.source.name!r}: table {table!r} has no column {column!r}")
         return types[column]
 
+    def _document(self, table: str, field: str) -> bool:
+        """Whether ``field`` is read from the ``data`` document of a table of uniform records."""
+        types = self.columns(table)
+        return field not in types and types == _RECORDS
+
+    def _select(self, table: str, key: str, fields: Sequence[str]) -> tuple[sql.Composable, list[bool]]:
+        """The select list of ``key`` and ``fields`` (columns, or a record's document fields as
+        JSON text), and which of the fields are document fields."""
+        documents = [self._document(table, f) for f in fields]
+        parts: list[sql.Composable] = [sql.Identifier(key)]
+        for field, document in zip(fields, documents, strict=True):
+            if document:
+                parts.append(sql.SQL("(data -> {})::text").format(sql.Literal(field)))
+            else:
+                self.column(table, field)
+                parts.append(sql.Identifier(field))
+        return sql.SQL(", ").join(parts), documents
+
     def _params(self, table: str, column: str, texts: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
         """``column = ANY(%s)`` with ``texts`` in the column's type (integers that are not are
         left out), so the column's index serves the lookup; other types compare their text."""
@@ -115,9 +142,7 @@ class PgChecker:
         self, table: str, key: str | None, fields: Sequence[str], batch: int, lo: Any = None, hi: Any = None
     ) -> Iterator[list[Row]]:
         column = self.key(table, key)
-        for field in fields:
-            self.column(table, field)
-        select = sql.SQL(", ").join(sql.Identifier(c) for c in (column, *fields))
+        select, documents = self._select(table, column, fields)
         ordered = self._ordered(table, column)
         after: Any = None
         while True:
@@ -140,7 +165,7 @@ class PgChecker:
             self.reads += len(rows)
             if not rows:
                 return
-            yield [(row[0], tuple(row[1:])) for row in rows]
+            yield [_row(row, documents) for row in rows]
             if len(rows) < batch:
                 return
             after = rows[-1][0]
@@ -148,13 +173,13 @@ class PgChecker:
     def rows(self, table: str, key: str | None, fields: Sequence[str], keys: Sequence[str]) -> list[Row]:
         column = self.key(table, key)
         where, values = self._params(table, column, keys)
-        select = sql.SQL(", ").join(sql.Identifier(c) for c in (column, *fields))
+        select, documents = self._select(table, column, fields)
         with self.pool.connection() as conn:
             rows = conn.execute(
                 sql.SQL("SELECT {} FROM {} WHERE {}").format(select, sql.Identifier(table), where), [values]
             ).fetchall()
         self.reads += len(rows)
-        return [(row[0], tuple(row[1:])) for row in rows]
+        return [_row(row, documents) for row in rows]
 
     def existing(self, table: str, field: str | None, values: Sequence[str]) -> set[str]:
         column = self.key(table, field)
@@ -205,6 +230,8 @@ class PgChecker:
         return segments
 
     def evaluate(self, table: str, key: str | None, rule: Rule, sample: int) -> Outcome | None:
+        if any(self._document(table, f) for f in fields_of(rule)):
+            return None
         predicate = self._predicate(table, rule)
         if isinstance(rule, Freshness):
             self.column(table, rule.field)
@@ -267,6 +294,15 @@ class PgChecker:
                 )
             return sql.SQL("{} IS NOT NULL AND ({})").format(ident, sql.SQL(" OR ").join(checks))
         return None
+
+
+def _row(row: Sequence[Any], documents: Sequence[bool]) -> Row:
+    """A selected row as (key, values), document fields decoded from their JSON text."""
+    values = (
+        decode_record(v.encode()) if document and v is not None else v
+        for v, document in zip(row[1:], documents, strict=True)
+    )
+    return row[0], tuple(values)
 
 
 def _is_int(text: str) -> bool:
