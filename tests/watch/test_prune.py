@@ -10,21 +10,15 @@ import pytest
 from dbplex.changes import Change
 from dbplex.errors import ChangesPruned, ConfigError, UnsupportedError
 from tests.watch.conftest import Watched
-from tests.watch.test_feed import GIVE_UP, _write
+from tests.watch.test_feed import GIVE_UP, _written
 
 
-def _recorded(watched: Watched) -> list[Change]:
-    """Three changes (insert, update, delete) written and read back from before them."""
+def _recorded(watched: Watched) -> tuple[str, Change, Change, Change]:
+    """The position before three changes (insert, update, delete), and the changes."""
     if watched.source == "mongo":
         pytest.skip("MongoDB's change streams are the server's oplog: nothing of dbplex's to prune (tested below)")
-    start = watched.hub.watch(watched.source, watched.table, timeout=0.1)
-    before = start.position
-    start.close()
-    _write(watched)
-    with watched.hub.watch(watched.source, watched.table, after=before, timeout=GIVE_UP, count=3) as changes:
-        seen = list(changes)
-    assert [c.op for c in seen] == ["insert", "update", "delete"]
-    return [Change(source="", table="", key="", op="insert", values={}, position=before), *seen]
+    before, (insert, update, delete) = _written(watched)
+    return before, insert, update, delete
 
 
 def _prune(watched: Watched, before: str) -> int:
@@ -48,7 +42,7 @@ def test_pruning_deletes_the_changes_up_to_the_position_and_a_reader_after_it_ge
 def test_resuming_from_before_a_prune_is_refused_naming_it(watched: Watched) -> None:
     start, insert, update, _delete = _recorded(watched)
     _prune(watched, update.position)
-    for stale in (start.position, insert.position):
+    for stale in (start, insert.position):
         with pytest.raises(ChangesPruned, match=rf"'{watched.table}' up to .* were pruned, so resuming after"):
             watched.hub.watch(watched.source, watched.table, after=stale, timeout=0.1)
     with watched.hub.watch(watched.source, watched.table, after=update.position, timeout=GIVE_UP, count=1) as rest:
