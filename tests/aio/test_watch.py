@@ -123,3 +123,24 @@ def test_a_backend_without_an_async_feed_is_refused_naming_the_hook(dbplex_serve
                 hub.watch("m", "events")
 
     asyncio.run(main())
+
+
+def test_resuming_from_before_a_prune_is_refused_as_on_the_sync_hub(watched: Watched) -> None:
+    from dbplex.errors import ChangesPruned
+    from tests.watch.test_feed import _written
+
+    config = async_config(watched)
+    start, (insert, update, delete) = _written(watched)
+    feed = watched.hub.change_feed(watched.source)
+    try:
+        feed.prune([watched.table], insert.position)
+    finally:
+        feed.close()
+
+    async def main() -> list[Change]:
+        async with dbplex.open_async(config) as hub:
+            with pytest.raises(ChangesPruned, match="were pruned"):
+                await collect(hub, watched, 2, start)
+            return await collect(hub, watched, 2, insert.position)
+
+    assert [c.position for c in asyncio.run(main())] == [update.position, delete.position]

@@ -29,13 +29,14 @@ def _drop(hub: dbplex.Hub, source: str, table: str) -> None:
 
         hub.execute(source, SQL(f'DROP TABLE IF EXISTS "{table}"'))
         hub.execute(source, SQL("DELETE FROM dbplex_changes WHERE table_name = %s", [table]))
+        hub.execute(source, SQL("DELETE FROM dbplex_changes_pruned WHERE table_name = %s", [table]))
     elif source == "mongo":
         with hub.connection(source) as db:
             db.drop_collection(table)
     else:
         from dbplex_redis.ops import Command
 
-        for suffix in ("changes", "keys", "ttl"):
+        for suffix in ("changes", "keys", "ttl", "pruned"):
             hub.execute(source, Command(["DEL", f"{table}:{suffix}"]))
 
 

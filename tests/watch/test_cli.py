@@ -114,3 +114,60 @@ def test_bad_targets_are_one_line_and_exit_2(tmp_path: Path, target: str, messag
     config.write_text('[sources.pg]\nurl = "postgresql://nobody@127.0.0.1:1/none"\n')
     done = subprocess.run(_dbplex(config, target), capture_output=True, text=True, check=False, timeout=60)
     assert (done.returncode, done.stderr.strip(), done.stdout) == (2, message, "")
+
+
+def test_prune_then_a_resume_from_before_it_is_one_line_and_exit_2(watched: Watched, tmp_path: Path) -> None:
+    hub, source, table = watched.hub, watched.source, watched.table
+    if source == "mongo":
+        pytest.skip("MongoDB's change streams are the server's oplog: nothing of dbplex's to prune")
+    start = hub.watch(source, table, timeout=0.1)
+    before = start.position
+    start.close()
+    hub.execute(source, Put(table, "k1", {"name": "first"}))
+    hub.execute(source, Delete(table, "k1"))
+    with hub.watch(source, table, after=before, timeout=30, count=2) as changes:
+        insert, delete = list(changes)
+    config = _config(tmp_path, watched)
+    target = f"{source}.{table}"
+    pruned = subprocess.run(
+        _dbplex(config, target, "--prune", "--before", insert.position, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (pruned.returncode, json.loads(pruned.stdout)) == (
+        0,
+        {"source": source, "tables": [table], "before": insert.position, "pruned": 1},
+    )
+    stale = subprocess.run(
+        _dbplex(config, target, "--after", before), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert stale.returncode == 2
+    assert stale.stdout == ""
+    assert stale.stderr.startswith(f"Error: source '{source}': the changes of '{table}' up to ")
+    assert stale.stderr.count("\n") == 1
+    resumed = subprocess.run(
+        _dbplex(config, target, "--after", insert.position, "--count", "1", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (resumed.returncode, json.loads(resumed.stdout)["position"]) == (0, delete.position)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--prune"], "Error: --prune needs --before POSITION, and --before goes with --prune only"),
+        (["--before", "1-2-3"], "Error: --prune needs --before POSITION, and --before goes with --prune only"),
+        (["--prune", "--before", "1-2-3", "--after", "1-2-3"], "Error: --prune does not go with --after"),
+        (["--prune", "--before", "1-2-3", "--install"], "Error: --prune does not go with --install"),
+    ],
+)
+def test_prune_usage_errors_are_one_line_and_exit_2(tmp_path: Path, options: list[str], message: str) -> None:
+    config = tmp_path / "dbplex.toml"
+    config.write_text('[sources.pg]\nurl = "postgresql://nobody@127.0.0.1:1/none"\n')
+    done = subprocess.run(_dbplex(config, "pg.t", *options), capture_output=True, text=True, check=False, timeout=60)
+    assert (done.returncode, done.stderr.strip(), done.stdout) == (2, message, "")

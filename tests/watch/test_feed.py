@@ -33,6 +33,18 @@ def _write(watched: Watched) -> None:
     hub.execute(source, Delete(table, "k1"))
 
 
+def _written(watched: Watched) -> tuple[str, list[Change]]:
+    """The position before :func:`_write`'s three changes, and the changes read after it."""
+    start = watched.hub.watch(watched.source, watched.table, timeout=0.1)
+    before = start.position
+    start.close()
+    _write(watched)
+    with watched.hub.watch(watched.source, watched.table, after=before, timeout=GIVE_UP, count=3) as first:
+        seen = list(first)
+    assert [c.op for c in seen] == ["insert", "update", "delete"]
+    return before, seen
+
+
 def test_a_watcher_receives_insert_update_and_delete_in_order(watched: Watched) -> None:
     got, thread, watch = _collect(watched, 3)
     _write(watched)
@@ -48,13 +60,7 @@ def test_a_watcher_receives_insert_update_and_delete_in_order(watched: Watched) 
 
 
 def test_resuming_from_a_stored_position_gives_everything_after_it_and_nothing_before(watched: Watched) -> None:
-    start = watched.hub.watch(watched.source, watched.table, timeout=0.1)
-    before = start.position
-    start.close()
-    _write(watched)
-    with watched.hub.watch(watched.source, watched.table, after=before, timeout=GIVE_UP, count=3) as first:
-        seen = list(first)
-    assert [c.op for c in seen] == ["insert", "update", "delete"]
+    _, seen = _written(watched)
     stored = seen[0].position  # the caller handled the insert, stored its position, and stopped
     with watched.hub.watch(watched.source, watched.table, after=stored, timeout=GIVE_UP, count=2) as resumed:
         again = list(resumed)

@@ -19,6 +19,14 @@ class ConfigError(DbplexError):
     """The configuration file is missing, is not valid TOML, or a field is wrong."""
 
 
+class ChangesPruned(ConfigError):
+    """A change feed was asked to resume after a position whose later changes were pruned.
+
+    At-least-once delivery cannot hold from there: the reader has to copy the data again and
+    watch from now.
+    """
+
+
 class PluginError(DbplexError):
     """A plugin failed to load or two plugins claim the same URL scheme."""
 

@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from dbplex.errors import ConfigError
+from dbplex.errors import ChangesPruned, ConfigError
 
 Op = Literal["insert", "update", "delete"]
 
@@ -37,13 +37,25 @@ class ChangeFeed(Protocol):
         """The position to read from: ``after`` when given, else the newest one now.
 
         Raises :class:`~dbplex.errors.ConfigError` naming a table whose changes are not recorded
-        (and the install step), :class:`~dbplex.errors.UnsupportedError` when the server cannot
+        (and the install step), :class:`~dbplex.errors.ChangesPruned` when :meth:`prune` removed
+        changes after ``after``, :class:`~dbplex.errors.UnsupportedError` when the server cannot
         give a feed at all (and what it needs).
         """
 
     def read(self, tables: Sequence[str], after: str, wait: float) -> list[Change]:
         """The changes of ``tables`` after position ``after``, oldest first; waits up to ``wait``
         seconds for the first one and returns ``[]`` when none came."""
+
+    def prune(self, tables: Sequence[str], before: str) -> int:
+        """Delete the recorded changes of ``tables`` up to and including position ``before`` (what
+        a reader that stored it has handled); returns how many went.
+
+        The feed remembers ``before`` per table: :meth:`start` then refuses an ``after`` older than
+        it with :class:`~dbplex.errors.ChangesPruned`, since resuming there would skip changes
+        silently. Raises :class:`~dbplex.errors.ConfigError` for a position that is not the
+        backend's or is older than an earlier prune, :class:`~dbplex.errors.UnsupportedError`
+        when the backend keeps no log of its own to prune (MongoDB's is the server's oplog).
+        """
 
     def close(self) -> None:
         """Give back what the feed holds (a listening session); the pools stay the hub's."""
@@ -73,4 +85,12 @@ def not_recorded(source: str, missing: Sequence[str]) -> ConfigError:
     return ConfigError(
         f"source {source!r}: the changes of {', '.join(map(repr, missing))} are not recorded; "
         f"run `dbplex watch --install {source}.{missing[0]}` first"
+    )
+
+
+def pruned(source: str, table: str, after: str, mark: str) -> ChangesPruned:
+    """The error of :meth:`ChangeFeed.start` for an ``after`` that a prune (up to ``mark``) passed."""
+    return ChangesPruned(
+        f"source {source!r}: the changes of {table!r} up to {mark} were pruned, so resuming after {after} "
+        "would skip some; copy the table again (`dbplex sync`), then watch from now (no --after)"
     )

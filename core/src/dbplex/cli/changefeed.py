@@ -6,9 +6,14 @@ exit code 0; the last line printed holds the position to resume from (``--after`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from dbplex.cli.errors import reported
+
+if TYPE_CHECKING:
+    from dbplex.hub import Hub
 
 
 def _line(change: object) -> str:
@@ -32,6 +37,8 @@ def run(
     count: int | None,
     timeout: float | None,
     install: bool,
+    prune: bool,
+    before: str | None,
     as_json: bool,
 ) -> None:
     """Watch ``target`` (``SOURCE.TABLE``, or ``SOURCE`` with ``--table``), or install its recording."""
@@ -47,6 +54,7 @@ def run(
     with reported():
         if not names:
             raise ConfigError(f"no table to watch: name one as {source}.TABLE or with --table TABLE")
+        _check_prune(prune, before, after=after, count=count, timeout=timeout, install=install)
         with open_hub(ctx) as hub:
             if source not in hub.sources:
                 known = ", ".join(sorted(hub.sources)) or "none configured"
@@ -60,6 +68,9 @@ def run(
                 finally:
                     feed.close()
                 return
+            if before is not None:
+                _prune(hub, source, names, before, as_json)
+                return
             with hub.watch(source, names, after=after, timeout=timeout, count=count) as changes:
                 try:
                     for change in changes:
@@ -72,3 +83,31 @@ def run(
                             click.echo(scrub(_line(change)))
                 except KeyboardInterrupt:  # Ctrl-C is how it is meant to stop
                     return
+
+
+def _check_prune(prune: bool, before: str | None, **others: object) -> None:
+    """``--prune`` and ``--before`` go together, and with none of the options of watching."""
+    from dbplex.errors import ConfigError
+
+    if prune != (before is not None):
+        raise ConfigError("--prune needs --before POSITION, and --before goes with --prune only")
+    clashing = [f"--{name}" for name, value in others.items() if prune and value not in (None, False)]
+    if clashing:
+        raise ConfigError(f"--prune does not go with {', '.join(clashing)}")
+
+
+def _prune(hub: Hub, source: str, tables: list[str], before: str, as_json: bool) -> None:
+    """Delete the changes of ``tables`` up to ``before`` and say how many went."""
+    import msgspec
+
+    feed = hub.change_feed(source)
+    try:
+        count = feed.prune(tables, before)
+    finally:
+        feed.close()
+    if as_json:
+        report = {"source": source, "tables": tables, "before": before, "pruned": count}
+        click.echo(msgspec.json.encode(report).decode())
+    else:
+        named = ", ".join(f"{source}.{table}" for table in tables)
+        click.echo(f"pruned {count} changes of {named} up to {before}")

@@ -256,10 +256,16 @@ def sync(ctx: click.Context, /, **options: Any) -> None:
 @click.option("--count", type=click.IntRange(1), metavar="N", help="Stop after N changes.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after SECONDS.")
 @click.option("--install", is_flag=True, help="Start recording the table's changes (once), then exit.")
+@click.option("--prune", is_flag=True, help="Delete the recorded changes up to --before, then exit.")
+@click.option("--before", metavar="POSITION", help="With --prune: the position every reader has stored (kept from).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 @click.pass_context
 def watch(ctx: click.Context, /, **options: Any) -> None:
-    """Print each insert, update and delete of a source's tables as it happens, until Ctrl-C."""
+    """Print each insert, update and delete of a source's tables as it happens, until Ctrl-C.
+
+    --prune --before POSITION deletes the recorded changes up to and including POSITION; a
+    watch resumed --after an older position is then refused (exit 2) rather than skipping them.
+    """
     from dbplex.cli.changefeed import run
 
     run(ctx, **options)

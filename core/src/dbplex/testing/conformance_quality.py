@@ -22,7 +22,7 @@ from dbplex import Delete, Put, Update
 from dbplex.changes import Change, ChangeFeed
 from dbplex.check import canonical
 from dbplex.check.backend import Checker, Row
-from dbplex.errors import ConfigError
+from dbplex.errors import ChangesPruned, ConfigError, UnsupportedError
 from dbplex.testing.conformance_base import SOURCE, SuiteBase
 
 #: rows the checker and describer sections plant: keys 1..ROWS.
@@ -219,3 +219,16 @@ class ChangeFeedSection(SuiteBase):
     ) -> None:
         with pytest.raises(ConfigError):
             feed.start([unique_table + "_unrecorded"], None)
+
+    def test_a_prune_removes_what_it_passed_and_refuses_resuming_from_before_it(
+        self, hub: dbplex.Hub, feed: ChangeFeed, unique_table: str
+    ) -> None:
+        start, got = self._written(hub, feed, unique_table)
+        try:
+            assert feed.prune([unique_table], got[0].position) == 1
+        except UnsupportedError as exc:  # a log that is the server's own (MongoDB's oplog)
+            pytest.skip(f"prune: {exc}")
+        with pytest.raises(ChangesPruned):
+            feed.start([unique_table], start)
+        rest = self._read(feed, unique_table, feed.start([unique_table], got[0].position), 2)
+        assert [(c.op, c.position) for c in rest] == [(c.op, c.position) for c in got[1:]]

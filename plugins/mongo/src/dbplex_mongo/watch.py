@@ -51,6 +51,13 @@ class MongoChangeFeed:
                     f"source {self.source.name!r}: recording post-images of {table!r} needs MongoDB 6.0 or later: {reason}"
                 ) from None
 
+    def prune(self, tables: Sequence[str], before: str) -> int:
+        """Nothing of dbplex's to prune: a change stream reads the server's oplog, which the server trims."""
+        raise UnsupportedError(
+            f"source {self.source.name!r}: MongoDB's change streams read the server's oplog, which the server "
+            "trims itself (replication.oplogSizeMB, storage.oplogMinRetentionHours); dbplex records nothing to prune"
+        )
+
     def _require_replica_set(self) -> None:
         with self.pool.connection() as db:
             hello = db.command("hello")

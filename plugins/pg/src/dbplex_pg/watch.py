@@ -11,7 +11,9 @@ Ids alone would not do: a transaction that took id 5 may commit after one that t
 Triggers rather than logical decoding: they work on any server (logical decoding needs
 ``wal_level = logical`` and a replication slot that holds WAL back while no one reads), and they
 see writes from anywhere, raw SQL included. They cost a row in ``dbplex_changes`` per change, in
-the writing transaction; the table grows until the caller deletes what every reader has passed.
+the writing transaction; the table grows until ``prune(tables, before)`` (``dbplex watch --prune
+--before POSITION``) deletes what every reader has passed. Each prune's position is kept per table
+in ``dbplex_changes_pruned``, and ``start`` refuses an ``after`` that does not cover it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from psycopg import sql
 
 from dbplex.backends import Source
 from dbplex.changes import Change
-from dbplex.changes.feed import not_recorded
+from dbplex.changes.feed import not_recorded, pruned
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 from dbplex.steps import Steps, drive
@@ -59,6 +61,7 @@ BEGIN
 END
 $body$;
 """
+_MARKS = "CREATE TABLE IF NOT EXISTS {marks} (table_name text PRIMARY KEY, position text NOT NULL)"
 _INSTALLED = (
     "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -82,6 +85,7 @@ class ChangeSteps:
         self.source = source
         self.schema = options(source).schema
         self.log = sql.Identifier(self.schema, "dbplex_changes")
+        self.marks = sql.Identifier(self.schema, "dbplex_changes_pruned")
 
     def starting(self, tables: Sequence[str], after: str | None) -> Steps[Request, str]:
         """The position to read from (``ChangeFeed.start``): the tables' triggers checked, then
@@ -92,7 +96,12 @@ class ChangeSteps:
         if missing:
             raise not_recorded(self.source.name, missing)
         if after is not None:
-            _parse(after)
+            resume = _parse(after)
+            if (yield ("SELECT to_regclass(%s) IS NOT NULL", [self.marks.as_string()]))[0][0]:
+                query = sql.SQL("SELECT table_name, position FROM {marks} WHERE table_name = ANY(%s)")
+                for table, mark in (yield (query.format(marks=self.marks), [list(tables)])):
+                    if not _covers(resume, _parse(mark)):
+                        raise pruned(self.source.name, table, after, mark)
             return after
         horizon = (yield (_HORIZON, []))[0][0]
         return f"{horizon}-{horizon}-0"
@@ -135,6 +144,7 @@ class PgChangeFeed:
         self.steps = ChangeSteps(source)
         self.schema = self.steps.schema
         self._log = self.steps.log
+        self._marks = self.steps.marks
         self._listening: ExitStack | None = None
         self._listener: Any = None
 
@@ -149,6 +159,7 @@ class PgChangeFeed:
                 names = ["key", "data"]
             key, data = self._record_shape(conn, table, names)
             conn.execute(sql.SQL(_LOG).format(log=self._log, capture=sql.Identifier(self.schema, "dbplex_capture")))
+            conn.execute(sql.SQL(_MARKS).format(marks=self._marks))
             conn.execute(
                 sql.SQL(_TRIGGER).format(
                     table=sql.Identifier(self.schema, table),
@@ -181,6 +192,33 @@ class PgChangeFeed:
                 "which the change feed needs as each change's key"
             )
         return keys[0][0], ""
+
+    def prune(self, tables: Sequence[str], before: str) -> int:
+        mark = _parse(before)
+        lo, hi, last = mark
+        with self.pool.transaction() as conn:
+            conn.execute(sql.SQL(_MARKS).format(marks=self._marks))
+            query = sql.SQL("SELECT table_name, position FROM {marks} WHERE table_name = ANY(%s) FOR UPDATE")
+            for table, earlier in conn.execute(query.format(marks=self._marks), [list(tables)]).fetchall():
+                if not _covers(mark, _parse(earlier)):
+                    raise ConfigError(
+                        f"source {self.source.name!r}: {table!r} was pruned up to {earlier} already, "
+                        f"which position {before} does not pass"
+                    )
+            deleted = conn.execute(
+                sql.SQL(
+                    "DELETE FROM {log} WHERE table_name = ANY(%s) "
+                    "AND (tx < %s::text::xid8 OR (tx < %s::text::xid8 AND id <= %s))"
+                ).format(log=self._log),
+                [list(tables), str(lo), str(hi), last],
+            ).rowcount
+            upsert = sql.SQL(
+                "INSERT INTO {marks} (table_name, position) VALUES (%s, %s) "
+                "ON CONFLICT (table_name) DO UPDATE SET position = EXCLUDED.position"
+            ).format(marks=self._marks)
+            for table in tables:
+                conn.execute(upsert, [table, before])
+        return int(deleted)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -217,6 +255,12 @@ class PgChangeFeed:
                 self._listening.close()
                 self._listening = None
                 self._listener = None
+
+
+def _covers(position: tuple[int, int, int], mark: tuple[int, int, int]) -> bool:
+    """Whether every change at or before ``mark`` is at or before ``position`` too (both ``LO-HI-ID``):
+    all of mark's are in transactions ended before position's range, or its range and ids reach as far."""
+    return position[0] >= mark[1] or all(p >= m for p, m in zip(position, mark, strict=True))
 
 
 def _parse(position: str) -> tuple[int, int, int]:

@@ -73,6 +73,10 @@ class Keys:
         """The stream of ``table``'s changes: the writes below append to it once it exists."""
         return f"{self.family(table)}changes"
 
+    def pruned(self, table: str) -> str:
+        """The id up to which ``table``'s change stream was pruned, so that resuming before it fails."""
+        return f"{self.family(table)}pruned"
+
     def of_write(self, table: str, key: str) -> list[str]:
         """The keys the write scripts (``PUT``, ``UPDATE``, ``DELETE``) take, in their order."""
         return [self.record(table, key), self.index(table), self.expiry(table), self.changes(table)]

@@ -7,8 +7,10 @@ which ``XREAD`` resumes: at least once, across restarts of the reader. What it c
 that bypass dbplex (raw commands, other clients) and records that expire (``ttl``). Keyspace
 notifications would see those but are pub/sub, lost while no one listens: at most once.
 
-The stream grows until trimmed (``XTRIM KEY MINID ID`` past the position every reader has stored).
-A position is ``TABLE=ID`` per table, joined by ``,``.
+The stream grows until ``prune(tables, before)`` (``dbplex watch --prune --before POSITION``)
+trims it past the position every reader has stored (``XTRIM MINID``), recording that position's id
+in ``<prefix><table>:pruned`` so that ``start`` refuses an ``after`` before it; an ``XTRIM`` by hand
+leaves no such mark. A position is ``TABLE=ID`` per table, joined by ``,``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from dbplex.backends import Source
 from dbplex.changes import Change
-from dbplex.changes.feed import not_recorded
+from dbplex.changes.feed import not_recorded, pruned
 from dbplex.errors import ConfigError
 from dbplex.pool import Pool
 from dbplex.steps import Steps, drive
@@ -49,6 +51,10 @@ class ChangeSteps:
             raise not_recorded(self.source.name, missing)
         if after is not None:
             ids = _parse(after)
+            for table in tables:
+                mark = yield ("GET", self.keys.pruned(table))
+                if mark is not None and _id(ids.get(table, "0-0")) < _id(mark.decode()):
+                    raise pruned(self.source.name, table, after, f"{table}={mark.decode()}")
         else:
             ids = {}
             for table in tables:
@@ -68,8 +74,7 @@ class ChangeSteps:
             table = table_of[stream.decode()]
             for entry_id, fields in found:
                 text = entry_id.decode()
-                ms, _, seq = text.partition("-")
-                entries.append(((int(ms), int(seq)), table, text, fields))
+                entries.append((_id(text), table, text, fields))
         entries.sort(key=lambda e: (e[0], e[1]))
         changes = []
         for _, table, entry_id, fields in entries:
@@ -109,6 +114,26 @@ class RedisChangeFeed:
         with self.pool.connection() as client:
             return drive(self.steps.reading(tables, after, wait), lambda command: client.execute_command(*command))
 
+    def prune(self, tables: Sequence[str], before: str) -> int:
+        ids = _parse(before)
+        missing = [t for t in tables if t not in ids]
+        if missing:
+            raise ConfigError(f"position {before!r} has no id for {', '.join(map(repr, missing))}")
+        trimmed = 0
+        with self.pool.connection() as client:
+            for table in tables:
+                mark = client.get(self.keys.pruned(table))
+                if mark is not None and _id(ids[table]) < _id(mark.decode()):
+                    raise ConfigError(
+                        f"source {self.source.name!r}: {table!r} was pruned up to {table}={mark.decode()} already, "
+                        f"which position {before} does not pass"
+                    )
+                ms, seq = _id(ids[table])
+                # the mark first: should the trim fail, resuming is refused needlessly, never wrongly
+                client.set(self.keys.pruned(table), ids[table])
+                trimmed += client.xtrim(self.keys.changes(table), minid=f"{ms}-{seq + 1}", approximate=False)
+        return trimmed
+
     def close(self) -> None:
         """Nothing held between reads."""
 
@@ -122,6 +147,12 @@ def _streams(reply: Any) -> list[tuple[bytes, list[Any]]]:
     return [(name, found[0] if found and isinstance(found[0], list) else found) for name, found in pairs]
 
 
+def _id(entry: str) -> tuple[int, int]:
+    """A stream entry id as numbers, the order Redis gives them."""
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq)
+
+
 def _format(ids: dict[str, str]) -> str:
     return ",".join(f"{table}={entry}" for table, entry in ids.items())
 
@@ -131,8 +162,7 @@ def _parse(position: str) -> dict[str, str]:
         pairs = [part.split("=", 1) for part in position.split(",")]
         parsed = dict(pairs)
         for entry in parsed.values():
-            ms, _, seq = entry.partition("-")
-            int(ms), int(seq)
+            _id(entry)
     except ValueError:
         raise ConfigError(f"position {position!r} is not a Redis change position (TABLE=ID,...)") from None
     return parsed
