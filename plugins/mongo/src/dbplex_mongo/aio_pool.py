@@ -75,7 +75,7 @@ class _AsyncClient(Tenure):
     socket out per command. A class of its own, not an ``asynccontextmanager``, whose generator
     and wrapper cost several Python calls per op."""
 
-    __slots__ = ("client", "conn", "database", "probe")
+    __slots__ = ("checking_out", "client", "conn", "database", "probe")
 
     def __init__(self, rotation: Rotation[_AsyncClient], pool: AsyncMongoPool) -> None:
         source, monitor = pool.source, pool.monitor
@@ -87,11 +87,14 @@ class _AsyncClient(Tenure):
         self.probe = AsyncServerProbe(self.client, source.name)
         self.conn = MongoConn(self.database, self.probe, monitor, options_of(source).gridfs_bucket)  # type: ignore[arg-type]
         conn_mod.attach(self.conn)
+        self.checking_out = monitor.checking_out
 
     async def __aenter__(self) -> Any:
         return self.database
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, kind: object, *exc: object) -> None:
+        if kind is not None:  # a command cancelled in its checkout sends pymongo no end event
+            self.checking_out.discard(_task())
         self.end()
 
     async def close(self) -> None:

@@ -164,9 +164,14 @@ class ClientListener(monitoring.ConnectionPoolListener):
             self._leaks.taken((self._generation, *conn))
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
-        conn = (event.address, event.connection_id)
+        self._use_ended((event.address, event.connection_id))
+
+    def _use_ended(self, conn: Conn) -> None:
+        """``conn`` came back, or closed while out; once only (a closed one is not checked in)."""
         since = self._out.pop(conn, None)
-        use_ms = 0.0 if since is None else (perf_counter() - since) * 1000
+        if since is None:
+            return
+        use_ms = (perf_counter() - since) * 1000
         with self._lock:
             self._monitor.use.add(use_ms)
         if observers:
@@ -195,6 +200,7 @@ class ClientListener(monitoring.ConnectionPoolListener):
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         monitor = self._monitor
         conn = (event.address, event.connection_id)
+        self._use_ended(conn)  # closed while checked out (an asyncio command cancelled): its use ends
         if conn not in self._ready:
             if event.reason == monitoring.ConnectionClosedReason.ERROR:
                 monitor.count("errors")  # the attempt to open it failed
