@@ -159,7 +159,12 @@ class ConnectorPool(PoolCore[C, _Waiter[C]]):
     # -- checkout --------------------------------------------------------------------------------
 
     def _acquire(self, started: float, slot: _Slot[C] | None) -> _Slot[C]:
-        """The slow path of a checkout: replace a bad idle connection, open one, or wait."""
+        """The slow path of a checkout: replace a bad idle connection, open one, or wait.
+
+        The asyncio pool's loop has the same shape but stays its own: here the waiter is queued in
+        the same critical section as the take that found nothing (else a return in between would
+        go idle while it waits), and each decision is already a :class:`~.core.PoolCore` step.
+        """
         if self._housekeeper is None and not self._closed:
             self._wake()  # the first use in a forked child
         if slot is not None:  # taken from the idle queue, but too old or broken

@@ -151,7 +151,7 @@ class AsyncMongoPool:
             async with session:
                 await _maybe(session.start_transaction())
                 try:
-                    yield checkout.conn.in_session(session)  # type: ignore[arg-type]
+                    yield checkout.conn.in_session(session)
                 except BaseException:
                     await session.abort_transaction()
                     raise

@@ -11,9 +11,10 @@ stops answering fails the op rather than hanging it. ``max_lifetime`` has no pym
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.monitoring import ConnectionPoolListener
 
@@ -63,7 +64,11 @@ def open_client(
         raise errors.translate(source, exc, "opening the client") from exc
 
 
-def database_of(source: Source, client: Any) -> Any:
+@overload
+def database_of(source: Source, client: MongoClient[Doc]) -> Database[Doc]: ...
+@overload
+def database_of(source: Source, client: AsyncMongoClient[Doc]) -> AsyncDatabase[Doc]: ...
+def database_of(source: Source, client: MongoClient[Doc] | AsyncMongoClient[Doc]) -> Database[Doc] | AsyncDatabase[Doc]:
     """``options.database``, else the URL's path, else ``dbplex``."""
     options = options_of(source)
     if options.database:
@@ -76,7 +81,7 @@ def connect(source: Source) -> Database[Doc]:
 
     Close it with ``db.client.close()``.
     """
-    client = open_client(source, maxPoolSize=1, minPoolSize=0)
+    client: MongoClient[Doc] = open_client(source, maxPoolSize=1, minPoolSize=0)
     try:
         client.admin.command("ping")
     except errors.DRIVER_ERRORS as exc:

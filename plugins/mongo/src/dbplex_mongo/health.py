@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import OperationFailure
@@ -51,7 +51,8 @@ def replication_lag(repl_status: dict[str, Any]) -> tuple[float | None, dict[str
         return None, {}
 
     def behind(member: dict[str, Any]) -> float:
-        return max(0.0, (primary["optimeDate"] - member["optimeDate"]).total_seconds())
+        gap: timedelta = primary["optimeDate"] - member["optimeDate"]
+        return max(0.0, gap.total_seconds())
 
     me = next((m for m in members if m.get("self")), None)
     own = behind(me) if me is not None and me.get("state") == _SECONDARY else None

@@ -63,6 +63,8 @@ class _Client(Tenure):
     """
 
     __slots__ = ("client", "conn", "database", "server")
+    client: MongoClient[Doc]
+    database: Database[Doc]
 
     def __init__(self, rotation: Rotation[_Client], pool: MongoPool) -> None:
         source = pool.source

@@ -26,6 +26,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     from typing_extensions import Self
 
 C = TypeVar("C", bound="psycopg.Connection[Any] | psycopg.AsyncConnection[Any]")
+#: a blocking connection class: what :func:`open_connection` opens
+S = TypeVar("S", bound="psycopg.Connection[Any]")
 
 #: runs of one SQL text on a connection before psycopg prepares it (psycopg's default).
 PREPARE_THRESHOLD = 5
@@ -94,9 +96,9 @@ def options(source: Source) -> PgOptions:
     return opts
 
 
-def connection_class(source: Source, base: type[C] = PgConnection) -> type[C]:  # type: ignore[assignment]
+def connection_class(source: Source, base: type[C]) -> type[C]:
     """A connection class of one's own for a pool (or a lone connection) and its shared state;
-    ``base`` :class:`AsyncPgConnection` for the asyncio pool."""
+    ``base`` :class:`PgConnection`, or :class:`AsyncPgConnection` for the asyncio pool."""
     state = SourceState(source.name, options(source).schema, deadline.operation_timeout(source))
     return type(base.__name__, (base,), {"state": state, "__module__": __name__})
 
@@ -130,7 +132,7 @@ def connect_kwargs(source: Source, *, bounded: bool = True) -> dict[str, Any]:
     return kwargs
 
 
-def open_connection(source: Source, connection_type: type[C], *, bounded: bool = True) -> C:
+def open_connection(source: Source, connection_type: type[S], *, bounded: bool = True) -> S:
     """One new connection, or :class:`~dbplex.errors.SourceUnavailable` saying why not; with
     ``bounded``, its statements are bounded by the operation timeout (see :func:`connect_kwargs`)."""
     try:

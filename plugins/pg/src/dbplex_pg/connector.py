@@ -73,7 +73,7 @@ class PgConnector:
 
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.connection_type = connection_class(source)
+        self.connection_type = connection_class(source, PgConnection)
         self._lock = threading.Lock()
         self._sweeper: Housekeeper | None = None
         fork.register(self)

@@ -90,7 +90,8 @@ class PgSlowLog:
         """Create the extension in this database, when the library is loaded, and return its
         schema; a role that may not (or may not tell whether it is loaded) is told who can."""
         try:
-            loaded = _loaded(conn.execute(_PRELOADED).fetchone()[0])
+            [(preloaded,)] = conn.execute(_PRELOADED).fetchall()  # one row, always
+            loaded = _loaded(preloaded)
         except psycopg.errors.InsufficientPrivilege:
             raise SlowLogUnavailable(
                 f"source {self._source.name!r}: pg_stat_statements is not installed in database "
@@ -101,7 +102,8 @@ class PgSlowLog:
             raise self._not_loaded()
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            return str(conn.execute(_STATE).fetchone()[0])
+            [(schema, _)] = conn.execute(_STATE).fetchall()  # one row, always
+            return str(schema)
         except psycopg.errors.InsufficientPrivilege:
             raise SlowLogUnavailable(
                 f"source {self._source.name!r}: pg_stat_statements is loaded but not installed in database "

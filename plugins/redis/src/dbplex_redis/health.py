@@ -99,7 +99,7 @@ def resources(info: dict[str, str]) -> Resources:
             lag = _number(fields.get("lag"))
             if lag is not None:
                 replicas[f"{fields.get('ip', '?')}:{fields.get('port', '?')}"] = float(lag)
-    extra: dict[str, Any] = {name: value for name in _EXTRA if (value := _number(info.get(name))) is not None}
+    extra: dict[str, Any] = {name: number for name in _EXTRA if (number := _number(info.get(name))) is not None}
     if "maxmemory_policy" in info:
         extra["maxmemory_policy"] = info["maxmemory_policy"]
     for name, value in info.items():

@@ -99,7 +99,7 @@ class RedisMigrator:
 
     def run_command(self, command: Any) -> Any:
         args = _command(command)
-        return self._run(f"running {args[0]}", lambda client: client.execute_command(*args))  # type: ignore[no-untyped-call]
+        return self._run(f"running {args[0]}", lambda client: client.execute_command(*args))  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def render_command(self, command: Any) -> str:
         return " ".join(_quote(arg) for arg in _command(command))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -102,7 +103,7 @@ class RedisPartitioner:
             replies: list[Any] = [None] * len(commands)
             for node, numbers in by_node.items():
                 part = [commands[n] for n in numbers]
-                found = _on_master(cluster, lambda client, part=part: _pipeline(client, part), node=node)
+                found = _on_master(cluster, partial(_pipeline, commands=part), node=node)
                 for number, reply in zip(numbers, found, strict=True):
                     replies[number] = reply
             return replies
@@ -326,7 +327,7 @@ def _on_master(
 def _pipeline(client: redis.Redis, commands: list[Command]) -> list[Any]:
     pipe = client.pipeline(transaction=False)
     for command in commands:
-        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        pipe.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     return list(pipe.execute())
 
 

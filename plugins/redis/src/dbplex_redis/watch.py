@@ -87,7 +87,7 @@ class ChangeSteps:
         head = next(value for name, value in pairs if name == b"").decode()
         op, _, key = head.partition(":")
         record = values([part for pair in pairs if pair[0] != b"" for part in pair], None, key) or {}
-        return Change(source=self.source.name, table=table, key=key, op=op, values=record, position=position)  # type: ignore[arg-type]
+        return Change(source=self.source.name, table=table, key=key, op=op, values=record, position=position)
 
 
 class RedisChangeFeed:
