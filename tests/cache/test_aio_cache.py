@@ -263,12 +263,18 @@ def test_cache_metrics_are_exported_to_prometheus(config: dict[str, Any], unique
                 await hub.execute("pg", Get(table=unique_table, key="k"))
             return exposition(hub)
 
+    samples = [s for family in text_string_to_metric_families(run(main)) for s in family.samples]
     found = {
-        (s.name, s.labels.get("result", s.labels.get("operation", ""))): s.value
-        for family in text_string_to_metric_families(run(main))
-        for s in family.samples
-        if s.labels.get("table") == f"pg.{unique_table}"
+        (s.name, s.labels.get("result", "")): s.value for s in samples if s.labels.get("table") == f"pg.{unique_table}"
     }
+    # the cache's own calls are operations of the store source: an invalidation, 3 lookups, a fill
+    store_ops = {
+        s.labels["db_operation_name"]: s.value
+        for s in samples
+        if s.name == "db_client_operation_duration_seconds_count"
+        and s.labels["db_client_connection_pool_name"] == "store"
+    }
+    assert store_ops == {"Command": 5}
     assert found[("dbplex_cache_requests_total", "hit")] == 2
     assert found[("dbplex_cache_requests_total", "miss")] == 1
     assert found[("dbplex_cache_invalidations_total", "")] == 1
