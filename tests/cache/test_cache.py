@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,52 +21,12 @@ from dbplex.cache import CacheInvalidationError
 from dbplex.cache.findings import cache_findings
 from dbplex.errors import ConfigError
 from dbplex.testing.plugin import Servers
+from tests.cache.conftest import Reader
 
 Hub = dbplex.Hub
 
 
-@pytest.fixture
-def make_config(dbplex_servers: Servers, unique_table: str) -> Callable[..., dict[str, Any]]:
-    """``make_config(backend="pg", ttl=300, **cache)``: a source named after the backend whose
-    ``unique_table`` is cached in the Redis source ``store``."""
-
-    def make(backend: str = "pg", ttl: float = 300, store_url: str | None = None, **cache: Any) -> dict[str, Any]:
-        return {
-            "sources": {
-                backend: {"url": dbplex_servers.url(backend)},
-                "store": {"url": store_url or dbplex_servers.url("redis"), "connect_timeout": 1},
-            },
-            "cache": {"store": "store", "tables": {f"{backend}.{unique_table}": {"ttl": ttl}}, **cache},
-        }
-
-    return make
-
-
-@pytest.fixture
-def open_cached(make_config: Callable[..., dict[str, Any]], unique_table: str) -> Iterator[Callable[..., Hub]]:
-    """``open_cached(...)``: a hub on ``make_config(...)``; the table's entries and shared counts
-    are deleted from the store after the test."""
-    hubs: list[Hub] = []
-
-    def make(*args: Any, **kwargs: Any) -> Hub:
-        hub = dbplex.open(make_config(*args, **kwargs))
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        if hub.cache is not None:
-            try:
-                hub.cache.reset_shared_stats()
-                with hub.connection(hub.cache.store) as client:
-                    for key in client.scan_iter(match=f"cache:*:{unique_table}:*"):
-                        client.delete(key)
-            except dbplex.DbplexError:
-                pass  # the failing-store test's hub has no store to clean
-        hub.close()
-
-
-def counts(hub: Hub, table: str) -> tuple[int, int, int, int, int]:
+def counts(hub: Hub | dbplex.AsyncHub, table: str) -> tuple[int, int, int, int, int]:
     assert hub.cache is not None
     s = hub.cache.stats()[table]
     return s.hits, s.misses, s.fills, s.lost, s.invalidations
@@ -130,41 +90,21 @@ def test_the_entry_lives_in_the_store_under_its_key_with_the_ttl(
 
 
 def test_a_write_in_another_process_is_read_at_once(
-    open_cached: Callable[..., Hub], make_config: Callable[..., dict[str, Any]], unique_table: str, tmp_path: Path
+    open_cached: Callable[..., Hub], reader_process: Reader, unique_table: str
 ) -> None:
     """Process B caches a record; process A (this one) writes it through dbplex; B's next read
     returns the new value. The steps are ordered by B's stdin and stdout, not by time."""
+    read = reader_process
     writer = open_cached()
     writer.execute("pg", Put(table=unique_table, key="k", values={"v": "old"}))
-    config = tmp_path / "dbplex.toml"
-    config.write_text(toml(make_config()))
-    reader = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("reader.py")), str(config), "pg", unique_table],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdin is not None and reader.stdout is not None
-
-    def read(key: str) -> dict[str, Any]:
-        assert reader.stdin is not None and reader.stdout is not None
-        reader.stdin.write(key + "\n")
-        reader.stdin.flush()
-        return json.loads(reader.stdout.readline())  # type: ignore[no-any-return]
-
-    try:
-        assert json.loads(reader.stdout.readline()) == {"ready": True}
-        assert read("k") == {"rows": [{"key": "k", "values": {"v": "old"}}], "hits": 0, "misses": 1}
-        assert read("k") == {"rows": [{"key": "k", "values": {"v": "old"}}], "hits": 1, "misses": 1}
-        writer.execute("pg", Put(table=unique_table, key="k", values={"v": "new"}))  # acknowledged here
-        assert read("k") == {"rows": [{"key": "k", "values": {"v": "new"}}], "hits": 1, "misses": 2}
-        assert read("k") == {"rows": [{"key": "k", "values": {"v": "new"}}], "hits": 2, "misses": 2}
-        # and the other way: B's fill serves A's next read
-        assert writer.execute("pg", Get(table=unique_table, key="k")).rows == [{"key": "k", "values": {"v": "new"}}]
-        assert counts(writer, f"pg.{unique_table}") == (1, 0, 0, 0, 2)
-    finally:
-        reader.communicate("\n", timeout=60)
-    assert reader.returncode == 0
+    assert read("k") == {"rows": [{"key": "k", "values": {"v": "old"}}], "hits": 0, "misses": 1}
+    assert read("k") == {"rows": [{"key": "k", "values": {"v": "old"}}], "hits": 1, "misses": 1}
+    writer.execute("pg", Put(table=unique_table, key="k", values={"v": "new"}))  # acknowledged here
+    assert read("k") == {"rows": [{"key": "k", "values": {"v": "new"}}], "hits": 1, "misses": 2}
+    assert read("k") == {"rows": [{"key": "k", "values": {"v": "new"}}], "hits": 2, "misses": 2}
+    # and the other way: B's fill serves A's next read
+    assert writer.execute("pg", Get(table=unique_table, key="k")).rows == [{"key": "k", "values": {"v": "new"}}]
+    assert counts(writer, f"pg.{unique_table}") == (1, 0, 0, 0, 2)
 
 
 def test_a_fill_that_read_before_a_write_stores_nothing(open_cached: Callable[..., Hub], unique_table: str) -> None:

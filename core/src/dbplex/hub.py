@@ -14,11 +14,12 @@ from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
 from dbplex.backends import Backend, Source
 from dbplex.binding import BoundBackend, Endpoint, derived, unanswered
+from dbplex.cache.protocol import record_written
 from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
-from dbplex.ops import RECORD_WRITES, Op
+from dbplex.ops import Op
 from dbplex.plugins import Plugins
 from dbplex.pool import Pool, PoolStats
 from dbplex.pooling import fork
@@ -84,8 +85,9 @@ class Transaction:
         self.written: list[tuple[str, str]] = []
 
     def execute(self, op: Op) -> Result:
-        if isinstance(op, RECORD_WRITES):
-            self.written.append((op.table, op.key))
+        written = record_written(op)
+        if written is not None:
+            self.written.append(written)
         return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
@@ -219,9 +221,8 @@ class Hub(Watching["Watch"]):
             yield done
         if bound.router is not None:
             bound.router.wrote()
-        if self.cache is not None and done.written:
-            for table in {table for table, _ in done.written}:
-                self.cache.invalidate(source, table, [key for t, key in done.written if t == table])
+        if self.cache is not None:
+            self.cache.invalidate_written(source, done.written)
 
     # -- partitions -----------------------------------------------------------------------------
 

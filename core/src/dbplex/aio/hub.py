@@ -20,6 +20,7 @@ from dbplex.aio.pool import AsyncPool
 from dbplex.aio.router import AsyncRouter
 from dbplex.backends import Backend, Source
 from dbplex.binding import failed, unanswered
+from dbplex.cache.protocol import record_written
 from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
@@ -33,6 +34,7 @@ from dbplex.routing.router import breaker
 if TYPE_CHECKING:
     from dbplex.aio.partitioned import AsyncPartitioned
     from dbplex.aio.watch import AsyncWatch
+    from dbplex.cache.aio import AsyncReadThroughCache
     from dbplex.metrics.recorder import MetricsPlugin
     from dbplex.partition.backend import AsyncPartitionReader
     from dbplex.partition.spec import PartitionSpec
@@ -47,8 +49,13 @@ class AsyncTransaction:
         self._endpoint = endpoint
         #: the native async driver connection (or session) the transaction runs on.
         self.conn = conn
+        #: (table, key) of each record written, whose cache entries the hub deletes after the commit.
+        self.written: list[tuple[str, str]] = []
 
     async def execute(self, op: Op) -> Result:
+        written = record_written(op)
+        if written is not None:
+            self.written.append(written)
         endpoint = self._endpoint
         running = endpoint.aio.run(source=endpoint.source, conn=self.conn, op=op)
         if running is None:
@@ -64,16 +71,8 @@ class AsyncHub(Watching["AsyncWatch"]):
     """
 
     def __init__(self, config: Config, plugins: Plugins) -> None:
-        if config.cache.tables:
-            raise UnsupportedError(
-                f"[cache] names {', '.join(sorted(config.cache.tables))}: the read-through cache is not built "
-                "for asyncio; open this configuration with dbplex.open(), or without [cache] for dbplex.open_async()"
-            )
         self.config = config
         self.plugins = plugins
-        #: always None: the read-through cache is sync-only (refused above); here so that the
-        #: exporters read either hub alike.
-        self.cache: None = None
         self._sources: dict[str, Source] = {}
         self._backends: dict[str, Backend] = {}
         self._endpoints: dict[str, AsyncEndpoint] = {}
@@ -123,6 +122,13 @@ class AsyncHub(Watching["AsyncWatch"]):
                 from dbplex.metrics.otel import record_into_otel
 
                 record_into_otel(self)
+        #: the read-through cache (``[cache]``), sharing the sync hub's entries, leases and
+        #: counts; None when it names no tables.
+        self.cache: AsyncReadThroughCache | None = None
+        if config.cache.tables:
+            from dbplex.cache.aio import AsyncReadThroughCache
+
+            self.cache = AsyncReadThroughCache(self, config.cache)
 
     # -- lookup -------------------------------------------------------------------------------
 
@@ -158,7 +164,17 @@ class AsyncHub(Watching["AsyncWatch"]):
 
         When ``source`` has replicas, reads are routed as by :meth:`dbplex.Hub.execute`: a read
         (``op.is_read``, or ``read=True``) goes to a replica, ``read=False`` forces the primary.
+        A ``Get`` of a table in ``[cache]`` is served by the read-through cache, and a ``Put``,
+        ``Update`` or ``Delete`` of one deletes its entry once the source has it.
         """
+        cache = self.cache
+        if cache is not None and source in cache.sources:
+            return await cache.execute(source, op, read)
+        return await self.execute_uncached(source, op, read=read)
+
+    async def execute_uncached(self, source: str, op: Op, *, read: bool | None = None) -> Result:
+        """:meth:`execute` without the read-through cache: the source itself answers, and no
+        cache entry is deleted."""
         endpoint = self._endpoints.get(source) or self._get(source)
         router = self._routers.get(source)
         if router is None:
@@ -177,16 +193,21 @@ class AsyncHub(Watching["AsyncWatch"]):
 
     @asynccontextmanager
     async def transaction(self, source: str) -> AsyncIterator[AsyncTransaction]:
-        """Run several ops atomically: commit when the block ends, roll back if it raises."""
+        """Run several ops atomically: commit when the block ends, roll back if it raises. After
+        the commit, the cache entries of the records its ``Put``, ``Update`` and ``Delete`` wrote
+        are deleted."""
         endpoint = self._get(source)
         backend = self._backends[source]
         if "transactions" not in backend.capabilities:
             raise UnsupportedError(f"source {source!r}: backend {backend.name!r} has no transactions")
         async with (await endpoint.open()).transaction() as conn:
-            yield AsyncTransaction(endpoint, conn)
+            done = AsyncTransaction(endpoint, conn)
+            yield done
         router = self._routers.get(source)
         if router is not None:
             router.wrote()
+        if self.cache is not None:
+            await self.cache.invalidate_written(source, done.written)
 
     # -- partitions -----------------------------------------------------------------------------
 

@@ -1,214 +1,41 @@
-"""The read-through cache: ``Get`` results of configured tables kept in a Redis source.
-
-Entries live in the store only (no copy in the process), so a write's ``DEL`` reaches every
-process at once; see docs/architecture.md for why that beats client-side caching here. The one
-race left is a reader that read the source before a write and stores that old value after the
-write's ``DEL``; leases close it. A miss takes a lease (a random token stored under the entry's
-key, atomically with the lookup), reads the source and stores its entry only if its token is
-still there (compare and set, in Lua). A write deletes the key after writing the source, and
-with it any lease, so a reader that read before the write cannot store what it read.
-
-The store is spoken to through its backend's public ``redis.command`` op on the hub, so its
-calls are pooled, timed out, counted in metrics and fail as :class:`~dbplex.errors.DbplexError`
-like any other operation.
-"""
+"""The read-through cache of :class:`dbplex.Hub`: the steps of :mod:`dbplex.cache.protocol`
+performed with blocking calls on the hub."""
 
 from __future__ import annotations
 
-import contextlib
-import os
+import functools
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import msgspec
-
-from dbplex import codec
-from dbplex.cache.stats import SHARED_PREFIX, CacheStats, Counters
+from dbplex.cache.protocol import CacheInvalidationError, CachePlan, Job, Steps
+from dbplex.cache.stats import CacheStats
 from dbplex.config import CacheConfig
-from dbplex.errors import ConfigError, DbplexError
-from dbplex.ops import RECORD_WRITES, Get, Op
+from dbplex.ops import Op
 from dbplex.result import Result
-from dbplex.secrets import logger
 
 if TYPE_CHECKING:
     from dbplex.hub import Hub
 
-#: its messages scrubbed of secrets: a store failure's message may quote a URL.
-log = logger(__name__)
+__all__ = ["CacheInvalidationError", "ReadThroughCache"]
 
-#: the first byte of a stored value: an entry, or a miss's lease.
-ENTRY, LEASE = b"V", b"L"
-
-# KEYS: entry, stats hash. ARGV: lease token, lease ms, ttl ms.
-# Returns {entry, age ms} on a hit; {"", -1} when this miss took the lease; {lease, -1} when
-# another miss holds it. The age is the entry's ttl less what is left of it.
-_LOOKUP = """
-local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, 1, 1) == 'V' then
-  local age = tonumber(ARGV[3]) - redis.call('PTTL', KEYS[1])
-  if age < 0 then age = 0 end
-  redis.call('HINCRBY', KEYS[2], 'hits', 1)
-  redis.call('HINCRBY', KEYS[2], 'age_ms', age)
-  return {v, age}
-end
-redis.call('HINCRBY', KEYS[2], 'misses', 1)
-if v then return {v, -1} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {'', -1}
-"""
-
-# KEYS: entry, stats hash. ARGV: lease token, entry, ttl ms. Stores the entry only while the
-# lease is still there: a write in between deleted it.
-_FILL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  redis.call('HINCRBY', KEYS[2], 'fills', 1)
-  return 1
-end
-redis.call('HINCRBY', KEYS[2], 'lost', 1)
-return 0
-"""
-
-# KEYS: entry. ARGV: lease token. Gives a lease back (a miss whose source read failed).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# KEYS: stats hash, then the entries to delete.
-_INVALIDATE = """
-local n = #KEYS - 1
-redis.call('DEL', unpack(KEYS, 2))
-redis.call('HINCRBY', KEYS[1], 'invalidations', n)
-return n
-"""
-
-#: keys deleted per script call: Lua's ``unpack`` has a limit of a few thousand.
-_CHUNK = 1000
+T = TypeVar("T")
 
 
-class CacheInvalidationError(DbplexError):
-    """A write reached its source but its cache entries could not be deleted.
-
-    The write is not acknowledged: until the entries expire (their ``ttl``) a cached read may
-    still return the old value.
-    """
-
-
-class _Table:
-    __slots__ = ("name", "prefix", "stats_key", "ttl_ms")
-
-    def __init__(self, name: str, prefix: str, ttl: float) -> None:
-        self.name = name
-        self.prefix = prefix
-        self.ttl_ms = max(1, round(ttl * 1000))
-        self.stats_key = SHARED_PREFIX + name
-
-
-class ReadThroughCache:
-    """Caches ``Get`` of the configured tables in the Redis source ``config.store``.
-
-    The hub sends every op of a source with cached tables here (:meth:`execute`): a ``Get`` of
-    a cached table reads the store first; ``Put``, ``Update`` and ``Delete`` of one write the
-    source, then delete the entry; everything else (``Scan``, SQL, backend ops) passes through
-    uncached and invalidates nothing.
-    """
+class ReadThroughCache(CachePlan):
+    """Caches ``Get`` of the configured tables in the Redis source ``config.store`` (see
+    :class:`~dbplex.cache.protocol.CachePlan` for what goes through it)."""
 
     def __init__(self, hub: Hub, config: CacheConfig) -> None:
-        store = config.store
-        assert store is not None  # the configuration's check requires it with tables
-        backend = hub.backend(store).name
-        if backend != "redis":
-            origin = hub.config.path or "configuration"
-            raise ConfigError(
-                f"{origin}: `cache.store` is {store!r}, a {backend} source: the cache store must be a Redis source"
-            )
-        #: the Redis backend's raw command op (``redis.command``), which the store's scripts run as
-        self._command = _op_type(hub, store, "redis.command")
-        self.store = store
+        super().__init__(config, hub.backend, hub.config.path)
         self._hub = hub
-        self._lease_ms = max(1, round(config.lease * 1000))
-        self._tables: dict[tuple[str, str], _Table] = {}
-        for name, table in config.tables.items():
-            source, _, table_name = name.partition(".")
-            self._tables[(source, table_name)] = _Table(name, table.key_prefix(name), table.ttl)
-        #: the sources with cached tables: the hub sends only their ops here.
-        self.sources = frozenset(source for source, _ in self._tables)
-        self._counters = Counters({name: table.ttl for name, table in config.tables.items()})
         #: called with (``SOURCE.TABLE``, key) after a miss read the source and before it stores
         #: its entry: a seam for tests (to write in between) and tracing. None: nothing is called.
         self.before_fill: Callable[[str, str], None] | None = None
 
-    # -- the hub's entry point ------------------------------------------------------------------
-
     def execute(self, source: str, op: Op, read: bool | None) -> Result:
         """Run ``op`` on ``source``, through the cache when it reads or writes a cached record."""
-        if type(op) is Get:  # not a backend's subclass, whose meaning the cache cannot know
-            table = self._tables.get((source, op.table))
-            if table is not None:
-                return self._get(source, table, op)
-        elif isinstance(op, RECORD_WRITES):
-            table = self._tables.get((source, op.table))
-            if table is not None:
-                return self._write(source, table, op, op.key, read)
-        return self._hub.execute_uncached(source, op, read=read)
-
-    # -- reads ----------------------------------------------------------------------------------
-
-    def _get(self, source: str, table: _Table, op: Get) -> Result:
-        key = table.prefix + op.key
-        token = LEASE + os.urandom(15)
-        try:
-            value, age_ms = self._script(_LOOKUP, [key, table.stats_key], [token, self._lease_ms, table.ttl_ms])
-        except DbplexError as exc:  # the store failed: the source still answers, uncached
-            log.warning("cache %s: store %r failed, reading the source: %s", table.name, self.store, exc)
-            self._counters.add(table.name, "errors")
-            return self._hub.execute_uncached(source, op, read=False)
-        if value[:1] == ENTRY:
-            self._counters.hit(table.name, age_ms / 1000)
-            rows, affected = codec.unpack(value[1:])
-            return _selected(Result(rows, affected), op.fields)
-        self._counters.add(table.name, "misses")
-        # the whole record, read on the primary: a lagging replica could give a value older
-        # than a write already acknowledged, which the entry would then keep
-        whole = op if op.fields is None else Get(table=op.table, key=op.key)
-        leased = value == b""
-        try:
-            result = self._hub.execute_uncached(source, whole, read=False)
-        except BaseException:
-            if leased:  # give the lease back, so the next miss fills without waiting it out
-                with contextlib.suppress(DbplexError):
-                    self._script(_RELEASE, [key], [token])
-            raise
-        if leased:
-            if self.before_fill is not None:
-                self.before_fill(table.name, op.key)
-            self._fill(table, key, token, result)
-        return _selected(result, op.fields)
-
-    def _fill(self, table: _Table, key: str, token: bytes, result: Result) -> None:
-        try:
-            entry = ENTRY + codec.pack([result.rows, result.affected])
-            stored = self._script(_FILL, [key, table.stats_key], [token, entry, table.ttl_ms])
-        except (DbplexError, TypeError) as exc:  # a fill is an optimisation: the read has its answer
-            log.warning("cache %s: entry not stored in %r: %s", table.name, self.store, exc)
-            self._counters.add(table.name, "errors")
-            return
-        self._counters.add(table.name, "fills" if stored else "lost")
-
-    # -- writes ---------------------------------------------------------------------------------
-
-    def _write(self, source: str, table: _Table, op: Op, key: str, read: bool | None) -> Result:
-        try:
-            result = self._hub.execute_uncached(source, op, read=read)
-        except BaseException:
-            # the write may have happened (a reply lost after the commit): drop the entry anyway,
-            # without hiding the write's own error
-            with contextlib.suppress(CacheInvalidationError):
-                self._invalidate(table, [key])
-            raise
-        self._invalidate(table, [key])
-        return result
+        steps = self.routed(source, op, read)
+        return self._hub.execute_uncached(source, op, read=read) if steps is None else self._run(steps)
 
     def invalidate(self, source: str, table: str, keys: Iterable[str]) -> None:
         """Delete the entries of ``keys`` of a cached table, in every process's view.
@@ -216,89 +43,32 @@ class ReadThroughCache:
         For writes dbplex does not see (SQL, backend ops, another program); a table that is
         not cached is ignored. :class:`CacheInvalidationError` when the store fails.
         """
-        found = self._tables.get((source, table))
-        if found is not None:
-            self._invalidate(found, list(keys))
+        self._run(self.invalidation(source, table, keys))
 
-    def cached(self, source: str, table: str) -> bool:
-        """Whether ``Get`` of ``table`` on ``source`` goes through the cache."""
-        return (source, table) in self._tables
-
-    def _invalidate(self, table: _Table, keys: list[str]) -> None:
-        if not keys:
-            return
-        try:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = [table.prefix + key for key in keys[start : start + _CHUNK]]
-                self._script(_INVALIDATE, [table.stats_key, *chunk], [])
-        except DbplexError as exc:
-            self._counters.add(table.name, "errors")
-            raise CacheInvalidationError(
-                f"cache {table.name}: the write reached the source but its cache entry could not be deleted "
-                f"from {self.store!r} ({exc}); cached reads may return the old value for up to "
-                f"{table.ttl_ms / 1000:g}s"
-            ) from exc
-        self._counters.add(table.name, "invalidations", len(keys))
-
-    def _script(self, text: str, keys: list[Any], args: list[Any]) -> Any:
-        """Run a script on the store's primary, its reply as the server sent it.
-
-        ``EVAL`` with the whole text: the server keeps the compiled script by its digest, and the
-        text costs less than a second round trip after a ``NOSCRIPT`` (which reaches us only as
-        an error message) would.
-        """
-        return self._call("EVAL", text, len(keys), *keys, *args)
-
-    def _call(self, *args: Any) -> Any:
-        op = self._command(args=list(args), decode=False)
-        return self._hub.execute_uncached(self.store, op, read=False).rows[0]["value"]
-
-    # -- what it counted ------------------------------------------------------------------------
-
-    def stats(self) -> dict[str, CacheStats]:
-        """This process's counts per cached table (``SOURCE.TABLE``), exact."""
-        return self._counters.snapshot()
+    def invalidate_written(self, source: str, written: list[tuple[str, str]]) -> None:
+        """Delete the entries of the (table, key) records a committed transaction wrote."""
+        self._run(self.committed(source, written))
 
     def shared_stats(self) -> dict[str, CacheStats]:
         """Every process's counts per cached table, as added up in the store (``age_max`` is
         not kept there: 0). What ``dbplex analyze`` judges, since it runs in a process of its own."""
-        shared = {}
-        for table in self._tables.values():
-            reply = self._call("HGETALL", table.stats_key)
-            pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-            raw = {_text(k): int(v) for k, v in pairs}
-            shared[table.name] = CacheStats(
-                table=table.name,
-                ttl=table.ttl_ms / 1000,
-                hits=raw.get("hits", 0),
-                misses=raw.get("misses", 0),
-                fills=raw.get("fills", 0),
-                lost=raw.get("lost", 0),
-                invalidations=raw.get("invalidations", 0),
-                age_sum=raw.get("age_ms", 0) / 1000,
-            )
-        return shared
+        return self._run(self.shared_counts())
 
     def reset_shared_stats(self) -> None:
         """Start the store's counts again from zero (say, after changing a table's ``ttl``)."""
-        self._call("DEL", *(table.stats_key for table in self._tables.values()))
+        self._run(self.shared_reset())
 
+    def _run(self, steps: Steps[T]) -> T:
+        job = Job(steps)
+        for step in job:
+            job.settle(functools.partial(step.call, self))
+        return job.outcome()
 
-def _op_type(hub: Hub, source: str, tag: str) -> type[Op]:
-    """The op type tagged ``tag`` among the backend ops of ``source``."""
-    for op_type in hub.backend(source).ops:
-        if msgspec.inspect.type_info(op_type).tag == tag:  # type: ignore[attr-defined]
-            return op_type
-    raise ConfigError(f"`cache.store` is {source!r}, whose backend has no {tag!r} op")
+    # -- the steps' port ------------------------------------------------------------------------
 
+    def read_source(self, source: str, op: Op, read: bool | None) -> Result:
+        return self._hub.execute_uncached(source, op, read=read)
 
-def _selected(result: Result, fields: list[str] | None) -> Result:
-    """``result`` of a whole-record ``Get`` cut down to ``fields``, as the source would answer."""
-    if fields is None:
-        return result
-    rows = [{**row, "values": codec.select(row["values"], fields)} for row in result.rows]
-    return Result(rows, result.affected)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    def fill_hook(self, table: str, key: str) -> Any:
+        if self.before_fill is not None:
+            self.before_fill(table, key)
