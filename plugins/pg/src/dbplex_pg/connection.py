@@ -78,6 +78,10 @@ class AsyncPgConnection(psycopg.AsyncConnection[TupleRow]):
 
     state: ClassVar[SourceState]
     records: psycopg.AsyncCursor[TupleRow]
+    #: set when an op on it outlived its deadline and its socket was shut down.
+    timed_out = False
+    #: the server's answer after a write was refused as read-only (:func:`dbplex_pg.aio_connector.learn_role`).
+    in_recovery = False
 
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:

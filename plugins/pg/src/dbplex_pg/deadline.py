@@ -8,13 +8,22 @@ deadline ``operation_timeout`` + :data:`GRACE` seconds away, and the pool's hous
 down the socket of any op past its deadline: the op fails at once with an error naming the
 source, and the broken connection is discarded by the pool. The client bound is therefore that
 deadline plus at most one housekeeper interval (a quarter of the timeout).
+
+Under asyncio there is no housekeeper thread: :func:`armed` sets a timer on the event loop for
+each op (``loop.call_later``, no task per op), which shuts the socket down the same way at the
+deadline itself. psycopg's wait then fails, the op raises the same error, and the broken
+connection is discarded (counted lost). Cancelling the op's coroutine instead (``wait_for``)
+would leave psycopg to tidy up a session on a server that does not answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -22,7 +31,7 @@ from dbplex.backends import Source
 from dbplex.errors import SourceUnavailable
 
 if TYPE_CHECKING:
-    from dbplex_pg.connection import PgConnection, SourceState
+    from dbplex_pg.connection import AsyncPgConnection, PgConnection, SourceState
 
 log = logging.getLogger("dbplex.pool")
 
@@ -59,13 +68,29 @@ def sweep(state: SourceState) -> None:
     for conn, deadline in list(state.in_flight.items()):
         if deadline > now or state.in_flight.get(conn) != deadline:
             continue  # not due, or that op ended meanwhile
-        conn.timed_out = True
-        try:
-            with socket.socket(fileno=os.dup(conn.fileno())) as sock:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes psycopg's wait: the op fails now
-        except (OSError, ValueError) as exc:  # closed meanwhile: nothing left to wake
-            log.debug("source %r: could not shut down a connection past its deadline: %s", state.name, exc)
-        log.warning("source %r: an op got no reply within %gs; its connection was closed", state.name, state.bound)
+        expire(conn)
+
+
+@contextmanager
+def armed(conn: AsyncPgConnection) -> Iterator[None]:
+    """Under asyncio: the op run in the block gets the deadline of a sync op (see the module docstring)."""
+    timer = asyncio.get_running_loop().call_later(conn.state.client_bound, expire, conn)
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def expire(conn: PgConnection | AsyncPgConnection) -> None:
+    """The op on ``conn`` is past its deadline: shut its socket down, so that psycopg's wait fails now."""
+    conn.timed_out = True
+    state = conn.state
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError) as exc:  # closed meanwhile: nothing left to wake
+        log.debug("source %r: could not shut down a connection past its deadline: %s", state.name, exc)
+    log.warning("source %r: an op got no reply within %gs; its connection was closed", state.name, state.bound)
 
 
 def timed_out(source_name: str, seconds: float) -> SourceUnavailable:
