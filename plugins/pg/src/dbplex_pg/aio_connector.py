@@ -10,7 +10,7 @@ awaits when an op fails that way (and :meth:`AsyncPgConnector.transaction`, once
 transaction is rolled back), and whose answer ``classify`` reads.
 
 The client-side deadline of an op (a server that stops answering) is
-:func:`dbplex_pg.deadline.armed`, which the executor sets around each op.
+:func:`dbplex_pg.deadline.begin_on_loop`, whose sweep runs on the event loop.
 """
 
 from __future__ import annotations

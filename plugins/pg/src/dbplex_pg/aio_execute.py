@@ -123,27 +123,29 @@ _SENDS: tuple[Callable[[Conn, Any], Awaitable[Any]], ...] = (_exists, _create, _
 
 async def run(source: Source, conn: Conn, op: Op) -> Result:
     """Plan ``op`` and run it on ``conn`` within the source's operation timeout (the server's, and
-    the client's deadline of :func:`dbplex_pg.deadline.armed`), turning psycopg's errors into
+    the client's deadline of :func:`dbplex_pg.deadline.begin_on_loop`), turning psycopg's errors into
     dbplex errors; a write refused as read-only first asks the server's role (:func:`learn_role`)."""
     route = _RECORD_ROUTES.get(type(op))
     if route is None:
         planner = QUERY_PLANNERS.get(type(op))
         if planner is None:
             raise UnsupportedError(f"source {source.name!r}: the pg backend does not run {type(op).__name__} ops")
+        deadline.begin_on_loop(conn)
         try:
-            with deadline.armed(conn):
-                return await _run_sql(conn, planner(op))
+            return await _run_sql(conn, planner(op))
         except psycopg.Error as exc:
             await learn_role(conn, exc)
             raise failure(source, conn, exc) from exc
+        finally:
+            deadline.end(conn)
     record_planner, executor = route
     table: str = op.table  # type: ignore[attr-defined]
+    deadline.begin_on_loop(conn)
     try:
-        with deadline.armed(conn):
-            statements = conn.state.tables.get(table)
-            if statements is None:
-                return await adrive(first_use(conn, op, record_planner), by_kind(_SENDS, conn))
-            return await executor(conn, record_planner(op, statements))  # the hot path: one plan, one statement
+        statements = conn.state.tables.get(table)
+        if statements is None:
+            return await adrive(first_use(conn, op, record_planner), by_kind(_SENDS, conn))
+        return await executor(conn, record_planner(op, statements))  # the hot path: one plan, one statement
     except pg_errors.UndefinedTable as exc:
         if forget(conn, table):
             return await run(source, conn, op)  # dropped behind our back: look it up again
@@ -151,15 +153,19 @@ async def run(source: Source, conn: Conn, op: Op) -> Result:
     except psycopg.Error as exc:
         await learn_role(conn, exc)
         raise failure(source, conn, exc) from exc
+    finally:
+        deadline.end(conn)
 
 
 async def check(source: Source, pool: AsyncPool) -> Health:
     """As :func:`dbplex_pg.health.check`: version, role and lag in one round trip."""
     async with pool.connection() as conn:
+        deadline.begin_on_loop(conn)
         try:
-            with deadline.armed(conn):
-                row = await (await conn.execute(ROLE_LAG_AND_RESOURCES)).fetchone()
+            row = await (await conn.execute(ROLE_LAG_AND_RESOURCES)).fetchone()
         except psycopg.Error as exc:
             raise failure(source, conn, exc) from exc
+        finally:
+            deadline.end(conn)
         info = conn.info
     return shape(source, pool.stats(), info, row)

@@ -34,7 +34,7 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = ("bound", "client_bound", "in_flight", "name", "schema", "tables")
+    __slots__ = ("bound", "client_bound", "in_flight", "name", "schema", "sweeping", "tables")
 
     def __init__(self, name: str, schema: str, bound: float) -> None:
         self.name = name
@@ -45,7 +45,9 @@ class SourceState:
         self.bound = bound
         self.client_bound = bound + deadline.GRACE
         #: connections running an op, with the ``time.monotonic()`` deadline of that op.
-        self.in_flight: dict[PgConnection, float] = {}
+        self.in_flight: dict[PgConnection | AsyncPgConnection, float] = {}
+        #: under asyncio: whether a sweep is scheduled on the loop (:func:`dbplex_pg.deadline.begin_on_loop`).
+        self.sweeping = False
 
 
 class RecordLoader(Loader):

@@ -9,11 +9,12 @@ down the socket of any op past its deadline: the op fails at once with an error 
 source, and the broken connection is discarded by the pool. The client bound is therefore that
 deadline plus at most one housekeeper interval (a quarter of the timeout).
 
-Under asyncio there is no housekeeper thread: :func:`armed` sets a timer on the event loop for
-each op (``loop.call_later``, no task per op), which shuts the socket down the same way at the
-deadline itself. psycopg's wait then fails, the op raises the same error, and the broken
-connection is discarded (counted lost). Cancelling the op's coroutine instead (``wait_for``)
-would leave psycopg to tidy up a session on a server that does not answer.
+Under asyncio the ops are registered the same way (:func:`begin_on_loop`), and the sweep runs
+as a timer on the event loop (``loop.call_later``, no thread and no task) while ops are in
+flight: the op fails with the same error, and its broken connection is discarded (counted
+lost). A timer per op cost about eight times the CPU (docs/benchmarks.md), and cancelling the op's
+coroutine (``wait_for``) would cost a task per op and leave psycopg to tidy up a session on a
+server that does not answer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -51,13 +50,13 @@ def sweep_interval(source: Source) -> float:
     return operation_timeout(source) / 4
 
 
-def begin(conn: PgConnection) -> None:
+def begin(conn: PgConnection | AsyncPgConnection) -> None:
     """An op starts on ``conn``: give it a deadline."""
     state = conn.state
     state.in_flight[conn] = monotonic() + state.client_bound
 
 
-def end(conn: PgConnection) -> None:
+def end(conn: PgConnection | AsyncPgConnection) -> None:
     """The op on ``conn`` is over, however it ended."""
     conn.state.in_flight.pop(conn, None)
 
@@ -71,14 +70,23 @@ def sweep(state: SourceState) -> None:
         expire(conn)
 
 
-@contextmanager
-def armed(conn: AsyncPgConnection) -> Iterator[None]:
-    """Under asyncio: the op run in the block gets the deadline of a sync op (see the module docstring)."""
-    timer = asyncio.get_running_loop().call_later(conn.state.client_bound, expire, conn)
-    try:
-        yield
-    finally:
-        timer.cancel()
+def begin_on_loop(conn: AsyncPgConnection) -> None:
+    """Under asyncio, :func:`begin`, and the sweep scheduled on the running loop if none is."""
+    begin(conn)
+    state = conn.state
+    if not state.sweeping:
+        state.sweeping = True
+        asyncio.get_running_loop().call_later(state.bound / 4, _sweep_on_loop, state)
+
+
+def _sweep_on_loop(state: SourceState) -> None:
+    """:func:`sweep`, again every quarter of the timeout while ops are in flight (then it stops:
+    a closed pool leaves no timer behind)."""
+    sweep(state)
+    if state.in_flight:
+        asyncio.get_running_loop().call_later(state.bound / 4, _sweep_on_loop, state)
+    else:
+        state.sweeping = False
 
 
 def expire(conn: PgConnection | AsyncPgConnection) -> None:
