@@ -7,6 +7,7 @@ with an error while the server is still frozen, not succeed once it continues.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +86,38 @@ def test_pg_ops_in_flight_on_a_frozen_primary_fail(
     outcomes = ops_during_freeze(hub, "pg", drill.server("pg"), 2)
     assert_failed_naming(outcomes, "pg", 2)
     assert hub.execute("pg", Get("frozen", "warm")).rows  # the pool serves again once it continues
+
+
+def test_pg_async_ops_in_flight_on_a_frozen_primary_fail(drill: sandbox.Sandbox) -> None:
+    """The same under asyncio, where the client's deadline is a timer on the event loop: the ops
+    fail with the sync error while the server is frozen, and their connections are counted lost."""
+    server = drill.server("pg")
+
+    async def put(hub: dbplex.AsyncHub, i: int) -> tuple[str, Any, float]:
+        started = time.monotonic()
+        try:
+            result: tuple[str, Any] = (
+                "ok",
+                await asyncio.wait_for(hub.execute("pg", Put("frozen", f"k{i}", {"i": i})), FREEZE),
+            )
+        except asyncio.TimeoutError:
+            result = ("hung", None)
+        except Exception as exc:  # the outcome under test
+            result = ("error", exc)
+        return (*result, time.monotonic() - started)
+
+    async def main() -> None:
+        async with dbplex.open_async({"sources": {"pg": bounded(server.url)}}) as hub:
+            await hub.execute("pg", Put("frozen", "warm", {"i": 0}))
+            async with hub.connection("pg"), hub.connection("pg"):
+                pass  # two connections open: each Put is in flight on one when the server freezes
+            with frozen(server):
+                outcomes = await asyncio.gather(put(hub, 1), put(hub, 2))
+            assert_failed_naming(list(outcomes), "pg", 2)
+            assert hub.pool_stats()["pg"].lost == 2  # their state is unknown: closed, not lent again
+            assert (await hub.execute("pg", Get("frozen", "warm"))).rows  # the pool serves again once it continues
+
+    asyncio.run(main())
 
 
 def test_pg_server_side_bound_cancels_a_slow_statement(

@@ -3,11 +3,12 @@ PostgreSQL URLs with ``target_session_attrs`` reach the writable server wherever
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -203,6 +204,51 @@ def test_a_pg_write_refused_by_a_server_in_recovery_drains_the_pool_once(drill: 
     with pytest.raises(QueryError, match="SQLSTATE 25006"):
         hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
     assert hub.pool_stats()["pg"].recycled == 2  # within reconnect_min: no second drain, no storm
+
+
+async def async_pg_sessions(hub: dbplex.AsyncHub, count: int) -> set[int]:
+    """The backend pids of ``count`` connections of the async pool, held at once."""
+    async with AsyncExitStack() as held:
+        return {(await held.enter_async_context(hub.connection("pg"))).info.backend_pid for _ in range(count)}
+
+
+def test_an_async_pg_write_refused_by_a_server_in_recovery_drains_the_pool_once(drill: sandbox.Sandbox) -> None:
+    """As in sync mode, under asyncio: the executor asks the server's role before the connection goes back."""
+    pool = {"min_size": 2, "max_size": 2, "reconnect_min": 30, "reconnect_max": 60}
+
+    async def main() -> None:
+        async with dbplex.open_async(
+            {"sources": {"pg": {"url": drill.server("pg-replica1").url, "pool": pool}}}
+        ) as hub:
+            before = await async_pg_sessions(hub, 2)
+            with pytest.raises(QueryError, match=r"read-only transaction \(SQLSTATE 25006\)"):
+                await hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
+            stats = hub.pool_stats()["pg"]
+            assert (stats.recycled, stats.lost) == (2, 0)  # the one in use and the idle one, closed on purpose
+            assert not await async_pg_sessions(hub, 2) & before
+            with pytest.raises(QueryError, match="SQLSTATE 25006"):
+                await hub.execute("pg", SQL("CREATE TABLE drained (x int)"))
+            assert hub.pool_stats()["pg"].recycled == 2  # within reconnect_min: no second drain, no storm
+
+    asyncio.run(main())
+
+
+def test_an_async_read_only_transaction_of_the_user_s_own_drains_nothing(drill: sandbox.Sandbox) -> None:
+    """25006 from a primary (the user's own read-only transaction): the pool keeps its connections."""
+    pool = {"min_size": 2, "max_size": 2}
+
+    async def main() -> None:
+        async with dbplex.open_async({"sources": {"pg": {"url": drill.server("pg").url, "pool": pool}}}) as hub:
+            before = await async_pg_sessions(hub, 2)
+            with pytest.raises(QueryError, match="SQLSTATE 25006"):
+                async with hub.transaction("pg") as tx:
+                    await tx.execute(SQL("SET TRANSACTION READ ONLY"))
+                    await tx.execute(SQL("CREATE TABLE refused (x int)"))
+            stats = hub.pool_stats()["pg"]
+            assert (stats.recycled, stats.lost) == (0, 0)
+            assert await async_pg_sessions(hub, 2) == before
+
+    asyncio.run(main())
 
 
 def test_a_redis_master_reports_its_replica_s_lag(drill: sandbox.Sandbox, open_hub: Hub, second_redis: str) -> None:

@@ -3,14 +3,14 @@
 
 The twin of :mod:`dbplex_pg.connector`, with the same connection arguments (autocommit, the
 operation timeout as ``statement_timeout``, ``application_name``), the same idle check (one
-``poll``) and the same classification, but for one thing: a write refused as read-only (25006)
-is kept, not drained, because telling a server in recovery from a read-only transaction of the
-user's own takes a round trip, which ``classify`` (no I/O) cannot make.
+``poll``) and the same classification. A write refused as read-only (25006) drains the pool when
+the server is in recovery, as in sync mode; but ``classify`` makes no I/O under asyncio, so the
+question is asked before the connection goes back: by :func:`learn_role`, which the executor
+awaits when an op fails that way (and :meth:`AsyncPgConnector.transaction`, once the
+transaction is rolled back), and whose answer ``classify`` reads.
 
-Not here yet: the client-side deadline of :mod:`dbplex_pg.deadline` (a server that stops
-answering altogether); the server's ``statement_timeout`` bounds every op that reaches it, and
-an application bounds a call with ``asyncio.timeout``, whose cancellation makes the pool
-discard the connection.
+The client-side deadline of an op (a server that stops answering) is
+:func:`dbplex_pg.deadline.begin_on_loop`, whose sweep runs on the event loop.
 """
 
 from __future__ import annotations
@@ -25,11 +25,24 @@ from dbplex.backends import Source
 from dbplex.pooling.connector import Disposition
 from dbplex_pg import errors
 from dbplex_pg.connection import AsyncPgConnection, connect_kwargs, connect_timeout, connection_class
-from dbplex_pg.connector import classify, quiet
+from dbplex_pg.connector import IN_RECOVERY, READ_ONLY, classify, driver_error, quiet
 from dbplex_pg.errors import query_failure
 
 _IDLE = TransactionStatus.IDLE
 _INERROR = TransactionStatus.INERROR
+
+
+async def learn_role(conn: AsyncPgConnection, exc: BaseException) -> None:
+    """After a write refused as read-only (25006) on an idle connection, ask the server whether it
+    is in recovery (a failover) and keep the answer on the connection for ``classify``."""
+    error = driver_error(exc)
+    if error is None or error.sqlstate != READ_ONLY or conn.info.transaction_status is not _IDLE:
+        return
+    try:
+        row = await (await conn.execute(IN_RECOVERY)).fetchone()
+    except psycopg.Error:
+        return  # the classification sees the connection broken, or keeps it
+    conn.in_recovery = bool(row and row[0])
 
 
 class AsyncPgConnector:
@@ -72,7 +85,7 @@ class AsyncPgConnector:
         await conn.close()
 
     def classify(self, conn: AsyncPgConnection, exc: BaseException) -> Disposition:
-        return classify(conn, exc)[0]
+        return classify(conn, exc, lambda: conn.in_recovery)
 
     @asynccontextmanager
     async def transaction(self, conn: AsyncPgConnection) -> AsyncIterator[AsyncPgConnection]:
@@ -85,8 +98,12 @@ class AsyncPgConnector:
                 in_block = False
         except psycopg.Error as exc:
             if in_block:  # raised by the caller's own use of the connection: theirs to see
+                await learn_role(conn, exc)
                 raise
             raise query_failure(self.source.name, conn, exc) from exc  # type: ignore[arg-type]
+        except Exception as exc:  # an op's error, rolled back by now
+            await learn_role(conn, exc)
+            raise
 
     def __repr__(self) -> str:
         return f"AsyncPgConnector(source={self.source.name!r})"

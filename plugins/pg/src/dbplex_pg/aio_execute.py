@@ -24,9 +24,11 @@ from dbplex.health import Health
 from dbplex.ops import Op
 from dbplex.result import Result
 from dbplex.steps import adrive, by_kind
+from dbplex_pg import deadline
+from dbplex_pg.aio_connector import learn_role
 from dbplex_pg.connection import AsyncPgConnection
 from dbplex_pg.errors import query_failure
-from dbplex_pg.execute import first_use, forget
+from dbplex_pg.execute import failure, first_use, forget
 from dbplex_pg.health import ROLE_LAG_AND_RESOURCES, shape
 from dbplex_pg.plans import (
     QUERY_PLANNERS,
@@ -120,18 +122,25 @@ _SENDS: tuple[Callable[[Conn, Any], Awaitable[Any]], ...] = (_exists, _create, _
 
 
 async def run(source: Source, conn: Conn, op: Op) -> Result:
-    """Plan ``op`` and run it on ``conn``, turning psycopg's errors into dbplex errors."""
+    """Plan ``op`` and run it on ``conn`` within the source's operation timeout (the server's, and
+    the client's deadline of :func:`dbplex_pg.deadline.begin_on_loop`), turning psycopg's errors into
+    dbplex errors; a write refused as read-only first asks the server's role (:func:`learn_role`)."""
     route = _RECORD_ROUTES.get(type(op))
     if route is None:
         planner = QUERY_PLANNERS.get(type(op))
         if planner is None:
             raise UnsupportedError(f"source {source.name!r}: the pg backend does not run {type(op).__name__} ops")
+        deadline.begin_on_loop(conn)
         try:
             return await _run_sql(conn, planner(op))
         except psycopg.Error as exc:
-            raise query_failure(source.name, conn, exc) from exc  # type: ignore[arg-type]
+            await learn_role(conn, exc)
+            raise failure(source, conn, exc) from exc
+        finally:
+            deadline.end(conn)
     record_planner, executor = route
     table: str = op.table  # type: ignore[attr-defined]
+    deadline.begin_on_loop(conn)
     try:
         statements = conn.state.tables.get(table)
         if statements is None:
@@ -142,15 +151,21 @@ async def run(source: Source, conn: Conn, op: Op) -> Result:
             return await run(source, conn, op)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc  # type: ignore[arg-type]
     except psycopg.Error as exc:
-        raise query_failure(source.name, conn, exc) from exc  # type: ignore[arg-type]
+        await learn_role(conn, exc)
+        raise failure(source, conn, exc) from exc
+    finally:
+        deadline.end(conn)
 
 
 async def check(source: Source, pool: AsyncPool) -> Health:
     """As :func:`dbplex_pg.health.check`: version, role and lag in one round trip."""
     async with pool.connection() as conn:
+        deadline.begin_on_loop(conn)
         try:
             row = await (await conn.execute(ROLE_LAG_AND_RESOURCES)).fetchone()
         except psycopg.Error as exc:
-            raise query_failure(source.name, conn, exc) from exc
+            raise failure(source, conn, exc) from exc
+        finally:
+            deadline.end(conn)
         info = conn.info
     return shape(source, pool.stats(), info, row)

@@ -36,7 +36,7 @@ PREPARE_THRESHOLD = 5
 class SourceState:
     """What the connections of one pool share."""
 
-    __slots__ = ("bound", "client_bound", "in_flight", "name", "schema", "tables")
+    __slots__ = ("bound", "client_bound", "in_flight", "name", "schema", "sweeping", "tables")
 
     def __init__(self, name: str, schema: str, bound: float) -> None:
         self.name = name
@@ -47,7 +47,9 @@ class SourceState:
         self.bound = bound
         self.client_bound = bound + deadline.GRACE
         #: connections running an op, with the ``time.monotonic()`` deadline of that op.
-        self.in_flight: dict[PgConnection, float] = {}
+        self.in_flight: dict[PgConnection | AsyncPgConnection, float] = {}
+        #: under asyncio: whether a sweep is scheduled on the loop (:func:`dbplex_pg.deadline.begin_on_loop`).
+        self.sweeping = False
 
 
 class RecordLoader(Loader):
@@ -80,6 +82,10 @@ class AsyncPgConnection(psycopg.AsyncConnection[TupleRow]):
 
     state: ClassVar[SourceState]
     records: psycopg.AsyncCursor[TupleRow]
+    #: set when an op on it outlived its deadline and its socket was shut down.
+    timed_out = False
+    #: the server's answer after a write was refused as read-only (:func:`dbplex_pg.aio_connector.learn_role`).
+    in_recovery = False
 
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:

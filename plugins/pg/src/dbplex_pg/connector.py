@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -52,20 +53,35 @@ def quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
     return not poller.poll(0)
 
 
-def classify(
-    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], exc: BaseException
-) -> tuple[Disposition, psycopg.Error | None]:
-    """What ``exc`` means for the pool, from the error and the connection's state alone, with the
-    psycopg error found (itself or its cause): the sync connector asks the server about a
-    read-only refusal (25006), which the error alone cannot tell from a read-only transaction."""
-    if conn.closed or conn.broken:
-        return Disposition.DISCARD, None
+#: SQLSTATE of a write refused as read-only: by a server in recovery, or in a read-only transaction.
+READ_ONLY = "25006"
+#: the question that tells those two apart.
+IN_RECOVERY = "SELECT pg_is_in_recovery()"
+
+
+def driver_error(exc: BaseException) -> psycopg.Error | None:
+    """The psycopg error behind ``exc`` (itself or its cause), if any."""
     error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-    if not isinstance(error, psycopg.Error):
-        return Disposition.KEEP, None
+    return error if isinstance(error, psycopg.Error) else None
+
+
+def classify(
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], exc: BaseException, in_recovery: Callable[[], bool]
+) -> Disposition:
+    """What ``exc`` means for the pool, from the error and the connection's state, sync and asyncio
+    alike; ``in_recovery`` is asked only about a read-only refusal (25006), which the error alone
+    cannot tell from a read-only transaction: the sync connector asks the server then, the async
+    one answers what its executor asked before the connection came back."""
+    if conn.closed or conn.broken:
+        return Disposition.DISCARD
+    error = driver_error(exc)
+    if error is None:
+        return Disposition.KEEP
     if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
-        return Disposition.DISCARD, error  # a client-side connection failure: the session is in doubt
-    return Disposition.KEEP, error
+        return Disposition.DISCARD  # a client-side connection failure: the session is in doubt
+    if error.sqlstate == READ_ONLY and in_recovery():
+        return Disposition.DRAIN
+    return Disposition.KEEP
 
 
 class PgConnector:
@@ -116,16 +132,13 @@ class PgConnector:
         conn.close()
 
     def classify(self, conn: PgConnection, exc: BaseException) -> Disposition:
-        disposition, error = classify(conn, exc)
-        if error is not None and error.sqlstate == "25006" and self._in_recovery(conn):
-            return Disposition.DRAIN
-        return disposition
+        return classify(conn, exc, partial(self._in_recovery, conn))
 
     def _in_recovery(self, conn: PgConnection) -> bool:
         try:
             if conn.info.transaction_status is not _IDLE:
                 conn.rollback()
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            row = conn.execute(IN_RECOVERY).fetchone()
         except psycopg.Error:
             return False
         return bool(row and row[0])

@@ -8,10 +8,18 @@ deadline ``operation_timeout`` + :data:`GRACE` seconds away, and the pool's hous
 down the socket of any op past its deadline: the op fails at once with an error naming the
 source, and the broken connection is discarded by the pool. The client bound is therefore that
 deadline plus at most one housekeeper interval (a quarter of the timeout).
+
+Under asyncio the ops are registered the same way (:func:`begin_on_loop`), and the sweep runs
+as a timer on the event loop (``loop.call_later``, no thread and no task) while ops are in
+flight: the op fails with the same error, and its broken connection is discarded (counted
+lost). A timer per op cost about eight times the CPU (docs/benchmarks.md), and cancelling the op's
+coroutine (``wait_for``) would cost a task per op and leave psycopg to tidy up a session on a
+server that does not answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -22,7 +30,7 @@ from dbplex.backends import Source
 from dbplex.errors import SourceUnavailable
 
 if TYPE_CHECKING:
-    from dbplex_pg.connection import PgConnection, SourceState
+    from dbplex_pg.connection import AsyncPgConnection, PgConnection, SourceState
 
 log = logging.getLogger("dbplex.pool")
 
@@ -42,13 +50,13 @@ def sweep_interval(source: Source) -> float:
     return operation_timeout(source) / 4
 
 
-def begin(conn: PgConnection) -> None:
+def begin(conn: PgConnection | AsyncPgConnection) -> None:
     """An op starts on ``conn``: give it a deadline."""
     state = conn.state
     state.in_flight[conn] = monotonic() + state.client_bound
 
 
-def end(conn: PgConnection) -> None:
+def end(conn: PgConnection | AsyncPgConnection) -> None:
     """The op on ``conn`` is over, however it ended."""
     conn.state.in_flight.pop(conn, None)
 
@@ -59,13 +67,38 @@ def sweep(state: SourceState) -> None:
     for conn, deadline in list(state.in_flight.items()):
         if deadline > now or state.in_flight.get(conn) != deadline:
             continue  # not due, or that op ended meanwhile
-        conn.timed_out = True
-        try:
-            with socket.socket(fileno=os.dup(conn.fileno())) as sock:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes psycopg's wait: the op fails now
-        except (OSError, ValueError) as exc:  # closed meanwhile: nothing left to wake
-            log.debug("source %r: could not shut down a connection past its deadline: %s", state.name, exc)
-        log.warning("source %r: an op got no reply within %gs; its connection was closed", state.name, state.bound)
+        expire(conn)
+
+
+def begin_on_loop(conn: AsyncPgConnection) -> None:
+    """Under asyncio, :func:`begin`, and the sweep scheduled on the running loop if none is."""
+    begin(conn)
+    state = conn.state
+    if not state.sweeping:
+        state.sweeping = True
+        asyncio.get_running_loop().call_later(state.bound / 4, _sweep_on_loop, state)
+
+
+def _sweep_on_loop(state: SourceState) -> None:
+    """:func:`sweep`, again every quarter of the timeout while ops are in flight (then it stops:
+    a closed pool leaves no timer behind)."""
+    sweep(state)
+    if state.in_flight:
+        asyncio.get_running_loop().call_later(state.bound / 4, _sweep_on_loop, state)
+    else:
+        state.sweeping = False
+
+
+def expire(conn: PgConnection | AsyncPgConnection) -> None:
+    """The op on ``conn`` is past its deadline: shut its socket down, so that psycopg's wait fails now."""
+    conn.timed_out = True
+    state = conn.state
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError) as exc:  # closed meanwhile: nothing left to wake
+        log.debug("source %r: could not shut down a connection past its deadline: %s", state.name, exc)
+    log.warning("source %r: an op got no reply within %gs; its connection was closed", state.name, state.bound)
 
 
 def timed_out(source_name: str, seconds: float) -> SourceUnavailable:

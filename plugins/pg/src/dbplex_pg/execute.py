@@ -163,10 +163,11 @@ def forget(conn: PgConnection | AsyncPgConnection, table: str) -> bool:
     return forgotten is not None and conn.info.transaction_status == _IDLE
 
 
-def _failure(source: Source, conn: PgConnection, exc: psycopg.Error) -> Exception:
+def failure(source: Source, conn: PgConnection | AsyncPgConnection, exc: psycopg.Error) -> Exception:
+    """The dbplex error of a failed op: past its deadline (:mod:`dbplex_pg.deadline`), or the query's."""
     if conn.timed_out:
         return deadline.timed_out(source.name, conn.state.bound)
-    return query_failure(source.name, conn, exc)
+    return query_failure(source.name, conn, exc)  # type: ignore[arg-type]
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ def run(source: Source, conn: PgConnection, op: Op) -> Result:
             return run(source, conn, op)  # dropped behind our back: look it up again
         raise query_failure(source.name, conn, exc) from exc
     except psycopg.Error as exc:
-        raise _failure(source, conn, exc) from exc
+        raise failure(source, conn, exc) from exc
     finally:
         deadline.end(conn)
 
@@ -205,6 +206,6 @@ def _run_query(source: Source, conn: PgConnection, op: Op) -> Result:
     try:
         return _run_sql(conn, plan)
     except psycopg.Error as exc:
-        raise _failure(source, conn, exc) from exc
+        raise failure(source, conn, exc) from exc
     finally:
         deadline.end(conn)
