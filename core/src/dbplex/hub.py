@@ -18,7 +18,7 @@ from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
 from dbplex.health import Health, Report, Status, aggregate
-from dbplex.ops import RECORD_WRITES, Op
+from dbplex.ops import RECORD_WRITES, Op, PutMany
 from dbplex.plugins import Plugins
 from dbplex.pool import Pool, PoolStats
 from dbplex.pooling import fork
@@ -86,6 +86,8 @@ class Transaction:
     def execute(self, op: Op) -> Result:
         if isinstance(op, RECORD_WRITES):
             self.written.append((op.table, op.key))
+        elif isinstance(op, PutMany):
+            self.written.extend((op.table, key) for key in op.records)
         return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
@@ -177,7 +179,7 @@ class Hub(Watching["Watch"]):
         When ``source`` has replicas, a read (``op.is_read``, or ``read=True`` for an op that
         only reads, such as a SELECT statement) goes to a replica; ``read=False`` forces the
         primary. A ``Get`` of a table in ``[cache]`` is served by the read-through cache, and a
-        ``Put``, ``Update`` or ``Delete`` of one deletes its entry once the source has it.
+        ``Put``, ``Update``, ``Delete`` or ``PutMany`` of one deletes its entries once the source has it.
         """
         cache = self.cache
         if cache is not None and source in cache.sources:
@@ -209,8 +211,8 @@ class Hub(Watching["Watch"]):
     @contextmanager
     def transaction(self, source: str) -> Iterator[Transaction]:
         """Run several ops atomically: commit when the block ends, roll back if it raises. After
-        the commit, the cache entries of the records its ``Put``, ``Update`` and ``Delete`` wrote
-        are deleted."""
+        the commit, the cache entries of the records its ``Put``, ``Update``, ``Delete`` and
+        ``PutMany`` wrote are deleted."""
         bound = self._get(source)
         if "transactions" not in bound.backend.capabilities:
             raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")

@@ -26,7 +26,7 @@ from dbplex import codec
 from dbplex.cache.stats import SHARED_PREFIX, CacheStats, Counters
 from dbplex.config import CacheConfig
 from dbplex.errors import ConfigError, DbplexError
-from dbplex.ops import RECORD_WRITES, Get, Op
+from dbplex.ops import RECORD_WRITES, Get, Op, PutMany
 from dbplex.result import Result
 from dbplex.secrets import logger
 
@@ -109,8 +109,8 @@ class ReadThroughCache:
     """Caches ``Get`` of the configured tables in the Redis source ``config.store``.
 
     The hub sends every op of a source with cached tables here (:meth:`execute`): a ``Get`` of
-    a cached table reads the store first; ``Put``, ``Update`` and ``Delete`` of one write the
-    source, then delete the entry; everything else (``Scan``, SQL, backend ops) passes through
+    a cached table reads the store first; ``Put``, ``Update``, ``Delete`` and ``PutMany`` of one write the
+    source, then delete the entries; everything else (``Scan``, SQL, backend ops) passes through
     uncached and invalidates nothing.
     """
 
@@ -150,7 +150,11 @@ class ReadThroughCache:
         elif isinstance(op, RECORD_WRITES):
             table = self._tables.get((source, op.table))
             if table is not None:
-                return self._write(source, table, op, op.key, read)
+                return self._write(source, table, op, [op.key], read)
+        elif isinstance(op, PutMany):
+            table = self._tables.get((source, op.table))
+            if table is not None:
+                return self._write(source, table, op, list(op.records), read)
         return self._hub.execute_uncached(source, op, read=read)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -198,16 +202,16 @@ class ReadThroughCache:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _write(self, source: str, table: _Table, op: Op, key: str, read: bool | None) -> Result:
+    def _write(self, source: str, table: _Table, op: Op, keys: list[str], read: bool | None) -> Result:
         try:
             result = self._hub.execute_uncached(source, op, read=read)
         except BaseException:
             # the write may have happened (a reply lost after the commit): drop the entry anyway,
             # without hiding the write's own error
             with contextlib.suppress(CacheInvalidationError):
-                self._invalidate(table, [key])
+                self._invalidate(table, keys)
             raise
-        self._invalidate(table, [key])
+        self._invalidate(table, keys)
         return result
 
     def invalidate(self, source: str, table: str, keys: Iterable[str]) -> None:
