@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import dbplex
-from dbplex import Delete, Get, Put, Update
+from dbplex import Delete, Get, Put, PutMany, Update
 from dbplex.cache import CacheInvalidationError
 from dbplex.cache.findings import cache_findings
 from dbplex.errors import ConfigError
@@ -63,6 +63,21 @@ def test_hits_and_misses_are_counted_exactly(open_cached: Callable[..., Hub], un
     assert stats.hit_ratio == 0.5
     shared = hub.cache.shared_stats()[name]  # this table's counts are this hub's alone
     assert (shared.hits, shared.misses, shared.fills, shared.invalidations) == (4, 4, 4, 3)
+
+
+def test_put_many_deletes_the_entry_of_every_record_it_wrote(
+    open_cached: Callable[..., Hub], unique_table: str
+) -> None:
+    hub = open_cached("pg")
+    hub.execute("pg", Put(table=unique_table, key="a", values={"v": 1}))
+    for key in ("a", "b"):  # cached: a record, and "no record"
+        hub.execute("pg", Get(table=unique_table, key=key))
+    hub.execute("pg", PutMany(table=unique_table, records={"a": {"v": 2}, "b": {"v": 3}}))
+    assert [hub.execute("pg", Get(table=unique_table, key=k)).one()["values"] for k in ("a", "b")] == [
+        {"v": 2},
+        {"v": 3},
+    ]
+    assert counts(hub, f"pg.{unique_table}")[4] == 1 + 2
 
 
 def test_a_table_not_configured_and_a_scan_pass_through_uncounted(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from bson import ObjectId
-from pymongo import DeleteMany, InsertOne, UpdateOne
+from pymongo import DeleteMany, InsertOne, ReplaceOne, UpdateOne
 
-from dbplex.ops import Delete, Get, Put, Scan, Update
+from dbplex.ops import Delete, Get, Put, PutMany, Scan, Update
 from dbplex_mongo import plans
 from dbplex_mongo.ops import (
     OPS,
@@ -31,10 +31,23 @@ from dbplex_mongo.plans import (
     FindRecord,
     FindRecords,
     ReplaceRecord,
+    ReplaceRecords,
     UpdateRecord,
     UploadFile,
     WatchChanges,
 )
+
+
+def test_put_many_is_one_unordered_bulk_write_of_upserting_replaces() -> None:
+    plan = plans.plan_put_many(PutMany("users", {"u1": {"name": "Ada"}, "u2": {}}))
+    assert plan == ReplaceRecords(
+        "users",
+        [
+            ReplaceOne({"_id": "u1"}, {"_id": "u1", "name": "Ada"}, upsert=True),
+            ReplaceOne({"_id": "u2"}, {"_id": "u2"}, upsert=True),
+        ],
+        ordered=False,
+    )
 
 
 def test_get_finds_one_document_by_id() -> None:
@@ -129,7 +142,7 @@ def test_watch_caps_each_server_wait_by_max_wait() -> None:
 
 
 def test_every_op_of_the_backend_has_a_planner() -> None:
-    assert set(plans.PLANNERS) == {Get, Put, Update, Delete, Scan, *OPS}
+    assert set(plans.PLANNERS) == {Get, Put, PutMany, Update, Delete, Scan, *OPS}
 
 
 def test_plans_are_immutable() -> None:

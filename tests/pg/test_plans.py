@@ -6,7 +6,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, insert, select
 
-from dbplex.ops import Delete, Get, Put, Scan, Update
+from dbplex.ops import Delete, Get, Put, PutMany, Scan, Update
 from dbplex_pg import plans
 from dbplex_pg.ops import SQL, Statement
 from dbplex_pg.plans import FetchRecord, FetchRecords, RunSQL, WriteRecord
@@ -33,6 +33,17 @@ def test_put_upserts_the_whole_record_as_jsonb_text_and_creates_a_missing_table(
     )
 
 
+def test_put_many_upserts_every_record_in_one_statement_of_two_arrays() -> None:
+    plan = plans.plan_put_many(PutMany("users", {"u1": {"name": "Ada"}, "u2": {"raw": b"\x00"}}), T)
+    assert plan == WriteRecord(
+        "users",
+        b'INSERT INTO "app"."users" (key, data) SELECT k, d::jsonb FROM unnest(%s::text[], %s::text[]) AS r(k, d) '
+        b"ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
+        (["u1", "u2"], ['{"name":"Ada"}', '{"raw":{"$bytes":"AA=="}}']),
+        create=True,
+    )
+
+
 def test_update_merges_fields_into_an_existing_record_only() -> None:
     assert plans.plan_update(Update("users", "u1", {"n": 2}), T) == WriteRecord(
         "users", b'UPDATE "app"."users" SET data = data || %s::jsonb WHERE key = %s', ('{"n":2}', "u1"), create=False
@@ -52,7 +63,7 @@ def test_scan_reads_keys_in_order_from_the_start_key() -> None:
 
 
 def test_each_uniform_op_has_a_record_planner() -> None:
-    assert set(plans.RECORD_PLANNERS) == {Get, Put, Update, Delete, Scan}
+    assert set(plans.RECORD_PLANNERS) == {Get, Put, PutMany, Update, Delete, Scan}
     assert set(plans.QUERY_PLANNERS) == {SQL, Statement}
 
 

@@ -14,10 +14,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import dbplex
+from dbplex import hookimpl, plugins
+from dbplex.backends import Source
 from dbplex.check.canonical import text
 from dbplex.cli.main import cli
-from dbplex.ops import Get, Put
-from dbplex.sync.engine import CHECKPOINTS
+from dbplex.errors import UnsupportedError
+from dbplex.ops import Get, Op, Put, PutMany
+from dbplex.sync.engine import CHECKPOINTS, Sync
+from dbplex.sync.mapping import load
 from tests.sync.conftest import START, Setup
 
 TARGETS = ["docs", "cache"]
@@ -71,6 +76,29 @@ def test_copies_exactly_and_a_rerun_changes_nothing(setup: Setup, target: str) -
     assert target_records(setup, target) == source_records(setup)  # no duplicates: 2500 records
     point = setup.hub.execute(target, Get(table=CHECKPOINTS, key=f"pg.{setup.games}->{target}.{setup.copy}")).one()
     assert point["values"]["done"] is True and point["values"]["last_key"] == 2500
+
+
+class RefusePutMany:
+    """Answers PutMany before the backend does, as a backend without it: refused."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+
+    @hookimpl(tryfirst=True)
+    def dbplex_query(self, source: Source, conn: Any, op: Op) -> None:
+        if isinstance(op, PutMany):
+            self.refused += 1
+            raise UnsupportedError(f"source {source.name!r}: backend {source.backend!r} does not run PutMany ops")
+
+
+def test_a_target_without_put_many_gets_one_put_per_record(setup: Setup) -> None:
+    setup.fill(250)
+    refuse = RefusePutMany()
+    with dbplex.open(str(setup.config), plugins=plugins.load([refuse])) as hub:
+        done = Sync(hub, f"pg.{setup.games}", f"cache.{setup.copy}", load(str(setup.map))).run(batch=100)
+    assert done.ok and (done.read, done.written) == (250, 250)
+    assert refuse.refused == 1, "asked once, then never again"
+    assert target_records(setup, "cache") == source_records(setup)
 
 
 @pytest.mark.parametrize("target", TARGETS)

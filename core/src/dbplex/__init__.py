@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from dbplex.health import Health, Report, Status
     from dbplex.hookspecs import hookimpl
     from dbplex.hub import Hub, Transaction, open
-    from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+    from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
     from dbplex.pool import Pool, PoolCounters, PoolStats
     from dbplex.result import Result
 
@@ -73,6 +73,7 @@ _LAZY = {
     "Get": "dbplex.ops",
     "Op": "dbplex.ops",
     "Put": "dbplex.ops",
+    "PutMany": "dbplex.ops",
     "Scan": "dbplex.ops",
     "Update": "dbplex.ops",
     "Pool": "dbplex.pool",
@@ -129,6 +130,7 @@ __all__ = [
     "PoolStats",
     "PoolTimeout",
     "Put",
+    "PutMany",
     "QueryError",
     "Report",
     "Result",

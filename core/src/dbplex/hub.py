@@ -14,7 +14,7 @@ from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
 from dbplex.backends import Backend, Source
 from dbplex.binding import BoundBackend, Endpoint, derived, unanswered
-from dbplex.cache.protocol import record_written
+from dbplex.cache.protocol import records_written
 from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
@@ -85,9 +85,7 @@ class Transaction:
         self.written: list[tuple[str, str]] = []
 
     def execute(self, op: Op) -> Result:
-        written = record_written(op)
-        if written is not None:
-            self.written.append(written)
+        self.written.extend(records_written(op))
         return self._bound.bound.query(self._bound.source, self.conn, op)
 
 
@@ -179,7 +177,7 @@ class Hub(Watching["Watch"]):
         When ``source`` has replicas, a read (``op.is_read``, or ``read=True`` for an op that
         only reads, such as a SELECT statement) goes to a replica; ``read=False`` forces the
         primary. A ``Get`` of a table in ``[cache]`` is served by the read-through cache, and a
-        ``Put``, ``Update`` or ``Delete`` of one deletes its entry once the source has it.
+        ``Put``, ``Update``, ``Delete`` or ``PutMany`` of one deletes its entries once the source has it.
         """
         cache = self.cache
         if cache is not None and source in cache.sources:
@@ -211,8 +209,8 @@ class Hub(Watching["Watch"]):
     @contextmanager
     def transaction(self, source: str) -> Iterator[Transaction]:
         """Run several ops atomically: commit when the block ends, roll back if it raises. After
-        the commit, the cache entries of the records its ``Put``, ``Update`` and ``Delete`` wrote
-        are deleted."""
+        the commit, the cache entries of the records its ``Put``, ``Update``, ``Delete`` and
+        ``PutMany`` wrote are deleted."""
         bound = self._get(source)
         if "transactions" not in bound.backend.capabilities:
             raise UnsupportedError(f"source {source!r}: backend {bound.backend.name!r} has no transactions")

@@ -7,6 +7,11 @@ The uniform record operations below (the YCSB interface) mean the same on every 
   A missing record is not created.
 * :class:`Get` returns one row ``{"key": ..., "values": {...}}``, or no row for a missing key.
 * :class:`Delete` removes a record; ``affected`` says whether there was one.
+* :class:`PutMany` writes whole records of one table as :class:`Put` writes each, in one round
+  trip where the backend can (``affected`` is the number of records). It is not atomic: a
+  failure may leave some of the records written. A backend without it raises
+  :class:`~dbplex.errors.UnsupportedError`: a caller then writes one ``Put`` per record, as
+  ``dbplex sync`` does.
 * :class:`Scan` returns up to ``limit`` records with ``key >= start_key``, in code-point order
   of the keys.
 
@@ -104,6 +109,21 @@ class Delete(_Keyed, frozen=True, tag="delete"):
     """Remove one record."""
 
 
+class PutMany(Op, frozen=True, tag="put_many"):
+    """Insert or replace whole records of one table, ``records`` by key, in one round trip."""
+
+    table: Table
+    records: dict[str, dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        check_table(self.table)
+        if not 1 <= len(self.records) <= 100_000:
+            raise OpError(f"records: {len(self.records)} given, must be between 1 and 100000")
+        for key, values in self.records.items():
+            check_key(key)
+            check_record(values)
+
+
 class Scan(Op, frozen=True, tag="scan"):
     """Read up to ``limit`` records from ``start_key`` on, in key order."""
 
@@ -122,7 +142,7 @@ class Scan(Op, frozen=True, tag="scan"):
             raise OpError(f"limit {self.limit}: must be between 1 and 100000")
 
 
-UNIFORM_OPS: tuple[type[Op], ...] = (Get, Put, Update, Delete, Scan)
+UNIFORM_OPS: tuple[type[Op], ...] = (Get, Put, Update, Delete, Scan, PutMany)
 #: the uniform ops that write one record (``table``, ``key``): what invalidates a cache entry.
 RECORD_WRITES = (Put, Update, Delete)
 

@@ -20,7 +20,7 @@ from dbplex.aio.pool import AsyncPool
 from dbplex.aio.router import AsyncRouter
 from dbplex.backends import Backend, Source
 from dbplex.binding import failed, unanswered
-from dbplex.cache.protocol import record_written
+from dbplex.cache.protocol import records_written
 from dbplex.changes.watching import Limits, Watching
 from dbplex.config import Config
 from dbplex.errors import ConfigError, UnsupportedError
@@ -53,9 +53,7 @@ class AsyncTransaction:
         self.written: list[tuple[str, str]] = []
 
     async def execute(self, op: Op) -> Result:
-        written = record_written(op)
-        if written is not None:
-            self.written.append(written)
+        self.written.extend(records_written(op))
         endpoint = self._endpoint
         running = endpoint.aio.run(source=endpoint.source, conn=self.conn, op=op)
         if running is None:

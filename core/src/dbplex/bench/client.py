@@ -41,7 +41,8 @@ class DbplexClient:
         return self._execute(self._source, Put(table, key, values))
 
     def put_many(self, table: str, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """Uniform ops have no batch: one Put after another, each as an application would send it."""
+        """One Put after another, each as an application would send it (``PutMany`` is optional for
+        backends, so the load phase does not depend on it)."""
         for key, values in records:
             self._execute(self._source, Put(table, key, values))
 

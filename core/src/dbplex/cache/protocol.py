@@ -29,7 +29,7 @@ from dbplex import codec
 from dbplex.cache.stats import SHARED_PREFIX, CacheStats, Counters
 from dbplex.config import CacheConfig
 from dbplex.errors import ConfigError, DbplexError
-from dbplex.ops import RECORD_WRITES, Get, Op
+from dbplex.ops import RECORD_WRITES, Get, Op, PutMany
 from dbplex.result import Result
 from dbplex.secrets import logger
 
@@ -189,9 +189,13 @@ class Job(Generic[T]):
         return cast(T, self._result)
 
 
-def record_written(op: Op) -> tuple[str, str] | None:
-    """The (table, key) whose cache entry ``op``, run inside a transaction, makes stale."""
-    return (op.table, op.key) if isinstance(op, RECORD_WRITES) else None
+def records_written(op: Op) -> list[tuple[str, str]]:
+    """The (table, key) pairs whose cache entries ``op``, run inside a transaction, makes stale."""
+    if isinstance(op, RECORD_WRITES):
+        return [(op.table, op.key)]
+    if isinstance(op, PutMany):
+        return [(op.table, key) for key in op.records]
+    return []
 
 
 class _Table:
@@ -208,7 +212,7 @@ class CachePlan:
     """The cache's tables, counts and decisions; its operations are :data:`Steps`.
 
     The hub sends every op of a source with cached tables to the cache: a ``Get`` of a cached
-    table reads the store first; ``Put``, ``Update`` and ``Delete`` of one write the source,
+    table reads the store first; ``Put``, ``Update``, ``Delete`` and ``PutMany`` of one write the source,
     then delete the entry; everything else (``Scan``, SQL, backend ops) passes through uncached
     and invalidates nothing.
     """
@@ -246,7 +250,11 @@ class CachePlan:
         elif isinstance(op, RECORD_WRITES):
             table = self._tables.get((source, op.table))
             if table is not None:
-                return self._write(source, table, op, op.key, read)
+                return self._write(source, table, op, [op.key], read)
+        elif isinstance(op, PutMany):
+            table = self._tables.get((source, op.table))
+            if table is not None:
+                return self._write(source, table, op, list(op.records), read)
         return None
 
     def cached(self, source: str, table: str) -> bool:
@@ -303,7 +311,7 @@ class CachePlan:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _write(self, source: str, table: _Table, op: Op, key: str, read: bool | None) -> Steps[Result]:
+    def _write(self, source: str, table: _Table, op: Op, keys: list[str], read: bool | None) -> Steps[Result]:
         try:
             result: Result = yield SourceCall(source, op, read)
         except BaseException as exc:
@@ -311,9 +319,9 @@ class CachePlan:
             # without hiding the write's own error
             if not isinstance(exc, GeneratorExit):
                 with contextlib.suppress(CacheInvalidationError):
-                    yield from self._invalidate(table, [key])
+                    yield from self._invalidate(table, keys)
             raise
-        yield from self._invalidate(table, [key])
+        yield from self._invalidate(table, keys)
         return result
 
     def invalidation(self, source: str, table: str, keys: Iterable[str]) -> Steps[None]:
@@ -323,7 +331,7 @@ class CachePlan:
             yield from self._invalidate(found, list(keys))
 
     def committed(self, source: str, written: list[tuple[str, str]]) -> Steps[None]:
-        """Delete the entries of what a committed transaction wrote (:func:`record_written`)."""
+        """Delete the entries of what a committed transaction wrote (:func:`records_written`)."""
         for table in sorted({table for table, _ in written}):
             yield from self.invalidation(source, table, [key for t, key in written if t == table])
 

@@ -2,10 +2,11 @@
 checkpoint each batch in the target, propagate deletes, then check the mirror.
 
 The source is read as ``dbplex check`` reads it (:meth:`Checker.batches`: key order where the
-source has one, a batch in memory at a time). Each batch becomes uniform :class:`~dbplex.ops.Put`
-ops — whole-record replaces, so writing a row twice leaves one record — sent concurrently on the
-target's pool (the uniform ops have no multi-record write; a batch's puts overlap their round
-trips instead). Only once every put of a batch is acknowledged is the checkpoint written: a
+source has one, a batch in memory at a time). Each batch becomes :class:`~dbplex.ops.PutMany`
+ops of up to :data:`PUT_MANY` records — whole-record replaces, so writing a row twice leaves one
+record — each one round trip, sent concurrently on the target's pool. A target whose backend
+has no PutMany gets one :class:`~dbplex.ops.Put` per record instead, overlapping their round
+trips. Only once every record of a batch is acknowledged is the checkpoint written: a
 record in the target's ``dbplex_sync`` table holding the last key, the counts, the run's id and
 the mapping's hash. A run killed at any point has therefore written at least everything up to
 the checkpoint's key; a rerun resumes after it and rewrites at most one batch, which the puts
@@ -40,8 +41,8 @@ from dbplex.check import canonical, engine
 from dbplex.check.backend import Row
 from dbplex.check.report import CheckResult
 from dbplex.check.rules import Mirror, address
-from dbplex.errors import ConfigError
-from dbplex.ops import Delete, Get, Put
+from dbplex.errors import ConfigError, UnsupportedError
+from dbplex.ops import Delete, Get, Op, Put, PutMany
 from dbplex.sync.mapping import SyncMap, derive
 from dbplex.values import INT_MAX, INT_MIN
 
@@ -54,8 +55,10 @@ log = logging.getLogger("dbplex.sync")
 
 #: the target table holding one checkpoint record per sync (source place -> target place).
 CHECKPOINTS = "dbplex_sync"
-#: puts in flight at once on the target's pool.
+#: writes in flight at once on the target's pool.
 WRITERS = 8
+#: records per PutMany: a larger batch is written as several, overlapping their round trips.
+PUT_MANY = 500
 #: records sampled to find a collection's or key family's fields without a map (``schema diff``'s default).
 DESCRIBE_SAMPLE = 1000
 
@@ -170,6 +173,8 @@ class Sync:
         self.id = f"{self.src}->{self.dst}"
         #: the checkpoint's mapping tag: a checkpoint of another mapping or ``--since`` is not resumed.
         self.digest = f"{mapping.digest()}:{since or ''}"
+        #: False once the target's backend refused PutMany: records are then put one by one.
+        self.put_many = True
 
     # -- checkpoint ------------------------------------------------------------------------------
 
@@ -229,13 +234,13 @@ class Sync:
         )
         with ThreadPoolExecutor(WRITERS, thread_name_prefix="dbplex-sync") as writers:
             for rows in self._stream(source, batch, after):
-                puts = self._puts(rows)
-                self._write(writers, puts)
-                report.skipped += len(rows) - len(puts)
+                records = self._records(rows)
+                self._put(writers, records)
+                report.skipped += len(rows) - len(records)
                 report.read += len(rows)
-                report.written += len(puts)
+                report.written += len(records)
                 point.read += len(rows)
-                point.written += len(puts)
+                point.written += len(records)
                 point.last_key = _storable(rows[-1][0])
                 self._save(point)
                 if progress is not None:
@@ -271,19 +276,35 @@ class Sync:
             if rows:
                 yield rows
 
-    def _puts(self, rows: list[Row]) -> list[Put]:
-        """The target's records for source ``rows``, less those older than ``--since``."""
+    def _records(self, rows: list[Row]) -> dict[str, dict[str, Any]]:
+        """The target's records for source ``rows`` by key, less those older than ``--since``."""
         renames, fields = self.mapping.renames, self.fields
         at = fields.index(self.mapping.watermark) if self.mapping.watermark else -1
-        puts = []
+        records = {}
         for key, values in rows:
             if self.since is not None and not _at_least(values[at], self.since):
                 continue
-            record = {renames[f]: _uniform(v) for f, v in zip(fields, values, strict=True) if f in renames}
-            puts.append(Put(table=self.dst.table, key=canonical.text(key), values=record))
-        return puts
+            records[canonical.text(key)] = {
+                renames[f]: _uniform(v) for f, v in zip(fields, values, strict=True) if f in renames
+            }
+        return records
 
-    def _write(self, writers: ThreadPoolExecutor, ops: Sequence[Put | Delete]) -> int:
+    def _put(self, writers: ThreadPoolExecutor, records: dict[str, dict[str, Any]]) -> None:
+        """Write ``records`` to the target: PutMany ops of up to :data:`PUT_MANY` records, or one
+        Put per record once the target's backend has refused PutMany."""
+        table = self.dst.table
+        if self.put_many:
+            keys = list(records)
+            chunks = [keys[at : at + PUT_MANY] for at in range(0, len(keys), PUT_MANY)]
+            try:
+                self._write(writers, [PutMany(table=table, records={k: records[k] for k in chunk}) for chunk in chunks])
+                return
+            except UnsupportedError as exc:  # refused before anything was sent
+                log.info("sync %s: %s; putting records one by one", self.id, exc)
+                self.put_many = False
+        self._write(writers, [Put(table=table, key=key, values=values) for key, values in records.items()])
+
+    def _write(self, writers: ThreadPoolExecutor, ops: Sequence[Op]) -> int:
         """Run ``ops`` on the target, overlapping their round trips; how many affected a record."""
         return sum(bool(r.affected) for r in writers.map(lambda op: self.hub.execute(self.dst.source, op), ops))
 
@@ -356,14 +377,14 @@ class Sync:
         """Apply ``changes``: put the changed keys' current rows, delete (with ``delete``) the gone ones."""
         keys = list(dict.fromkeys(change.key for change in changes))
         rows = source.rows(self.src.table, self.mapping.key, self.fields, keys)
-        puts = self._puts(rows)
+        records = self._records(rows)
         present = {canonical.text(key) for key, _ in rows}
         gone = [key for key in keys if key not in present]
-        self._write(writers, puts)
+        self._put(writers, records)
         if delete:
             report.deleted += self._write(writers, [Delete(table=self.dst.table, key=key) for key in gone])
-        report.written += len(puts)
-        report.skipped += len(keys) - len(puts) - (len(gone) if delete else 0)
+        report.written += len(records)
+        report.skipped += len(keys) - len(records) - (len(gone) if delete else 0)
         report.changes += len(changes)
         report.position = changes[-1].position
 

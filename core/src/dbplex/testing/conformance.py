@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 import dbplex
-from dbplex import Delete, Get, Put, Scan, Status, Update
+from dbplex import Delete, Get, Put, PutMany, Scan, Status, Update
 from dbplex.errors import UnsupportedError
 from dbplex.testing.conformance_base import SuiteBase
 from dbplex.testing.conformance_baseline import BaselineSection
@@ -106,6 +106,19 @@ class RecordsSection(SuiteBase):
         changed = {**SAMPLE_VALUES, "raw": b"\x02other", "int": 43}
         assert hub.execute("s", Put(unique_table, "k1", changed)).affected == 1
         assert hub.execute("s", Get(unique_table, "k1")).one()["values"] == changed
+
+    def test_put_many_writes_each_record_as_put_does(self, hub: dbplex.Hub, unique_table: str) -> None:
+        with _skip_unsupported():  # optional: a backend without it is refused, callers put one by one
+            written = hub.execute("s", PutMany(unique_table, {"b": SAMPLE_VALUES, "a": {"n": 1}, "日": {}}))
+        assert written.affected == 3, "the table is created on first use, as by a Put"
+        hub.execute("s", Put(unique_table, "c", {"old": 1}))
+        records: dict[str, dict[str, Any]] = {"a": {"n": 2}, "c": {"new": [1.5, "x"]}}
+        records.update({f"k{i:04}": {"i": i} for i in range(1500)})
+        assert hub.execute("s", PutMany(unique_table, records)).affected == len(records)
+        rows = hub.execute("s", Scan(unique_table, "", 2000)).rows
+        assert {row["key"]: row["values"] for row in rows} == {"b": SAMPLE_VALUES, "日": {}, **records}
+        got = hub.execute("s", Get(unique_table, "b")).one()["values"]
+        assert {name: type(v) for name, v in got.items()} == {name: type(v) for name, v in SAMPLE_VALUES.items()}
 
     def test_update_keeps_types_exactly(self, hub: dbplex.Hub, unique_table: str) -> None:
         hub.execute("s", Put(unique_table, "k", {"a": 0}))

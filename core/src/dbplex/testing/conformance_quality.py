@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import dbplex
-from dbplex import Delete, Put, Update
+from dbplex import Delete, Put, PutMany, Update
 from dbplex.changes import Change, ChangeFeed
 from dbplex.check import canonical
 from dbplex.check.backend import Checker, Row
@@ -213,6 +213,16 @@ class ChangeFeedSection(SuiteBase):
         finally:
             resumed.close()
         assert [(c.op, c.key, c.position) for c in again] == [(c.op, c.key, c.position) for c in first[1:]]
+
+    def test_each_record_of_a_put_many_is_a_change(self, hub: dbplex.Hub, feed: ChangeFeed, unique_table: str) -> None:
+        hub.execute(SOURCE, Put(unique_table, "k1", {"n": 0}))
+        start = feed.start([unique_table], None)
+        try:
+            hub.execute(SOURCE, PutMany(unique_table, {"k1": {"n": 1}, "k2": {"n": 2}}))
+        except UnsupportedError as exc:
+            pytest.skip(str(exc))
+        got = self._read(feed, unique_table, start, 2)
+        assert sorted((c.op, c.key, c.values) for c in got) == [("insert", "k2", {"n": 2}), ("update", "k1", {"n": 1})]
 
     def test_a_table_whose_changes_are_not_recorded_is_refused(
         self, hub: dbplex.Hub, feed: ChangeFeed, unique_table: str

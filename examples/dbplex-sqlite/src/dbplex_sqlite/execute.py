@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbplex import Result, Source, UnsupportedError
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 
 from dbplex_sqlite import errors, translate
 from dbplex_sqlite.ops import Execute
@@ -37,6 +37,10 @@ def _put(conn: sqlite3.Connection, op: Put) -> Result:
     return Result(affected=conn.execute(*translate.put(op)).rowcount)
 
 
+def _put_many(conn: sqlite3.Connection, op: PutMany) -> Result:
+    return Result(affected=conn.executemany(*translate.put_many(op)).rowcount)
+
+
 def _update(conn: sqlite3.Connection, op: Update) -> Result:
     return Result(affected=conn.execute(*translate.update(op)).rowcount)
 
@@ -57,6 +61,7 @@ def _execute(conn: sqlite3.Connection, op: Execute) -> Result:
 _RUNNERS: dict[type[Op], Callable[[sqlite3.Connection, Any], Result]] = {
     Get: _get,
     Put: _put,
+    PutMany: _put_many,
     Update: _update,
     Delete: _delete,
     Scan: _scan,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbplex.codec import pack, select, unpack
-from dbplex.ops import Delete, Get, Put, Scan, Update
+from dbplex.ops import Delete, Get, Put, PutMany, Scan, Update
 
 from dbplex_sqlite.ops import Execute
 
@@ -46,6 +46,11 @@ def get(op: Get) -> Statement:
 
 def put(op: Put) -> Statement:
     return _PUT, (op.table, op.key, pack(op.values))
+
+
+def put_many(op: PutMany) -> tuple[str, list[tuple[Any, ...]]]:
+    """Put's statement with a parameter set per record, for ``executemany``."""
+    return _PUT, [(op.table, key, pack(values)) for key, values in op.records.items()]
 
 
 def update(op: Update) -> Statement:

@@ -32,6 +32,7 @@ from dbplex_mongo.plans import (
     FindRecord,
     FindRecords,
     ReplaceRecord,
+    ReplaceRecords,
     UpdateRecord,
 )
 
@@ -84,6 +85,7 @@ async def _aggregate(conn: MongoConn, plan: AggregateDocuments) -> list[Doc]:
     return [doc async for doc in await collection.aggregate(plan.pipeline, session=conn.session)]
 
 
+@_CALLS.on(ReplaceRecords)  # a PutMany's requests, unordered
 @_CALLS.on(BulkWrite)
 async def _bulk_write(conn: MongoConn, plan: BulkWrite) -> BulkWriteResult:
     collection: Any = conn.collections[plan.collection]

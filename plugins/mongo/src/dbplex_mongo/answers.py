@@ -57,6 +57,10 @@ def bulk_written(plan: plans.BulkWrite, answer: BulkWriteResult) -> Result:
     return Result([row], affected)
 
 
+def replaced(plan: plans.ReplaceRecords, answer: BulkWriteResult) -> Result:
+    return Result(affected=len(plan.requests))
+
+
 def index_named(plan: plans.CreateIndexCall, name: str) -> Result:
     return Result([{"name": name}])
 
@@ -76,6 +80,7 @@ SHAPES: dict[type[Any], Callable[[Any, Any], Result]] = {
     plans.FindDocuments: documents,
     plans.AggregateDocuments: documents,
     plans.BulkWrite: bulk_written,
+    plans.ReplaceRecords: replaced,
     plans.CreateIndexCall: index_named,
     plans.UploadFile: as_is,
     plans.DownloadFile: as_is,

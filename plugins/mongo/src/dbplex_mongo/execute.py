@@ -33,6 +33,7 @@ from dbplex_mongo.plans import (
     FindRecords,
     Plan,
     ReplaceRecord,
+    ReplaceRecords,
     UpdateRecord,
     UploadFile,
     WatchChanges,
@@ -111,6 +112,7 @@ def _aggregate(conn: MongoConn, plan: AggregateDocuments) -> list[Doc]:
     return list(conn.collections[plan.collection].aggregate(plan.pipeline, session=conn.session))
 
 
+@_CALLS.on(ReplaceRecords)  # a PutMany's requests, unordered
 @_CALLS.on(BulkWrite)
 def _bulk_write(conn: MongoConn, plan: BulkWrite) -> BulkWriteResult:
     return conn.collections[plan.collection].bulk_write(  # type: ignore[no-any-return]

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from pymongo import ReplaceOne
 
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex_mongo import translate as tr
 from dbplex_mongo.ops import Aggregate, Bulk, CreateIndex, Find, GridFSGet, GridFSPut, Watch
 
@@ -88,6 +89,12 @@ class BulkWrite(msgspec.Struct, frozen=True, gc=False):
     ordered: bool
 
 
+class ReplaceRecords(BulkWrite, frozen=True, gc=False):
+    """A PutMany: ``bulk_write`` of an upserting ``ReplaceOne`` per record, unordered (the keys
+    differ, so the order does not matter and the server may split the batch freely); ``affected``
+    is the number of records."""
+
+
 class CreateIndexCall(msgspec.Struct, frozen=True, gc=False):
     """``create_index(keys, **options)``; one row with the index name."""
 
@@ -135,6 +142,7 @@ Plan = (
     | FindDocuments
     | AggregateDocuments
     | BulkWrite
+    | ReplaceRecords
     | CreateIndexCall
     | UploadFile
     | DownloadFile
@@ -151,6 +159,13 @@ def plan_get(op: Get) -> FindRecord:
 
 def plan_put(op: Put) -> ReplaceRecord:
     return ReplaceRecord(op.table, tr.key_filter(op.key), tr.document(op.key, op.values))
+
+
+def plan_put_many(op: PutMany) -> ReplaceRecords:
+    requests: list[tr.WriteModel] = [
+        ReplaceOne(tr.key_filter(key), tr.document(key, values), upsert=True) for key, values in op.records.items()
+    ]
+    return ReplaceRecords(op.table, requests, ordered=False)
 
 
 def plan_update(op: Update) -> UpdateRecord:
@@ -201,6 +216,7 @@ def plan_watch(op: Watch) -> WatchChanges:
 PLANNERS: dict[type[Op], Callable[[Any], Plan]] = {
     Get: plan_get,
     Put: plan_put,
+    PutMany: plan_put_many,
     Update: plan_update,
     Delete: plan_delete,
     Scan: plan_scan,

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex_pg.ops import SQL, Statement
 from dbplex_pg.translate import TableSql, compile_statement, encode_values, sql_params
 
@@ -42,12 +42,12 @@ class FetchRecords(msgspec.Struct, frozen=True, gc=False):
 
 
 class WriteRecord(msgspec.Struct, frozen=True, gc=False):
-    """A Put, Update or Delete: ``affected`` is the row count. A missing table is created first
-    when ``create``; otherwise nothing is written (``affected`` 0)."""
+    """A Put, PutMany, Update or Delete: ``affected`` is the row count. A missing table is created
+    first when ``create``; otherwise nothing is written (``affected`` 0)."""
 
     table: str
     sql: bytes
-    params: tuple[str, str] | tuple[str]
+    params: tuple[str, str] | tuple[str] | tuple[list[str], list[str]]
     create: bool = False
 
 
@@ -77,6 +77,12 @@ def plan_put(op: Put, statements: TableSql) -> WriteRecord:
     return WriteRecord(op.table, statements.put, (op.key, encode_values(op.values)), True)
 
 
+def plan_put_many(op: PutMany, statements: TableSql) -> WriteRecord:
+    """One ``INSERT ... SELECT FROM unnest(keys, data) ON CONFLICT`` statement for every record."""
+    data = [encode_values(values) for values in op.records.values()]
+    return WriteRecord(op.table, statements.put_many, (list(op.records), data), True)
+
+
 def plan_update(op: Update, statements: TableSql) -> WriteRecord:
     return WriteRecord(op.table, statements.update, (encode_values(op.values), op.key))
 
@@ -99,6 +105,7 @@ def plan_statement(op: Statement) -> RunSQL:
 RECORD_PLANNERS: dict[type[Op], Callable[[Any, TableSql], RecordPlan]] = {
     Get: plan_get,
     Put: plan_put,
+    PutMany: plan_put_many,
     Update: plan_update,
     Delete: plan_delete,
     Scan: plan_scan,

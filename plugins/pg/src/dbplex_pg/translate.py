@@ -50,6 +50,8 @@ class TableSql(NamedTuple):
     get: bytes
     #: parameters: key, data
     put: bytes
+    #: parameters: keys, data (text arrays of one length): many puts in one statement
+    put_many: bytes
     #: parameters: data to merge, key
     update: bytes
     #: parameters: key
@@ -74,6 +76,10 @@ def table_sql(schema: str, table: str, context: AdaptContext | None = None) -> T
         get=compose("SELECT data FROM {t} WHERE key = %s"),
         put=compose(
             "INSERT INTO {t} (key, data) VALUES (%s, %s::jsonb) ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
+        ),
+        put_many=compose(
+            "INSERT INTO {t} (key, data) SELECT k, d::jsonb FROM unnest(%s::text[], %s::text[]) AS r(k, d) "
+            "ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
         ),
         update=compose("UPDATE {t} SET data = data || %s::jsonb WHERE key = %s"),
         delete=compose("DELETE FROM {t} WHERE key = %s"),

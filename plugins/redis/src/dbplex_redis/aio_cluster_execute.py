@@ -24,13 +24,13 @@ from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, PoolTimeout, SourceUnavailable
 from dbplex.health import Health
-from dbplex.ops import Op, Scan
+from dbplex.ops import Op
 from dbplex.result import Result
 from dbplex_redis import aio_execute
 from dbplex_redis import cluster_follow as follow
 from dbplex_redis.aio_cluster_pool import AsyncClusterClient, AsyncRedisClusterPool
 from dbplex_redis.aio_connector import connection_of
-from dbplex_redis.cluster_execute import RECORD_OPS, keys_unknown, record_slot, table_unreadable
+from dbplex_redis.cluster_execute import MULTI_COMMAND, RECORD_OPS, keys_unknown, record_slot, table_unreadable
 from dbplex_redis.cluster_follow import Follow
 from dbplex_redis.cluster_health import NODE_COMMANDS, node_entry, summary
 from dbplex_redis.cluster_map import Node
@@ -196,7 +196,7 @@ async def execute(source: Source, conn: AsyncClusterClient, op: Op) -> Result:
         slot_number = record_slot(TAGGED_KEYS[source.options.prefix], op)
     else:
         slot_number = await command_slot(pool, source, op.args) if isinstance(op, Command) else None
-    return await on_slot(pool, source, slot_number, op, handler, asking=type(op) is not Scan)
+    return await on_slot(pool, source, slot_number, op, handler, asking=not isinstance(op, MULTI_COMMAND))
 
 
 def _unanswered(source: Source, where: str, timeout: float, exc: BaseException) -> SourceUnavailable:

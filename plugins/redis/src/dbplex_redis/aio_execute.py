@@ -24,7 +24,7 @@ from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
 from dbplex.errors import UnsupportedError
 from dbplex.health import Health
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex.result import Result
 from dbplex.steps import adrive, by_kind
 from dbplex_redis import translate
@@ -91,6 +91,10 @@ async def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
 _SENDS: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = (_call, _pipelined, _script)
 
 
+async def _put_many(conn: Any, keys: Keys, source: Source, op: PutMany) -> Result:
+    return Result([], await adrive(translate.put_many(keys, op, ttl_ms(source.options.ttl)), by_kind(_SENDS, conn)))
+
+
 async def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
     return Result(await adrive(translate.scan(keys, op), by_kind(_SENDS, conn)))
 
@@ -117,6 +121,7 @@ Handler = Callable[[Any, Keys, Source, Any], Awaitable[Result]]
 HANDLERS: dict[type[Op], Handler] = {
     Get: _get,
     Put: _put,
+    PutMany: _put_many,
     Update: _update,
     Delete: _delete,
     Scan: _scan,

@@ -15,7 +15,7 @@ Following the cluster:
 - ``ASK`` (the slot is being migrated and the key is on the target already, or new): ops of one
   command per checkout (``redis.command``, ``Get``, ``Put``, ``Update``, ``Delete``,
   ``redis.publish``) are sent again to the node the reply names, each command preceded by
-  ``ASKING`` on the same connection, without touching the slot map. ``Scan`` and pipelines
+  ``ASKING`` on the same connection, without touching the slot map. ``Scan``, ``PutMany`` and pipelines
   (whose later commands would lack ``ASKING``) are retried like ``MOVED`` instead, and fail
   with QueryError if the migration is still under way after the tries.
 - ``TRYAGAIN`` (a multi-key command during a migration) is retried like ``MOVED``.
@@ -45,7 +45,7 @@ import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, PoolTimeout, SourceUnavailable
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex_redis import cluster_follow as follow
@@ -181,7 +181,10 @@ def record_slot(keys: Keys, op: Any) -> int:
 
 #: ops whose keys are a table's (one slot); Publish needs none (the cluster bus delivers it to
 #: subscribers on every node); Command's keys are looked up.
-RECORD_OPS = (Get, Put, Update, Delete, Scan)
+RECORD_OPS = (Get, Put, PutMany, Update, Delete, Scan)
+#: record ops sending more than one command per checkout, which ``ASKING`` (good for the next
+#: command only) cannot redirect.
+MULTI_COMMAND = (Scan, PutMany)
 
 
 def _slot_of(pool: RedisClusterPool, source: Source, keys: Keys, op: Op) -> int | None:
@@ -254,5 +257,5 @@ def execute(source: Source, conn: ClusterClient, op: Op) -> Result:
         _slot_of(pool, source, keys, op),
         _runner(keys, source, op),
         handler,
-        asking=type(op) is not Scan,  # every other op sends one command per checkout
+        asking=not isinstance(op, MULTI_COMMAND),
     )

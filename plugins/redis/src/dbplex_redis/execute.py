@@ -6,7 +6,7 @@ the replies as the server sent them: through redis-py's public ``Connection`` me
 callbacks, retry wrapping, its own metrics), which dbplex does not use and which costs more
 than the rest of an op. A pipeline is its commands packed into one write; a transaction the
 same between ``MULTI`` and ``EXEC``. A Scan costs two round trips (the index, then every record
-in one pipeline); every other op one.
+in one pipeline); every other op one (a PutMany's put scripts go in one pipeline).
 """
 
 # redis-py's connection class is not annotated.
@@ -22,7 +22,7 @@ import redis.exceptions
 
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, OpError, QueryError, UnsupportedError
-from dbplex.ops import Delete, Get, Op, Put, Scan, Update
+from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex.result import Result
 from dbplex.secrets import scrub
 from dbplex.steps import by_kind, drive
@@ -124,6 +124,10 @@ def _put(conn: Any, keys: Keys, source: Source, op: Put) -> Result:
     return Result([], 1)
 
 
+def _put_many(conn: Any, keys: Keys, source: Source, op: PutMany) -> Result:
+    return Result([], drive(translate.put_many(keys, op, ttl_ms(source.options.ttl)), by_kind(SENDS, conn)))
+
+
 def _update(conn: Any, keys: Keys, source: Source, op: Update) -> Result:
     return Result([], _script(conn, translate.update(keys, op, ttl_ms(source.options.ttl))))
 
@@ -194,6 +198,7 @@ Handler = Callable[[Any, Keys, Source, Any], Result]
 HANDLERS: dict[type[Op], Handler] = {
     Get: _get,
     Put: _put,
+    PutMany: _put_many,
     Update: _update,
     Delete: _delete,
     Scan: _scan,
@@ -207,7 +212,7 @@ def _describe(op: Op) -> str:
     tag = op.__struct_config__.tag
     if isinstance(op, Command):
         return f"{tag} {translate.command_name(op.args)}"
-    if isinstance(op, Scan):
+    if isinstance(op, Scan | PutMany):
         return f"{tag} {op.table}"
     if isinstance(op, Get | Put | Update | Delete):
         return f"{tag} {op.table}/{op.key}"

@@ -28,7 +28,7 @@ import msgspec
 
 from dbplex.codec import pack, unpack
 from dbplex.errors import OpError, UnsupportedError
-from dbplex.ops import Delete, Get, Put, Scan, Update
+from dbplex.ops import Delete, Get, Put, PutMany, Scan, Update
 from dbplex.steps import Kinded, Steps
 
 #: the reserved hash field every record has; uniform field names are never empty.
@@ -212,10 +212,25 @@ def _record_keys(keys: Keys, table: str, key: str) -> tuple[Any, ...]:
     return (4, *keys.of_write(table, key))
 
 
+def _put_args(keys: Keys, table: str, key: str, values: dict[str, Any], ttl: int) -> tuple[Any, ...]:
+    return (*_record_keys(keys, table, key), key, ttl, keys.records(table), *_pairs(values, marker=True))
+
+
 def put(keys: Keys, op: Put, ttl: int) -> ScriptCall:
-    table, key = op.table, op.key
-    args = (*_record_keys(keys, table, key), key, ttl, keys.records(table))
-    return PUT, (*args, *_pairs(op.values, marker=True))
+    return PUT, _put_args(keys, op.table, op.key, op.values, ttl)
+
+
+def put_many(keys: Keys, op: PutMany, ttl: int) -> Steps[Kinded, int]:
+    """A PutMany's one round trip: the put script once per record, in one pipeline, so each
+    record is written (and its change appended) as a Put writes it. ``SCRIPT LOAD`` goes first,
+    so the ``EVALSHA`` s after it find the script on a server that lacked it."""
+    table = op.table
+    commands: list[tuple[Any, ...]] = [("SCRIPT", "LOAD", PUT.text)]
+    commands += [("EVALSHA", PUT.sha, *_put_args(keys, table, key, values, ttl)) for key, values in op.records.items()]
+    for reply in (yield PIPELINE, commands):
+        if isinstance(reply, Exception):
+            raise reply
+    return len(op.records)
 
 
 def update(keys: Keys, op: Update, ttl: int) -> ScriptCall:
