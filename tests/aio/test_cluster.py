@@ -23,10 +23,15 @@ from tests.redis.test_cluster import raw, resharded, seed_url
 __all__ = ["prefix", "raw", "seed_url"]  # fixtures
 
 
-def config(seed_url: str, prefix: str, max_size: int = 4) -> dict[str, Any]:
+def config(seed_url: str, prefix: str, max_size: int = 4, **source: Any) -> dict[str, Any]:
     return {
         "sources": {
-            "c": {"url": seed_url, "pool": {"min_size": 1, "max_size": max_size}, "options": {"prefix": prefix}}
+            "c": {
+                "url": seed_url,
+                "pool": {"min_size": 1, "max_size": max_size},
+                "options": {"prefix": prefix},
+                **source,
+            }
         }
     }
 
@@ -102,7 +107,9 @@ def test_a_cancelled_op_leaves_no_connection_in_use(seed_url: str, prefix: str, 
     key = f"{{{prefix}blocked}}:list"
 
     async def main() -> None:
-        async with dbplex.open_async(config(seed_url, prefix, max_size=1)) as hub:
+        # an operation timeout past BLPOP's own 30 s, so only the cancellation ends the command
+        # however slowly a loaded machine reports the client blocked
+        async with dbplex.open_async(config(seed_url, prefix, max_size=1, operation_timeout=60)) as hub:
             node = raw.get_redis_connection(raw.get_node_from_key(key))
             blocked_before = int(node.info("clients")["blocked_clients"])
             task = asyncio.create_task(hub.execute("c", Command(["BLPOP", key, 30])))
