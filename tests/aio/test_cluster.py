@@ -110,6 +110,9 @@ def test_a_cancelled_op_leaves_no_connection_in_use(seed_url: str, prefix: str, 
         # an operation timeout past BLPOP's own 30 s, so only the cancellation ends the command
         # however slowly a loaded machine reports the client blocked
         async with dbplex.open_async(config(seed_url, prefix, max_size=1, operation_timeout=60)) as hub:
+            # a warm hub: a cancellation in the first moments of a cold hub's first op is not
+            # delivered yet (docs/asyncio.md, "Not built yet")
+            assert (await hub.execute("c", Command(["LLEN", key]))).scalar() == 0
             node = raw.get_redis_connection(raw.get_node_from_key(key))
             blocked_before = int(node.info("clients")["blocked_clients"])
             task = asyncio.create_task(hub.execute("c", Command(["BLPOP", key, 30])))
