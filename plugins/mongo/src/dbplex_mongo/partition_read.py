@@ -11,7 +11,7 @@ the same order with the same finds.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -69,9 +69,9 @@ def doing(step: Step) -> str:
     return f"reading {step.collection}" if isinstance(step, Find) else "listing collections"
 
 
-def by_name(collections: Iterable[Doc]) -> dict[str, Doc]:
+def by_name(collections: Iterable[Mapping[str, Any]]) -> dict[str, Doc]:
     """``listCollections``' documents by collection name."""
-    return {c["name"]: c for c in collections}
+    return {c["name"]: dict(c) for c in collections}
 
 
 def options(spec: PartitionSpec) -> MongoPartitionOptions:
