@@ -13,12 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-from bson.codec_options import CodecOptions
 from msgspec.structs import replace as replace_struct
-from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
@@ -27,25 +26,25 @@ from dbplex.errors import UnsupportedError
 from dbplex.migrate.locking import LockOwner, LockSettings
 from dbplex.partition.errors import KeyOutOfRange, PlanError
 from dbplex.partition.interval import utc
-from dbplex.partition.layout import fixed_partitions, layout, partition_of, time_partition
+from dbplex.partition.layout import fixed_partitions, layout, partition_of
 from dbplex.partition.model import Action, Existing, Inventory, Partition
 from dbplex.partition.naming import from_name
-from dbplex.partition.query import Condition, PartitionQuery
+from dbplex.partition.query import PartitionQuery
 from dbplex.partition.rendered import rendered_commands
 from dbplex.partition.spec import PartitionSpec
 from dbplex.pool import Pool
+from dbplex.steps import drive
 from dbplex_mongo import errors
+from dbplex_mongo import partition_read as read
 from dbplex_mongo import partition_render as render
 from dbplex_mongo.migrate_lock import MongoLease
 from dbplex_mongo.partition_layout import LayoutChoice, TimeSeriesSupport, choose, declared, probe_timeseries
-from dbplex_mongo.partition_options import MongoPartitionOptions, options_of, problems
+from dbplex_mongo.partition_options import MongoPartitionOptions, problems
 from dbplex_mongo.partition_render import Command
 
 Doc = dict[str, Any]
 #: a maintenance lease lasts this long without a heartbeat (the core renews it while it runs).
 LEASE_TTL = 60.0
-#: datetimes come back aware and in UTC, as the core compares them with aware bounds.
-_UTC: CodecOptions[Doc] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
 
 class MongoPartitioner:
@@ -88,7 +87,7 @@ class MongoPartitioner:
         """The spec's options with ``layout`` as it is on this server, and why. An ``auto`` spec is
         decided from ``collections`` (a fresh ``listCollections``) when given; otherwise it keeps the
         choice last made for it, or lists the collections."""
-        options = _options(spec)
+        options = read.options(spec)
         choice = declared(spec, options)
         if choice is None:
             choice = self._chosen.get(spec.label) if collections is None else None
@@ -120,7 +119,7 @@ class MongoPartitioner:
     def inspect(self, spec: PartitionSpec, *, now: datetime | None = None) -> Inventory:
         """What the server holds for ``spec``, judged at ``now`` (``--now``; else the clock): the
         virtual periods of a single collection or time series run to the horizon of that moment."""
-        moment = _moment(now)
+        moment = read.moment_of(now)
         collections = self._collections()
         options, choice = self._layout(spec, collections)
         if choice.name == "collections":
@@ -139,30 +138,10 @@ class MongoPartitioner:
         return inventory
 
     def listing(self, spec: PartitionSpec) -> Inventory:
-        """The partitions a query reads, from ``listCollections`` alone: per-period collections by
-        name; for one collection or time series its virtual partitions (reaching back to the oldest
-        document, one indexed ``find_one``, when nothing expires). A hash spec is one collection
-        that MongoDB spreads with its own hash function, so it lists one partition, ``h0``, which
-        reads the whole collection: a query reports it alone as scanned."""
-        layout_name = self._layout(spec)[1].name
-        inventory = Inventory()
-        if layout_name == "collections":
-            names = self._run("listing collections", lambda db: list(db.list_collection_names()))
-            inventory.partitions = [Existing(p) for p in (from_name(spec, n) for n in sorted(names)) if p is not None]
-            return inventory
-        found = self._collections().get(spec.target)
-        if found is None:
-            return inventory
-        if spec.strategy == "hash":
-            inventory.partitions = [Existing(fixed_partitions(spec)[0])]
-        elif spec.is_time_range:
-            oldest = None if layout_name == "timeseries" and spec.retention else self._edge(spec.target, spec.key, 1)
-            inventory.partitions = [Existing(p) for p in _periods(spec, oldest, _moment(None))]
-        else:
-            highest = self._edge(spec.target, spec.key, -1) if spec.strategy == "range" else None
-            wanted = layout(spec, _moment(None), highest if isinstance(highest, int) else None).wanted
-            inventory.partitions = [Existing(p) for p in wanted]
-        return inventory
+        """The partitions a query reads, from ``listCollections`` alone (:func:`dbplex_mongo.partition_read.listing`):
+        a hash spec lists one partition, ``h0``, which reads the whole collection, so a query reports
+        it alone as scanned."""
+        return self._read(read.listing(spec, self._layout(spec)[1].name))
 
     def render(self, spec: PartitionSpec, action: Action) -> Action:
         commands = self._commands(spec, action)
@@ -182,7 +161,7 @@ class MongoPartitioner:
     def insert(self, spec: PartitionSpec, rows: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
         """Write rows to their partitions' collections; a single collection or time series takes a
         time key only inside the window and before the horizon of ``now`` (else the clock)."""
-        routed = self._route(spec, list(rows), _moment(now))
+        routed = self._route(spec, list(rows), read.moment_of(now))
         written = 0
         for name, documents in routed.items():
 
@@ -194,22 +173,10 @@ class MongoPartitioner:
         return written
 
     def fetch(self, spec: PartitionSpec, partition: Partition, query: PartitionQuery) -> list[dict[str, Any]]:
-        if self._layout(spec)[1].name == "collections":
-            name, extra = partition.name, None
-        elif partition.kind == "hash":
-            # MongoDB hashes with its own function, so the collection is read once, by h0 (the one
-            # hash partition `listing` reports, and where `remainder` sends every value)
-            if partition.remainder != 0:
-                return []
-            name, extra = spec.target, None
-        else:
-            name, extra = spec.target, render.bounds(spec, partition)
-        return self._find(name, query, extra)
+        return self._read(read.fetch(spec, self._layout(spec)[1].name, partition, query))
 
     def remainder(self, spec: PartitionSpec, value: Any) -> int | None:
-        """Hash specs: 0, the partition that reads the whole collection (MongoDB hashes with its own
-        function); a query pinning the key reads it alone. None for other strategies."""
-        return 0 if spec.strategy == "hash" else None
+        return read.remainder(spec, value)
 
     def explain(self, spec: PartitionSpec, query: PartitionQuery) -> str | None:
         return None
@@ -221,8 +188,8 @@ class MongoPartitioner:
 
     def _collections(self) -> dict[str, Doc]:
         """``listCollections`` by name (filtered here: not every server honours the filter)."""
-        found = self._run("listing collections", lambda db: list(db.list_collections()))
-        return {c["name"]: c for c in found}
+        found: dict[str, Doc] = self._read(_catalog())
+        return found
 
     def _inspect_collections(
         self, spec: PartitionSpec, options: MongoPartitionOptions, collections: dict[str, Doc]
@@ -256,11 +223,11 @@ class MongoPartitioner:
 
     def _edge(self, name: str, key: str, direction: int) -> Any:
         """The smallest (1) or largest (-1) value of ``key`` in collection ``name``."""
-        doc = self._run(
-            f"reading {name}",
-            lambda db: db[name].find_one({key: {"$ne": None}}, {key: 1}, sort=[(key, direction)]),
-        )
-        return None if doc is None else doc.get(key)
+        return self._read(read.edge(name, key, direction))
+
+    def _read(self, steps: read.Steps[read.T]) -> read.T:
+        """Run a read of :mod:`dbplex_mongo.partition_read`, each step in a checkout of the hub's pool."""
+        return drive(steps, lambda step: self._run(read.doing(step), partial(_answer, step=step)))
 
     def _inspect_timeseries(
         self, spec: PartitionSpec, options: MongoPartitionOptions, found: Doc | None, now: datetime
@@ -269,7 +236,7 @@ class MongoPartitioner:
         if found is None:
             # the setup makes the collection; its virtual periods come with it
             _needs_setup(inventory, f"time-series collection {spec.target!r} does not exist")
-            inventory.partitions = [Existing(p) for p in _periods(spec, None, now)]
+            inventory.partitions = [Existing(p) for p in read.periods(spec, None, now)]
             return inventory
         if found.get("type") != "timeseries":
             inventory.ready = False
@@ -297,7 +264,7 @@ class MongoPartitioner:
         # periods start at the window, so no retire is planned (a time series takes arbitrary
         # deletes only from MongoDB 7.0); without it they reach back to the oldest measurement
         oldest = None if spec.retention else self._edge(spec.target, spec.key, 1)
-        inventory.partitions = [Existing(p) for p in _periods(spec, oldest, now)]
+        inventory.partitions = [Existing(p) for p in read.periods(spec, oldest, now)]
         return inventory
 
     def _inspect_collection(
@@ -315,7 +282,7 @@ class MongoPartitioner:
         if found is None:
             wanted = layout(spec, now).wanted
         elif spec.is_time_range:
-            wanted = _periods(spec, self._edge(spec.target, spec.key, 1), now)
+            wanted = read.periods(spec, self._edge(spec.target, spec.key, 1), now)
         else:
             wanted = layout(spec, now, highest).wanted
         inventory.partitions = [Existing(p) for p in wanted]
@@ -378,7 +345,7 @@ class MongoPartitioner:
                 return [render.archive(database, partition.name, spec.archive)]
             return [render.drop(partition.name)]
         if action.kind == "setup":
-            return self._setup(spec, options, mongos, _moment(action.now))
+            return self._setup(spec, options, mongos, read.moment_of(action.now))
         raise PlanError(spec.label, [f"MongoDB has no {action.kind!r} action"])
 
     def _setup(self, spec: PartitionSpec, options: MongoPartitionOptions, mongos: bool, now: datetime) -> list[Command]:
@@ -471,49 +438,22 @@ class MongoPartitioner:
                 routed[partition.name].append(row)
         return routed
 
-    def _find(self, name: str, query: PartitionQuery, extra: Doc | None) -> list[Doc]:
-        def find(db: Database[Doc]) -> list[Doc]:
-            rows = _sorted_top(db[name], query, extra)
-            if query.fields is None:
-                return rows
-            return [{f: row[f] for f in query.fields if f in row} for row in rows]
 
-        rows: list[Doc] = self._run(f"reading {name}", find)
-        return rows
+def _answer(db: Database[Doc], step: read.Step) -> Any:
+    """What pymongo answers to a step of :mod:`dbplex_mongo.partition_read`."""
+    if isinstance(step, read.Find):
+        cursor = db[step.collection].find(step.filter, step.projection)
+        if step.sort:
+            cursor = cursor.sort(step.sort)
+        return list(cursor if step.limit is None else cursor.limit(step.limit))
+    if isinstance(step, read.ListNames):
+        return list(db.list_collection_names())
+    return read.by_name(db.list_collections())
 
 
-def _sorted_top(collection: Collection[Doc], query: PartitionQuery, extra: Doc | None) -> list[Doc]:
-    """At least the first ``limit`` rows in the core's order, whose None sorts after every value
-    ascending and before every value descending, while MongoDB sorts null first ascending.
-
-    With a limit, the first order field splits the rows: those where it is null (ordered by the
-    rest, recursively) and the others, whose MongoDB order agrees with the core's except inside the
-    tie group at the cut, which is read again ordered by the rest. Every read is an indexable
-    ``find`` with ``sort`` and ``limit``; the core sorts the union and applies the limit.
-    """
-    order, limit = query.order_by, query.limit
-    if not order or limit is None:
-        cursor = collection.find(render.query_filter(query, extra), render.projection(query))
-        if order:
-            cursor = cursor.sort(render.sort_of(order))
-        return list(cursor if limit is None else cursor.limit(limit))
-    if limit == 0:
-        return []
-    first, rest = order[0], order[1:]
-
-    def narrowed(condition: Condition, rest_limit: int | None = limit) -> PartitionQuery:
-        return replace_struct(query, where=[*query.where, condition], order_by=rest, limit=rest_limit)
-
-    nulls = _sorted_top(collection, narrowed(Condition(first.field, "==", None)), extra)
-    cursor = collection.find(render.query_filter(query, extra, render.present(first.field)), render.projection(query))
-    values = list(cursor.sort(render.sort_of(order)).limit(limit))
-    if rest and len(values) == limit:
-        cut = values[-1].get(first.field)
-        before = [row for row in values if row.get(first.field) != cut]
-        values = before + _sorted_top(
-            collection, narrowed(Condition(first.field, "==", cut), limit - len(before)), extra
-        )
-    return values + nulls
+def _catalog() -> read.Steps[dict[str, Doc]]:
+    collections: dict[str, Doc] = yield read.ListCollections()
+    return collections
 
 
 def _needs_setup(inventory: Inventory, reason: str) -> None:
@@ -523,34 +463,6 @@ def _needs_setup(inventory: Inventory, reason: str) -> None:
         inventory.actions.append(Action("setup", None, reason))
     else:
         found.reason = f"{found.reason}; {reason}"
-
-
-def _options(spec: PartitionSpec) -> MongoPartitionOptions:
-    try:
-        return options_of(spec)
-    except ValueError as exc:
-        raise PlanError(spec.label, [str(exc)]) from None
-
-
-def _moment(now: datetime | None) -> datetime:
-    """``now`` (the moment a plan or a write is for: ``--now``) in UTC, else the clock."""
-    return utc(now) if now is not None else datetime.now(timezone.utc)
-
-
-def _periods(spec: PartitionSpec, oldest: Any, now: datetime) -> list[Partition]:
-    """The virtual periods of a single collection: the layout at ``now``, reaching back to the oldest row."""
-    wanted = [p for p in layout(spec, now).wanted if p.kind == "range"]
-    interval = spec.time_interval
-    if not isinstance(oldest, datetime) or interval is None or not wanted:
-        return wanted
-    first = wanted[0]
-    assert isinstance(first.lower, datetime)
-    earlier: list[Partition] = []
-    lower = interval.floor(oldest)
-    while lower < first.lower:
-        earlier.append(time_partition(spec, lower))
-        lower = interval.add(lower)
-    return earlier + wanted
 
 
 def _accepts(spec: PartitionSpec, value: Any, now: datetime) -> bool:
@@ -601,4 +513,4 @@ def _nothing(spec: PartitionSpec, action: Action) -> str:
 def _database(pool: Pool) -> Iterator[Database[Doc]]:
     """A checkout of ``pool``, yielding its database in UTC."""
     with pool.connection() as db:
-        yield db.with_options(codec_options=_UTC)
+        yield db.with_options(codec_options=read.UTC)

@@ -40,4 +40,5 @@ plugin = backend_plugin(
     async_query="dbplex_mongo.aio_execute:run",
     async_health="dbplex_mongo.aio_execute:check",
     async_bench_baseline="dbplex_mongo.aio_baseline:AsyncMongoBaseline",
+    async_partition="dbplex_mongo.aio_partition:AsyncMongoPartitionReader",
 )
