@@ -191,12 +191,3 @@ def test_opentelemetry_records_an_async_hub_s_ops_and_pool_times(dbplex_servers:
             provider.shutdown()
 
     asyncio.run(main())
-
-
-def test_open_async_refuses_the_read_through_cache_naming_its_tables(dbplex_servers: Servers) -> None:
-    settings = config(dbplex_servers, "redis")
-    settings["cache"] = {"store": "redis", "tables": {"redis.users": {"ttl": 60}}}
-    with pytest.raises(dbplex.UnsupportedError, match=r"\[cache\] names redis\.users: .*not built for asyncio"):
-        dbplex.open_async(settings)
-    with dbplex.open(settings) as hub:  # the same configuration opens in sync mode
-        assert hub.cache is not None
