@@ -21,8 +21,9 @@ from dbplex_redis.cluster_map import Node, SlotMap
 from dbplex_redis.execute import redirection
 from dbplex_redis.translate import command_name, decode_reply
 
-#: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet).
-MAX_TRIES = 5
+#: tries of an op whose slot moved (a resharding, or a failover the client had not seen yet):
+#: with :func:`pause`, about 1.5 s for the masters to agree on the new owner.
+MAX_TRIES = 8
 
 #: keyless commands that answer for, or act on, the whole keyspace: one node would give its share only.
 WHOLE_KEYSPACE = frozenset(
