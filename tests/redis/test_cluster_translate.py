@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import redis.exceptions
 
-from dbplex.errors import OpError
+from dbplex.errors import OpError, QueryError
+from dbplex_redis.cluster_follow import MAX_TRIES, Follow
+from dbplex_redis.cluster_map import Node, SlotMap
 from dbplex_redis.cluster_slots import numkeys_keys, one_slot, slot
 from dbplex_redis.cluster_url import ClusterUrl, parse
 from dbplex_redis.translate import KEYS, TAGGED_KEYS, Keys
@@ -97,3 +100,24 @@ def test_keys_of_eval_like_commands_follow_numkeys() -> None:
     assert numkeys_keys(["GET", "k"]) is None
     with pytest.raises(OpError, match="number of keys"):
         numkeys_keys(["EVAL", "return 1"])
+
+
+def test_a_moved_reply_outweighs_a_slot_map_that_has_not_caught_up() -> None:
+    """The node asked for ``CLUSTER SLOTS`` may still name the old owner after a resharding; the
+    node that answered MOVED knows the new one, so the next try goes there."""
+    old, new = Node("10.0.0.1", 7000), Node("10.0.0.2", 7000)
+    stale = SlotMap(owners=[old] * 16384)
+    tries = Follow("c", 42, asking=False)
+    assert tries.node(stale) == (old, False)
+    assert tries.after(old, redis.exceptions.MovedError("42 10.0.0.2:7000")) is None
+    assert tries.node(stale) == (new, False)
+
+
+def test_spent_tries_name_the_last_redirection() -> None:
+    node = Node("10.0.0.1", 7000)
+    tries = Follow("c", 42, asking=False)
+    for _ in range(MAX_TRIES):
+        tries.node(SlotMap(owners=[node] * 16384))
+        tries.after(node, redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"))
+    with pytest.raises(QueryError, match=r"each of \d+ tries \(last: 10\.0\.0\.1:7000: .*rehashing"):
+        tries.node(SlotMap(owners=[node] * 16384))

@@ -64,25 +64,31 @@ def redirected_to(exc: BaseException) -> Node | None:
 
 class Follow:
     """One op's tries on the master of its slot: :meth:`node` before each, :meth:`after` when one
-    failed. With ``asking`` (ops of one command per checkout) an ``ASK`` reply sends the next try
-    to the node it names, with ``ASKING``, without touching the slot map; otherwise ASK is
-    retried like MOVED."""
+    failed. A ``MOVED`` reply sends the next try to the node it names, whatever the slot map
+    read since says: the node asked for ``CLUSTER SLOTS`` may not have learnt the new owner yet,
+    while the node that redirected knows it. With ``asking`` (ops of one command per checkout) an
+    ``ASK`` reply sends the next try to the node it names, with ``ASKING``, without touching the
+    slot map; otherwise ASK is retried like MOVED."""
 
     def __init__(self, source: str, slot_number: int | None, asking: bool) -> None:
         self.source, self.slot, self.asking = source, slot_number, asking
         self.tries = 0
         self._ask: Node | None = None
+        self._moved: Node | None = None
+        self._last = ""
 
     def node(self, slot_map: SlotMap) -> tuple[Node, bool]:
         """The node of the next try and whether ``ASKING`` goes first; QueryError when the tries are spent."""
         if self.tries >= MAX_TRIES:
             raise QueryError(
                 f"source {self.source!r}: hash slot {self.slot} was redirected (MOVED/ASK/TRYAGAIN) on each of "
-                f"{MAX_TRIES} tries; a slot migration may be under way: try again once it is done"
+                f"{MAX_TRIES} tries (last: {self._last}); a slot migration may be under way: try again once it is done"
             )
         self.tries += 1
-        target, self._ask = self._ask, None
-        return (target, True) if target is not None else (owner(slot_map, self.source, self.slot), False)
+        if self._ask is not None:
+            target, self._ask = self._ask, None
+            return target, True
+        return self._moved or owner(slot_map, self.source, self.slot), False
 
     def after(self, node: Node, exc: BaseException) -> SourceUnavailable | None:
         """What a failed try means. Returns the error to raise once the map is read again (a node
@@ -91,8 +97,11 @@ class Follow:
         if isinstance(exc, SourceUnavailable):
             return exc
         kind = redirection(exc)
+        self._last = f"{node.name}: {scrub(str(exc))}"
         if kind == "ASK" and self.asking:
             self._ask = redirected_to(exc)
+        elif kind == "MOVED":
+            self._moved = redirected_to(exc)
         if kind == "CLUSTERDOWN":
             return SourceUnavailable(
                 f"source {self.source!r}: {node.name} cannot serve slot {self.slot} now: {scrub(str(exc))}"
