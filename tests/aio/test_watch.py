@@ -4,7 +4,6 @@ positions as the sync hub's watch, resumable, and a cancelled consumer holds no 
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import pytest
@@ -73,11 +72,6 @@ def test_resuming_after_a_stored_position_gives_everything_after_it(watched: Wat
     assert [(c.op, c.key, c.position) for c in again] == [(c.op, c.key, c.position) for c in seen[1:]]
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="hangs on Python 3.10 with the oldest allowed drivers (py-oldest): the cancelled consumer is never "
-    "cancelled; a known defect, recorded in docs/asyncio.md, not traced yet",
-)
 def test_a_cancelled_consumer_leaves_no_connection_in_use(watched: Watched) -> None:
     config = async_config(watched)
 

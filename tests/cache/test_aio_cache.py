@@ -6,7 +6,6 @@ cancellation that leaves no connection in use and no lease behind, a failing sto
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -209,11 +208,6 @@ def test_a_cancelled_fill_leaves_no_connection_in_use_and_no_lease(
     run(main)
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="fails on Python 3.10 with the oldest allowed drivers (py-oldest): the same undelivered "
-    "cancellation as the watch consumer's, recorded in docs/asyncio.md, not traced yet",
-)
 def test_a_read_cancelled_while_the_source_answers_returns_its_connections(
     sync: Hub, config: dict[str, Any], unique_table: str
 ) -> None:
