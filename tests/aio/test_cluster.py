@@ -6,6 +6,7 @@ cancellation that leaves no connection in use. The conformance sections run in b
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,18 +102,33 @@ def test_a_resharded_slot_is_followed(blocking: BlockingHub, raw: RedisCluster, 
     assert [r["key"] for r in blocking.execute("c", Scan(table, "", 5))] == ["k", "k2"]
 
 
-def test_a_cancelled_op_leaves_no_connection_in_use(seed_url: str, prefix: str, raw: RedisCluster) -> None:
+@pytest.mark.parametrize(
+    "warm",
+    [
+        True,
+        pytest.param(
+            False,
+            marks=pytest.mark.skipif(
+                sys.version_info < (3, 11),
+                reason="Python 3.10: a cancellation arriving as redis-py's send ends is dropped by "
+                "asyncio.wait_for and cannot be found again (no Task.cancelling(); docs/asyncio.md)",
+            ),
+        ),
+    ],
+    ids=["warm", "cold"],
+)
+def test_a_cancelled_op_leaves_no_connection_in_use(seed_url: str, prefix: str, raw: RedisCluster, warm: bool) -> None:
     """A task cancelled while its command blocks on a node: the connection is closed (its state is
-    unknown), counted lost, and the pool is usable at once."""
+    unknown), counted lost, and the pool is usable at once. On a cold hub the cancellation comes
+    as redis-py's send of the command ends, where ``asyncio.wait_for`` drops it before Python 3.12."""
     key = f"{{{prefix}blocked}}:list"
 
     async def main() -> None:
         # an operation timeout past BLPOP's own 30 s, so only the cancellation ends the command
         # however slowly a loaded machine reports the client blocked
         async with dbplex.open_async(config(seed_url, prefix, max_size=1, operation_timeout=60)) as hub:
-            # a warm hub: a cancellation in the first moments of a cold hub's first op is not
-            # delivered yet (docs/asyncio.md, "Not built yet")
-            assert (await hub.execute("c", Command(["LLEN", key]))).scalar() == 0
+            if warm:
+                assert (await hub.execute("c", Command(["LLEN", key]))).scalar() == 0
             node = raw.get_redis_connection(raw.get_node_from_key(key))
             blocked_before = int(node.info("clients")["blocked_clients"])
             task = asyncio.create_task(hub.execute("c", Command(["BLPOP", key, 30])))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbplex import config as config_mod
 from dbplex import plugins as plugins_mod
+from dbplex.aio import cancellation
 from dbplex.aio.endpoint import AsyncEndpoint, unsupported_op
 from dbplex.aio.pool import AsyncPool
 from dbplex.aio.router import AsyncRouter
@@ -252,7 +253,7 @@ class AsyncHub(Watching["AsyncWatch"]):
         else:
             limit = source.config.connect_timeout + 1.0
             try:
-                health = await asyncio.wait_for(endpoint.check(), limit)
+                health = await cancellation.wait_for(endpoint.check(), limit)
             except asyncio.TimeoutError:
                 return unanswered(source, limit)
             if health.pool is None and endpoint.pool is not None:

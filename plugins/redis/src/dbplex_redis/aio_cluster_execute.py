@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 import redis.exceptions
 
+from dbplex.aio import cancellation
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, PoolTimeout, SourceUnavailable
@@ -29,7 +30,7 @@ from dbplex.result import Result
 from dbplex_redis import aio_execute
 from dbplex_redis import cluster_follow as follow
 from dbplex_redis.aio_cluster_pool import AsyncClusterClient, AsyncRedisClusterPool
-from dbplex_redis.aio_connector import connection_of
+from dbplex_redis.aio_connector import call, connection_of
 from dbplex_redis.cluster_execute import MULTI_COMMAND, RECORD_OPS, keys_unknown, record_slot, table_unreadable
 from dbplex_redis.cluster_follow import Follow
 from dbplex_redis.cluster_health import NODE_COMMANDS, node_entry, summary
@@ -43,11 +44,6 @@ from dbplex_redis.translate import TAGGED_KEYS, Keys, command_name
 T = TypeVar("T")
 Handler = Callable[[Any, Keys, Source, Any], Awaitable[T]]
 _pipelined = aio_execute._pipelined  # one round trip of plain commands, error replies in place
-
-
-async def _call(conn: Any, *args: Any) -> Any:
-    await conn.send_command(*args)
-    return await conn.read_response()
 
 
 async def _table(pool: AsyncRedisClusterPool) -> dict[str, follow.Spec]:
@@ -64,7 +60,7 @@ async def _read_table(pool: AsyncRedisClusterPool) -> dict[str, follow.Spec]:
     for node in pool.slot_map.masters:
         try:
             async with (await pool.pool_of(node)).connection() as client:
-                return follow.command_table(await _call(connection_of(client), "COMMAND"))
+                return follow.command_table(await call(connection_of(client), ["COMMAND"]))
         except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
             last = exc
     raise table_unreadable(pool.source, last)
@@ -75,7 +71,7 @@ async def _get_keys(pool: AsyncRedisClusterPool, args: Sequence[Any]) -> list[An
     node = pool.node_of(slot(args[1])) if len(args) > 1 else pool.any_master()
     try:
         async with (await pool.pool_of(node)).connection() as client:
-            return list(await _call(connection_of(client), "COMMAND", "GETKEYS", *args) or [])
+            return list(await call(connection_of(client), ["COMMAND", "GETKEYS", *args]) or [])
     except redis.exceptions.ResponseError:  # no keys, or arguments the server refuses: running it will say so
         return []
     except (SourceUnavailable, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
@@ -99,7 +95,7 @@ def _asking(handler: Handler[T]) -> Handler[T]:
     """``handler`` with ``ASKING`` sent first on the same connection (the answer to ``ASK``)."""
 
     async def run(conn: Any, keys: Keys, source: Source, op: Any) -> T:
-        await _call(conn, "ASKING")
+        await call(conn, ["ASKING"])
         return await handler(conn, keys, source, op)
 
     return run
@@ -214,7 +210,7 @@ async def _node(source: Source, pool: AsyncRedisClusterPool, node: Node, slots: 
         async with (await pool.pool_of(node)).connection() as client:
             where = address(client.connection_pool.connection_kwargs)
             try:
-                asked = await asyncio.wait_for(_pipelined(connection_of(client), NODE_COMMANDS), timeout)
+                asked = await cancellation.wait_for(_pipelined(connection_of(client), NODE_COMMANDS), timeout)
             except (asyncio.TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 raise _unanswered(source, where, timeout, exc) from None
     except SourceUnavailable as exc:

@@ -25,7 +25,7 @@ import redis.exceptions
 from dbplex.backends import Source
 from dbplex.errors import DbplexError, SourceUnavailable
 from dbplex.pooling.async_pool import AsyncConnectorPool
-from dbplex_redis.aio_connector import AsyncRedisConnector, connection_of
+from dbplex_redis.aio_connector import AsyncRedisConnector, call, connection_of
 from dbplex_redis.cluster_map import Node, SlotMap, parse_slots
 from dbplex_redis.cluster_nodes import ClusterNodes, ClusterView
 from dbplex_redis.cluster_pool import no_transactions
@@ -85,8 +85,7 @@ class AsyncRedisClusterPool(ClusterNodes[AsyncConnectorPool[redis.asyncio.Redis]
             try:
                 async with (await self.pool_of(node)).connection() as client:
                     conn = connection_of(client)
-                    await conn.send_command("CLUSTER", "SLOTS")
-                    return parse_slots(await conn.read_response(), node)
+                    return parse_slots(await call(conn, ["CLUSTER", "SLOTS"]), node)
             except (DbplexError, redis.exceptions.RedisError, OSError) as exc:
                 last = self._map_failed(exc)
         self._no_map(last)

@@ -7,7 +7,7 @@ arguments (:func:`~dbplex_redis.connector.client_kwargs` with ``asyncio=True``),
 retry policy (none: the pool paces reconnects) and the same classification of errors.
 
 ``connect_timeout`` bounds the whole open (TCP connect and the ``HELLO``/``AUTH``/``SELECT``
-handshake) with ``asyncio.wait_for``. ``usable`` is the connection's ``is_connected``: unlike
+handshake) with ``asyncio.wait_for`` (:func:`dbplex.aio.cancellation.wait_for`). ``usable`` is the connection's ``is_connected``: unlike
 the sync connector it cannot look at the socket without awaiting, so a connection the server
 closed while idle is found by the op that uses it (which fails with SourceUnavailable, and the
 pool discards the connection).
@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import redis.asyncio
 import redis.exceptions
 
+from dbplex.aio import cancellation
 from dbplex.backends import Source
 from dbplex.errors import UnsupportedError
 from dbplex.pooling.connector import Disposition
@@ -40,6 +42,20 @@ _CONNECTIONS: weakref.WeakKeyDictionary[redis.asyncio.Redis, Any] = weakref.Weak
 def connection_of(client: redis.asyncio.Redis) -> Any:
     """The ``redis.asyncio.Connection`` of a client :meth:`AsyncRedisConnector.open` opened."""
     return _CONNECTIONS[client]
+
+
+async def send(conn: Any, packed: Any) -> None:
+    """``send_packed_command``, and a cancellation it lost raised (redis-py sends under
+    ``asyncio.wait_for``: :mod:`dbplex.aio.cancellation`), before the reply is awaited."""
+    before = cancellation.requests()
+    await conn.send_packed_command(packed)
+    cancellation.deliver(before)
+
+
+async def call(conn: Any, command: Sequence[Any]) -> Any:
+    """One command and its reply, on a ``redis.asyncio`` connection."""
+    await send(conn, conn.pack_command(*command))
+    return await conn.read_response()
 
 
 class AsyncRedisConnector:
@@ -57,7 +73,7 @@ class AsyncRedisConnector:
         budget = float(self.kwargs["socket_connect_timeout"] or sync.DEFAULT_OPERATION_TIMEOUT)
         try:
             checkout = pool.get_connection("_") if _NAMED_CHECKOUT else pool.get_connection()
-            raw = await asyncio.wait_for(checkout, budget)
+            raw = await cancellation.wait_for(checkout, budget)
             await pool.release(raw)
         except BaseException as exc:
             with contextlib.suppress(Exception):
@@ -75,8 +91,7 @@ class AsyncRedisConnector:
 
     async def ping(self, conn: redis.asyncio.Redis) -> None:
         raw = connection_of(conn)
-        await raw.send_command("PING")
-        await raw.read_response()
+        await call(raw, ["PING"])
 
     async def reset(self, conn: redis.asyncio.Redis, failed: bool) -> bool:
         return True  # dbplex changes no session state on a Redis connection

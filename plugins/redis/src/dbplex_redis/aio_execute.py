@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio
 import redis.exceptions
 
+from dbplex.aio import cancellation
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
 from dbplex.errors import UnsupportedError
@@ -28,17 +29,12 @@ from dbplex.ops import Delete, Get, Op, Put, PutMany, Scan, Update
 from dbplex.result import Result
 from dbplex.steps import adrive, by_kind
 from dbplex_redis import translate
-from dbplex_redis.aio_connector import connection_of
+from dbplex_redis.aio_connector import call, connection_of, send
 from dbplex_redis.errors import RedisSourceUnavailable, address, connection_lost
 from dbplex_redis.execute import aborted, executed, failure, in_transaction, pipeline_result
 from dbplex_redis.health import HEALTH_COMMANDS, shape
 from dbplex_redis.ops import Command, Pipeline, Publish
 from dbplex_redis.translate import KEYS, Keys, ttl_ms
-
-
-async def _call(conn: Any, command: Sequence[Any]) -> Any:
-    await conn.send_command(*command)
-    return await conn.read_response()
 
 
 async def _replies(conn: Any, count: int) -> list[Any]:
@@ -54,23 +50,23 @@ async def _replies(conn: Any, count: int) -> list[Any]:
 async def _pipelined(conn: Any, commands: Sequence[Sequence[Any]], transaction: bool = False) -> list[Any]:
     """As :func:`dbplex_redis.execute._pipelined`: one round trip, error replies in place."""
     if not transaction:
-        await conn.send_packed_command(conn.pack_commands(commands))
+        await send(conn, conn.pack_commands(commands))
         return await _replies(conn, len(commands))
-    await conn.send_packed_command(conn.pack_commands(in_transaction(commands)))
+    await send(conn, conn.pack_commands(in_transaction(commands)))
     return executed(await _replies(conn, len(commands) + 2))
 
 
-async def _script(conn: Any, call: translate.ScriptCall) -> Any:
-    script, args = call
+async def _script(conn: Any, script_call: translate.ScriptCall) -> Any:
+    script, args = script_call
     try:
-        return await _call(conn, ("EVALSHA", script.sha, *args))
+        return await call(conn, ("EVALSHA", script.sha, *args))
     except redis.exceptions.NoScriptError:
-        return await _call(conn, ("EVAL", script.text, *args))
+        return await call(conn, ("EVAL", script.text, *args))
 
 
 async def _get(conn: Any, keys: Keys, source: Source, op: Get) -> Result:
     command = translate.get(keys, op)
-    found = translate.values(await _call(conn, command), op.fields, command[1])
+    found = translate.values(await call(conn, command), op.fields, command[1])
     return Result([{"key": op.key, "values": found}]) if found is not None else Result([])
 
 
@@ -88,7 +84,7 @@ async def _delete(conn: Any, keys: Keys, source: Source, op: Delete) -> Result:
 
 
 #: as :data:`dbplex_redis.execute.SENDS`, awaited.
-_SENDS: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = (_call, _pipelined, _script)
+_SENDS: tuple[Callable[[Any, Any], Awaitable[Any]], ...] = (call, _pipelined, _script)
 
 
 async def _put_many(conn: Any, keys: Keys, source: Source, op: PutMany) -> Result:
@@ -100,7 +96,7 @@ async def _scan(conn: Any, keys: Keys, source: Source, op: Scan) -> Result:
 
 
 async def _command(conn: Any, keys: Keys, source: Source, op: Command) -> Result:
-    reply = await _call(conn, op.args)
+    reply = await call(conn, op.args)
     return Result([{"value": translate.decode_reply(reply) if op.decode else translate.plain_reply(reply)}])
 
 
@@ -113,7 +109,7 @@ async def _pipeline(conn: Any, keys: Keys, source: Source, op: Pipeline) -> Resu
 
 
 async def _publish(conn: Any, keys: Keys, source: Source, op: Publish) -> Result:
-    return Result([], await _call(conn, ("PUBLISH", op.channel, op.message)))
+    return Result([], await call(conn, ("PUBLISH", op.channel, op.message)))
 
 
 Handler = Callable[[Any, Keys, Source, Any], Awaitable[Result]]
@@ -156,8 +152,8 @@ async def check(source: Source, pool: AsyncPool) -> Health:
         conn = connection_of(client)
         commands = HEALTH_COMMANDS
         try:
-            await conn.send_packed_command(conn.pack_commands(commands))
-            replies = await asyncio.wait_for(_replies(conn, len(commands)), timeout)
+            await send(conn, conn.pack_commands(commands))
+            replies = await cancellation.wait_for(_replies(conn, len(commands)), timeout)
         except asyncio.TimeoutError:  # the replies may still come: the pool discards the connection
             raise RedisSourceUnavailable(
                 f"source {source.name!r}: {where} did not answer within {timeout:g}s"
