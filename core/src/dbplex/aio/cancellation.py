@@ -14,16 +14,25 @@ lost; docs/asyncio.md says so.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def requests() -> int:
-    """How many cancellations of the current task are pending (0 on Python 3.10, or outside a task)."""
-    cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Task.cancelling(): Python 3.11+
-    return 0 if cancelling is None else int(cancelling())
+if sys.version_info >= (3, 11):
+
+    def requests() -> int:
+        """How many cancellations of the current task are pending (0 outside a task)."""
+        task = asyncio.current_task()
+        return 0 if task is None else task.cancelling()
+
+else:
+
+    def requests() -> int:
+        """Python 3.10 keeps no count: always 0, so :func:`deliver` never raises."""
+        return 0
 
 
 def deliver(before: int) -> None:

@@ -93,8 +93,11 @@ class _AsyncClient(Tenure):
         return self.database
 
     async def __aexit__(self, kind: object, *exc: object) -> None:
-        if kind is not None:  # a command cancelled in its checkout sends pymongo no end event
-            self.checking_out.discard(_task())
+        if kind is not None:  # a command cancelled in its checkout or check-in sends no end event
+            task = _task()
+            self.checking_out.discard(task)
+            if self.listener is not None:
+                self.listener.unwound(task)
         self.end()
 
     async def close(self) -> None:

@@ -134,8 +134,8 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out = monitor.checking_out
         self._leaks = monitor.leak_detector
         self._generation = generation
-        #: checked-out connections and when they were taken.
-        self._out: dict[Conn, float] = {}
+        #: checked-out connections: when they were taken, and by whom (thread or task).
+        self._out: dict[Conn, tuple[float, int]] = {}
         #: connections that became ready and are not closed yet.
         self._ready: set[Conn] = set()
         #: set when the pool replaced this client: its connections closing with it are recycled.
@@ -147,9 +147,12 @@ class ClientListener(monitoring.ConnectionPoolListener):
         self._checking_out.add(self._caller())
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        self._checking_out.discard(self._caller())
+        caller = self._caller()
+        self._checking_out.discard(caller)
         conn = (event.address, event.connection_id)
-        self._out[conn] = perf_counter()
+        if conn in self._out:  # its last use ended without an event (see :meth:`unwound`)
+            self._use_ended(conn)
+        self._out[conn] = (perf_counter(), caller)
         waited = event.duration or 0.0
         wait_ms = waited * 1000
         monitor = self._monitor
@@ -166,12 +169,19 @@ class ClientListener(monitoring.ConnectionPoolListener):
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         self._use_ended((event.address, event.connection_id))
 
+    def unwound(self, caller: int) -> None:
+        """``caller``'s driver operations have all ended (its dbplex checkout is left by an
+        exception): its driver checkouts have ended too. pymongo's asyncio pool can put back a
+        connection whose check-in was cancelled without publishing ConnectionCheckedIn."""
+        for conn in [conn for conn, (_, who) in self._out.items() if who == caller]:
+            self._use_ended(conn)
+
     def _use_ended(self, conn: Conn) -> None:
         """``conn`` came back, or closed while out; once only (a closed one is not checked in)."""
-        since = self._out.pop(conn, None)
-        if since is None:
+        taken = self._out.pop(conn, None)
+        if taken is None:
             return
-        use_ms = (perf_counter() - since) * 1000
+        use_ms = (perf_counter() - taken[0]) * 1000
         with self._lock:
             self._monitor.use.add(use_ms)
         if observers:
