@@ -16,7 +16,8 @@ Variants: ``raw`` (the backend plugin's raw-driver bench baseline, ``Baseline.ge
 careful user of the driver writes), ``off`` (``hub.execute(Get)``, ``[metrics] enabled =
 false``), ``on`` (metrics on, ``otel = false``), ``otel`` (metrics on, ``otel = true`` with the
 OpenTelemetry API and no SDK: its instruments are no-ops) and ``slow`` (metrics off, ``slow.threshold_ms =
-60000``: every read timed, none slow). Needs ``valgrind`` on the PATH.
+60000``: every read timed, none slow) and ``async`` (``await hub.execute(Get)`` on
+``dbplex.open_async``, metrics off). Needs ``valgrind`` on the PATH.
 """
 
 from __future__ import annotations
@@ -41,12 +42,48 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "on": {"metrics": {"enabled": True, "otel": False}},
     "otel": {"metrics": {"enabled": True, "otel": True}},
     "slow": {"metrics": {"enabled": False}, "slow": {"threshold_ms": 60_000}},
+    "async": {"metrics": {"enabled": False}},
 }
+
+
+@contextmanager
+def async_reader(url: str) -> Iterator[Callable[[int], None]]:
+    """The ``async`` variant: ``await hub.execute(Get)`` on ``dbplex.open_async``, the reads of one
+    call awaited in turn on one event loop (one ``run_until_complete`` per call, which the slope cancels)."""
+    import asyncio
+
+    import dbplex
+    from dbplex import Get, Put
+
+    loop = asyncio.new_event_loop()
+    source = {"url": url, "pool": {"min_size": 1, "max_size": 1}}
+    hub = dbplex.open_async({"sources": {"s": source}, "metrics": VARIANTS["async"]["metrics"]})
+    loop.run_until_complete(hub.__aenter__())
+    try:
+        loop.run_until_complete(hub.execute("s", Put(TABLE, KEY, VALUES)))
+        op = Get(TABLE, KEY)
+
+        async def reads(count: int) -> None:
+            for _ in range(count):
+                await hub.execute("s", op)
+
+        def read(count: int) -> None:
+            loop.run_until_complete(reads(count))
+
+        read(WARM)
+        yield read
+    finally:
+        loop.run_until_complete(hub.__aexit__(None, None, None))
+        loop.close()
 
 
 @contextmanager
 def reader(variant: str, url: str) -> Iterator[Callable[[int], None]]:
     """A variant set up and warmed up: what it yields makes that many reads."""
+    if variant == "async":
+        with async_reader(url) as read:
+            yield read
+        return
     import dbplex
     from dbplex import Get, Put
     from dbplex.bench.targets import baseline

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from asyncio import current_task
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -25,20 +26,23 @@ if sys.version_info >= (3, 11):
 
     def requests() -> int:
         """How many cancellations of the current task are pending (0 outside a task)."""
-        task = asyncio.current_task()
+        task = current_task()
         return 0 if task is None else task.cancelling()
+
+    def deliver(before: int) -> None:
+        """Raise CancelledError if the current task was cancelled since :func:`requests` gave ``before``."""
+        task = current_task()
+        if task is not None and task.cancelling() > before:
+            raise asyncio.CancelledError
 
 else:
 
     def requests() -> int:
-        """Python 3.10 keeps no count: always 0, so :func:`deliver` never raises."""
+        """Python 3.10 keeps no count: always 0."""
         return 0
 
-
-def deliver(before: int) -> None:
-    """Raise CancelledError if the current task was cancelled since :func:`requests` gave ``before``."""
-    if requests() > before:
-        raise asyncio.CancelledError
+    def deliver(before: int) -> None:
+        """Python 3.10 keeps no count: nothing to deliver."""
 
 
 async def wait_for(awaitable: Awaitable[T], timeout: float) -> T:
