@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from dbplex.aio import cancellation
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Role, Source
 from dbplex.binding import AsyncBound, failed, unchecked
@@ -65,18 +64,13 @@ class AsyncEndpoint:
             return self.pool
 
     async def run(self, op: Op) -> Result:
-        """Check a connection out and run ``op`` on it: the hot path. A cancellation the driver
-        dropped on the way (:mod:`dbplex.aio.cancellation`) is raised once the connection is
-        back, instead of the result."""
+        """Check a connection out and run ``op`` on it: the hot path."""
         source = self.source
-        before = cancellation.requests()
         async with (self.pool or await self.open()).connection() as conn:
             running = self._query(source=source, conn=conn, op=op)
             if running is None:
                 raise unsupported_op(source, op)
-            result = await running
-        cancellation.deliver(before)
-        return result
+            return await running
 
     async def check(self) -> Health:
         """As :meth:`dbplex.binding.Endpoint.check`: latency on an open connection, ``connect_ms``

@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo.results import BulkWriteResult, DeleteResult, UpdateResult
 
+from dbplex.aio import cancellation
 from dbplex.aio.pool import AsyncPool
 from dbplex.backends import Source
 from dbplex.errors import UnsupportedError
@@ -115,10 +116,13 @@ async def run(source: Source, conn: Any, op: Op) -> Result:
         )
     planner, call, shape_answer = route
     plan = planner(op)
+    before = cancellation.requests()
     try:
-        return shape_answer(plan, await call(mongo, plan))
+        answer = await call(mongo, plan)
     except DRIVER_ERRORS as exc:
         raise op_failure(source, mongo.monitor, op, exc) from exc
+    cancellation.deliver(before)  # pymongo sends under asyncio.wait_for, which can drop a cancellation
+    return shape_answer(plan, answer)
 
 
 async def check(source: Source, pool: AsyncPool) -> Health:
